@@ -1,0 +1,3 @@
+from warpcli.cli.app import main
+
+main()

@@ -1,0 +1,41 @@
+"""Per-run state shared by the commands: settings and the controller, opened lazily."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import typer
+
+from warpcli.core.controller import Controller
+from warpcli.core.settings import Settings, enrolled_tunnel_id, load_settings
+
+
+class Runtime:
+    def __init__(self, state_dir: Path | None, config_dir: Path | None) -> None:
+        self._state_dir = state_dir
+        self._config_dir = config_dir
+        self.json = False  # set by the running command; the error handler reads it
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(config_dir=self._config_dir, state_dir=self._state_dir)
+
+    @cached_property
+    def controller(self) -> Controller:
+        from warpcli.controllers import open_controller
+
+        return open_controller(self.settings)
+
+    def enrolled_tunnel_id(self) -> str | None:
+        return enrolled_tunnel_id(self.settings.config_dir)
+
+    def close(self) -> None:
+        if "controller" in self.__dict__:
+            self.controller.close()
+
+
+def runtime(ctx: typer.Context, *, json: bool = False) -> Runtime:
+    rt: Runtime = ctx.find_root().obj
+    rt.json = rt.json or json
+    return rt

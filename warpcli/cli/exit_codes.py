@@ -1,0 +1,31 @@
+"""The one place that maps errors to exit codes. Documented in README.md ("Exit codes")."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from warpcli.core import errors
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  #: anything else that went wrong (secret store unusable, ...)
+    USAGE = 2  #: bad arguments or input: a malformed CIDR or IP, an invalid config file
+    NOT_FOUND = 3  #: the tunnel, virtual network or route does not exist (or no route to the IP)
+    CONFLICT = 4  #: it already exists, or the change would break a rule (duplicate CIDR, default vnet)
+    STATE = 5  #: the state store is unusable: corrupt, locked, unreadable, or from a newer version
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    if isinstance(exc, errors.BulkImportError):
+        return ExitCode.CONFLICT if exc.conflict else ExitCode.USAGE
+    for kind, code in (
+        (errors.InvalidInput, ExitCode.USAGE),
+        (errors.ConfigError, ExitCode.USAGE),
+        (errors.NotFound, ExitCode.NOT_FOUND),
+        (errors.Conflict, ExitCode.CONFLICT),
+        (errors.StateError, ExitCode.STATE),
+    ):
+        if isinstance(exc, kind):
+            return code
+    return ExitCode.ERROR

@@ -1,0 +1,19 @@
+"""Options shared by many commands, so each reads the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (shapes in docs/json.md).")]
+IfNotExists = Annotated[
+    bool,
+    typer.Option("--if-not-exists", help="If it already exists, succeed and print the existing one."),
+]
+Force = Annotated[bool, typer.Option("--force", help="Also delete the routes that depend on it.")]
+Vnet = Annotated[
+    Optional[str], typer.Option("--vnet", help="Virtual network name or id (default: the default vnet).")
+]
+Tunnel = Annotated[Optional[str], typer.Option("--tunnel", help="Tunnel name or id.")]
+Comment = Annotated[str, typer.Option("--comment", help="A free-text remark.")]

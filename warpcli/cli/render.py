@@ -1,0 +1,72 @@
+"""Output: JSON on stdout for scripts, Rich tables for people, messages on stderr.
+
+Rich is imported only when a table is drawn, so ``--json`` runs stay light. Colour
+follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+
+def _default(obj: Any) -> Any:
+    to_dict = getattr(obj, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def emit_json_stream(items: Iterable[Any]) -> int:
+    """Print a JSON array one element at a time: memory stays flat for any row count."""
+    out = sys.stdout
+    dumps = json.JSONEncoder(default=_default, ensure_ascii=False).encode
+    n = 0
+    for item in items:
+        out.write(("[\n  " if n == 0 else ",\n  ") + dumps(item.to_dict() if hasattr(item, "to_dict") else item))
+        n += 1
+    out.write("[]\n" if n == 0 else "\n]\n")
+    return n
+
+
+def message(text: str) -> None:
+    """A line for the person at the terminal; never part of the data."""
+    sys.stderr.write(text + "\n")
+
+
+def error(text: str) -> None:
+    sys.stderr.write(f"warpcli: error: {text}\n")
+
+
+def plain(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 250, highlight=False)
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    for c in columns:
+        t.add_column(c, no_wrap=True, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    _console().print(t)
+
+
+def fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    """A key/value listing of one object."""
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        plain(f"{key.ljust(width)}  {'' if value is None else value}")

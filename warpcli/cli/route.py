@@ -1,0 +1,98 @@
+"""warpcli route add|delete|get: one route of the gateway table."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
+from warpcli.cli.exit_codes import ExitCode
+from warpcli.core import service
+
+app = typer.Typer(help="Add, delete and look up routes (which tunnel serves which CIDR).", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    network: Annotated[str, typer.Argument(help="The CIDR, e.g. 10.0.0.0/24 or 2001:db8::/48.", show_default=False)],
+    tunnel: Tunnel = None,
+    vnet: Vnet = None,
+    comment: Comment = "",
+    if_not_exists: IfNotExists = False,
+    json: Json = False,
+) -> None:
+    """Route a CIDR through a tunnel; print the route id.
+
+    Without --tunnel: the tunnel this host is enrolled in, else the only tunnel.
+    """
+    rt = runtime(ctx, json=json)
+    added = service.add_route(
+        rt.controller, network, tunnel=tunnel, vnet=vnet, comment=comment, if_not_exists=if_not_exists,
+        enrolled_tunnel_id=rt.enrolled_tunnel_id(),
+    )
+    r = added.route
+    verb = "added" if added.created else "already present:"
+    render.message(f"{verb} {r.network} -> tunnel {r.tunnel_name!r} in virtual network {r.virtual_network_name!r}")
+    for other in added.related:
+        relation = "inside" if other.net.contains(r.net) else "contains"
+        render.message(f"note: {r.network} {relation} {other.network} (tunnel {other.tunnel_name!r})")
+    render.emit_json(r) if json else render.plain(r.id)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    route: Annotated[str, typer.Argument(help="A route id, or a CIDR (with --vnet).", show_default=False)],
+    vnet: Vnet = None,
+    json: Json = False,
+) -> None:
+    """Delete a route by id, or by CIDR within a virtual network."""
+    ctrl = runtime(ctx, json=json).controller
+    r = ctrl.delete_route(service.find_route(ctrl, route, vnet).id)
+    render.message(f"deleted {r.network} (tunnel {r.tunnel_name!r}, virtual network {r.virtual_network_name!r})")
+    if json:
+        render.emit_json(r)
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    ip: Annotated[str, typer.Argument(help="An IPv4 or IPv6 address.", show_default=False)],
+    vnet: Annotated[
+        str | None, typer.Option("--vnet", help="Virtual network name or id, or 'all' to ask each one.")
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Which tunnel has a route to IP? Longest-prefix match, as the edge does.
+
+    Exits 3 when no route covers the address.
+    """
+    answers = service.lookup(runtime(ctx, json=json).controller, ip, vnet)
+    found = [a for a in answers if a.route is not None]
+    if json:
+        shaped = [
+            {
+                "ip": a.ip,
+                "virtual_network_id": a.virtual_network.id,
+                "virtual_network_name": a.virtual_network.name,
+                "route": a.route.to_dict() if a.route else None,
+            }
+            for a in answers
+        ]
+        render.emit_json(shaped if vnet == service.ALL else shaped[0])
+    elif vnet == service.ALL:
+        render.table(
+            ["VNET", "NETWORK", "TUNNEL", "ROUTE ID"],
+            ([a.virtual_network.name, a.route.network, a.route.tunnel_name, a.route.id] for a in found),
+        )
+    elif found:
+        r = found[0].route
+        render.plain(f"{r.tunnel_name}\t{r.network}\t{r.virtual_network_name}\t{r.id}")
+    if not found:
+        where = "any virtual network" if vnet == service.ALL else f"virtual network {answers[0].virtual_network.name!r}"
+        render.error(f"no route to {ip} in {where}")
+        raise typer.Exit(ExitCode.NOT_FOUND)

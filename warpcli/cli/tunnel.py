@@ -1,0 +1,91 @@
+"""warpcli tunnel ...: a connector's identity and enrollment token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Force, IfNotExists, Json
+from warpcli.core import service
+from warpcli.core.model import RouteFilter
+
+app = typer.Typer(help="Create and manage tunnels (a connector's identity and token).", no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Tunnel name or id.", show_default=False)]
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name, unique in the account.", show_default=False)],
+    if_not_exists: IfNotExists = False,
+    json: Json = False,
+) -> None:
+    """Create a tunnel; print its id. The token goes to the keyring (or the 0600 fallback file)."""
+    rt = runtime(ctx, json=json)
+    ctrl = rt.controller
+    result = service.create_tunnel(ctrl, name, if_not_exists=if_not_exists)
+    tunnel = result.obj
+    if result.created:
+        store = getattr(ctrl, "secrets", None)
+        where = f" in {store.description}" if store is not None else ""
+        render.message(f"created tunnel {tunnel.name!r}; its token is stored{where}")
+    else:
+        render.message(f"tunnel {tunnel.name!r} already exists")
+    render.emit_json(tunnel) if json else render.plain(tunnel.id)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    deleted: Annotated[bool, typer.Option("--deleted", help="List deleted tunnels instead.")] = False,
+    json: Json = False,
+) -> None:
+    """List tunnels."""
+    tunnels = runtime(ctx, json=json).controller.list_tunnels(is_deleted=deleted)
+    if json:
+        render.emit_json(tunnels)
+    else:
+        render.table(
+            ["NAME", "ID", "STATUS", "CREATED"] + (["DELETED"] if deleted else []),
+            ([t.name, t.id, t.status, t.created_at] + ([t.deleted_at] if deleted else []) for t in tunnels),
+        )
+
+
+@app.command("show")
+def show(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
+    """Show one tunnel and its routes."""
+    ctrl = runtime(ctx, json=json).controller
+    t = service.resolve_tunnel(ctrl, tunnel)
+    if json:
+        render.emit_json(t)
+        return
+    routes = list(ctrl.list_routes(RouteFilter(tunnel_id=t.id)))
+    render.fields([
+        ("name", t.name), ("id", t.id), ("type", t.tun_type), ("status", t.status),
+        ("created", t.created_at), ("routes", len(routes)),
+    ])
+    if routes:
+        render.table(["NETWORK", "VNET", "COMMENT"], ((r.network, r.virtual_network_name, r.comment) for r in routes))
+
+
+@app.command("token")
+def token(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
+    """Print a tunnel's enrollment token (a secret: the only command that shows it)."""
+    ctrl = runtime(ctx, json=json).controller
+    t = service.resolve_tunnel(ctrl, tunnel)
+    secret = ctrl.get_tunnel_token(t.id)
+    render.emit_json({"id": t.id, "name": t.name, "token": secret}) if json else render.plain(secret)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, tunnel: Name, force: Force = False, json: Json = False) -> None:
+    """Delete a tunnel. Refused while routes use it, unless --force."""
+    ctrl = runtime(ctx, json=json).controller
+    t = ctrl.delete_tunnel(service.resolve_tunnel(ctrl, tunnel).id, force=force)
+    render.message(f"deleted tunnel {t.name!r}")
+    if json:
+        render.emit_json(t)

@@ -1,0 +1,78 @@
+"""warpcli vnet ...: isolated routing domains in which CIDRs may overlap."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Force, IfNotExists, Json
+from warpcli.core import service
+
+app = typer.Typer(help="Manage virtual networks (routing domains; CIDRs may repeat across them).",
+                  no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Virtual network name or id.", show_default=False)]
+
+
+def _rows(vnets):  # noqa: ANN001, ANN202
+    return ([v.name, v.id, "yes" if v.is_default_network else "", v.comment, v.created_at] for v in vnets)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name, unique in the account.", show_default=False)],
+    comment: Annotated[str, typer.Option("--comment", help="A free-text remark.")] = "",
+    default: Annotated[bool, typer.Option("--default", help="Make it the default virtual network.")] = False,
+    if_not_exists: IfNotExists = False,
+    json: Json = False,
+) -> None:
+    """Add a virtual network; print its id."""
+    ctrl = runtime(ctx, json=json).controller
+    result = service.create_vnet(ctrl, name, comment=comment, is_default=default, if_not_exists=if_not_exists)
+    v = result.obj
+    render.message(f"added virtual network {v.name!r}" if result.created else f"virtual network {v.name!r} already exists")
+    render.emit_json(v) if json else render.plain(v.id)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json: Json = False) -> None:
+    """List virtual networks (the default first)."""
+    vnets = runtime(ctx, json=json).controller.list_virtual_networks()
+    if json:
+        render.emit_json(vnets)
+    else:
+        render.table(["NAME", "ID", "DEFAULT", "COMMENT", "CREATED"], _rows(vnets))
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    vnet: Name,
+    name: Annotated[Optional[str], typer.Option("--name", help="Rename it.")] = None,
+    comment: Annotated[Optional[str], typer.Option("--comment", help="Replace the remark.")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make it the default virtual network.")] = False,
+    json: Json = False,
+) -> None:
+    """Rename a virtual network, change its remark, or make it the default."""
+    ctrl = runtime(ctx, json=json).controller
+    current = service.resolve_vnet(ctrl, vnet)
+    v = ctrl.update_virtual_network(current.id, name=name, comment=comment, is_default=True if default else None)
+    render.message(f"updated virtual network {v.name!r}")
+    if json:
+        render.emit_json(v)
+    else:
+        render.table(["NAME", "ID", "DEFAULT", "COMMENT", "CREATED"], _rows([v]))
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, vnet: Name, force: Force = False, json: Json = False) -> None:
+    """Delete a virtual network. Refused for the default one, and while it has routes unless --force."""
+    ctrl = runtime(ctx, json=json).controller
+    v = ctrl.delete_virtual_network(service.resolve_vnet(ctrl, vnet).id, force=force)
+    render.message(f"deleted virtual network {v.name!r}")
+    if json:
+        render.emit_json(v)

@@ -1,0 +1,56 @@
+"""The state database schema, versioned through ``PRAGMA user_version``.
+
+``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. Append, never edit.
+Network bounds are stored as big-endian BLOBs (4 bytes for IPv4, 16 for IPv6),
+which SQLite compares bytewise, so index range scans answer "within" queries
+and point probes answer "contains" queries without full scans.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE virtual_networks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        is_default INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        deleted_at TEXT
+    );
+    CREATE UNIQUE INDEX vnet_name ON virtual_networks(name) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX vnet_one_default ON virtual_networks(is_default)
+        WHERE is_default = 1 AND deleted_at IS NULL;
+    CREATE TABLE tunnels (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'inactive',
+        token_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        deleted_at TEXT
+    );
+    CREATE UNIQUE INDEX tunnel_name ON tunnels(name) WHERE deleted_at IS NULL;
+    CREATE TABLE routes (
+        id TEXT PRIMARY KEY,
+        network TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        lo BLOB NOT NULL,
+        hi BLOB NOT NULL,
+        prefixlen INTEGER NOT NULL,
+        tunnel_id TEXT NOT NULL REFERENCES tunnels(id),
+        virtual_network_id TEXT NOT NULL REFERENCES virtual_networks(id),
+        comment TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        deleted_at TEXT
+    );
+    CREATE UNIQUE INDEX route_cidr ON routes(virtual_network_id, version, prefixlen, lo)
+        WHERE deleted_at IS NULL;
+    CREATE INDEX route_lo ON routes(virtual_network_id, version, lo, prefixlen)
+        WHERE deleted_at IS NULL;
+    CREATE INDEX route_tunnel ON routes(tunnel_id) WHERE deleted_at IS NULL;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,625 @@
+"""The embedded controller: every object in one SQLite file.
+
+Writes run in ``BEGIN IMMEDIATE`` transactions, so concurrent processes are
+serialised by SQLite's lock (WAL mode lets readers go on meanwhile) and a
+check-then-insert can never race. Every sqlite3 error is turned into a one-line
+:class:`StateError` naming the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
+from warpcli.core.cidr import BITS, Network, mask
+from warpcli.core.controller import Controller, RouteSpec
+from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError, WarpcliError
+from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, new_id, utcnow
+from warpcli.core.names import validate_name
+from warpcli.core.secrets import SecretStore
+from warpcli.core.tokens import new_tunnel_token, token_digest
+
+DB_NAME = "state.db"
+_LEN = {4: 4, 6: 16}
+
+
+def _blob(version: int, value: int) -> bytes:
+    return value.to_bytes(_LEN[version], "big")
+
+
+def token_key(tunnel_id: str) -> str:
+    return f"tunnel-token:{tunnel_id}"
+
+
+class LocalController(Controller):
+    kind = "local"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        secrets: Callable[[], SecretStore],
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / DB_NAME
+        self._secrets_factory = secrets
+        self._secrets: SecretStore | None = None
+        self._lock_timeout = lock_timeout
+        self._conn: sqlite3.Connection | None = None
+
+    # -- plumbing -----------------------------------------------------------------
+    @property
+    def secrets(self) -> SecretStore:
+        if self._secrets is None:
+            self._secrets = self._secrets_factory()
+        return self._secrets
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"the change conflicts with existing state ({exc})") from None
+        except sqlite3.OperationalError as exc:
+            msg = str(exc)
+            if "locked" in msg or "busy" in msg:
+                raise StateError(
+                    f"the state database {self.path} is locked by another process",
+                    hint="retry, or wait longer with WARPCLI_LOCK_TIMEOUT=SECONDS",
+                ) from None
+            if "unable to open" in msg or "readonly" in msg or "read-only" in msg:
+                raise StateError(
+                    f"cannot open the state database {self.path} ({msg})",
+                    hint="check its permissions, or use --state-dir",
+                ) from None
+            raise StateError(f"state database {self.path}: {msg}") from None
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"{self.path} is not a usable warpcli state database ({exc})",
+                hint="move it aside or point --state-dir elsewhere",
+            ) from None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StateError(
+                f"cannot create the state directory {self.state_dir} ({exc.strerror})",
+                hint="use --state-dir or WARPCLI_STATE_DIR",
+            ) from None
+        if self.path.is_dir():
+            raise StateError(f"{self.path} is a directory, not a state database")
+        with self._errors():
+            conn = sqlite3.connect(
+                str(self.path), timeout=self._lock_timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA foreign_keys = ON")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.path} was written by a newer warpcli (schema {version}, this one knows {SCHEMA_VERSION})",
+                hint="upgrade warpcli",
+            )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                if step == 0:
+                    self._seed(conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _seed(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('account_id', ?)", (new_id().replace("-", ""),))
+        conn.execute(
+            "INSERT INTO virtual_networks(id, name, comment, is_default, created_at) VALUES (?, 'default', ?, 1, ?)",
+            (new_id(), "created with the state", utcnow()),
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        with self._errors():
+            return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def account_id(self) -> str:
+        return self._read("SELECT value FROM meta WHERE key = 'account_id'")[0][0]
+
+    # -- tunnels ------------------------------------------------------------------
+    _TUNNEL_COLS = "id, name, status, created_at, deleted_at"
+
+    def _tunnel(self, row: tuple, account: str) -> Tunnel:
+        return Tunnel(
+            id=row[0], name=row[1], status=row[2], created_at=row[3], deleted_at=row[4], account_tag=account
+        )
+
+    def _live_tunnel(self, conn: sqlite3.Connection, tunnel_id: str) -> Tunnel:
+        row = conn.execute(
+            f"SELECT {self._TUNNEL_COLS} FROM tunnels WHERE id = ? AND deleted_at IS NULL", (tunnel_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no tunnel with id {tunnel_id}")
+        return self._tunnel(row, self.account_id)
+
+    def create_tunnel(self, name: str) -> Tunnel:
+        validate_name("tunnel", name)
+        store = self.secrets  # fail before writing anything if no secret store is usable
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT {self._TUNNEL_COLS} FROM tunnels WHERE name = ? AND deleted_at IS NULL", (name,)
+            ).fetchone()
+            if row is not None:
+                existing = self._tunnel(row, self.account_id)
+                raise Conflict(f"a tunnel named {name!r} already exists (id {existing.id})", existing=existing)
+            tunnel = Tunnel(id=new_id(), name=name, account_tag=self.account_id, created_at=utcnow())
+            token = new_tunnel_token(tunnel.account_tag, tunnel.id)
+            conn.execute(
+                "INSERT INTO tunnels(id, name, status, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+                (tunnel.id, name, tunnel.status, token_digest(token), tunnel.created_at),
+            )
+            store.set(token_key(tunnel.id), token)
+        return tunnel
+
+    def list_tunnels(self, *, name: str | None = None, is_deleted: bool | None = False) -> list[Tunnel]:
+        where, params = [], []
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if is_deleted is not None:
+            where.append("deleted_at IS NOT NULL" if is_deleted else "deleted_at IS NULL")
+        sql = f"SELECT {self._TUNNEL_COLS} FROM tunnels"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        account = self.account_id
+        return [self._tunnel(r, account) for r in self._read(sql + " ORDER BY name, created_at", params)]
+
+    def get_tunnel(self, tunnel_id: str) -> Tunnel:
+        with self._errors():
+            return self._live_tunnel(self.conn, tunnel_id)
+
+    def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
+        with self._write() as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
+            (n,) = conn.execute(
+                "SELECT count(*) FROM routes WHERE tunnel_id = ? AND deleted_at IS NULL", (tunnel_id,)
+            ).fetchone()
+            if n and not force:
+                raise Conflict(
+                    f"tunnel {tunnel.name!r} still has {n} route(s)",
+                    hint="delete them first, or pass --force to delete them with the tunnel",
+                )
+            now = utcnow()
+            conn.execute(
+                "UPDATE routes SET deleted_at = ? WHERE tunnel_id = ? AND deleted_at IS NULL", (now, tunnel_id)
+            )
+            conn.execute("UPDATE tunnels SET deleted_at = ? WHERE id = ?", (now, tunnel_id))
+        try:
+            self.secrets.delete(token_key(tunnel_id))
+        except WarpcliError:
+            pass  # the tunnel is gone; a stale secret is harmless and unusable
+        return replace(tunnel, deleted_at=now)
+
+    def get_tunnel_token(self, tunnel_id: str) -> str:
+        tunnel = self.get_tunnel(tunnel_id)
+        token = self.secrets.get(token_key(tunnel_id))
+        if token is None:
+            raise NotFound(
+                f"the token of tunnel {tunnel.name!r} is not in {self.secrets.description}",
+                hint="it was created with another secret backend or on another machine",
+            )
+        return token
+
+    # -- virtual networks ---------------------------------------------------------
+    _VNET_COLS = "id, name, comment, is_default, created_at, deleted_at"
+
+    @staticmethod
+    def _vnet(row: tuple) -> VirtualNetwork:
+        return VirtualNetwork(
+            id=row[0], name=row[1], comment=row[2], is_default_network=bool(row[3]),
+            created_at=row[4], deleted_at=row[5],
+        )
+
+    def _live_vnet(self, conn: sqlite3.Connection, vnet_id: str | None) -> VirtualNetwork:
+        if vnet_id is None:
+            row = conn.execute(
+                f"SELECT {self._VNET_COLS} FROM virtual_networks WHERE is_default = 1 AND deleted_at IS NULL"
+            ).fetchone()
+        else:
+            row = conn.execute(
+                f"SELECT {self._VNET_COLS} FROM virtual_networks WHERE id = ? AND deleted_at IS NULL", (vnet_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no virtual network with id {vnet_id}")
+        return self._vnet(row)
+
+    def _check_vnet_name(self, conn: sqlite3.Connection, name: str, *, but: str | None = None) -> None:
+        row = conn.execute(
+            f"SELECT {self._VNET_COLS} FROM virtual_networks WHERE name = ? AND deleted_at IS NULL", (name,)
+        ).fetchone()
+        if row is not None and row[0] != but:
+            existing = self._vnet(row)
+            raise Conflict(
+                f"a virtual network named {name!r} already exists (id {existing.id})", existing=existing
+            )
+
+    def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
+        validate_name("virtual network", name)
+        with self._write() as conn:
+            self._check_vnet_name(conn, name)
+            if is_default:
+                conn.execute("UPDATE virtual_networks SET is_default = 0 WHERE is_default = 1")
+            vnet = VirtualNetwork(
+                id=new_id(), name=name, comment=comment, is_default_network=is_default, created_at=utcnow()
+            )
+            conn.execute(
+                "INSERT INTO virtual_networks(id, name, comment, is_default, created_at) VALUES (?, ?, ?, ?, ?)",
+                (vnet.id, name, comment, int(is_default), vnet.created_at),
+            )
+        return vnet
+
+    def list_virtual_networks(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        is_default: bool | None = None,
+        is_deleted: bool | None = False,
+    ) -> list[VirtualNetwork]:
+        where, params = [], []
+        for col, value in (("id", id), ("name", name)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if is_default is not None:
+            where.append("is_default = ?")
+            params.append(int(is_default))
+        if is_deleted is not None:
+            where.append("deleted_at IS NOT NULL" if is_deleted else "deleted_at IS NULL")
+        sql = f"SELECT {self._VNET_COLS} FROM virtual_networks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [self._vnet(r) for r in self._read(sql + " ORDER BY is_default DESC, name", params)]
+
+    def update_virtual_network(
+        self,
+        vnet_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        is_default: bool | None = None,
+    ) -> VirtualNetwork:
+        with self._write() as conn:
+            vnet = self._live_vnet(conn, vnet_id)
+            if name is not None and name != vnet.name:
+                validate_name("virtual network", name)
+                self._check_vnet_name(conn, name, but=vnet_id)
+                conn.execute("UPDATE virtual_networks SET name = ? WHERE id = ?", (name, vnet_id))
+            if comment is not None:
+                conn.execute("UPDATE virtual_networks SET comment = ? WHERE id = ?", (comment, vnet_id))
+            if is_default is True and not vnet.is_default_network:
+                conn.execute("UPDATE virtual_networks SET is_default = 0 WHERE is_default = 1")
+                conn.execute("UPDATE virtual_networks SET is_default = 1 WHERE id = ?", (vnet_id,))
+            elif is_default is False and vnet.is_default_network:
+                raise Conflict(
+                    f"virtual network {vnet.name!r} is the default and there must be one",
+                    hint="make another virtual network the default instead",
+                )
+            return self._live_vnet(conn, vnet_id)
+
+    def delete_virtual_network(self, vnet_id: str, *, force: bool = False) -> VirtualNetwork:
+        with self._write() as conn:
+            vnet = self._live_vnet(conn, vnet_id)
+            if vnet.is_default_network:
+                raise Conflict(
+                    f"virtual network {vnet.name!r} is the default and cannot be deleted",
+                    hint="make another virtual network the default first (vnet update NAME --default)",
+                )
+            (n,) = conn.execute(
+                "SELECT count(*) FROM routes WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet_id,)
+            ).fetchone()
+            if n and not force:
+                raise Conflict(
+                    f"virtual network {vnet.name!r} still has {n} route(s)",
+                    hint="delete them first, or pass --force to delete them with it",
+                )
+            now = utcnow()
+            conn.execute(
+                "UPDATE routes SET deleted_at = ? WHERE virtual_network_id = ? AND deleted_at IS NULL", (now, vnet_id)
+            )
+            conn.execute("UPDATE virtual_networks SET deleted_at = ? WHERE id = ?", (now, vnet_id))
+        return replace(vnet, deleted_at=now)
+
+    # -- routes -------------------------------------------------------------------
+    _ROUTE_COLS = "r.id, r.network, r.tunnel_id, r.virtual_network_id, r.comment, r.created_at, r.deleted_at"
+
+    def _name_maps(self) -> tuple[dict[str, str], dict[str, str]]:
+        tunnels = dict(self._read("SELECT id, name FROM tunnels"))
+        vnets = dict(self._read("SELECT id, name FROM virtual_networks"))
+        return tunnels, vnets
+
+    @staticmethod
+    def _route(row: tuple, tunnels: dict[str, str], vnets: dict[str, str]) -> Route:
+        return Route(
+            id=row[0], network=row[1], tunnel_id=row[2], virtual_network_id=row[3], comment=row[4],
+            created_at=row[5], deleted_at=row[6], tunnel_name=tunnels.get(row[2]),
+            virtual_network_name=vnets.get(row[3]),
+        )
+
+    @staticmethod
+    def _superset_probe(net: Network) -> tuple[str, list]:
+        """SQL matching the prefixes that contain ``net``: one index probe per prefix length."""
+        values = ", ".join("(?, ?)" for _ in range(net.prefixlen + 1))
+        params: list = [net.version]
+        for p in range(net.prefixlen + 1):
+            params += [p, _blob(net.version, net.value & mask(net.version, p))]
+        return f"r.version = ? AND (r.prefixlen, r.lo) IN (VALUES {values})", params
+
+    def _route_query(self, flt: RouteFilter) -> tuple[str, list]:
+        where: list[str] = []
+        params: list = []
+        if flt.is_deleted is not None:
+            where.append("r.deleted_at IS NOT NULL" if flt.is_deleted else "r.deleted_at IS NULL")
+        if flt.route_id is not None:
+            where.append("r.id = ?")
+            params.append(flt.route_id)
+        if flt.virtual_network_id is not None:
+            where.append("r.virtual_network_id = ?")
+            params.append(flt.virtual_network_id)
+        elif flt.network_subset or flt.network_superset:
+            # lets SQLite use the (vnet, version, lo) index for each vnet in turn
+            where.append("r.virtual_network_id IN (SELECT id FROM virtual_networks)")
+        if flt.tunnel_id is not None:
+            where.append("r.tunnel_id = ?")
+            params.append(flt.tunnel_id)
+        if flt.comment is not None:
+            where.append("r.comment = ?")
+            params.append(flt.comment)
+        if flt.network_subset is not None:
+            n = flt.network_subset
+            where.append("r.version = ? AND r.lo >= ? AND r.lo <= ? AND r.hi <= ?")
+            params += [n.version, _blob(n.version, n.lo), _blob(n.version, n.hi), _blob(n.version, n.hi)]
+        if flt.network_superset is not None:
+            sql, p = self._superset_probe(flt.network_superset)
+            where.append(sql)
+            params += p
+        sql = f"SELECT {self._ROUTE_COLS} FROM routes r"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return sql, params
+
+    def list_routes(self, flt: RouteFilter = RouteFilter()) -> Iterator[Route]:
+        sql, params = self._route_query(flt)
+        sql += " ORDER BY r.virtual_network_id, r.version, r.lo, r.prefixlen"
+        tunnels, vnets = self._name_maps()
+        with self._errors():
+            cursor = self.conn.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(2000)
+                if not rows:
+                    break
+                for row in rows:
+                    yield self._route(row, tunnels, vnets)
+
+    def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
+        """Raw ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)`` rows for the overlap sweep."""
+        sql = (
+            "SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id FROM routes "
+            "WHERE deleted_at IS NULL"
+        )
+        params: tuple = ()
+        if virtual_network_id is not None:
+            sql += " AND virtual_network_id = ?"
+            params = (virtual_network_id,)
+        with self._errors():
+            for row in self.conn.execute(sql, params):
+                yield row[0], row[1], row[2], int.from_bytes(row[3], "big"), row[4], row[5], row[6]
+
+    def _existing_route(self, conn: sqlite3.Connection, vnet_id: str, net: Network) -> tuple | None:
+        return conn.execute(
+            f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.virtual_network_id = ? AND r.version = ? "
+            "AND r.prefixlen = ? AND r.lo = ? AND r.deleted_at IS NULL",
+            (vnet_id, net.version, net.prefixlen, _blob(net.version, net.value)),
+        ).fetchone()
+
+    def _conflict(self, row: tuple, vnet: VirtualNetwork) -> Conflict:
+        tunnels, vnets = self._name_maps()
+        existing = self._route(row, tunnels, vnets)
+        return Conflict(
+            f"{existing.network} is already routed in virtual network {vnet.name!r} "
+            f"through tunnel {existing.tunnel_name!r} (route {existing.id})",
+            existing=existing,
+        )
+
+    def create_route(
+        self,
+        network: Network,
+        tunnel_id: str,
+        *,
+        virtual_network_id: str | None = None,
+        comment: str = "",
+    ) -> Route:
+        with self._write() as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
+            vnet = self._live_vnet(conn, virtual_network_id)
+            row = self._existing_route(conn, vnet.id, network)
+            if row is not None:
+                raise self._conflict(row, vnet)
+            route = Route(
+                id=new_id(), network=str(network), tunnel_id=tunnel.id, virtual_network_id=vnet.id,
+                comment=comment, created_at=utcnow(), tunnel_name=tunnel.name, virtual_network_name=vnet.name,
+            )
+            conn.execute(
+                "INSERT INTO routes(id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, "
+                "comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    route.id, route.network, network.version, _blob(network.version, network.lo),
+                    _blob(network.version, network.hi), network.prefixlen, tunnel.id, vnet.id, comment,
+                    route.created_at,
+                ),
+            )
+        return route
+
+    def _live_route(self, conn: sqlite3.Connection, route_id: str) -> tuple:
+        row = conn.execute(
+            f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.id = ? AND r.deleted_at IS NULL", (route_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no route with id {route_id}")
+        return row
+
+    def get_route(self, route_id: str) -> Route:
+        with self._errors():
+            row = self._live_route(self.conn, route_id)
+        return self._route(row, *self._name_maps())
+
+    def update_route(
+        self,
+        route_id: str,
+        *,
+        network: Network | None = None,
+        tunnel_id: str | None = None,
+        virtual_network_id: str | None = None,
+        comment: str | None = None,
+    ) -> Route:
+        with self._write() as conn:
+            row = self._live_route(conn, route_id)
+            tunnel = self._live_tunnel(conn, tunnel_id or row[2])
+            vnet = self._live_vnet(conn, virtual_network_id or row[3])
+            net = network or Route(*row[:6]).net
+            clash = self._existing_route(conn, vnet.id, net)
+            if clash is not None and clash[0] != route_id:
+                raise self._conflict(clash, vnet)
+            conn.execute(
+                "UPDATE routes SET network = ?, version = ?, lo = ?, hi = ?, prefixlen = ?, tunnel_id = ?, "
+                "virtual_network_id = ?, comment = ? WHERE id = ?",
+                (
+                    str(net), net.version, _blob(net.version, net.lo), _blob(net.version, net.hi), net.prefixlen,
+                    tunnel.id, vnet.id, row[4] if comment is None else comment, route_id,
+                ),
+            )
+        return self.get_route(route_id)
+
+    def delete_route(self, route_id: str) -> Route:
+        now = utcnow()
+        with self._write() as conn:
+            row = self._live_route(conn, route_id)
+            conn.execute("UPDATE routes SET deleted_at = ? WHERE id = ?", (now, route_id))
+        return replace(self._route(row, *self._name_maps()), deleted_at=now)
+
+    def get_route_by_ip(
+        self, version: int, address: int, *, virtual_network_id: str | None = None
+    ) -> Route | None:
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+        host = Network(version, address, BITS[version])
+        probe, params = self._superset_probe(host)
+        sql = (
+            f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.virtual_network_id = ? AND r.deleted_at IS NULL "
+            f"AND {probe} ORDER BY r.prefixlen DESC LIMIT 1"
+        )
+        rows = self._read(sql, [vnet.id, *params])
+        return self._route(rows[0], *self._name_maps()) if rows else None
+
+    # -- bulk ---------------------------------------------------------------------
+    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+        """All rows in one transaction; every duplicate (in the input or the store) is reported."""
+        problems: list[dict] = []
+        seen: dict[tuple, int] = {}
+        rows: list[tuple] = []
+        now = utcnow()
+        for s in specs:
+            net = s.network
+            key = (s.virtual_network_id, net.version, net.prefixlen, net.value)
+            if key in seen:
+                problems.append({"row": s.row, "network": str(net), "reason": f"duplicate of row {seen[key]}"})
+                continue
+            seen[key] = s.row
+            rows.append((
+                s.row, new_id(), str(net), net.version, _blob(net.version, net.lo), _blob(net.version, net.hi),
+                net.prefixlen, s.tunnel_id, s.virtual_network_id, s.comment, now,
+            ))
+        del seen
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS import_rows(row INTEGER, id TEXT, network TEXT, version INTEGER, "
+                "lo BLOB, hi BLOB, prefixlen INTEGER, tunnel_id TEXT, virtual_network_id TEXT, comment TEXT, "
+                "created_at TEXT)"
+            )
+            conn.execute("DELETE FROM import_rows")
+            try:
+                conn.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                for row_no, network, rid, tname, vname in conn.execute(
+                    "SELECT i.row, i.network, r.id, t.name, v.name FROM import_rows i "
+                    "JOIN routes r ON r.virtual_network_id = i.virtual_network_id AND r.version = i.version "
+                    "AND r.prefixlen = i.prefixlen AND r.lo = i.lo AND r.deleted_at IS NULL "
+                    "JOIN tunnels t ON t.id = r.tunnel_id JOIN virtual_networks v ON v.id = r.virtual_network_id"
+                ):
+                    problems.append({
+                        "row": row_no, "network": network,
+                        "reason": f"already routed in {vname!r} through {tname!r} (route {rid})",
+                    })
+                if problems:
+                    problems.sort(key=lambda p: p["row"])
+                    raise BulkImportError(
+                        f"import refused: {len(problems)} conflicting row(s); nothing was imported",
+                        problems,
+                        conflict=True,
+                    )
+                conn.execute(
+                    "INSERT INTO routes(id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, "
+                    "comment, created_at) SELECT id, network, version, lo, hi, prefixlen, tunnel_id, "
+                    "virtual_network_id, comment, created_at FROM import_rows ORDER BY virtual_network_id, "
+                    "version, lo, prefixlen"
+                )
+            finally:
+                conn.execute("DELETE FROM import_rows")
+        return len(rows)

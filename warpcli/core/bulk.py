@@ -1,0 +1,132 @@
+"""Route tables in bulk: CSV or JSON lines with the columns network, tunnel, vnet, comment.
+
+Import is all or nothing: every row is parsed and resolved first, every problem
+is reported at once, and the controller writes the rows in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO, Iterable, Iterator
+
+from warpcli.core.cidr import parse_network
+from warpcli.core.controller import Controller, RouteSpec
+from warpcli.core.errors import BulkImportError, InvalidInput, WarpcliError
+from warpcli.core.model import Route, RouteFilter
+from warpcli.core import service
+
+COLUMNS = ("network", "tunnel", "vnet", "comment")
+FORMATS = ("csv", "jsonl")
+
+
+def guess_format(name: str, first_line: str) -> str:
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    return "jsonl" if first_line.lstrip().startswith("{") else "csv"
+
+
+def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+    """Yield ``(line number, row)``; a row that cannot be read is yielded as an error string."""
+    if fmt == "jsonl":
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError
+            except ValueError:
+                yield n, "not a JSON object"
+                continue
+            yield n, {k: "" if obj.get(k) is None else str(obj.get(k)) for k in COLUMNS}
+        return
+    reader = csv.reader(stream)
+    header: list[str] | None = None
+    for row in reader:
+        n = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if header is None and row[0].strip().lower() == "network":
+            header = [c.strip().lower() for c in row]
+            unknown = set(header) - set(COLUMNS)
+            if unknown:
+                yield n, f"unknown column(s) {', '.join(sorted(unknown))}; expected {', '.join(COLUMNS)}"
+                return
+            continue
+        names = header or list(COLUMNS)
+        if len(row) > len(names):
+            yield n, f"{len(row)} fields, expected at most {len(names)}"
+            continue
+        yield n, {k: (row[i].strip() if i < len(row) else "") for i, k in enumerate(names)}
+
+
+def plan_import(
+    ctrl: Controller, rows: Iterable[tuple[int, dict[str, str] | str]], *, enrolled_tunnel_id: str | None = None
+) -> list[RouteSpec]:
+    """Parse and resolve every row; raise BulkImportError listing all the bad ones."""
+    tunnels: dict[str, str] = {}
+    for t in ctrl.list_tunnels():
+        tunnels[t.name] = tunnels[t.id] = t.id
+    vnets: dict[str, str] = {}
+    for v in ctrl.list_virtual_networks():
+        vnets[v.name] = vnets[v.id] = v.id
+    default_vnet = service.resolve_vnet(ctrl, None).id
+    default_tunnel: str | None = None
+    specs: list[RouteSpec] = []
+    problems: list[dict] = []
+    for n, row in rows:
+        if isinstance(row, str):
+            problems.append({"row": n, "network": None, "reason": row})
+            continue
+        try:
+            net = parse_network(row.get("network", ""))
+            tname = row.get("tunnel", "")
+            if tname:
+                if tname not in tunnels:
+                    raise InvalidInput(f"unknown tunnel {tname!r}")
+                tid = tunnels[tname]
+            else:
+                if default_tunnel is None:
+                    default_tunnel = service.default_tunnel(ctrl, enrolled_tunnel_id).id
+                tid = default_tunnel
+            vname = row.get("vnet", "")
+            if vname and vname not in vnets:
+                raise InvalidInput(f"unknown virtual network {vname!r}")
+            vid = vnets[vname] if vname else default_vnet
+        except WarpcliError as exc:
+            problems.append({"row": n, "network": row.get("network") or None, "reason": str(exc)})
+            continue
+        specs.append(RouteSpec(net, tid, vid, row.get("comment", ""), n))
+    if problems:
+        raise BulkImportError(f"import refused: {len(problems)} bad row(s); nothing was imported", problems)
+    return specs
+
+
+def export_rows(ctrl: Controller, flt: RouteFilter = RouteFilter()) -> Iterator[dict[str, str]]:
+    r: Route
+    for r in ctrl.list_routes(flt):
+        yield {
+            "network": r.network,
+            "tunnel": r.tunnel_name or r.tunnel_id,
+            "vnet": r.virtual_network_name or r.virtual_network_id,
+            "comment": r.comment,
+        }
+
+
+def write_rows(rows: Iterable[dict[str, str]], out: IO[str], fmt: str) -> int:
+    n = 0
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+        return n
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([row[c] for c in COLUMNS])
+        n += 1
+    return n

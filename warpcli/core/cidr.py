@@ -1,0 +1,116 @@
+"""CIDR parsing and integer-interval arithmetic for IPv4 and IPv6.
+
+Networks are kept as ``(version, value, prefixlen)`` integers: every algorithm in
+the core (overlap sweep, longest-prefix match, store indexes) works on the
+closed integer interval ``[lo, hi]`` a prefix covers. Parsing goes through
+``socket.inet_pton``, which is strict (no leading zeros, no short forms, no zone
+ids) and several times faster than :mod:`ipaddress`.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import NamedTuple
+
+from warpcli.core.errors import InvalidInput
+
+BITS = {4: 32, 6: 128}
+_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
+_LEN = {4: 4, 6: 16}
+
+
+class Network(NamedTuple):
+    """A canonical CIDR: the network address has no host bits set."""
+
+    version: int
+    value: int
+    prefixlen: int
+
+    @property
+    def lo(self) -> int:
+        return self.value
+
+    @property
+    def hi(self) -> int:
+        return self.value | ((1 << (BITS[self.version] - self.prefixlen)) - 1)
+
+    def __str__(self) -> str:
+        return f"{format_address(self.version, self.value)}/{self.prefixlen}"
+
+    def contains(self, other: Network) -> bool:
+        """True when ``other`` lies inside (or equals) this network."""
+        return (
+            self.version == other.version
+            and self.prefixlen <= other.prefixlen
+            and other.value >> (BITS[self.version] - self.prefixlen)
+            == self.value >> (BITS[self.version] - self.prefixlen)
+        )
+
+    def contains_address(self, version: int, address: int) -> bool:
+        return version == self.version and self.lo <= address <= self.hi
+
+
+def _parse_address(text: str) -> tuple[int, int]:
+    version = 6 if ":" in text else 4
+    try:
+        packed = socket.inet_pton(_FAMILY[version], text)
+    except (OSError, ValueError):
+        raise InvalidInput(f"{text!r} is not a valid IPv{version} address") from None
+    return version, int.from_bytes(packed, "big")
+
+
+def format_address(version: int, value: int) -> str:
+    return socket.inet_ntop(_FAMILY[version], value.to_bytes(_LEN[version], "big"))
+
+
+def parse_address(text: str) -> tuple[int, int]:
+    """Parse an IP address into ``(version, integer)``; raise :class:`InvalidInput`."""
+    text = text.strip()
+    if "/" in text:
+        raise InvalidInput(f"{text!r} is a network, not an address", hint="give a single IP")
+    return _parse_address(text)
+
+
+def mask(version: int, prefixlen: int) -> int:
+    bits = BITS[version]
+    return ((1 << bits) - 1) ^ ((1 << (bits - prefixlen)) - 1)
+
+
+def parse_network(text: str) -> Network:
+    """Parse a CIDR strictly.
+
+    A bare address is a host route (/32 or /128). A network with host bits set
+    (``10.0.0.1/24``) is refused with the canonical form in the message: nothing
+    is rounded silently.
+    """
+    raw = text.strip()
+    addr, slash, plen = raw.partition("/")
+    if not addr:
+        raise InvalidInput(f"{text!r} is not a CIDR", hint="expected e.g. 10.0.0.0/24 or 2001:db8::/32")
+    try:
+        version, value = _parse_address(addr)
+    except InvalidInput:
+        raise InvalidInput(
+            f"{text!r} is not a CIDR", hint="expected e.g. 10.0.0.0/24 or 2001:db8::/32"
+        ) from None
+    bits = BITS[version]
+    if not slash:
+        return Network(version, value, bits)
+    if not (plen.isascii() and plen.isdigit() and len(plen) <= 3 and int(plen) <= bits):
+        raise InvalidInput(f"{text!r} has an invalid prefix length", hint=f"use 0 to {bits}")
+    prefixlen = int(plen)
+    network = value & mask(version, prefixlen)
+    if network != value:
+        canonical = Network(version, network, prefixlen)
+        raise InvalidInput(f"{raw} has host bits set", hint=f"did you mean {canonical}?")
+    return Network(version, value, prefixlen)
+
+
+def network_of(version: int, address: int, prefixlen: int) -> Network:
+    """The prefix of length ``prefixlen`` that contains ``address``."""
+    return Network(version, address & mask(version, prefixlen), prefixlen)
+
+
+def parse_address_or_network(text: str) -> Network:
+    """An IP (as a host prefix) or a CIDR: what ``--contains`` and ``--within`` take."""
+    return parse_network(text)

@@ -1,0 +1,151 @@
+"""The control-plane interface every backend implements.
+
+Method names and arguments follow Cloudflare API v4: ``warp_connector`` tunnels,
+``teamnet/routes`` and ``teamnet/virtual_networks``. A ``virtual_network_id`` of
+``None`` always means the account's default virtual network.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from warpcli.core.cidr import Network
+from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A route to create in bulk; ``row`` is its line in the input, for error reports."""
+
+    network: Network
+    tunnel_id: str
+    virtual_network_id: str
+    comment: str = ""
+    row: int = 0
+
+
+class Controller(ABC):
+    """A control plane: tunnels, virtual networks and the gateway route table."""
+
+    kind: str = "abstract"
+
+    # -- tunnels (warp_connector) ------------------------------------------------
+    @abstractmethod
+    def create_tunnel(self, name: str) -> Tunnel:
+        """Create a tunnel and its token; raise Conflict if the name is taken."""
+
+    @abstractmethod
+    def list_tunnels(self, *, name: str | None = None, is_deleted: bool | None = False) -> list[Tunnel]: ...
+
+    @abstractmethod
+    def get_tunnel(self, tunnel_id: str) -> Tunnel:
+        """Raise NotFound for an unknown (or deleted) id."""
+
+    @abstractmethod
+    def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
+        """Refuse (Conflict) while routes point at it, unless ``force`` deletes them too."""
+
+    @abstractmethod
+    def get_tunnel_token(self, tunnel_id: str) -> str: ...
+
+    # -- virtual networks -------------------------------------------------------
+    @abstractmethod
+    def create_virtual_network(
+        self, name: str, *, comment: str = "", is_default: bool = False
+    ) -> VirtualNetwork: ...
+
+    @abstractmethod
+    def list_virtual_networks(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        is_default: bool | None = None,
+        is_deleted: bool | None = False,
+    ) -> list[VirtualNetwork]: ...
+
+    @abstractmethod
+    def update_virtual_network(
+        self,
+        vnet_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        is_default: bool | None = None,
+    ) -> VirtualNetwork: ...
+
+    @abstractmethod
+    def delete_virtual_network(self, vnet_id: str, *, force: bool = False) -> VirtualNetwork:
+        """Refuse the default vnet, and a vnet with routes unless ``force``."""
+
+    # -- routes (teamnet/routes) ------------------------------------------------
+    @abstractmethod
+    def create_route(
+        self,
+        network: Network,
+        tunnel_id: str,
+        *,
+        virtual_network_id: str | None = None,
+        comment: str = "",
+    ) -> Route:
+        """Raise Conflict (with ``existing``) when the CIDR is already in that vnet."""
+
+    @abstractmethod
+    def list_routes(self, flt: RouteFilter = RouteFilter()) -> Iterator[Route]: ...
+
+    @abstractmethod
+    def update_route(
+        self,
+        route_id: str,
+        *,
+        network: Network | None = None,
+        tunnel_id: str | None = None,
+        virtual_network_id: str | None = None,
+        comment: str | None = None,
+    ) -> Route: ...
+
+    @abstractmethod
+    def delete_route(self, route_id: str) -> Route: ...
+
+    @abstractmethod
+    def get_route_by_ip(
+        self, version: int, address: int, *, virtual_network_id: str | None = None
+    ) -> Route | None:
+        """Longest-prefix match within one vnet; ``None`` when nothing covers the IP."""
+
+    def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
+        """Live routes as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)``.
+
+        The compact form the overlap sweep reads; backends may stream it faster than
+        building :class:`Route` objects.
+        """
+        for r in self.list_routes(RouteFilter(virtual_network_id=virtual_network_id)):
+            n = r.net
+            yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id
+
+    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+        """Create many routes all-or-nothing; raise BulkImportError listing every conflict.
+
+        The default goes one by one; backends with transactions override it.
+        """
+        n = 0
+        for spec in specs:
+            self.create_route(
+                spec.network,
+                spec.tunnel_id,
+                virtual_network_id=spec.virtual_network_id,
+                comment=spec.comment,
+            )
+            n += 1
+        return n
+
+    def close(self) -> None:
+        """Release connections; the controller is not used afterwards."""
+
+    def __enter__(self) -> "Controller":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

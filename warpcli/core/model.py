@@ -1,0 +1,127 @@
+"""The model. Field names follow Cloudflare API v4 so every backend returns the same shapes.
+
+``to_dict()`` is the documented JSON shape of each object (docs/json.md); it never
+contains a secret.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from warpcli.core.cidr import Network, parse_network
+
+TUN_TYPE = "warp_connector"
+DEVICE_RANGE = "100.96.0.0/12"
+
+
+def utcnow() -> str:
+    """Now as RFC 3339 with microseconds and a ``Z``, as Cloudflare writes it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
+
+
+@dataclass(frozen=True, slots=True)
+class Tunnel:
+    id: str
+    name: str
+    account_tag: str
+    created_at: str
+    status: str = "inactive"
+    tun_type: str = TUN_TYPE
+    deleted_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "account_tag": self.account_tag,
+            "tun_type": self.tun_type,
+            "status": self.status,
+            "created_at": self.created_at,
+            "deleted_at": self.deleted_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualNetwork:
+    id: str
+    name: str
+    comment: str
+    is_default_network: bool
+    created_at: str
+    deleted_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "comment": self.comment,
+            "is_default_network": self.is_default_network,
+            "created_at": self.created_at,
+            "deleted_at": self.deleted_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    id: str
+    network: str
+    tunnel_id: str
+    virtual_network_id: str
+    comment: str
+    created_at: str
+    tunnel_name: str | None = None
+    virtual_network_name: str | None = None
+    tun_type: str = TUN_TYPE
+    deleted_at: str | None = None
+    _net: Network | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def net(self) -> Network:
+        return self._net if self._net is not None else parse_network(self.network)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "network": self.network,
+            "tunnel_id": self.tunnel_id,
+            "tunnel_name": self.tunnel_name,
+            "tun_type": self.tun_type,
+            "virtual_network_id": self.virtual_network_id,
+            "virtual_network_name": self.virtual_network_name,
+            "comment": self.comment,
+            "created_at": self.created_at,
+            "deleted_at": self.deleted_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouteFilter:
+    """The filters of ``GET teamnet/routes``; ``None`` means "any".
+
+    ``network_subset``: only routes contained in this network.
+    ``network_superset``: only routes that contain this network (an IP is a /32 or /128).
+    ``is_deleted``: False (default) hides deleted routes, True shows only those, None both.
+    """
+
+    tunnel_id: str | None = None
+    virtual_network_id: str | None = None
+    network_subset: Network | None = None
+    network_superset: Network | None = None
+    comment: str | None = None
+    is_deleted: bool | None = False
+    route_id: str | None = None

@@ -1,0 +1,25 @@
+"""Rules for the names of tunnels and virtual networks."""
+
+from __future__ import annotations
+
+from warpcli.core.errors import InvalidInput
+from warpcli.core.model import is_uuid
+
+MAX_NAME = 255
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Refuse names that scripts and tables cannot round-trip.
+
+    A name shaped like a UUID is refused too: commands accept a name or an id,
+    and such a name would be ambiguous.
+    """
+    if not name or name != name.strip():
+        raise InvalidInput(f"{kind} name {name!r} is empty or has surrounding spaces")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"{kind} name is longer than {MAX_NAME} characters")
+    if any(not ch.isprintable() for ch in name):
+        raise InvalidInput(f"{kind} name {name!r} contains control characters")
+    if is_uuid(name):
+        raise InvalidInput(f"{kind} name {name!r} looks like an id", hint="choose a name that is not a UUID")
+    return name

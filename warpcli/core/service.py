@@ -1,0 +1,221 @@
+"""What the commands do, on top of any controller: name resolution, defaults, lookups, reports.
+
+The CLI calls these and renders what they return; library users can call them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from warpcli.core.cidr import Network, parse_address, parse_network
+from warpcli.core.controller import Controller
+from warpcli.core.errors import Conflict, InvalidInput, NotFound
+from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
+from warpcli.core.overlaps import Entry, OverlapReport, overlap_report
+
+ALL = "all"
+
+
+def _choices(names: list[str]) -> str:
+    if not names:
+        return "there are none yet"
+    shown = ", ".join(names[:20])
+    return f"choose one of: {shown}" + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
+
+
+# -- resolution -------------------------------------------------------------------
+def resolve_tunnel(ctrl: Controller, ref: str) -> Tunnel:
+    """A tunnel by id or by name."""
+    if is_uuid(ref):
+        try:
+            return ctrl.get_tunnel(ref.lower())
+        except NotFound:
+            pass
+    found = ctrl.list_tunnels(name=ref)
+    if found:
+        return found[0]
+    raise NotFound(f"no tunnel named {ref!r}", hint=_choices([t.name for t in ctrl.list_tunnels()]))
+
+
+def resolve_vnet(ctrl: Controller, ref: str | None) -> VirtualNetwork:
+    """A virtual network by id or name; ``None`` is the default one."""
+    if ref is None:
+        found = ctrl.list_virtual_networks(is_default=True)
+        if not found:
+            raise NotFound("there is no default virtual network")
+        return found[0]
+    if is_uuid(ref):
+        found = ctrl.list_virtual_networks(id=ref.lower())
+        if found:
+            return found[0]
+    found = ctrl.list_virtual_networks(name=ref)
+    if found:
+        return found[0]
+    raise NotFound(
+        f"no virtual network named {ref!r}", hint=_choices([v.name for v in ctrl.list_virtual_networks()])
+    )
+
+
+def default_tunnel(ctrl: Controller, enrolled_tunnel_id: str | None) -> Tunnel:
+    """The tunnel ``route add`` uses without ``--tunnel``: this host's, else the only one."""
+    if enrolled_tunnel_id:
+        try:
+            return ctrl.get_tunnel(enrolled_tunnel_id)
+        except NotFound:
+            pass
+    tunnels = ctrl.list_tunnels()
+    if len(tunnels) == 1:
+        return tunnels[0]
+    if not tunnels:
+        raise NotFound("there are no tunnels yet", hint="create one with `warpcli tunnel create NAME`")
+    raise InvalidInput("several tunnels exist; say which with --tunnel", hint=_choices([t.name for t in tunnels]))
+
+
+# -- creation ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Created:
+    """The result of an idempotent create: the object, and whether this call made it."""
+
+    obj: object
+    created: bool
+
+
+def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -> Created:
+    try:
+        return Created(ctrl.create_tunnel(name), True)
+    except Conflict as exc:
+        if if_not_exists and isinstance(exc.existing, Tunnel):
+            return Created(exc.existing, False)
+        raise
+
+
+def create_vnet(
+    ctrl: Controller, name: str, *, comment: str = "", is_default: bool = False, if_not_exists: bool = False
+) -> Created:
+    try:
+        return Created(ctrl.create_virtual_network(name, comment=comment, is_default=is_default), True)
+    except Conflict as exc:
+        if if_not_exists and isinstance(exc.existing, VirtualNetwork):
+            return Created(exc.existing, False)
+        raise
+
+
+@dataclass(frozen=True)
+class RouteAdded:
+    route: Route
+    created: bool
+    #: routes of the same vnet that contain or are contained in the new one (a heads-up, not an error)
+    related: list[Route]
+
+
+def add_route(
+    ctrl: Controller,
+    network: str,
+    *,
+    tunnel: str | None = None,
+    vnet: str | None = None,
+    comment: str = "",
+    if_not_exists: bool = False,
+    enrolled_tunnel_id: str | None = None,
+) -> RouteAdded:
+    net = parse_network(network)
+    t = resolve_tunnel(ctrl, tunnel) if tunnel else default_tunnel(ctrl, enrolled_tunnel_id)
+    v = resolve_vnet(ctrl, vnet)
+    try:
+        route = ctrl.create_route(net, t.id, virtual_network_id=v.id, comment=comment)
+        created = True
+    except Conflict as exc:
+        existing = exc.existing
+        if not (if_not_exists and isinstance(existing, Route) and existing.tunnel_id == t.id):
+            raise
+        route, created = existing, False
+    related = [
+        r
+        for flt in (RouteFilter(virtual_network_id=v.id, network_superset=net),
+                    RouteFilter(virtual_network_id=v.id, network_subset=net))
+        for r in ctrl.list_routes(flt)
+        if r.id != route.id
+    ]
+    return RouteAdded(route, created, related)
+
+
+# -- deletion ---------------------------------------------------------------------
+def find_route(ctrl: Controller, ref: str, vnet: str | None = None) -> Route:
+    """A live route by id, or by CIDR within a vnet (default vnet unless named)."""
+    if is_uuid(ref):
+        found = list(ctrl.list_routes(RouteFilter(route_id=ref.lower())))
+        if found:
+            return found[0]
+        raise NotFound(f"no route with id {ref}")
+    net = parse_network(ref)
+    v = resolve_vnet(ctrl, vnet)
+    for r in ctrl.list_routes(RouteFilter(virtual_network_id=v.id, network_subset=net)):
+        if r.network == str(net):
+            return r
+    raise NotFound(f"no route for {net} in virtual network {v.name!r}")
+
+
+# -- queries ----------------------------------------------------------------------
+def parse_filter_network(text: str, option: str) -> Network:
+    try:
+        return parse_network(text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{option}: {exc.message}", hint=exc.hint) from None
+
+
+def route_filter(
+    ctrl: Controller,
+    *,
+    vnet: str | None = None,
+    tunnel: str | None = None,
+    contains: str | None = None,
+    within: str | None = None,
+    comment: str | None = None,
+) -> RouteFilter:
+    """Turn the user's filter options into a controller filter (names resolved, CIDRs parsed)."""
+    return RouteFilter(
+        virtual_network_id=resolve_vnet(ctrl, vnet).id if vnet else None,
+        tunnel_id=resolve_tunnel(ctrl, tunnel).id if tunnel else None,
+        network_superset=parse_filter_network(contains, "--contains") if contains else None,
+        network_subset=parse_filter_network(within, "--within") if within else None,
+        comment=comment,
+    )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The answer to "which tunnel has a route to IP?" in one virtual network."""
+
+    ip: str
+    virtual_network: VirtualNetwork
+    route: Route | None
+
+
+def lookup(ctrl: Controller, ip: str, vnet: str | None = None) -> list[Lookup]:
+    """Longest-prefix match in one vnet (the default unless named), or in each with ``"all"``."""
+    version, address = parse_address(ip)
+    vnets = ctrl.list_virtual_networks() if vnet == ALL else [resolve_vnet(ctrl, vnet)]
+    return [
+        Lookup(ip, v, ctrl.get_route_by_ip(version, address, virtual_network_id=v.id)) for v in vnets
+    ]
+
+
+@dataclass(frozen=True)
+class RouteRef:
+    """What the overlap report says of one route."""
+
+    id: str
+    network: str
+    tunnel_id: str
+    virtual_network_id: str
+
+
+def overlaps(ctrl: Controller, vnet: str | None = None) -> OverlapReport[RouteRef]:
+    """Nested routes per vnet and CIDRs present in several vnets, by one sweep."""
+    vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
+    entries: Iterator[Entry[RouteRef]] = (
+        Entry(vid, version, lo, plen, RouteRef(rid, network, tid, vid))
+        for rid, network, version, lo, plen, tid, vid in ctrl.route_entries(vnet_id)
+    )
+    return overlap_report(entries)

@@ -1,0 +1,151 @@
+"""Where warpcli keeps things, and config.toml.
+
+Precedence: command-line flag > ``WARPCLI_*`` environment variable > config.toml >
+built-in default. config.toml lives in the config directory (``/etc/warpcli`` for
+root, ``$XDG_CONFIG_HOME/warpcli`` otherwise; ``WARPCLI_CONFIG_DIR`` overrides).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from warpcli.core.errors import ConfigError
+
+CONFIG_FILE = "config.toml"
+CONNECTOR_FILE = "connector.toml"
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    if _is_root():
+        return Path("/var/lib/warpcli")
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "warpcli"
+
+
+def default_config_dir(env: Mapping[str, str]) -> Path:
+    if _is_root():
+        return Path("/etc/warpcli")
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "warpcli"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    state_dir: Path
+    controller: str = "local"
+    secret_backend: str = "auto"
+    lock_timeout: float = 10.0
+
+
+#: config.toml keys, their environment variables and types
+KEYS: dict[str, tuple[str, type]] = {
+    "state_dir": ("WARPCLI_STATE_DIR", str),
+    "controller": ("WARPCLI_CONTROLLER", str),
+    "secret_backend": ("WARPCLI_SECRET_BACKEND", str),
+    "lock_timeout": ("WARPCLI_LOCK_TIMEOUT", float),
+}
+CONTROLLERS = ("local",)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; an invalid one raises ConfigError naming the file and line."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    _, kind = KEYS[key]
+    try:
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            out: Any = float(value)
+            if out < 0:
+                raise ValueError
+            return out
+        if not isinstance(value, str) or not value:
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {key} = {value!r} is not a valid {kind.__name__}") from None
+
+
+def load_settings(
+    *,
+    config_dir: str | Path | None = None,
+    state_dir: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    cdir = Path(config_dir or env.get("WARPCLI_CONFIG_DIR") or default_config_dir(env))
+    path = cdir / CONFIG_FILE
+    values: dict[str, Any] = {}
+    for key, value in read_toml(path).items():
+        if key not in KEYS:
+            raise ConfigError(f"{path}: unknown key {key!r}", hint=f"known keys: {', '.join(KEYS)}")
+        values[key] = _coerce(key, value, str(path))
+    for key, (var, _) in KEYS.items():
+        if env.get(var):
+            values[key] = _coerce(key, env[var], var)
+    if state_dir:
+        values["state_dir"] = str(state_dir)
+    values["state_dir"] = Path(values.get("state_dir") or default_state_dir(env)).expanduser()
+    if values.get("controller", "local") not in CONTROLLERS:
+        raise ConfigError(
+            f"unknown controller {values['controller']!r}", hint=f"this version knows: {', '.join(CONTROLLERS)}"
+        )
+    known = {f.name for f in fields(Settings)}
+    return Settings(config_dir=cdir, **{k: v for k, v in values.items() if k in known})
+
+
+def write_config_value(config_dir: Path, key: str, value: str | None) -> dict[str, Any]:
+    """Set (or with ``None`` remove) one key of config.toml, atomically. Returns the new file content."""
+    if key not in KEYS:
+        raise ConfigError(f"unknown key {key!r}", hint=f"known keys: {', '.join(KEYS)}")
+    path = config_dir / CONFIG_FILE
+    data = read_toml(path)
+    if value is None:
+        data.pop(key, None)
+    else:
+        data[key] = _coerce(key, value, key)
+    atomic_write_toml(path, data)
+    return data
+
+
+def atomic_write_toml(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
+    """Write TOML through a temp file and rename, so readers never see half a file."""
+    import tomli_w
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as fh:
+            tomli_w.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def enrolled_tunnel_id(config_dir: Path) -> str | None:
+    """The tunnel this host is enrolled in, from connector.toml, if it is enrolled."""
+    value = read_toml(config_dir / CONNECTOR_FILE).get("tunnel_id")
+    return value if isinstance(value, str) else None

@@ -1,0 +1,39 @@
+"""Secret-store adapters: the OS keyring through ``keyring``, or a 0600 file.
+
+``open_secret_store("auto", dir)`` uses the keyring when a real backend exists and
+falls back to ``dir/secrets.json`` (0600) on headless machines. ``keyring`` is
+imported only here, and only when a secret is actually needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warpcli.core.errors import SecretStoreError
+from warpcli.core.secrets import SecretStore
+
+BACKENDS = ("auto", "keyring", "file")
+SERVICE = "warpcli"
+
+
+def open_secret_store(backend: str, fallback_dir: Path) -> SecretStore:
+    if backend not in BACKENDS:
+        raise SecretStoreError(
+            f"unknown secret backend {backend!r}", hint=f"use one of: {', '.join(BACKENDS)}"
+        )
+    if backend in ("auto", "keyring"):
+        from warpcli.secrets.keyring_store import KeyringStore, usable_keyring
+
+        # "auto" wants a real OS keyring (priority >= 1); plaintext file keyrings
+        # (keyrings.alt) are no better than our 0600 file and are used only when asked for.
+        kr = usable_keyring(min_priority=1.0 if backend == "auto" else 0.0)
+        if kr is not None:
+            return KeyringStore(kr, SERVICE)
+        if backend == "keyring":
+            raise SecretStoreError(
+                "no usable OS keyring backend on this machine",
+                hint="install one (e.g. gnome-keyring) or set WARPCLI_SECRET_BACKEND=file",
+            )
+    from warpcli.secrets.file_store import FileStore
+
+    return FileStore(fallback_dir / "secrets.json")
