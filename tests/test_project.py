@@ -1,0 +1,102 @@
+"""Project-level promises: the README's commands, CI calling them, start-up import budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("pyroute2", "requests", "keyring", "pydantic", "cryptography", "urllib3")
+
+
+def _readme_commands() -> tuple[str, str]:
+    lines = (ROOT / "README.md").read_text().splitlines()[:6]
+    cmds = [m.group(1) for line in lines if (m := re.search(r"`([^`]+)`\s*$", line))]
+    assert len(cmds) >= 2, "the README's first lines must give the install-and-run and the test commands"
+    return cmds[0], cmds[1]
+
+
+def test_readme_starts_with_install_and_test_commands() -> None:
+    install, test = _readme_commands()
+    assert "pip install" in install and "warpcli" in install
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, test = _readme_commands()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test in ci, ".ci/run must call the test command the README gives"
+
+
+def test_changelog_has_a_release_entry() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    from warpcli import __version__
+
+    assert "## [Unreleased]" in text
+    assert f"## [{__version__}]" in text
+
+
+PROBE = """
+import sys
+sys.argv = ["warpcli", *{args!r}]
+from warpcli.cli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
+with open({out!r}, "w") as fh:
+    fh.write(repr(heavy))
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["routes", "--json"], ["tunnel", "list", "--json"],
+                                  ["route", "get", "10.0.0.1", "--json"]])
+def test_read_only_commands_stay_light(args: list[str], tmp_path: Path) -> None:
+    """An import budget, not a timing: read-only commands must not import the heavy libraries."""
+    out = tmp_path / "heavy.txt"
+    env = {**os.environ, "WARPCLI_STATE_DIR": str(tmp_path / "s"), "WARPCLI_CONFIG_DIR": str(tmp_path / "c")}
+    code = PROBE.format(args=args, heavy=HEAVY, out=str(out))
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60, check=True)
+    assert out.read_text() == "[]"
+
+
+def test_python_dash_m_runs(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "warpcli", "version", "--json"], capture_output=True, text=True,
+                       timeout=60)
+    from warpcli import __version__
+
+    assert p.returncode == 0
+    assert json.loads(p.stdout) == {"version": __version__}
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_imports_no_frameworks() -> None:
+    """The layer rule: the core knows nothing of Typer, Rich, requests, pyroute2 or keyring."""
+    banned = {"typer", "rich", "click", "requests", "pyroute2", "keyring", "urllib3"}
+    for path in (ROOT / "warpcli" / "core").rglob("*.py"):
+        assert not (_imports(path) & banned), f"{path.name} imports {_imports(path) & banned}"
+
+
+def test_cli_is_the_only_user_of_typer_and_rich() -> None:
+    for path in (ROOT / "warpcli").rglob("*.py"):
+        if "cli" in path.relative_to(ROOT / "warpcli").parts:
+            continue
+        assert not (_imports(path) & {"typer", "rich", "click"}), f"{path} imports the CLI framework"
