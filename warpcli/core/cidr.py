@@ -59,8 +59,21 @@ def _parse_address(text: str) -> tuple[int, int]:
     return version, int.from_bytes(packed, "big")
 
 
+_V4_MAPPED = 0xFFFF  # the upper 96 bits of ::ffff:0:0/96
+
+
 def format_address(version: int, value: int) -> str:
-    return socket.inet_ntop(_FAMILY[version], value.to_bytes(_LEN[version], "big"))
+    """RFC 5952 text: lower-case hex, longest zero run compressed, dotted quad only when IPv4-mapped.
+
+    glibc's ``inet_ntop`` also writes ``::a:b`` as ``::0.10.0.11`` (the deprecated
+    IPv4-compatible form); those few addresses go through :mod:`ipaddress` instead.
+    """
+    text = socket.inet_ntop(_FAMILY[version], value.to_bytes(_LEN[version], "big"))
+    if version == 6 and "." in text and value >> 32 != _V4_MAPPED:
+        import ipaddress
+
+        text = ipaddress.IPv6Address(value).compressed
+    return text
 
 
 def parse_address(text: str) -> tuple[int, int]:

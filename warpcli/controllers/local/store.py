@@ -106,6 +106,9 @@ class LocalController(Controller):
             )
             try:
                 conn.execute("PRAGMA foreign_keys = ON")
+                # before anything that writes (switching to WAL rewrites the header):
+                # a file this version cannot use is left exactly as it is
+                self._refuse_newer(conn)
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -115,15 +118,19 @@ class LocalController(Controller):
                 raise
         return conn
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _refuse_newer(self, conn: sqlite3.Connection) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"{self.path} was written by a newer warpcli (schema {version}, this one knows {SCHEMA_VERSION})",
                 hint="upgrade warpcli",
             )
+        return version
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = self._refuse_newer(conn)
+        if version == SCHEMA_VERSION:
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
