@@ -38,8 +38,8 @@ def _report(exc: WarpcliError, *, json: bool) -> None:
     render.error(str(exc))
     if isinstance(exc, BulkImportError):
         for p in exc.problems:
-            where = f" {p['network']}" if p.get("network") else ""
-            render.message(f"  row {p['row']}:{where}: {p['reason']}")
+            where = f": {p['network']}" if p.get("network") else ""
+            render.message(f"  row {p['row']}{where}: {p['reason']}")
         if json:
             render.emit_json({"error": exc.message, "problems": exc.problems})
 

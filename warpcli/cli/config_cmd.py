@@ -40,8 +40,8 @@ def set_(
 ) -> None:
     """Set a key in config.toml (written atomically)."""
     rt = runtime(ctx, json=json)
-    data = write_config_value(rt.settings.config_dir, key, value)
-    render.message(f"set {key} in {rt.settings.config_dir / CONFIG_FILE}")
+    data = write_config_value(rt.config_dir, key, value)
+    render.message(f"set {key} in {rt.config_dir / CONFIG_FILE}")
     if json:
         render.emit_json(data)
 
@@ -50,7 +50,7 @@ def set_(
 def unset(ctx: typer.Context, key: Key, json: Json = False) -> None:
     """Remove a key from config.toml."""
     rt = runtime(ctx, json=json)
-    data = write_config_value(rt.settings.config_dir, key, None)
-    render.message(f"removed {key} from {rt.settings.config_dir / CONFIG_FILE}")
+    data = write_config_value(rt.config_dir, key, None)
+    render.message(f"removed {key} from {rt.config_dir / CONFIG_FILE}")
     if json:
         render.emit_json(data)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from warpcli.core.controller import Controller
-from warpcli.core.settings import Settings, enrolled_tunnel_id, load_settings
+from warpcli.core.settings import Settings, enrolled_tunnel_id, load_settings, resolve_config_dir
 
 
 class Runtime:
@@ -20,6 +20,11 @@ class Runtime:
     @cached_property
     def settings(self) -> Settings:
         return load_settings(config_dir=self._config_dir, state_dir=self._state_dir)
+
+    @property
+    def config_dir(self) -> Path:
+        """The config directory, found without reading config.toml (so `config` can repair a bad one)."""
+        return resolve_config_dir(self._config_dir)
 
     @cached_property
     def controller(self) -> Controller:

@@ -10,7 +10,7 @@ import csv
 import json
 from typing import IO, Iterable, Iterator
 
-from warpcli.core.cidr import parse_network
+from warpcli.core.cidr import Network, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, InvalidInput, WarpcliError
 from warpcli.core.model import Route, RouteFilter
@@ -50,8 +50,9 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] |
         n = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue
-        if header is None and row[0].strip().lower() == "network":
-            header = [c.strip().lower() for c in row]
+        cells = [c.strip().lower() for c in row]
+        if header is None and (cells[0] == "network" or ("network" in cells and set(cells) <= set(COLUMNS))):
+            header = cells
             unknown = set(header) - set(COLUMNS)
             if unknown:
                 yield n, f"unknown column(s) {', '.join(sorted(unknown))}; expected {', '.join(COLUMNS)}"
@@ -78,6 +79,7 @@ def plan_import(
     default_tunnel: str | None = None
     specs: list[RouteSpec] = []
     problems: list[dict] = []
+    seen: dict[str, dict[Network, int]] = {}  # vnet id -> network -> first row
     for n, row in rows:
         if isinstance(row, str):
             problems.append({"row": n, "network": None, "reason": row})
@@ -100,10 +102,32 @@ def plan_import(
         except WarpcliError as exc:
             problems.append({"row": n, "network": row.get("network") or None, "reason": str(exc)})
             continue
+        first = seen.setdefault(vid, {}).setdefault(net, n)
+        if first != n:
+            problems.append({"row": n, "network": str(net), "reason": f"duplicate of row {first}"})
+            continue
         specs.append(RouteSpec(net, tid, vid, row.get("comment", ""), n))
     if problems:
+        # the store reports clashes with existing routes only when every row is valid;
+        # look for them here so that one run reports every bad row
+        problems += _existing_clashes(ctrl, seen)
+        problems.sort(key=lambda p: p["row"])
         raise BulkImportError(f"import refused: {len(problems)} bad row(s); nothing was imported", problems)
     return specs
+
+
+def _existing_clashes(ctrl: Controller, rows: dict[str, dict[Network, int]]) -> list[dict]:
+    tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
+    vnets = {v.id: v.name for v in ctrl.list_virtual_networks()}
+    out = []
+    for rid, network, version, lo, plen, tid, vid in ctrl.route_entries():
+        n = rows.get(vid, {}).get(Network(version, lo, plen))
+        if n is not None:
+            out.append({
+                "row": n, "network": network,
+                "reason": f"already routed in {vnets.get(vid, vid)!r} through {tunnels.get(tid, tid)!r} (route {rid})",
+            })
+    return out
 
 
 def export_rows(ctrl: Controller, flt: RouteFilter = RouteFilter()) -> Iterator[dict[str, str]]:
@@ -125,7 +149,13 @@ def write_rows(rows: Iterable[dict[str, str]], out: IO[str], fmt: str) -> int:
             n += 1
         return n
     writer = csv.writer(out, lineterminator="\n")
+    rows = iter(rows)
+    first = next(rows, None)  # read before writing, so a store that fails leaves no partial output
     writer.writerow(COLUMNS)
+    if first is None:
+        return 0
+    writer.writerow([first[c] for c in COLUMNS])
+    n = 1
     for row in rows:
         writer.writerow([row[c] for c in COLUMNS])
         n += 1

@@ -7,7 +7,9 @@ root, ``$XDG_CONFIG_HOME/warpcli`` otherwise; ``WARPCLI_CONFIG_DIR`` overrides).
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -54,19 +56,35 @@ KEYS: dict[str, tuple[str, type]] = {
     "lock_timeout": ("WARPCLI_LOCK_TIMEOUT", float),
 }
 CONTROLLERS = ("local",)
+SECRET_BACKENDS = ("auto", "keyring", "file")
+#: keys whose value must be one of a fixed set
+CHOICES: dict[str, tuple[str, ...]] = {"controller": CONTROLLERS, "secret_backend": SECRET_BACKENDS}
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file; an invalid one raises ConfigError naming the file and line."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: invalid TOML at line {line}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML {_toml_position(str(exc), text)}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _toml_position(message: str, text: str) -> str:
+    """tomllib says "(at line L, column C)", or "(at end of document)" with no line: always give one."""
+    m = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.S)
+    if m:
+        return f"at line {m[2]}, column {m[3]}: {m[1]}"
+    reason = message.removesuffix(" (at end of document)")
+    lines = text.rstrip("\n").count("\n") + 1
+    return f"at line {lines} (end of file): {reason}"
 
 
 def _coerce(key: str, value: Any, origin: str) -> Any:
@@ -76,14 +94,24 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             out: Any = float(value)
-            if out < 0:
+            if not math.isfinite(out) or out < 0:
                 raise ValueError
             return out
         if not isinstance(value, str) or not value:
             raise ValueError
-        return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {key} = {value!r} is not a valid {kind.__name__}") from None
+        what = "number of seconds (0 or more)" if kind is float else "non-empty string"
+        raise ConfigError(f"{origin}: {key} = {value!r} is not a valid {what}") from None
+    choices = CHOICES.get(key)
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{origin}: {key} = {value!r} is not known", hint=f"use one of: {', '.join(choices)}")
+    return value
+
+
+def resolve_config_dir(config_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The config directory: the flag, else ``WARPCLI_CONFIG_DIR``, else the default."""
+    env = os.environ if env is None else env
+    return Path(config_dir or env.get("WARPCLI_CONFIG_DIR") or default_config_dir(env))
 
 
 def load_settings(
@@ -93,7 +121,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     env = os.environ if env is None else env
-    cdir = Path(config_dir or env.get("WARPCLI_CONFIG_DIR") or default_config_dir(env))
+    cdir = resolve_config_dir(config_dir, env)
     path = cdir / CONFIG_FILE
     values: dict[str, Any] = {}
     for key, value in read_toml(path).items():
@@ -106,24 +134,23 @@ def load_settings(
     if state_dir:
         values["state_dir"] = str(state_dir)
     values["state_dir"] = Path(values.get("state_dir") or default_state_dir(env)).expanduser()
-    if values.get("controller", "local") not in CONTROLLERS:
-        raise ConfigError(
-            f"unknown controller {values['controller']!r}", hint=f"this version knows: {', '.join(CONTROLLERS)}"
-        )
     known = {f.name for f in fields(Settings)}
     return Settings(config_dir=cdir, **{k: v for k, v in values.items() if k in known})
 
 
 def write_config_value(config_dir: Path, key: str, value: str | None) -> dict[str, Any]:
-    """Set (or with ``None`` remove) one key of config.toml, atomically. Returns the new file content."""
-    if key not in KEYS:
-        raise ConfigError(f"unknown key {key!r}", hint=f"known keys: {', '.join(KEYS)}")
+    """Set (or with ``None`` remove) one key of config.toml, atomically. Returns the new file content.
+
+    Removing works for a key this version does not know, so a stale file can be repaired.
+    """
     path = config_dir / CONFIG_FILE
     data = read_toml(path)
+    if key not in KEYS and not (value is None and key in data):
+        raise ConfigError(f"unknown key {key!r}", hint=f"known keys: {', '.join(KEYS)}")
     if value is None:
         data.pop(key, None)
     else:
-        data[key] = _coerce(key, value, key)
+        data[key] = _coerce(key, value, "config set")
     atomic_write_toml(path, data)
     return data
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from warpcli.core.errors import SecretStoreError
 from warpcli.core.secrets import SecretStore
-
-BACKENDS = ("auto", "keyring", "file")
+from warpcli.core.settings import SECRET_BACKENDS as BACKENDS
 SERVICE = "warpcli"
 
 
