@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -11,15 +12,69 @@ import typer
 from typer.core import TyperGroup
 
 from warpcli import __version__
-from warpcli.cli import config_cmd, render, route, routes, tunnel, vnet
+from warpcli.cli import render
 from warpcli.cli.context import Runtime
 from warpcli.cli.exit_codes import ExitCode, exit_code_for
 from warpcli.cli.options import Json
 from warpcli.core.errors import BulkImportError, WarpcliError
 
 
+#: command groups, imported only when used so that a run loads just its own command
+SUBCOMMANDS = {
+    "tunnel": "warpcli.cli.tunnel",
+    "vnet": "warpcli.cli.vnet",
+    "route": "warpcli.cli.route",
+    "routes": "warpcli.cli.routes",
+    "config": "warpcli.cli.config_cmd",
+}
+
+
 class WarpcliGroup(TyperGroup):
-    """Turns every :class:`WarpcliError` into one line on stderr and its exit code."""
+    """The root group: loads command groups lazily and is the one error boundary.
+
+    Every :class:`WarpcliError` becomes one line on stderr and its exit code; so
+    does every usage error of the argument parser (instead of a multi-line box).
+    """
+
+    @property
+    def commands(self) -> dict[str, Any]:  # type: ignore[override]
+        """All commands (loads every group: for help, docs and completion walks)."""
+        return {name: self.get_command(None, name) for name in self.list_commands(None)}  # type: ignore[arg-type]
+
+    @commands.setter
+    def commands(self, value: dict[str, Any]) -> None:
+        self._eager = value
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*self._eager, *SUBCOMMANDS})
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name in SUBCOMMANDS:
+            group = typer.main.get_command(importlib.import_module(SUBCOMMANDS[name]).app)
+            group.name = name
+            return group
+        return self._eager.get(name)
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from typer import Abort
+        from typer._click.exceptions import ClickException
+
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as exc:
+            text = exc.format_message().rstrip(".")
+            if text:  # empty when a group called without a command has just printed its help
+                ctx = getattr(exc, "ctx", None)
+                hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+                render.error(f"{text}{hint}")
+            sys.exit(exc.exit_code)
+        except Abort:
+            render.error("aborted")
+            sys.exit(ExitCode.ERROR)
+        sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -52,11 +107,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(tunnel.app, name="tunnel")
-app.add_typer(vnet.app, name="vnet")
-app.add_typer(route.app, name="route")
-app.add_typer(routes.app, name="routes")
-app.add_typer(config_cmd.app, name="config")
 
 
 def _version(value: bool) -> None:
@@ -70,11 +120,11 @@ def root(
     ctx: typer.Context,
     state_dir: Annotated[
         Optional[Path],
-        typer.Option("--state-dir", help="Where the embedded controller keeps its state [env: WARPCLI_STATE_DIR]."),
+        typer.Option("--state-dir", help="Where the embedded controller keeps its state \\[env: WARPCLI_STATE_DIR]."),
     ] = None,
     config_dir: Annotated[
         Optional[Path],
-        typer.Option("--config-dir", help="Where config.toml lives [env: WARPCLI_CONFIG_DIR]."),
+        typer.Option("--config-dir", help="Where config.toml lives \\[env: WARPCLI_CONFIG_DIR]."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")

@@ -11,8 +11,11 @@ from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
 from warpcli.core.settings import CONFIG_FILE, KEYS, write_config_value
 
-app = typer.Typer(help="Show and change settings (config.toml; WARPCLI_* variables override it).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,
+    help="Show and change settings (config.toml; WARPCLI_* variables override it).",
+    no_args_is_help=True,
+)
 
 Key = Annotated[str, typer.Argument(help=f"One of: {', '.join(KEYS)}.", show_default=False)]
 

@@ -15,5 +15,8 @@ Force = Annotated[bool, typer.Option("--force", help="Also delete the routes tha
 Vnet = Annotated[
     Optional[str], typer.Option("--vnet", help="Virtual network name or id (default: the default vnet).")
 ]
+VnetFilter = Annotated[
+    Optional[str], typer.Option("--vnet", help="Only this virtual network (name or id; default: all of them).")
+]
 Tunnel = Annotated[Optional[str], typer.Option("--tunnel", help="Tunnel name or id.")]
 Comment = Annotated[str, typer.Option("--comment", help="A free-text remark.")]

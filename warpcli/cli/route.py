@@ -12,7 +12,11 @@ from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.core import service
 
-app = typer.Typer(help="Add, delete and look up routes (which tunnel serves which CIDR).", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,
+    help="Add, delete and look up routes (which tunnel serves which CIDR).",
+    no_args_is_help=True,
+)
 
 
 @app.command("add")

@@ -9,18 +9,21 @@ import typer
 
 from warpcli.cli import render
 from warpcli.cli.context import runtime
-from warpcli.cli.options import Json, Tunnel, Vnet
+from warpcli.cli.options import Json, Tunnel, VnetFilter
 from warpcli.core import bulk, service
 from warpcli.core.cidr import format_address
 from warpcli.core.errors import InvalidInput
 
-app = typer.Typer(help="List and filter routes, find overlaps, import and export route tables.")
+app = typer.Typer(
+    add_completion=False,
+    help="List and filter routes, find overlaps, import and export route tables.",
+)
 
 
 @app.callback(invoke_without_command=True)
 def routes(
     ctx: typer.Context,
-    vnet: Vnet = None,
+    vnet: VnetFilter = None,
     tunnel: Tunnel = None,
     contains: Annotated[
         Optional[str], typer.Option("--contains", help="Only routes that contain this IP or CIDR.")
@@ -149,7 +152,7 @@ def export(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="Where to write; '-' (default) is stdout.")] = "-",
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
-    vnet: Vnet = None,
+    vnet: VnetFilter = None,
     tunnel: Tunnel = None,
     json: Annotated[bool, typer.Option("--json", help="Same as --format jsonl.")] = False,
 ) -> None:

@@ -12,7 +12,11 @@ from warpcli.cli.options import Force, IfNotExists, Json
 from warpcli.core import service
 from warpcli.core.model import RouteFilter
 
-app = typer.Typer(help="Create and manage tunnels (a connector's identity and token).", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,
+    help="Create and manage tunnels (a connector's identity and token).",
+    no_args_is_help=True,
+)
 
 Name = Annotated[str, typer.Argument(help="Tunnel name or id.", show_default=False)]
 

@@ -11,8 +11,11 @@ from warpcli.cli.context import runtime
 from warpcli.cli.options import Force, IfNotExists, Json
 from warpcli.core import service
 
-app = typer.Typer(help="Manage virtual networks (routing domains; CIDRs may repeat across them).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,
+    help="Manage virtual networks (routing domains; CIDRs may repeat across them).",
+    no_args_is_help=True,
+)
 
 Name = Annotated[str, typer.Argument(help="Virtual network name or id.", show_default=False)]
 

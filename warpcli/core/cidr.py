@@ -110,7 +110,7 @@ def parse_network(text: str) -> Network:
     produces the error messages.
     """
     addr, slash, plen = text.partition("/")
-    if slash and plen.isdigit() and plen.isascii() and len(plen) <= 3:
+    if slash and plen.isdigit() and plen.isascii() and len(plen) <= 3 and (plen[0] != "0" or plen == "0"):
         try:
             if ":" in addr:
                 value = _from_bytes(_pton(_AF6, addr), "big")
@@ -141,7 +141,10 @@ def _parse_network_carefully(text: str) -> Network:
     bits = BITS[version]
     if not slash:
         return Network(version, value, bits)
-    if not (plen.isascii() and plen.isdigit() and len(plen) <= 3 and int(plen) <= bits):
+    if not (
+        plen.isascii() and plen.isdigit() and len(plen) <= 3 and int(plen) <= bits
+        and (plen[0] != "0" or plen == "0")
+    ):
         raise InvalidInput(f"{text!r} has an invalid prefix length", hint=f"use 0 to {bits}")
     prefixlen = int(plen)
     network = value & mask(version, prefixlen)

@@ -444,17 +444,26 @@ class LocalController(Controller):
         return sql, params
 
     def list_routes(self, flt: RouteFilter = RouteFilter()) -> Iterator[Route]:
-        sql, params = self._route_query(flt)
-        sql += " ORDER BY r.virtual_network_id, r.version, r.lo, r.prefixlen"
+        """Routes in a stable order: by virtual network (the default first, then by
+        name), then by address and prefix length. One index range scan per vnet, so
+        the rows stream without a sort however large the table."""
         tunnels, vnets = self._name_maps()
-        with self._errors():
-            cursor = self.conn.execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(2000)
-                if not rows:
-                    break
-                for row in rows:
-                    yield self._route(row, tunnels, vnets)
+        if flt.virtual_network_id is not None or flt.route_id is not None:
+            scans = [flt]
+        else:
+            order = self._read("SELECT id FROM virtual_networks ORDER BY is_default DESC, name, created_at")
+            scans = [replace(flt, virtual_network_id=vid) for (vid,) in order]
+        for scan in scans:
+            sql, params = self._route_query(scan)
+            sql += " ORDER BY r.version, r.lo, r.prefixlen"
+            with self._errors():
+                cursor = self.conn.execute(sql, params)
+                while True:
+                    rows = cursor.fetchmany(2000)
+                    if not rows:
+                        break
+                    for row in rows:
+                        yield self._route(row, tunnels, vnets)
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Raw ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)`` rows for the overlap sweep."""

@@ -1,0 +1,249 @@
+"""Plan, then apply (pure: no kernel access here).
+
+``diff(desired, observed)`` turns two :class:`~warpcli.host.model.HostState` values
+into an ordered :class:`Plan`; ``apply(plan, executor)`` runs it through any object
+with an ``execute(action)`` method (``warpcli.host.kernel.KernelExecutor`` for a
+real namespace) and, when an action fails, undoes the ones already applied in
+reverse order before raising :class:`~warpcli.host.errors.ApplyError`.
+
+``observed`` must hold only what warpcli owns (routes and rules with its protocol
+number, addresses of its interfaces) plus the current value of every link setting
+and sysctl that ``desired`` names: whatever is observed and not desired is deleted.
+
+Order: stale rules, stale routes, stale addresses are removed first; then link
+settings, addresses, routes, rules (so a rule never points at a half-filled
+table), sysctls last (forwarding goes on once the routes are in place).
+
+``find_shadowing`` is the no-lockout check: a route must not capture a directly
+connected network, the default route, or the hub endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Literal, Protocol
+
+from warpcli.core.cidr import parse_address, parse_network
+from warpcli.host.errors import ApplyError, HostError
+from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+
+Op = Literal["add", "delete", "set"]
+KernelObject = Address | Route | Rule | LinkState | Sysctl
+
+
+@dataclass(frozen=True)
+class Action:
+    op: Op
+    obj: KernelObject
+    previous: LinkState | Sysctl | None = None  #: for "set": the value before (used to undo)
+
+    def inverse(self) -> Action:
+        if self.op == "add":
+            return Action("delete", self.obj)
+        if self.op == "delete":
+            return Action("add", self.obj)
+        if self.previous is None:
+            raise ValueError(f"cannot undo {self.describe()}: previous value unknown")
+        return Action("set", self.previous, self.obj)
+
+    def describe(self) -> str:
+        if self.op == "set":
+            if isinstance(self.obj, Sysctl) and isinstance(self.previous, Sysctl):
+                return f"~ sysctl {self.obj.key}: {self.previous.value} -> {self.obj.value}"
+            before = f" (was {self.previous.describe()})" if self.previous is not None else ""
+            return f"~ {self.obj.describe()}{before}"
+        return f"{'+' if self.op == 'add' else '-'} {self.obj.describe()}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def lines(self) -> list[str]:
+        return [a.describe() for a in self.actions] or ["no changes"]
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __iter__(self):
+        return iter(self.actions)
+
+
+class Executor(Protocol):
+    def execute(self, action: Action) -> None: ...
+
+
+def _link_changes(desired: LinkState, observed: LinkState) -> tuple[LinkState, LinkState] | None:
+    """The settings to change and their previous values, or None when nothing differs."""
+    new: dict = {}
+    old: dict = {}
+    for name in ("mtu", "up"):
+        want = getattr(desired, name)
+        have = getattr(observed, name)
+        if want is not None and want != have:
+            new[name], old[name] = want, have
+    if not new:
+        return None
+    return LinkState(desired.ifname, **new), LinkState(desired.ifname, **old)
+
+
+def satisfies(observed: Route, desired: Route) -> bool:
+    """True when the observed route is the desired one; a desired route without ``ifname``
+    accepts the device the kernel chose for its gateway."""
+    if desired.ifname is None:
+        desired = replace(desired, ifname=observed.ifname)
+    return observed == desired
+
+
+def _route_changes(desired: list[Route], observed: list[Route]) -> tuple[list[Route], list[Route]]:
+    """(routes to add, routes to delete), each sorted; a changed route is deleted and re-added."""
+    by_key: dict[tuple, Route] = {}
+    for r in desired:
+        if by_key.setdefault(r.key, r) != r:
+            raise HostError(f"two desired routes share one kernel key: {by_key[r.key].describe()} / {r.describe()}")
+    kept: set[Route] = set()
+    adds = []
+    for r in by_key.values():
+        match = next((o for o in observed if o.key == r.key and satisfies(o, r)), None)
+        if match is None:
+            adds.append(r)
+        else:
+            kept.add(match)
+    deletes = {o for o in observed if o not in kept}
+    return sorted(adds, key=Route.sort_key), sorted(deletes, key=Route.sort_key)
+
+
+def diff(desired: HostState, observed: HostState) -> Plan:
+    actions: list[Action] = []
+
+    # 1-3: removals (rules, routes, addresses) of what is observed but not desired
+    want_rules, have_rules = set(desired.rules), set(observed.rules)
+    actions += [Action("delete", r) for r in sorted(have_rules - want_rules, key=Rule.sort_key)]
+    route_adds, route_deletes = _route_changes(desired.routes, observed.routes)
+    actions += [Action("delete", r) for r in route_deletes]
+    want_addrs, have_addrs = set(desired.addresses), set(observed.addresses)
+    actions += [Action("delete", a) for a in sorted(have_addrs - want_addrs)]
+
+    # 4: link settings
+    links = {link.ifname: link for link in observed.links}
+    for link in desired.links:
+        if link.ifname not in links:
+            raise HostError(f"link {link.ifname} does not exist", hint="create the interface before planning")
+        change = _link_changes(link, links[link.ifname])
+        if change:
+            actions.append(Action("set", change[0], change[1]))
+
+    # 5-7: additions
+    actions += [Action("add", a) for a in sorted(want_addrs - have_addrs)]
+    actions += [Action("add", r) for r in route_adds]
+    actions += [Action("add", r) for r in sorted(want_rules - have_rules, key=Rule.sort_key)]
+
+    # 8: sysctls
+    current = {s.key: s for s in observed.sysctls}
+    for s in desired.sysctls:
+        if s.key not in current:
+            raise HostError(f"sysctl {s.key} was not observed", hint="read it before planning")
+        if current[s.key].value != s.value:
+            actions.append(Action("set", s, current[s.key]))
+    return Plan(tuple(actions))
+
+
+def apply(plan: Plan | Iterable[Action], executor: Executor) -> list[Action]:
+    """Execute every action; on failure undo the applied ones (newest first) and raise
+    :class:`ApplyError` whose message names the failed action and the kernel's reason."""
+    applied: list[Action] = []
+    for action in plan:
+        try:
+            executor.execute(action)
+        except Exception as exc:  # noqa: BLE001 - any failure triggers the rollback
+            undone, undo_errors = rollback(applied, executor)
+            reason = exc.message if isinstance(exc, HostError) else str(exc)
+            note = f"; rolled back {len(undone)} change(s)" if undone else ""
+            if undo_errors:
+                note += f"; {len(undo_errors)} could not be undone: " + "; ".join(undo_errors)
+            raise ApplyError(
+                f"{action.describe()} failed: {reason}{note}",
+                failed=action,
+                rolled_back=undone,
+                rollback_errors=undo_errors,
+                errno=getattr(exc, "errno", None),
+            ) from exc
+        applied.append(action)
+    return applied
+
+
+def rollback(applied: list[Action], executor: Executor) -> tuple[list[Action], list[str]]:
+    """Undo ``applied`` newest first; keep going past failures. Returns (undone, errors)."""
+    undone: list[Action] = []
+    errors: list[str] = []
+    for action in reversed(applied):
+        try:
+            inverse = action.inverse()
+            executor.execute(inverse)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{action.describe()}: {exc}")
+        else:
+            undone.append(inverse)
+    return undone, errors
+
+
+# --- no lockout ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shadowing:
+    route: str
+    reason: Literal["connected", "default", "endpoint"]
+    conflict: str  #: the connected network, default route or endpoint address concerned
+
+    def message(self) -> str:
+        what = {
+            "connected": f"the directly connected network {self.conflict}",
+            "default": "the default route",
+            "endpoint": f"the path to the hub endpoint {self.conflict}",
+        }[self.reason]
+        return f"route {self.route} would capture {what}"
+
+
+def find_shadowing(
+    routes: Iterable[str],
+    *,
+    connected: Iterable[str] = (),
+    endpoints: Iterable[str] = (),
+) -> list[Shadowing]:
+    """Every reason each route must not be installed, in input order.
+
+    - a default route (``/0``) would replace the host's default route;
+    - a route equal to or inside a directly connected network would capture (part of)
+      it (a wider route is fine: the connected network stays more specific);
+    - a route that contains the hub endpoint would send the tunnel's own packets into
+      the tunnel.
+    """
+    nets = [parse_network(c) for c in connected]
+    eps = [(e, parse_address(e)) for e in endpoints]
+    found: list[Shadowing] = []
+    for text in routes:
+        r = parse_network(text)
+        if r.prefixlen == 0:
+            found.append(Shadowing(str(r), "default", str(r)))
+        for n in nets:
+            if n.contains(r):
+                found.append(Shadowing(str(r), "connected", str(n)))
+        for text_ep, (version, value) in eps:
+            if r.contains_address(version, value):
+                found.append(Shadowing(str(r), "endpoint", text_ep))
+    return found
+
+
+def split_shadowing(
+    routes: Iterable[Route], *, connected: Iterable[str] = (), endpoints: Iterable[str] = ()
+) -> tuple[list[Route], list[Shadowing]]:
+    """Routes that are safe to install, and the reasons the others are skipped."""
+    routes = list(routes)
+    bad = find_shadowing((r.dst for r in routes), connected=connected, endpoints=endpoints)
+    skipped = {s.route for s in bad}
+    return [r for r in routes if r.dst not in skipped], bad

@@ -1,0 +1,299 @@
+"""Create, find, configure and remove a WireGuard interface in a network namespace.
+
+Backends (the choice wg-quick makes): the kernel module through pyroute2 when
+``ip link add type wireguard`` works, else the userspace ``wireguard-go`` started
+in the foreground-safe mode (``WG_PROCESS_FOREGROUND=1``) under ``ip netns exec``
+as a detached child whose PID is recorded in ``RUN_DIR/IFNAME.json``; it is
+configured over its UAPI socket (:mod:`warpcli.host.uapi`) and stopped by that PID.
+wireguard-go's socket path does not depend on the namespace, so an interface
+name must be unique on the machine.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from warpcli.host import netns as ns
+from warpcli.host import uapi
+from warpcli.host.constants import IFNAME_MAX, WIREGUARD_SOCKET_DIR
+from warpcli.host.errors import HostError, InterfaceInUse, NetlinkFailure, WireGuardMissing
+from warpcli.host.netlink import Netlink
+
+USERSPACE = "userspace"
+KERNEL = "kernel"
+INSTALL_HINT = "install it: apt-get install wireguard-go"
+_IFNAME = re.compile(r"^[A-Za-z0-9_=+.-]{1,%d}$" % IFNAME_MAX)
+_children: dict[int, subprocess.Popen] = {}  # wireguard-go processes this process started
+
+
+@dataclass(frozen=True)
+class WgInterface:
+    ifname: str
+    netns: str | None
+    backend: str  #: "kernel" or "userspace"
+    pid: int | None = None  #: wireguard-go's PID (userspace only)
+
+
+def validate_ifname(ifname: str) -> str:
+    if not _IFNAME.match(ifname) or ifname in (".", ".."):
+        from warpcli.core.errors import InvalidInput
+
+        raise InvalidInput(f"invalid interface name {ifname!r}",
+                           hint=f"1 to {IFNAME_MAX} characters out of letters, digits and _=+.-")
+    return ifname
+
+
+def find_wireguard_go(explicit: str | None = None) -> str:
+    """The ``wireguard-go`` executable (``explicit``, ``$WARPCLI_WIREGUARD_GO`` or ``$PATH``)."""
+    candidate = explicit or os.environ.get("WARPCLI_WIREGUARD_GO") or "wireguard-go"
+    found = shutil.which(candidate)
+    if not found:
+        raise WireGuardMissing("wireguard-go is not installed and the kernel has no WireGuard module",
+                               hint=INSTALL_HINT)
+    return found
+
+
+# --- the record of an interface warpcli created -----------------------------------------
+
+def _state_path(run_dir: Path, ifname: str) -> Path:
+    return Path(run_dir) / f"{ifname}.json"
+
+
+def _log_path(run_dir: Path, ifname: str) -> Path:
+    return Path(run_dir) / f"{ifname}.log"
+
+
+def _write_state(run_dir: Path, iface: WgInterface) -> None:
+    path = _state_path(run_dir, iface.ifname)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(iface)))
+    os.replace(tmp, path)
+
+
+def _read_state(run_dir: Path, ifname: str) -> WgInterface | None:
+    try:
+        data = json.loads(_state_path(run_dir, ifname).read_text())
+        return WgInterface(data["ifname"], data["netns"], data["backend"], data.get("pid"))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _forget(run_dir: Path, ifname: str) -> None:
+    for p in (_state_path(run_dir, ifname), _log_path(run_dir, ifname)):
+        p.unlink(missing_ok=True)
+
+
+# --- processes ---------------------------------------------------------------------------
+
+def _reap(pid: int) -> None:
+    proc = _children.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            _children.pop(pid, None)
+        return
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone); reaps it if it is this process's child."""
+    _reap(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def is_wireguard_go(pid: int, ifname: str) -> bool:
+    """True when ``pid`` is a live ``wireguard-go IFNAME`` (guards against PID reuse)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    argv = [a.decode(errors="replace") for a in argv if a]
+    return (process_alive(pid) and len(argv) >= 2 and os.path.basename(argv[0]).startswith("wireguard-go")
+            and argv[-1] == ifname)
+
+
+def _socket_answers(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _log_tail(run_dir: Path, ifname: str) -> str:
+    try:
+        lines = [line.strip() for line in _log_path(run_dir, ifname).read_text(errors="replace").splitlines()]
+    except FileNotFoundError:
+        return ""
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else ""
+
+
+def _signal_and_wait(pid: int, ifname: str, timeout: float) -> None:
+    for sig, share in ((signal.SIGTERM, 0.8), (signal.SIGKILL, 0.2)):
+        if not is_wireguard_go(pid, ifname):
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout * share
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    if process_alive(pid):
+        raise HostError(f"wireguard-go (pid {pid}) for {ifname} did not exit")
+
+
+# --- the interface -------------------------------------------------------------------
+
+def find_interface(ifname: str, *, netns: str | None, run_dir: Path) -> WgInterface | None:
+    """The interface warpcli created under this name, if it is still there (and running)."""
+    state = _read_state(run_dir, ifname)
+    if state is None or state.netns != netns:
+        return None
+    with Netlink(netns) as nl:
+        if nl.link(ifname) is None:
+            return None
+    if state.backend == USERSPACE and not (state.pid and is_wireguard_go(state.pid, ifname)):
+        return None
+    return state
+
+
+def create_interface(
+    ifname: str,
+    *,
+    netns: str | None = None,
+    run_dir: Path,
+    backend: str = "auto",
+    timeout: float = 10.0,
+    wireguard_go: str | None = None,
+    socket_dir: str | Path = WIREGUARD_SOCKET_DIR,
+) -> WgInterface:
+    """Create the interface, or return it when warpcli already created it (idempotent).
+
+    Raises :class:`InterfaceInUse` when the name belongs to something else, and
+    :class:`WireGuardMissing` when no backend is available.
+    """
+    validate_ifname(ifname)
+    if backend not in ("auto", KERNEL, USERSPACE):
+        raise ValueError(f"unknown WireGuard backend {backend!r}")
+    ns.require(netns)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    existing = find_interface(ifname, netns=netns, run_dir=run_dir)
+    if existing is not None:
+        return existing
+    with Netlink(netns) as nl:
+        if nl.link(ifname) is not None:
+            raise InterfaceInUse(f"an interface named {ifname} already exists"
+                                 + (f" in namespace {netns}" if netns else ""),
+                                 hint="choose another interface name")
+        if _socket_answers(uapi.socket_path(ifname, socket_dir)):
+            raise InterfaceInUse(f"a wireguard-go interface named {ifname} runs in another namespace",
+                                 hint="interface names must be unique on this machine")
+        if backend in ("auto", KERNEL):
+            try:
+                nl.add_link(ifname, "wireguard")
+            except NetlinkFailure as exc:
+                if exc.errno not in (E.EOPNOTSUPP, E.ENODEV, E.EINVAL) or backend == KERNEL:
+                    raise
+            else:
+                iface = WgInterface(ifname, netns, KERNEL)
+                _write_state(run_dir, iface)
+                return iface
+    return _start_userspace(ifname, netns, run_dir, timeout, find_wireguard_go(wireguard_go), socket_dir)
+
+
+def _start_userspace(ifname: str, netns: str | None, run_dir: Path, timeout: float, exe: str,
+                     socket_dir: str | Path) -> WgInterface:
+    env = dict(os.environ, WG_PROCESS_FOREGROUND="1", LOG_LEVEL="error")
+    with open(_log_path(run_dir, ifname), "wb") as log:
+        proc = subprocess.Popen(
+            ns.exec_argv(netns, [exe, ifname]),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True, close_fds=True,
+        )
+    _children[proc.pid] = proc
+    iface = WgInterface(ifname, netns, USERSPACE, proc.pid)
+    _write_state(run_dir, iface)  # before waiting: a crash from here on leaves a PID to stop
+    sock = uapi.socket_path(ifname, socket_dir)
+    deadline = time.monotonic() + timeout
+    with Netlink(netns) as nl:
+        while True:
+            if proc.poll() is not None:
+                tail = _log_tail(run_dir, ifname)
+                _children.pop(proc.pid, None)
+                _forget(run_dir, ifname)
+                raise HostError(f"wireguard-go exited with status {proc.returncode} while creating {ifname}"
+                                + (f": {tail}" if tail else ""))
+            if _socket_answers(sock) and nl.wait_link(ifname, 0):
+                return iface
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                _children.pop(proc.pid, None)
+                _forget(run_dir, ifname)
+                raise HostError(f"wireguard-go did not bring up {ifname} within {timeout:g}s")
+            time.sleep(0.02)
+
+
+def delete_interface(ifname: str, *, netns: str | None, run_dir: Path, timeout: float = 10.0) -> bool:
+    """Remove the interface warpcli created (stop its wireguard-go by PID, or delete the kernel
+    link). Returns False when there was nothing of warpcli's to remove. Never touches an
+    interface of that name that warpcli did not create."""
+    run_dir = Path(run_dir)
+    state = _read_state(run_dir, ifname)
+    if state is None or state.netns != netns:
+        return False
+    with Netlink(netns) as nl:
+        if state.backend == USERSPACE and state.pid:
+            _signal_and_wait(state.pid, ifname, timeout)
+            _children.pop(state.pid, None)
+            # wireguard-go removes its TUN device as it exits
+            if not nl.wait_link(ifname, timeout, present=False):
+                raise HostError(f"{ifname} still exists after wireguard-go exited")
+        elif state.backend == KERNEL and nl.link(ifname) is not None:
+            nl.delete_link(ifname)
+    _forget(run_dir, ifname)
+    return True
+
+
+def configure(iface: WgInterface, private_key: str | None = None, listen_port: int | None = None,
+              peers=(), *, replace_peers: bool = True, fwmark: int | None = None,
+              socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> None:
+    """Set keys, port and peers (:class:`~warpcli.host.uapi.PeerConfig`) on either backend."""
+    if iface.backend == KERNEL:
+        from warpcli.host import wg_kernel
+
+        wg_kernel.set_device(iface.ifname, iface.netns, private_key=private_key, listen_port=listen_port,
+                             peers=tuple(peers), replace_peers=replace_peers, fwmark=fwmark)
+    else:
+        uapi.UapiClient(iface.ifname, socket_dir=socket_dir).set_device(
+            private_key, listen_port, tuple(peers), replace_peers=replace_peers, fwmark=fwmark)
+
+
+def show(iface: WgInterface, *, socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> uapi.DeviceStatus:
+    if iface.backend == KERNEL:
+        from warpcli.host import wg_kernel
+
+        return wg_kernel.get_device(iface.ifname, iface.netns)
+    return uapi.UapiClient(iface.ifname, socket_dir=socket_dir).get_device()
