@@ -22,15 +22,20 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
 
 
-def emit_json_stream(items: Iterable[Any]) -> int:
-    """Print a JSON array one element at a time: memory stays flat for any row count."""
-    out = sys.stdout
-    dumps = json.JSONEncoder(default=_default, ensure_ascii=False).encode
+def emit_json_texts(texts: Iterable[str]) -> int:
+    """Print a JSON array whose elements are already JSON text, in batches of 1000.
+
+    Memory stays flat for any row count (``routes --json`` on a million routes).
+    """
+    from itertools import islice
+
+    write = sys.stdout.write
+    it = iter(texts)
     n = 0
-    for item in items:
-        out.write(("[\n  " if n == 0 else ",\n  ") + dumps(item.to_dict() if hasattr(item, "to_dict") else item))
-        n += 1
-    out.write("[]\n" if n == 0 else "\n]\n")
+    while batch := list(islice(it, 1000)):
+        write(("[\n  " if n == 0 else ",\n  ") + ",\n  ".join(batch))
+        n += len(batch)
+    write("[]\n" if n == 0 else "\n]\n")
     return n
 
 

@@ -10,7 +10,7 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Tunnel, VnetFilter
-from warpcli.core import bulk, service
+from warpcli.core import service
 from warpcli.core.cidr import format_address
 from warpcli.core.errors import InvalidInput
 
@@ -46,10 +46,10 @@ def routes(
         _overlaps(ctrl, vnet, json)
         return
     flt = service.route_filter(ctrl, vnet=vnet, tunnel=tunnel, contains=contains, within=within, comment=comment)
-    rows = ctrl.list_routes(flt)
     if json:
-        render.emit_json_stream(rows)
+        render.emit_json_texts(ctrl.list_routes_json(flt))
     else:
+        rows = ctrl.list_routes(flt)
         render.table(
             ["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
             ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in rows),
@@ -114,6 +114,8 @@ def import_(
     json: Json = False,
 ) -> None:
     """Import routes (columns network, tunnel, vnet, comment) all or nothing."""
+    from warpcli.core import bulk
+
     rt = runtime(ctx, json=json)
     if fmt is not None and fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
@@ -157,6 +159,8 @@ def export(
     json: Annotated[bool, typer.Option("--json", help="Same as --format jsonl.")] = False,
 ) -> None:
     """Export routes in the format `routes import` reads."""
+    from warpcli.core import bulk
+
     rt = runtime(ctx, json=json)
     fmt = "jsonl" if json else fmt
     if fmt not in bulk.FORMATS:

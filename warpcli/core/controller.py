@@ -115,6 +115,16 @@ class Controller(ABC):
     ) -> Route | None:
         """Longest-prefix match within one vnet; ``None`` when nothing covers the IP."""
 
+    def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
+        """Each route as JSON text, the shape of :meth:`Route.to_dict`.
+
+        Backends that can encode natively override this; ``routes --json`` uses it.
+        """
+        import json
+
+        for r in self.list_routes(flt):
+            yield json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Live routes as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)``.
 

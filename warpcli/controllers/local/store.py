@@ -21,7 +21,6 @@ from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError,
 from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, new_id, utcnow
 from warpcli.core.names import validate_name
 from warpcli.core.secrets import SecretStore
-from warpcli.core.tokens import new_tunnel_token, token_digest
 
 DB_NAME = "state.db"
 _LEN = {4: 4, 6: 16}
@@ -207,6 +206,8 @@ class LocalController(Controller):
             if row is not None:
                 existing = self._tunnel(row, self.account_id)
                 raise Conflict(f"a tunnel named {name!r} already exists (id {existing.id})", existing=existing)
+            from warpcli.core.tokens import new_tunnel_token, token_digest
+
             tunnel = Tunnel(id=new_id(), name=name, account_tag=self.account_id, created_at=utcnow())
             token = new_tunnel_token(tunnel.account_tag, tunnel.id)
             conn.execute(
@@ -403,14 +404,18 @@ class LocalController(Controller):
 
     @staticmethod
     def _superset_probe(net: Network) -> tuple[str, list]:
-        """SQL matching the prefixes that contain ``net``: one index probe per prefix length."""
-        values = ", ".join("(?, ?)" for _ in range(net.prefixlen + 1))
-        params: list = [net.version]
-        for p in range(net.prefixlen + 1):
-            params += [p, _blob(net.version, net.value & mask(net.version, p))]
-        return f"r.version = ? AND (r.prefixlen, r.lo) IN (VALUES {values})", params
+        """SQL matching the prefixes that contain ``net``.
 
-    def _route_query(self, flt: RouteFilter) -> tuple[str, list]:
+        A containing prefix starts at ``net`` masked to its own length, so its ``lo``
+        is one of at most 33 (129) values: an ``IN`` list of index seeks on
+        ``(vnet, version, lo)``, then ``hi >= net.hi`` keeps the ones that reach far enough.
+        """
+        los = sorted({net.value & mask(net.version, p) for p in range(net.prefixlen + 1)})
+        marks = ", ".join("?" for _ in los)
+        params: list = [net.version, *(_blob(net.version, lo) for lo in los), _blob(net.version, net.hi)]
+        return f"r.version = ? AND r.lo IN ({marks}) AND r.hi >= ?", params
+
+    def _route_query(self, flt: RouteFilter, columns: str | None = None, joins: str = "") -> tuple[str, list]:
         where: list[str] = []
         params: list = []
         if flt.is_deleted is not None:
@@ -438,32 +443,54 @@ class LocalController(Controller):
             sql, p = self._superset_probe(flt.network_superset)
             where.append(sql)
             params += p
-        sql = f"SELECT {self._ROUTE_COLS} FROM routes r"
+        sql = f"SELECT {columns or self._ROUTE_COLS} FROM routes r {joins}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         return sql, params
+
+    def _scans(self, flt: RouteFilter) -> list[RouteFilter]:
+        """One filter per vnet, in listing order (the default first, then by name)."""
+        if flt.virtual_network_id is not None or flt.route_id is not None:
+            return [flt]
+        order = self._read("SELECT id FROM virtual_networks ORDER BY is_default DESC, name, created_at")
+        return [replace(flt, virtual_network_id=vid) for (vid,) in order]
+
+    def _stream(self, sql: str, params: list) -> Iterator[tuple]:
+        with self._errors():
+            cursor = self.conn.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(2000)
+                if not rows:
+                    break
+                yield from rows
 
     def list_routes(self, flt: RouteFilter = RouteFilter()) -> Iterator[Route]:
         """Routes in a stable order: by virtual network (the default first, then by
         name), then by address and prefix length. One index range scan per vnet, so
         the rows stream without a sort however large the table."""
         tunnels, vnets = self._name_maps()
-        if flt.virtual_network_id is not None or flt.route_id is not None:
-            scans = [flt]
-        else:
-            order = self._read("SELECT id FROM virtual_networks ORDER BY is_default DESC, name, created_at")
-            scans = [replace(flt, virtual_network_id=vid) for (vid,) in order]
-        for scan in scans:
+        for scan in self._scans(flt):
             sql, params = self._route_query(scan)
-            sql += " ORDER BY r.version, r.lo, r.prefixlen"
+            for row in self._stream(sql + " ORDER BY r.version, r.lo, r.prefixlen", params):
+                yield self._route(row, tunnels, vnets)
+
+    #: Route.to_dict() built by SQLite itself: the same keys in the same order
+    _ROUTE_JSON = (
+        "json_object('id', r.id, 'network', r.network, 'tunnel_id', r.tunnel_id, 'tunnel_name', t.name, "
+        "'tun_type', 'warp_connector', 'virtual_network_id', r.virtual_network_id, "
+        "'virtual_network_name', v.name, 'comment', r.comment, 'created_at', r.created_at, "
+        "'deleted_at', r.deleted_at)"
+    )
+
+    def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
+        """The JSON text of each route, encoded by SQLite's json_object (the fast path
+        for ``routes --json``: no Python object per row)."""
+        joins = "LEFT JOIN tunnels t ON t.id = r.tunnel_id LEFT JOIN virtual_networks v ON v.id = r.virtual_network_id"
+        for scan in self._scans(flt):
+            sql, params = self._route_query(scan, self._ROUTE_JSON, joins)
             with self._errors():
-                cursor = self.conn.execute(sql, params)
-                while True:
-                    rows = cursor.fetchmany(2000)
-                    if not rows:
-                        break
-                    for row in rows:
-                        yield self._route(row, tunnels, vnets)
+                for (text,) in self.conn.execute(sql + " ORDER BY r.version, r.lo, r.prefixlen", params):
+                    yield text
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Raw ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)`` rows for the overlap sweep."""
@@ -578,12 +605,16 @@ class LocalController(Controller):
             vnet = self._live_vnet(self.conn, virtual_network_id)
         host = Network(version, address, BITS[version])
         probe, params = self._superset_probe(host)
+        # no ORDER BY: it would tempt SQLite into walking the prefixlen index;
+        # the candidates are at most one per prefix length, so pick in Python
         sql = (
-            f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.virtual_network_id = ? AND r.deleted_at IS NULL "
-            f"AND {probe} ORDER BY r.prefixlen DESC LIMIT 1"
+            f"SELECT {self._ROUTE_COLS}, r.prefixlen FROM routes r WHERE r.virtual_network_id = ? "
+            f"AND r.deleted_at IS NULL AND {probe}"
         )
         rows = self._read(sql, [vnet.id, *params])
-        return self._route(rows[0], *self._name_maps()) if rows else None
+        if not rows:
+            return None
+        return self._route(max(rows, key=lambda row: row[-1])[:-1], *self._name_maps())
 
     # -- bulk ---------------------------------------------------------------------
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:
