@@ -12,7 +12,7 @@ from tests.conftest import dump_state
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["route", "add"], "Missing argument 'network'; see 'warpcli route add --help'"),
+        (["route", "add"], "Missing argument 'NETWORK'; see 'warpcli route add --help'"),
         (["route", "add", "10.0.0.0/8", "--bogus"], "No such option: --bogus"),
         (["nope"], "No such command 'nope'"),
         (["routes", "--contains"], "requires an argument"),

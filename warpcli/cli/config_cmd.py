@@ -17,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Key = Annotated[str, typer.Argument(help=f"One of: {', '.join(KEYS)}.", show_default=False)]
+Key = Annotated[str, typer.Argument(metavar="KEY", help=f"One of: {', '.join(KEYS)}.", show_default=False)]
 
 
 @app.command("show")
@@ -38,7 +38,7 @@ def show(ctx: typer.Context, json: Json = False) -> None:
 def set_(
     ctx: typer.Context,
     key: Key,
-    value: Annotated[str, typer.Argument(help="The new value.", show_default=False)],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.", show_default=False)],
     json: Json = False,
 ) -> None:
     """Set a key in config.toml (written atomically)."""

@@ -22,7 +22,7 @@ app = typer.Typer(
 @app.command("add")
 def add(
     ctx: typer.Context,
-    network: Annotated[str, typer.Argument(help="The CIDR, e.g. 10.0.0.0/24 or 2001:db8::/48.", show_default=False)],
+    network: Annotated[str, typer.Argument(metavar="NETWORK", help="The CIDR, e.g. 10.0.0.0/24 or 2001:db8::/48.", show_default=False)],
     tunnel: Tunnel = None,
     vnet: Vnet = None,
     comment: Comment = "",
@@ -50,7 +50,7 @@ def add(
 @app.command("delete")
 def delete(
     ctx: typer.Context,
-    route: Annotated[str, typer.Argument(help="A route id, or a CIDR (with --vnet).", show_default=False)],
+    route: Annotated[str, typer.Argument(metavar="ROUTE", help="A route id, or a CIDR (with --vnet).", show_default=False)],
     vnet: Vnet = None,
     json: Json = False,
 ) -> None:
@@ -65,7 +65,7 @@ def delete(
 @app.command("get")
 def get(
     ctx: typer.Context,
-    ip: Annotated[str, typer.Argument(help="An IPv4 or IPv6 address.", show_default=False)],
+    ip: Annotated[str, typer.Argument(metavar="IP", help="An IPv4 or IPv6 address.", show_default=False)],
     vnet: Annotated[
         str | None, typer.Option("--vnet", help="Virtual network name or id, or 'all' to ask each one.")
     ] = None,

@@ -107,7 +107,7 @@ def _overlaps(ctrl, vnet: str | None, json: bool) -> None:  # noqa: ANN001
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="CSV or JSON-lines file; '-' reads stdin.", show_default=False)],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="CSV or JSON-lines file; '-' reads stdin.", show_default=False)],
     fmt: Annotated[
         Optional[str], typer.Option("--format", help="csv or jsonl (default: from the file name or content).")
     ] = None,
@@ -152,7 +152,7 @@ def _chain(first: str, stream):  # noqa: ANN001, ANN202
 @app.command("export")
 def export(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="Where to write; '-' (default) is stdout.")] = "-",
+    file: Annotated[str, typer.Argument(metavar="FILE", help="Where to write; '-' (default) is stdout.")] = "-",
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
     vnet: VnetFilter = None,
     tunnel: Tunnel = None,

@@ -18,13 +18,13 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Name = Annotated[str, typer.Argument(help="Tunnel name or id.", show_default=False)]
+Name = Annotated[str, typer.Argument(metavar="TUNNEL", help="Tunnel name or id.", show_default=False)]
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="A name, unique in the account.", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name, unique in the account.", show_default=False)],
     if_not_exists: IfNotExists = False,
     json: Json = False,
 ) -> None:

@@ -17,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Name = Annotated[str, typer.Argument(help="Virtual network name or id.", show_default=False)]
+Name = Annotated[str, typer.Argument(metavar="VNET", help="Virtual network name or id.", show_default=False)]
 
 
 def _rows(vnets):  # noqa: ANN001, ANN202
@@ -27,7 +27,7 @@ def _rows(vnets):  # noqa: ANN001, ANN202
 @app.command("add")
 def add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="A name, unique in the account.", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name, unique in the account.", show_default=False)],
     comment: Annotated[str, typer.Option("--comment", help="A free-text remark.")] = "",
     default: Annotated[bool, typer.Option("--default", help="Make it the default virtual network.")] = False,
     if_not_exists: IfNotExists = False,
