@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from warpcli.core.cidr import Network
-from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork
+from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,36 @@ class Controller(ABC):
         self, version: int, address: int, *, virtual_network_id: str | None = None
     ) -> Route | None:
         """Longest-prefix match within one vnet; ``None`` when nothing covers the IP."""
+
+    # -- connectors and hubs (enrollment; a warpcli extension) ---------------------
+    @abstractmethod
+    def verify_tunnel_token(self, token: str) -> Tunnel:
+        """The tunnel a token belongs to; InvalidInput for a malformed or wrong token."""
+
+    @abstractmethod
+    def register_connector(
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
+    ) -> Connector:
+        """Enroll a host's public key; allocate its device address. Idempotent per key."""
+
+    @abstractmethod
+    def list_connectors(
+        self, *, tunnel_id: str | None = None, virtual_network_id: str | None = None
+    ) -> list[Connector]: ...
+
+    @abstractmethod
+    def delete_connector(self, connector_id: str) -> Connector: ...
+
+    @abstractmethod
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
+        """Create or replace the hub of a vnet."""
+
+    @abstractmethod
+    def get_hub(self, virtual_network_id: str | None = None) -> Hub:
+        """NotFound when the vnet has no hub yet."""
+
+    @abstractmethod
+    def delete_hub(self, virtual_network_id: str | None = None) -> Hub: ...
 
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         """Each route as JSON text, the shape of :meth:`Route.to_dict`.

@@ -120,6 +120,63 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Connector:
+    """An enrolled host: the public half of its WireGuard key and its device address."""
+
+    id: str
+    tunnel_id: str
+    virtual_network_id: str
+    public_key: str
+    address: str  # in DEVICE_RANGE, e.g. "100.96.0.2"
+    created_at: str
+    tunnel_name: str | None = None
+    last_seen: str | None = None
+    deleted_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tunnel_id": self.tunnel_id,
+            "tunnel_name": self.tunnel_name,
+            "virtual_network_id": self.virtual_network_id,
+            "public_key": self.public_key,
+            "address": self.address,
+            "created_at": self.created_at,
+            "last_seen": self.last_seen,
+            "deleted_at": self.deleted_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hub:
+    """The self-hosted edge of one virtual network: where connectors send their traffic."""
+
+    id: str
+    virtual_network_id: str
+    public_key: str
+    endpoint: str  # HOST:PORT that connectors dial
+    address: str  # the hub's device address, HUB_ADDRESS
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "virtual_network_id": self.virtual_network_id,
+            "public_key": self.public_key,
+            "endpoint": self.endpoint,
+            "address": self.address,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+#: every hub answers on the first address of the device range (one hub per vnet,
+#: each with its own interface and table, so the address never clashes)
+HUB_ADDRESS = "100.96.0.1"
+
+
+@dataclass(frozen=True, slots=True)
 class RouteFilter:
     """The filters of ``GET teamnet/routes``; ``None`` means "any".
 

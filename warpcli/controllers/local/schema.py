@@ -51,6 +51,31 @@ MIGRATIONS: list[str] = [
         WHERE deleted_at IS NULL;
     CREATE INDEX route_tunnel ON routes(tunnel_id) WHERE deleted_at IS NULL;
     """,
+    # 1 -> 2: enrolled hosts and the hubs that route between them
+    """
+    CREATE TABLE connectors (
+        id TEXT PRIMARY KEY,
+        tunnel_id TEXT NOT NULL REFERENCES tunnels(id),
+        virtual_network_id TEXT NOT NULL REFERENCES virtual_networks(id),
+        public_key TEXT NOT NULL,
+        address INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT,
+        deleted_at TEXT
+    );
+    CREATE UNIQUE INDEX connector_address ON connectors(address) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX connector_key ON connectors(public_key) WHERE deleted_at IS NULL;
+    CREATE TABLE hubs (
+        id TEXT PRIMARY KEY,
+        virtual_network_id TEXT NOT NULL REFERENCES virtual_networks(id),
+        public_key TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        deleted_at TEXT
+    );
+    CREATE UNIQUE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,10 +15,21 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
-from warpcli.core.cidr import BITS, Network, mask
+from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
-from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError, WarpcliError
-from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, new_id, utcnow
+from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
+from warpcli.core.model import (
+    DEVICE_RANGE,
+    HUB_ADDRESS,
+    Connector,
+    Hub,
+    Route,
+    RouteFilter,
+    Tunnel,
+    VirtualNetwork,
+    new_id,
+    utcnow,
+)
 from warpcli.core.names import validate_name
 from warpcli.core.secrets import SecretStore
 
@@ -250,6 +261,9 @@ class LocalController(Controller):
                 "UPDATE routes SET deleted_at = ? WHERE tunnel_id = ? AND deleted_at IS NULL", (now, tunnel_id)
             )
             conn.execute("UPDATE tunnels SET deleted_at = ? WHERE id = ?", (now, tunnel_id))
+            conn.execute(
+                "UPDATE connectors SET deleted_at = ? WHERE tunnel_id = ? AND deleted_at IS NULL", (now, tunnel_id)
+            )
         try:
             self.secrets.delete(token_key(tunnel_id))
         except WarpcliError:
@@ -670,3 +684,150 @@ class LocalController(Controller):
             finally:
                 conn.execute("DELETE FROM import_rows")
         return len(rows)
+
+    # -- connectors and hubs ------------------------------------------------------
+    def verify_tunnel_token(self, token: str) -> Tunnel:
+        from warpcli.core.tokens import parse_tunnel_token, token_digest
+
+        claims = parse_tunnel_token(token)
+        row = self._read(
+            "SELECT token_sha256 FROM tunnels WHERE id = ? AND deleted_at IS NULL", (claims["t"],)
+        )
+        if not row or row[0][0] != token_digest(token):
+            raise InvalidInput(
+                "the tunnel token is not valid for this controller",
+                hint="the tunnel may have been deleted; get a fresh one with `warpcli tunnel token`",
+            )
+        return self.get_tunnel(claims["t"])
+
+    _CONNECTOR_COLS = "c.id, c.tunnel_id, c.virtual_network_id, c.public_key, c.address, c.created_at, " \
+                      "c.last_seen, c.deleted_at, t.name"
+
+    @staticmethod
+    def _connector(row: tuple) -> Connector:
+        return Connector(
+            id=row[0], tunnel_id=row[1], virtual_network_id=row[2], public_key=row[3],
+            address=format_address(4, row[4]), created_at=row[5], last_seen=row[6], deleted_at=row[7],
+            tunnel_name=row[8],
+        )
+
+    def _connectors(self, conn: sqlite3.Connection, where: str, params: Iterable) -> list[Connector]:
+        rows = conn.execute(
+            f"SELECT {self._CONNECTOR_COLS} FROM connectors c LEFT JOIN tunnels t ON t.id = c.tunnel_id "
+            f"WHERE c.deleted_at IS NULL {where} ORDER BY c.address",
+            tuple(params),
+        ).fetchall()
+        return [self._connector(r) for r in rows]
+
+    @staticmethod
+    def _free_address(conn: sqlite3.Connection) -> int:
+        """The lowest free device address (the first two of the range are the network and the hub)."""
+        device = parse_network(DEVICE_RANGE)
+        candidate = parse_address(HUB_ADDRESS)[1] + 1
+        for (used,) in conn.execute(
+            "SELECT address FROM connectors WHERE deleted_at IS NULL AND address >= ? ORDER BY address",
+            (candidate,),
+        ):
+            if used > candidate:
+                break
+            candidate = used + 1
+        if candidate >= device.hi:
+            raise Conflict(f"the device range {DEVICE_RANGE} is full")
+        return candidate
+
+    def register_connector(
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
+    ) -> Connector:
+        with self._write() as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
+            vnet = self._live_vnet(conn, virtual_network_id)
+            existing = self._connectors(conn, "AND c.public_key = ?", (public_key,))
+            if existing:
+                found = existing[0]
+                if found.tunnel_id != tunnel.id or found.virtual_network_id != vnet.id:
+                    raise Conflict(
+                        f"this key is already enrolled as connector {found.id} of tunnel {found.tunnel_name!r}",
+                        hint="enroll with a new key (--force), or delete that connector first",
+                        existing=found,
+                    )
+                return found
+            cid, now = new_id(), utcnow()
+            conn.execute(
+                "INSERT INTO connectors(id, tunnel_id, virtual_network_id, public_key, address, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, tunnel.id, vnet.id, public_key, self._free_address(conn), now),
+            )
+            return self._connectors(conn, "AND c.id = ?", (cid,))[0]
+
+    def list_connectors(
+        self, *, tunnel_id: str | None = None, virtual_network_id: str | None = None
+    ) -> list[Connector]:
+        where, params = "", []
+        if tunnel_id is not None:
+            where += " AND c.tunnel_id = ?"
+            params.append(tunnel_id)
+        if virtual_network_id is not None:
+            where += " AND c.virtual_network_id = ?"
+            params.append(virtual_network_id)
+        with self._errors():
+            return self._connectors(self.conn, where, params)
+
+    def delete_connector(self, connector_id: str) -> Connector:
+        now = utcnow()
+        with self._write() as conn:
+            found = self._connectors(conn, "AND c.id = ?", (connector_id,))
+            if not found:
+                raise NotFound(f"no connector with id {connector_id}")
+            conn.execute("UPDATE connectors SET deleted_at = ? WHERE id = ?", (now, connector_id))
+        return replace(found[0], deleted_at=now)
+
+    _HUB_COLS = "id, virtual_network_id, public_key, endpoint, created_at, updated_at"
+
+    @staticmethod
+    def _hub(row: tuple) -> Hub:
+        return Hub(
+            id=row[0], virtual_network_id=row[1], public_key=row[2], endpoint=row[3], address=HUB_ADDRESS,
+            created_at=row[4], updated_at=row[5],
+        )
+
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
+        now = utcnow()
+        with self._write() as conn:
+            vnet = self._live_vnet(conn, virtual_network_id)
+            row = conn.execute(
+                f"SELECT {self._HUB_COLS} FROM hubs WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet.id,)
+            ).fetchone()
+            if row is None:
+                hid = new_id()
+                conn.execute(
+                    "INSERT INTO hubs(id, virtual_network_id, public_key, endpoint, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (hid, vnet.id, public_key, endpoint, now, now),
+                )
+            else:
+                hid = row[0]
+                if (row[2], row[3]) != (public_key, endpoint):
+                    conn.execute(
+                        "UPDATE hubs SET public_key = ?, endpoint = ?, updated_at = ? WHERE id = ?",
+                        (public_key, endpoint, now, hid),
+                    )
+            return self._hub(conn.execute(f"SELECT {self._HUB_COLS} FROM hubs WHERE id = ?", (hid,)).fetchone())
+
+    def get_hub(self, virtual_network_id: str | None = None) -> Hub:
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+            row = self.conn.execute(
+                f"SELECT {self._HUB_COLS} FROM hubs WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet.id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"virtual network {vnet.name!r} has no hub yet", hint="run `warpcli hub up --endpoint HOST:PORT`"
+            )
+        return self._hub(row)
+
+    def delete_hub(self, virtual_network_id: str | None = None) -> Hub:
+        hub = self.get_hub(virtual_network_id)
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute("UPDATE hubs SET deleted_at = ? WHERE id = ?", (now, hub.id))
+        return hub
