@@ -45,6 +45,7 @@ def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
         "XDG_CONFIG_HOME": p.home / ".config",
         "WARPCLI_STATE_DIR": p.state,
         "WARPCLI_CONFIG_DIR": p.config,
+        "WARPCLI_RUN_DIR": tmp_path / "run",
         "WARPCLI_SECRET_BACKEND": "file",
         "NO_COLOR": "1",
     }.items():

@@ -26,6 +26,11 @@ SUBCOMMANDS = {
     "route": "warpcli.cli.route",
     "routes": "warpcli.cli.routes",
     "config": "warpcli.cli.config_cmd",
+    "enroll": "warpcli.cli.enroll",
+    "up": "warpcli.cli.connector_cmds:up",
+    "down": "warpcli.cli.connector_cmds:down",
+    "status": "warpcli.cli.connector_cmds:status",
+    "hub": "warpcli.cli.hub_cmds",
 }
 
 
@@ -50,7 +55,12 @@ class WarpcliGroup(TyperGroup):
 
     def get_command(self, ctx: Any, name: str) -> Any:
         if name in SUBCOMMANDS:
-            group = typer.main.get_command(importlib.import_module(SUBCOMMANDS[name]).app)
+            module, _, command = SUBCOMMANDS[name].partition(":")
+            app = importlib.import_module(module).app
+            if command:  # one command of a module that holds several
+                group = typer.main.get_group(app)
+                return group.get_command(None, command)  # type: ignore[arg-type]
+            group = typer.main.get_command(app)
             group.name = name
             return group
         return self._eager.get(name)

@@ -30,6 +30,7 @@ def show(ctx: typer.Context, json: Json = False) -> None:
         "controller": s.controller,
         "secret_backend": s.secret_backend,
         "lock_timeout": s.lock_timeout,
+        "run_dir": str(s.run_dir),
     }
     render.emit_json(data) if json else render.fields(list(data.items()))
 

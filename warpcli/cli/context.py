@@ -32,6 +32,13 @@ class Runtime:
 
         return open_controller(self.settings)
 
+    @cached_property
+    def host_secrets(self):  # noqa: ANN201
+        """This host's own secrets (WireGuard keys): kept beside connector.toml, not in the state."""
+        from warpcli.secrets import open_secret_store
+
+        return open_secret_store(self.settings.secret_backend, self.settings.config_dir)
+
     def enrolled_tunnel_id(self) -> str | None:
         return enrolled_tunnel_id(self.settings.config_dir)
 

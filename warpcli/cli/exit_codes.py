@@ -14,11 +14,17 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3  #: the tunnel, virtual network or route does not exist (or no route to the IP)
     CONFLICT = 4  #: it already exists, or the change would break a rule (duplicate CIDR, default vnet)
     STATE = 5  #: the state store is unusable: corrupt, locked, unreadable, or from a newer version
+    PERMISSION = 6  #: the command needs root (it changes interfaces, routes or sysctls)
+    DEGRADED = 8  #: `status`: the connector is not healthy (down, no handshake, route drift, no forwarding)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, errors.BulkImportError):
         return ExitCode.CONFLICT if exc.conflict else ExitCode.USAGE
+    from warpcli.host.errors import NotRoot  # noqa: PLC0415 - errors only; no pyroute2
+
+    if isinstance(exc, NotRoot):
+        return ExitCode.PERMISSION
     for kind, code in (
         (errors.InvalidInput, ExitCode.USAGE),
         (errors.ConfigError, ExitCode.USAGE),

@@ -46,6 +46,14 @@ class Settings:
     controller: str = "local"
     secret_backend: str = "auto"
     lock_timeout: float = 10.0
+    run_dir: Path = Path("/run/warpcli")  #: wireguard-go PIDs and what `down` restores (tmpfs)
+
+
+def default_run_dir(env: Mapping[str, str]) -> Path:
+    if _is_root():
+        return Path("/run/warpcli")
+    base = env.get("XDG_RUNTIME_DIR") or f"/tmp/warpcli-{os.getuid()}"
+    return Path(base) / "warpcli"
 
 
 #: config.toml keys, their environment variables and types
@@ -54,6 +62,7 @@ KEYS: dict[str, tuple[str, type]] = {
     "controller": ("WARPCLI_CONTROLLER", str),
     "secret_backend": ("WARPCLI_SECRET_BACKEND", str),
     "lock_timeout": ("WARPCLI_LOCK_TIMEOUT", float),
+    "run_dir": ("WARPCLI_RUN_DIR", str),
 }
 CONTROLLERS = ("local",)
 SECRET_BACKENDS = ("auto", "keyring", "file")
@@ -134,6 +143,7 @@ def load_settings(
     if state_dir:
         values["state_dir"] = str(state_dir)
     values["state_dir"] = Path(values.get("state_dir") or default_state_dir(env)).expanduser()
+    values["run_dir"] = Path(values.get("run_dir") or default_run_dir(env)).expanduser()
     known = {f.name for f in fields(Settings)}
     return Settings(config_dir=cdir, **{k: v for k, v in values.items() if k in known})
 

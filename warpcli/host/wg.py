@@ -95,26 +95,27 @@ def _forget(run_dir: Path, ifname: str) -> None:
 
 # --- processes ---------------------------------------------------------------------------
 
-def _reap(pid: int) -> None:
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs. For a child of this process the answer is its exit status
+    (collected here); for another process a zombie counts as gone. (A multi-threaded process's
+    leader can show as a zombie while its other threads still run: only ``wait`` is sure.)"""
     proc = _children.get(pid)
     if proc is not None:
-        if proc.poll() is not None:
-            _children.pop(pid, None)
-        return
+        if proc.poll() is None:
+            return True
+        _children.pop(pid, None)
+        return False
     try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def process_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone); reaps it if it is this process's child."""
-    _reap(pid)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+    if state in ("Z", "X"):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return False
+    return True
 
 
 def is_wireguard_go(pid: int, ifname: str) -> bool:

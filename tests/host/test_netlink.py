@@ -1,0 +1,135 @@
+"""The pyroute2 adapter against real kernels, inside namespaces the tests create."""
+
+from __future__ import annotations
+
+import pytest
+
+from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, ROUTE_PROTO, TABLE
+from warpcli.host.errors import HostError, NetlinkFailure
+from warpcli.host.model import Address, Route, Rule
+from warpcli.host.netlink import Netlink
+
+from .conftest import ip
+
+
+@pytest.fixture
+def host(lab):
+    """One namespace with a veth pair to a second one: v0 = 10.9.0.1/24, fd00:9::1/64."""
+    h, peer = lab.netns("h"), lab.netns("peer")
+    lab.veth(h, peer, "10.9.0.1/24", "10.9.0.2/24")
+    ip("-n", h, "addr", "add", "fd00:9::1/64", "dev", "v0", "nodad")
+    return h
+
+
+def test_links_and_addresses(host):
+    with Netlink(host) as nl:
+        v0 = nl.link("v0")
+        assert v0.kind == "veth" and v0.up and v0.mtu == 1500
+        assert set(nl.addresses("v0")) >= {Address("v0", "10.9.0.1/24"), Address("v0", "fd00:9::1/64")}
+        nl.set_link("v0", mtu=1280, up=False)
+        assert (nl.link("v0").mtu, nl.link("v0").up) == (1280, False)
+        nl.set_link("v0", up=True)
+        assert nl.link("v0").up
+        extra = Address("v0", "100.96.0.5/12")
+        nl.add_address(extra)
+        assert extra in nl.addresses("v0")
+        assert "100.96.0.5/12" in ip("-n", host, "addr", "show", "dev", "v0").stdout
+        with pytest.raises(NetlinkFailure, match="could not add address 100.96.0.5/12 dev v0: File exists"):
+            nl.add_address(extra)
+        nl.delete_address(extra)
+        assert extra not in nl.addresses("v0")
+        with pytest.raises(HostError, match="no interface nope0"):
+            nl.set_link("nope0", up=True)
+
+
+def test_routes_are_listed_and_purged_by_protocol_only(host):
+    with Netlink(host) as nl:
+        ours = [
+            Route("10.50.0.0/24", table=TABLE, ifname="v0"),
+            Route("10.51.0.0/24", table=TABLE, gateway="10.9.0.2"),
+            Route("fd00:51::/48", table=TABLE, ifname="v0"),
+            Route("10.52.0.0/24", table=MAIN_TABLE, gateway="10.9.0.2"),
+        ]
+        for r in ours:
+            nl.add_route(r)
+        # the kernel fills in the device of a gateway route
+        ours = [r if r.ifname else Route(r.dst, table=r.table, gateway=r.gateway, ifname="v0") for r in ours]
+        # other software's routes, one with exactly the same prefix in the same table
+        ip("-n", host, "route", "add", "10.50.0.0/24", "dev", "v0", "table", str(TABLE), "proto", "static", "metric", "10")
+        ip("-n", host, "route", "add", "10.53.0.0/24", "via", "10.9.0.2", "proto", "static")
+        listed = nl.routes(proto=ROUTE_PROTO)
+        assert sorted(listed, key=Route.sort_key) == sorted(ours, key=Route.sort_key)
+        assert Route("10.50.0.0/24", table=TABLE, ifname="v0", proto=4, metric=10) in nl.routes(table=TABLE)
+        text = ip("-n", host, "route", "show", "table", str(TABLE)).stdout
+        assert "10.50.0.0/24 dev v0 proto 245 scope link" in text
+        purged = nl.purge_routes(proto=ROUTE_PROTO)
+        assert sorted(purged, key=Route.sort_key) == sorted(ours, key=Route.sort_key)
+        assert nl.routes(proto=ROUTE_PROTO) == []
+        survivors = ip("-n", host, "route", "show", "table", "all").stdout
+        assert "10.50.0.0/24 dev v0 table 24500 proto static scope link metric 10" in survivors
+        assert "10.53.0.0/24 via 10.9.0.2 dev v0 proto static" in survivors
+        assert nl.purge_routes() == []  # idempotent
+
+
+def test_delete_route_matches_the_protocol(host):
+    ip("-n", host, "route", "add", "10.60.0.0/24", "dev", "v0", "table", str(TABLE), "proto", "static")
+    with Netlink(host) as nl:
+        with pytest.raises(NetlinkFailure, match="could not delete route 10.60.0.0/24 dev v0 table 24500"):
+            nl.delete_route(Route("10.60.0.0/24", table=TABLE, ifname="v0"))
+        nl.delete_route(Route("10.60.0.0/24", table=TABLE, ifname="v0"), missing_ok=True)
+        assert len(nl.routes(table=TABLE)) == 1
+
+
+def test_bulk_add_reports_each_route(host):
+    with Netlink(host) as nl:
+        results = nl.add_routes([
+            Route("10.70.0.0/24", table=TABLE, gateway="10.9.0.2"),
+            Route("10.71.0.0/24", table=TABLE, gateway="10.99.0.1"),  # no route to this gateway
+            Route("10.70.0.0/24", table=TABLE, gateway="10.9.0.2"),  # duplicate
+            Route("10.72.0.0/24", table=TABLE, ifname="v0"),
+        ])
+        assert [r.ok for r in results] == [True, False, False, True]
+        assert "Network is unreachable" in results[1].error and results[1].errno == 101
+        assert "File exists" in results[2].error
+        assert {r.dst for r in nl.routes(table=TABLE)} == {"10.70.0.0/24", "10.72.0.0/24"}
+
+
+def test_rules_with_suppress_prefixlength(host):
+    rules = [
+        Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, suppress_prefixlength=0),
+        Rule(PRIORITY_TABLE, TABLE),
+        Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family=6, suppress_prefixlength=0),
+        Rule(PRIORITY_TABLE, TABLE, family=6),
+        Rule(PRIORITY_TABLE + 1, TABLE + 1, iifname="v0", src="10.9.0.0/24"),
+    ]
+    ip("-n", host, "rule", "add", "priority", str(PRIORITY_TABLE), "lookup", "100")  # someone else's
+    with Netlink(host) as nl:
+        for r in rules:
+            nl.add_rule(r)
+        assert sorted(nl.rules(proto=ROUTE_PROTO), key=Rule.sort_key) == sorted(rules, key=Rule.sort_key)
+        text = ip("-n", host, "rule").stdout
+        assert f"{PRIORITY_SUPPRESS_MAIN}:\tfrom all lookup main suppress_prefixlength 0 proto 245" in text
+        assert f"{PRIORITY_TABLE}:\tfrom all lookup {TABLE} proto 245" in text
+        assert f"from 10.9.0.0/24 iif v0 lookup {TABLE + 1} proto 245" in text
+        assert len(nl.purge_rules()) == 5
+        assert nl.rules(proto=ROUTE_PROTO) == []
+        assert f"{PRIORITY_TABLE}:\tfrom all lookup 100" in ip("-n", host, "rule").stdout
+
+
+def test_connected_networks_and_default_route(host):
+    ip("-n", host, "route", "add", "default", "via", "10.9.0.2")
+    ip("-n", host, "route", "add", "10.30.0.0/16", "dev", "v0")  # on-link without an address
+    with Netlink(host) as nl:
+        nl.add_route(Route("10.31.0.0/16", ifname="v0"))  # warpcli's own: not "connected"
+        connected = nl.connected_networks()
+        assert {"10.9.0.0/24", "127.0.0.0/8", "10.30.0.0/16", "fd00:9::/64", "::1/128"} <= set(connected)
+        assert "10.31.0.0/16" not in connected
+        [default] = nl.default_routes()
+        assert (default.dst, default.gateway, default.ifname) == ("0.0.0.0/0", "10.9.0.2", "v0")
+
+
+def test_missing_namespace_is_not_created(lab):
+    name = "wct-never-created-ns"
+    with pytest.raises(HostError, match="does not exist"):
+        Netlink(name).links()
+    assert name not in ip("netns", "list").stdout

@@ -1,0 +1,85 @@
+"""warpcli enroll: make this host a tunnel's connector."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Json
+from warpcli.core import enrollment
+from warpcli.core.errors import InvalidInput
+
+app = typer.Typer(add_completion=False)
+
+
+def _read_token(token_file: Optional[Path]) -> Optional[str]:
+    """The token from a file, or from stdin when it is piped; never from argv."""
+    if token_file is not None:
+        try:
+            text = token_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {token_file}: {exc.strerror}") from None
+    elif not sys.stdin.isatty():
+        text = sys.stdin.read()
+    else:
+        return None
+    token = text.strip()
+    if not token:
+        raise InvalidInput("the token is empty", hint="pipe the output of `warpcli tunnel token NAME`")
+    return token
+
+
+def _keygen() -> tuple[str, str]:
+    from warpcli.host.keys import generate_keypair
+
+    pair = generate_keypair()
+    return pair.private_key, pair.public_key
+
+
+@app.command("enroll")
+def enroll(
+    ctx: typer.Context,
+    tunnel: Annotated[Optional[str], typer.Option("--tunnel", help="Tunnel name or id (needs the controller).")] = None,
+    token_file: Annotated[
+        Optional[Path], typer.Option("--token-file", help="Read the tunnel token from this file ('-' or a pipe: stdin).")
+    ] = None,
+    vnet: Annotated[Optional[str], typer.Option("--vnet", help="Virtual network to join (default: the default one).")] = None,
+    interface: Annotated[
+        Optional[str], typer.Option("--interface", help=f"WireGuard interface name (default {enrollment.DEFAULT_INTERFACE}).")
+    ] = None,
+    mtu: Annotated[Optional[int], typer.Option("--mtu", min=576, max=65535, help="Tunnel MTU (default 1280).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-enroll, also into another tunnel, with a new key.")] = False,
+    json: Json = False,
+) -> None:
+    """Enroll this host as a tunnel's connector: a key pair, a device address, connector.toml.
+
+    The private key stays on this host (keyring, or secrets.json 0600 beside
+    connector.toml). Re-running for the same tunnel changes nothing.
+    """
+    rt = runtime(ctx, json=json)
+    token = None
+    if tunnel is None:
+        token = _read_token(None if token_file is None or str(token_file) == "-" else token_file)
+        if token is None and token_file is not None:  # '-' on a terminal
+            raise InvalidInput("no token on stdin", hint="pipe it: warpcli tunnel token NAME | warpcli enroll")
+    result = enrollment.enroll(
+        rt.controller, config_dir=rt.settings.config_dir, secrets=rt.host_secrets, keygen=_keygen,
+        tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
+    )
+    cfg = result.config
+    if result.changed:
+        render.message(
+            f"enrolled in tunnel {cfg.tunnel_name!r} as {cfg.address} (connector {cfg.connector_id}); "
+            f"private key in {rt.host_secrets.description}"
+        )
+    else:
+        render.message(f"already enrolled in tunnel {cfg.tunnel_name!r} as {cfg.address}; nothing changed")
+    if json:
+        render.emit_json({**cfg.to_dict(), "changed": result.changed})
+    else:
+        render.plain(cfg.connector_id)

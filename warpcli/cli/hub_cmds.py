@@ -1,0 +1,71 @@
+"""warpcli hub up | down: the self-hosted edge of a virtual network."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Json, Vnet
+from warpcli.core import service
+
+app = typer.Typer(
+    add_completion=False,
+    help="Run the hub: the self-hosted edge that routes between the connectors of a vnet.",
+    no_args_is_help=True,
+)
+
+DEFAULT_INTERFACE = "warpcli-hub"
+Interface = Annotated[str, typer.Option("--interface", help="The hub's WireGuard interface (one per vnet).")]
+
+
+def _keypair(rt, vnet_id: str) -> tuple[str, str]:  # noqa: ANN001
+    """The hub's key pair for this vnet, made once and kept in this host's secret store."""
+    from warpcli.host.keys import generate_keypair, public_key
+
+    name = f"hub-key:{vnet_id}"
+    private = rt.host_secrets.get(name)
+    if private is None:
+        private = generate_keypair().private_key
+        rt.host_secrets.set(name, private)
+    return private, public_key(private)
+
+
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="HOST:PORT the connectors dial; the hub listens on PORT.")],
+    vnet: Vnet = None,
+    interface: Interface = DEFAULT_INTERFACE,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
+    json: Json = False,
+) -> None:
+    """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet."""
+    from warpcli.host import hub
+
+    rt = runtime(ctx, json=json)
+    hub.parse_endpoint(endpoint)
+    v = service.resolve_vnet(rt.controller, vnet)
+    private, public = _keypair(rt, v.id)
+    result = hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
+                        ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
+    if json:
+        render.emit_json({"changed": result.changed, "peers": result.peers, "plan": result.lines})
+    else:
+        for line in result.lines:
+            render.plain(line)
+    if dry_run:
+        render.message("dry run: nothing was changed")
+
+
+@app.command("down")
+def down(ctx: typer.Context, interface: Interface = DEFAULT_INTERFACE, json: Json = False) -> None:
+    """Remove the hub interface, its routes and rules."""
+    from warpcli.host import hub
+
+    rt = runtime(ctx, json=json)
+    lines = hub.hub_down(interface, run_dir=rt.settings.run_dir)
+    render.emit_json({"removed": [x for x in lines if x != "nothing to remove"]}) if json else [
+        render.plain(x) for x in lines]

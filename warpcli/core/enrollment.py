@@ -1,0 +1,168 @@
+"""Enrolling this host as a tunnel's connector, and the host's connector.toml.
+
+The host's secrets belong to the host: the WireGuard private key is kept in the
+host's secret store (keyring, or ``secrets.json`` 0600 beside connector.toml),
+keyed by connector id, and never reaches the controller, which only learns the
+public key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from warpcli.core import service
+from warpcli.core.controller import Controller
+from warpcli.core.errors import Conflict, ConfigError, InvalidInput, NotFound, WarpcliError
+from warpcli.core.model import Connector, Tunnel
+from warpcli.core.secrets import SecretStore
+from warpcli.core.settings import CONNECTOR_FILE, atomic_write_toml, read_toml
+
+DEFAULT_INTERFACE = "warpcli0"
+DEFAULT_MTU = 1280
+_IFNAME = re.compile(r"[A-Za-z0-9_.\-]{1,15}\Z")
+
+
+def key_name(connector_id: str) -> str:
+    return f"connector-key:{connector_id}"
+
+
+def validate_interface(name: str) -> str:
+    if not _IFNAME.match(name) or name in (".", ".."):
+        raise InvalidInput(
+            f"{name!r} is not a usable interface name", hint="1-15 characters: letters, digits, '_', '.', '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """What connector.toml holds: everything `up` needs besides the private key."""
+
+    connector_id: str
+    tunnel_id: str
+    tunnel_name: str
+    virtual_network_id: str
+    address: str
+    interface: str = DEFAULT_INTERFACE
+    mtu: int = DEFAULT_MTU
+    state_dir: str | None = None  # the embedded controller used at enrollment, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def load_connector_config(config_dir: Path) -> ConnectorConfig | None:
+    """The host's connector config, None when not enrolled; ConfigError when unusable."""
+    path = config_dir / CONNECTOR_FILE
+    data = read_toml(path)
+    if not data:
+        return None
+    try:
+        cfg = ConnectorConfig(**data)
+        if not all(isinstance(getattr(cfg, f), str) for f in
+                   ("connector_id", "tunnel_id", "tunnel_name", "virtual_network_id", "address", "interface")):
+            raise TypeError
+        if not isinstance(cfg.mtu, int) or not 576 <= cfg.mtu <= 65535:
+            raise TypeError
+        validate_interface(cfg.interface)
+    except (TypeError, InvalidInput):
+        raise ConfigError(
+            f"{path} is not a valid connector config", hint="re-enroll with `warpcli enroll --force`"
+        ) from None
+    return cfg
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    config: ConnectorConfig
+    connector: Connector | None
+    changed: bool
+
+
+def enroll(
+    ctrl: Controller,
+    *,
+    config_dir: Path,
+    secrets: SecretStore,
+    keygen: Callable[[], tuple[str, str]],
+    tunnel: str | None = None,
+    token: str | None = None,
+    vnet: str | None = None,
+    interface: str | None = None,
+    mtu: int | None = None,
+    state_dir: str | None = None,
+    force: bool = False,
+) -> Enrolled:
+    """Make a key pair, register the public key, keep the private key, write connector.toml.
+
+    ``keygen`` returns ``(private_key, public_key)`` (base64). Re-running for the same
+    tunnel changes nothing; another tunnel needs ``force``. On failure nothing is left.
+    """
+    if interface is not None:
+        validate_interface(interface)
+    t: Tunnel
+    if token is not None:
+        t = ctrl.verify_tunnel_token(token)
+    elif tunnel is not None:
+        t = service.resolve_tunnel(ctrl, tunnel)
+    else:
+        raise InvalidInput("say which tunnel to enroll in", hint="--tunnel NAME, --token-file F, or the token on stdin")
+    v = service.resolve_vnet(ctrl, vnet)
+    current = load_connector_config(config_dir)
+    if current is not None:
+        if current.tunnel_id == t.id and not force and secrets.get(key_name(current.connector_id)):
+            return Enrolled(current, None, False)
+        if current.tunnel_id != t.id and not force:
+            raise Conflict(
+                f"this host is already enrolled in tunnel {current.tunnel_name!r}",
+                hint="pass --force to enroll it in another tunnel",
+            )
+    private, public = keygen()
+    connector = ctrl.register_connector(t.id, public, virtual_network_id=v.id)
+    cfg = ConnectorConfig(
+        connector_id=connector.id, tunnel_id=t.id, tunnel_name=t.name, virtual_network_id=v.id,
+        address=connector.address, interface=interface or (current.interface if current else DEFAULT_INTERFACE),
+        mtu=mtu or (current.mtu if current else DEFAULT_MTU), state_dir=state_dir,
+    )
+    try:
+        secrets.set(key_name(connector.id), private)
+        atomic_write_toml(config_dir / CONNECTOR_FILE, cfg.to_dict())
+    except BaseException:
+        _undo(ctrl, secrets, connector)
+        raise
+    if current is not None:
+        _retire(ctrl, secrets, current.connector_id)
+    return Enrolled(cfg, connector, True)
+
+
+def _undo(ctrl: Controller, secrets: SecretStore, connector: Connector) -> None:
+    for step in (lambda: secrets.delete(key_name(connector.id)), lambda: ctrl.delete_connector(connector.id)):
+        try:
+            step()
+        except WarpcliError:
+            pass
+
+
+def _retire(ctrl: Controller, secrets: SecretStore, connector_id: str) -> None:
+    """Forget the connector a forced re-enrollment replaced (best effort)."""
+    try:
+        ctrl.delete_connector(connector_id)
+    except (NotFound, WarpcliError):
+        pass
+    try:
+        secrets.delete(key_name(connector_id))
+    except WarpcliError:
+        pass
+
+
+def private_key(config: ConnectorConfig, secrets: SecretStore) -> str:
+    key = secrets.get(key_name(config.connector_id))
+    if not key:
+        raise NotFound(
+            f"the private key of connector {config.connector_id} is not in {secrets.description}",
+            hint="re-enroll with `warpcli enroll --force`",
+        )
+    return key

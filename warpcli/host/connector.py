@@ -1,0 +1,356 @@
+"""`up`, `down` and `status` of a connector: this host as a Layer-3 router for its subnet.
+
+``up`` computes the desired kernel state from the controller (the hub of the vnet,
+every remote CIDR of the vnet), diffs it against what warpcli owns in the kernel,
+and applies the plan with rollback. Everything it installs is tagged with
+warpcli's rtnetlink protocol and lives in warpcli's table behind two rules:
+``lookup main suppress_prefixlength 0`` first (the host's own specific routes win),
+then ``lookup TABLE``. No NAT is configured anywhere: packets keep their source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warpcli.core.controller import Controller
+from warpcli.core.enrollment import ConnectorConfig
+from warpcli.core.model import DEVICE_RANGE, Hub, RouteFilter
+from warpcli.host import wg
+from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
+from warpcli.host.errors import HostError, NotRoot
+from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+from warpcli.host.plan import Plan, Shadowing, split_shadowing
+from warpcli.host.uapi import PeerConfig
+
+KEEPALIVE = 25
+FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRoot("this needs root (CAP_NET_ADMIN) to change interfaces and routes", hint="run it with sudo")
+
+
+def rp_filter_key(ifname: str) -> str:
+    return f"net.ipv4.conf.{ifname}.rp_filter"
+
+
+def endpoint_host(endpoint: str) -> str:
+    host, _, _ = endpoint.rpartition(":")
+    return host.strip("[]")
+
+
+# -- the saved state: what `down` must restore --------------------------------------
+def saved_path(run_dir: Path, ifname: str) -> Path:
+    return Path(run_dir) / f"{ifname}.sysctls.json"
+
+
+def remember_sysctls(run_dir: Path, ifname: str, observed: list[Sysctl], desired: list[Sysctl]) -> None:
+    """Record the value of every sysctl ``up`` is about to change, before changing it.
+
+    A value recorded by an earlier run is kept: after a crash mid-``up`` the kernel
+    already holds warpcli's value, and the one to restore is the original.
+    """
+    path = saved_path(run_dir, ifname)
+    saved = load_saved(run_dir, ifname)
+    current = {s.key: s.value for s in observed}
+    for s in desired:
+        if current.get(s.key) != s.value:
+            saved.setdefault(s.key, current.get(s.key, ""))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(saved, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def load_saved(run_dir: Path, ifname: str) -> dict[str, str]:
+    try:
+        return json.loads(saved_path(run_dir, ifname).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+# -- desired state ------------------------------------------------------------------
+@dataclass
+class Desired:
+    state: HostState
+    peers: list[PeerConfig]
+    skipped: list[Shadowing] = field(default_factory=list)
+
+
+def connector_rules() -> list[Rule]:
+    return [
+        rule
+        for family in (4, 6)
+        for rule in (
+            Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family, suppress_prefixlength=0),
+            Rule(PRIORITY_TABLE, TABLE, family),
+        )
+    ]
+
+
+def owns_rule(rule: Rule) -> bool:
+    """The rules a connector's ``up``/``down`` manage (a hub on the same host has others)."""
+    return rule.priority in (PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE) and rule.table in (MAIN_TABLE, TABLE)
+
+
+def desired_connector(
+    cfg: ConnectorConfig,
+    hub: Hub,
+    remote: list[str],
+    *,
+    connected: list[str],
+    observed_sysctls: dict[str, str],
+) -> Desired:
+    """The kernel state and WireGuard peers a connector wants (pure)."""
+    iface = cfg.interface
+    routes = [Route(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
+    routes, skipped = split_shadowing(routes, connected=connected, endpoints=[endpoint_host(hub.endpoint)])
+    sysctls = [Sysctl(k, "1") for k in FORWARDING]
+    # strict reverse-path filtering on the tunnel would drop replies routed back through it
+    if observed_sysctls.get(rp_filter_key(iface)) == "1":
+        sysctls.append(Sysctl(rp_filter_key(iface), "2"))
+    state = HostState(
+        addresses=[Address(iface, f"{cfg.address}/32")],
+        links=[LinkState(iface, mtu=cfg.mtu, up=True)],
+        routes=routes,
+        rules=connector_rules(),
+        sysctls=sysctls,
+    )
+    allowed = tuple(r.dst for r in routes)
+    peers = [PeerConfig(hub.public_key, endpoint=hub.endpoint, allowed_ips=allowed, persistent_keepalive=KEEPALIVE)]
+    return Desired(state, peers, skipped)
+
+
+def remote_networks(ctrl: Controller, cfg: ConnectorConfig) -> list[str]:
+    """Every CIDR of the vnet that another tunnel serves."""
+    return [
+        r.network
+        for r in ctrl.list_routes(RouteFilter(virtual_network_id=cfg.virtual_network_id))
+        if r.tunnel_id != cfg.tunnel_id
+    ]
+
+
+# -- up -------------------------------------------------------------------------------
+@dataclass
+class UpResult:
+    lines: list[str]  #: the plan as printed: interface, WireGuard and kernel changes
+    changed: bool
+    applied: bool
+    skipped: list[Shadowing]
+    warnings: list[str]
+
+
+def _peer_lines(status, peers: list[PeerConfig]) -> list[str]:  # noqa: ANN001
+    """What the WireGuard configuration would change (empty when it already matches)."""
+    have = {p.public_key: p for p in status.peers} if status is not None else {}
+    lines = []
+    for p in peers:
+        cur = have.pop(p.public_key, None)
+        if cur is None:
+            lines.append(f"+ wireguard peer {p.public_key[:8]}… endpoint {p.endpoint} allowed {', '.join(p.allowed_ips)}")
+        elif set(cur.allowed_ips) != set(p.allowed_ips) or (p.endpoint and cur.endpoint != p.endpoint):
+            lines.append(f"~ wireguard peer {p.public_key[:8]}… allowed {', '.join(p.allowed_ips)}")
+    lines += [f"- wireguard peer {k[:8]}…" for k in have]
+    return lines
+
+
+def masquerade_warnings(netns: str | None = None) -> list[str]:
+    """Name catch-all MASQUERADE/SNAT rules that would rewrite forwarded sources."""
+    import shutil
+    import subprocess
+
+    from warpcli.host.netns import exec_argv
+
+    found: list[str] = []
+    for tool in ("iptables-save", "nft"):
+        exe = shutil.which(tool)
+        if not exe:
+            continue
+        argv = [exe] if tool == "iptables-save" else [exe, "list", "ruleset"]
+        try:
+            out = subprocess.run(exec_argv(netns, argv), capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for line in out.splitlines():
+            text = line.strip()
+            if ("MASQUERADE" in text.upper() or "SNAT" in text.upper()) and " -s " not in text and "saddr" not in text:
+                found.append(f"{tool}: {text}")
+    return [f"a catch-all source NAT rule would rewrite forwarded traffic's source address: {f}" for f in found]
+
+
+def up(
+    ctrl: Controller,
+    cfg: ConnectorConfig,
+    private_key: str,
+    *,
+    run_dir: Path,
+    dry_run: bool = False,
+    netns: str | None = None,
+) -> UpResult:
+    from warpcli.host.kernel import KernelExecutor, observe
+    from warpcli.host.netlink import Netlink
+    from warpcli.host.plan import apply, diff
+
+    require_root()
+    hub = ctrl.get_hub(cfg.virtual_network_id)
+    remote = remote_networks(ctrl, cfg)
+    iface_name = cfg.interface
+    existing = wg.find_interface(iface_name, netns=netns, run_dir=run_dir)
+    with Netlink(netns) as nl:
+        connected = [n for n in nl.connected_networks() if not n.startswith(f"{cfg.address}/")]
+        if existing is None and nl.link(iface_name) is not None:
+            from warpcli.host.errors import InterfaceInUse
+
+            raise InterfaceInUse(f"an interface named {iface_name} exists and is not warpcli's",
+                                 hint="enroll again with another --interface")
+    keys = [*FORWARDING, rp_filter_key(iface_name)]
+    observed = observe(netns, tables=[TABLE], interfaces=[iface_name] if existing else [],
+                       sysctl_keys=[k for k in keys if existing or not k.startswith("net.ipv4.conf.")])
+    observed.rules = [r for r in observed.rules if owns_rule(r)]
+    current = {s.key: s.value for s in observed.sysctls}
+    want = desired_connector(cfg, hub, remote, connected=connected, observed_sysctls=current)
+
+    lines: list[str] = []
+    if existing is None:
+        lines.append(f"+ interface {iface_name} (WireGuard)")
+        observed.links = [LinkState(iface_name, mtu=None, up=False)]
+        lines.append(f"+ wireguard peer {hub.public_key[:8]}… endpoint {hub.endpoint}")
+        # a new interface: its rp_filter is read after creation
+        want.state.sysctls = [s for s in want.state.sysctls if s.key in current]
+    else:
+        lines += _peer_lines(wg.show(existing), want.peers)
+    plan = diff(want.state, observed)
+    if existing is None:
+        plan = Plan(tuple(a for a in plan.actions if not (a.op == "set" and isinstance(a.obj, LinkState))))
+    lines += [] if plan.empty else plan.lines()
+    warnings = [s.message() + "; skipped" for s in want.skipped] + masquerade_warnings(netns)
+    changed = bool(lines)
+    if dry_run or not changed:
+        return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings)
+
+    created = None
+    try:
+        iface = existing or wg.create_interface(iface_name, netns=netns, run_dir=run_dir)
+        created = None if existing else iface
+        wg.configure(iface, private_key=private_key, peers=want.peers, replace_peers=True)
+        if created is not None:  # plan the link and its sysctls now that the interface exists
+            observed = observe(netns, tables=[TABLE], interfaces=[iface_name], sysctl_keys=keys)
+            observed.rules = [r for r in observed.rules if owns_rule(r)]
+            want = desired_connector(cfg, hub, remote, connected=connected,
+                                     observed_sysctls={s.key: s.value for s in observed.sysctls})
+            plan = diff(want.state, observed)
+        remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls)
+        with KernelExecutor(netns) as executor:
+            apply(plan, executor)
+    except BaseException:
+        if created is not None:
+            try:
+                wg.delete_interface(iface_name, netns=netns, run_dir=run_dir)
+            except HostError:
+                pass
+        raise
+    return UpResult(lines, True, True, want.skipped, warnings)
+
+
+# -- down -----------------------------------------------------------------------------
+@dataclass
+class DownResult:
+    lines: list[str]
+    changed: bool
+
+
+def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> DownResult:
+    """Remove exactly what ``up`` installed (by tag), restore the sysctls it changed."""
+    from warpcli.host import sysctl
+    from warpcli.host.netlink import Netlink
+
+    require_root()
+    lines: list[str] = []
+    with Netlink(netns) as nl:
+        for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == Rule(0, 0).proto]:
+            nl.delete_rule(rule, missing_ok=True)
+            lines.append(f"- {rule.describe()}")
+        for route in nl.purge_routes(table=TABLE):
+            lines.append(f"- {route.describe()}")
+    saved = load_saved(run_dir, cfg.interface)
+    if wg.delete_interface(cfg.interface, netns=netns, run_dir=run_dir):
+        lines.insert(0, f"- interface {cfg.interface}")
+    for key, value in saved.items():
+        if key.startswith(f"net.ipv4.conf.{cfg.interface}."):
+            continue  # went away with the interface
+        try:
+            before = sysctl.write(key, value, netns)
+        except (OSError, HostError):
+            continue
+        if before != value:
+            lines.append(f"~ sysctl {key}: {before} -> {value}")
+    saved_path(run_dir, cfg.interface).unlink(missing_ok=True)
+    return DownResult(lines or ["nothing to remove"], bool(lines))
+
+
+# -- status ---------------------------------------------------------------------------
+HANDSHAKE_FRESH = 180  # seconds: WireGuard re-handshakes every 2 minutes while traffic flows
+
+
+def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> dict:
+    """Interface, peer, handshake, bytes, installed vs desired routes, forwarding; ``healthy``."""
+    import time
+
+    from warpcli.host import sysctl
+    from warpcli.host.netlink import Netlink
+
+    iface = wg.find_interface(cfg.interface, netns=netns, run_dir=run_dir)
+    with Netlink(netns) as nl:
+        installed = sorted(r.dst for r in nl.routes(table=TABLE))
+    forwarding = sysctl.read_many(list(FORWARDING), netns)
+    report: dict = {
+        "interface": cfg.interface,
+        "address": cfg.address,
+        "tunnel_name": cfg.tunnel_name,
+        "up": iface is not None,
+        "backend": iface.backend if iface else None,
+        "peer": None,
+        "routes": {"installed": installed, "desired": None, "missing": [], "extra": []},
+        "forwarding": {k: v == "1" for k, v in forwarding.items()},
+        "problems": [],
+    }
+    if iface is not None:
+        dev = wg.show(iface)
+        if dev.peers:
+            p = dev.peers[0]
+            age = None if not p.last_handshake else max(0.0, time.time() - p.last_handshake)
+            report["peer"] = {
+                "public_key": p.public_key, "endpoint": p.endpoint, "allowed_ips": list(p.allowed_ips),
+                "last_handshake_seconds_ago": None if age is None else round(age, 1),
+                "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes,
+            }
+            if age is None or age > HANDSHAKE_FRESH:
+                report["problems"].append("no recent handshake with the hub")
+        else:
+            report["problems"].append("no peer configured")
+    else:
+        report["problems"].append(f"interface {cfg.interface} is not up")
+    if ctrl is not None:
+        try:
+            hub = ctrl.get_hub(cfg.virtual_network_id)
+            with Netlink(netns) as nl:
+                connected = [n for n in nl.connected_networks() if not n.startswith(f"{cfg.address}/")]
+            want = desired_connector(cfg, hub, remote_networks(ctrl, cfg), connected=connected, observed_sysctls={})
+            desired = sorted(r.dst for r in want.state.routes)
+            report["routes"].update(
+                desired=desired,
+                missing=sorted(set(desired) - set(installed)),
+                extra=sorted(set(installed) - set(desired)),
+            )
+            if report["routes"]["missing"] or report["routes"]["extra"]:
+                report["problems"].append("installed routes differ from the controller's (run `warpcli up`)")
+        except HostError as exc:
+            report["problems"].append(str(exc))
+    if not all(report["forwarding"].values()):
+        report["problems"].append("IP forwarding is off")
+    report["healthy"] = not report["problems"]
+    return report

@@ -1,0 +1,247 @@
+"""`hub up` / `hub down`: the self-hosted edge that routes between the connectors of a vnet.
+
+One WireGuard interface and one routing table per virtual network, so CIDRs that
+overlap across vnets never meet. Each enrolled connector of the vnet is a peer
+whose allowed IPs are its device address plus the gateway routes of its tunnel;
+a rule sends everything that arrives on the interface to the vnet's table, where
+every peer's CIDRs point back into the interface (WireGuard then picks the peer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from warpcli.core.controller import Controller
+from warpcli.core.errors import InvalidInput
+from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
+from warpcli.host import wg
+from warpcli.host.connector import FORWARDING, remember_sysctls, load_saved, require_root, rp_filter_key, saved_path
+from warpcli.host.constants import TABLE
+from warpcli.host.errors import HostError
+from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+from warpcli.host.plan import Plan
+from warpcli.host.uapi import PeerConfig
+
+HUB_TABLE_BASE = TABLE + 100  #: a hub's table is HUB_TABLE_BASE + n, its rule priority HUB_PRIORITY_BASE + n
+HUB_PRIORITY_BASE = 24520
+HUB_SLOTS = 400
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class HubSlot:
+    """Which table and rule priority a hub interface owns on this host."""
+
+    ifname: str
+    virtual_network_id: str
+    n: int
+
+    @property
+    def table(self) -> int:
+        return HUB_TABLE_BASE + self.n
+
+    @property
+    def priority(self) -> int:
+        return HUB_PRIORITY_BASE + self.n
+
+
+def _slots_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "hubs.json"
+
+
+def _load_slots(run_dir: Path) -> dict[str, dict]:
+    try:
+        return json.loads(_slots_path(run_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def claim_slot(run_dir: Path, ifname: str, vnet_id: str) -> HubSlot:
+    slots = _load_slots(run_dir)
+    mine = slots.get(ifname)
+    if mine is not None and mine["vnet"] != vnet_id:
+        raise InvalidInput(f"{ifname} is the hub of another virtual network", hint="choose another --interface")
+    for name, s in slots.items():
+        if s["vnet"] == vnet_id and name != ifname:
+            raise InvalidInput(f"this virtual network already has a hub on this host ({name})",
+                               hint=f"run `warpcli hub down --interface {name}` first")
+    if mine is None:
+        used = {s["n"] for s in slots.values()}
+        n = next(i for i in range(HUB_SLOTS) if i not in used)
+        slots[ifname] = {"vnet": vnet_id, "n": n}
+        Path(run_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = _slots_path(run_dir).with_name("hubs.json.tmp")
+        tmp.write_text(json.dumps(slots, indent=1, sort_keys=True))
+        os.replace(tmp, _slots_path(run_dir))
+        mine = slots[ifname]
+    return HubSlot(ifname, vnet_id, mine["n"])
+
+
+def release_slot(run_dir: Path, ifname: str) -> HubSlot | None:
+    slots = _load_slots(run_dir)
+    s = slots.pop(ifname, None)
+    if s is None:
+        return None
+    tmp = _slots_path(run_dir).with_name("hubs.json.tmp")
+    tmp.write_text(json.dumps(slots, indent=1, sort_keys=True))
+    os.replace(tmp, _slots_path(run_dir))
+    return HubSlot(ifname, s["vnet"], s["n"])
+
+
+def hub_peers(ctrl: Controller, vnet: VirtualNetwork) -> list[tuple[Connector, list[str]]]:
+    """Each connector of the vnet and the CIDRs it answers for.
+
+    Several connectors of one tunnel (replicas) share its routes; WireGuard allows a
+    CIDR on one peer only, so the routes go to the first (lowest address) replica.
+    """
+    connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
+    by_tunnel: dict[str, list[str]] = {}
+    for r in ctrl.list_routes(RouteFilter(virtual_network_id=vnet.id)):
+        by_tunnel.setdefault(r.tunnel_id, []).append(r.network)
+    seen: set[str] = set()
+    out = []
+    for c in connectors:
+        cidrs = [f"{c.address}/32"]
+        if c.tunnel_id not in seen:
+            cidrs += by_tunnel.get(c.tunnel_id, [])
+            seen.add(c.tunnel_id)
+        out.append((c, cidrs))
+    return out
+
+
+def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str]):  # noqa: ANN201
+    iface = slot.ifname
+    routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in peers for cidr in cidrs},
+                    key=Route.sort_key)
+    sysctls = [Sysctl(k, "1") for k in FORWARDING]
+    if observed_sysctls.get(rp_filter_key(iface)) == "1":
+        sysctls.append(Sysctl(rp_filter_key(iface), "2"))
+    state = HostState(
+        addresses=[Address(iface, f"{HUB_ADDRESS}/32")],
+        links=[LinkState(iface, mtu=None, up=True)],
+        routes=routes,
+        rules=[Rule(slot.priority, slot.table, family, iifname=iface) for family in (4, 6)],
+        sysctls=sysctls,
+    )
+    wg_peers = [PeerConfig(c.public_key, allowed_ips=tuple(cidrs)) for c, cidrs in peers]
+    return state, wg_peers
+
+
+@dataclass
+class HubResult:
+    lines: list[str]
+    changed: bool
+    peers: int
+
+
+def hub_up(
+    ctrl: Controller,
+    vnet: VirtualNetwork,
+    *,
+    endpoint: str,
+    private_key: str,
+    public_key: str,
+    ifname: str,
+    run_dir: Path,
+    mtu: int | None = None,
+    dry_run: bool = False,
+    netns: str | None = None,
+) -> HubResult:
+    from warpcli.host.kernel import KernelExecutor, observe
+    from warpcli.host.netlink import Netlink
+    from warpcli.host.plan import apply, diff
+
+    require_root()
+    _, port = parse_endpoint(endpoint)
+    wg.validate_ifname(ifname)
+    existing = wg.find_interface(ifname, netns=netns, run_dir=run_dir)
+    if existing is None:
+        with Netlink(netns) as nl:
+            if nl.link(ifname) is not None:
+                from warpcli.host.errors import InterfaceInUse
+
+                raise InterfaceInUse(f"an interface named {ifname} exists and is not warpcli's",
+                                     hint="choose another --interface")
+    lines: list[str] = []
+    if not dry_run:
+        hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
+        lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
+    slot = claim_slot(run_dir, ifname, vnet.id) if not dry_run else HubSlot(ifname, vnet.id, 0)
+    peers = hub_peers(ctrl, vnet)
+    created = None
+    try:
+        if existing is None:
+            lines.append(f"+ interface {ifname} (WireGuard, port {port})")
+            if dry_run:
+                return HubResult(lines, True, len(peers))
+            existing = created = wg.create_interface(ifname, netns=netns, run_dir=run_dir)
+        status = wg.show(existing)
+        have = {p.public_key: set(p.allowed_ips) for p in status.peers}
+        keys = [*FORWARDING, rp_filter_key(ifname)]
+        observed = observe(netns, tables=[slot.table], interfaces=[ifname], sysctl_keys=keys)
+        observed.rules = [r for r in observed.rules if r.table == slot.table]
+        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls})
+        if mtu:
+            state.links = [LinkState(ifname, mtu=mtu, up=True)]
+        want = {p.public_key: set(p.allowed_ips) for p in wg_peers}
+        peer_lines = [f"+ peer {k[:8]}… {', '.join(sorted(v))}" for k, v in want.items() if k not in have]
+        peer_lines += [f"~ peer {k[:8]}… {', '.join(sorted(v))}" for k, v in want.items() if k in have and have[k] != v]
+        peer_lines += [f"- peer {k[:8]}…" for k in have if k not in want]
+        if status.listen_port != port:
+            peer_lines.insert(0, f"~ listen port {port}")
+        plan = diff(state, observed)
+        lines += peer_lines + ([] if plan.empty else plan.lines())
+        changed = bool(created) or bool(peer_lines) or not plan.empty
+        if dry_run or not changed:
+            return HubResult(lines if changed else lines + ["no changes"], changed, len(peers))
+        wg.configure(existing, private_key=private_key, listen_port=port, peers=wg_peers, replace_peers=True)
+        remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls)
+        with KernelExecutor(netns) as executor:
+            apply(plan, executor)
+    except BaseException:
+        if created is not None:
+            try:
+                wg.delete_interface(ifname, netns=netns, run_dir=run_dir)
+            except HostError:
+                pass
+        raise
+    return HubResult(lines, True, len(peers))
+
+
+def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[str]:
+    from warpcli.host import sysctl
+    from warpcli.host.netlink import Netlink
+
+    require_root()
+    slot = release_slot(run_dir, ifname)
+    lines: list[str] = []
+    if slot is not None:
+        with Netlink(netns) as nl:
+            for rule in [r for r in nl.rules() if r.table == slot.table and r.priority == slot.priority]:
+                nl.delete_rule(rule, missing_ok=True)
+                lines.append(f"- {rule.describe()}")
+            lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
+    if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
+        lines.insert(0, f"- interface {ifname}")
+    saved = load_saved(run_dir, ifname)
+    if not _load_slots(run_dir):  # the last hub on this host: put forwarding back
+        for key, value in saved.items():
+            if key.startswith(f"net.ipv4.conf.{ifname}."):
+                continue
+            try:
+                before = sysctl.write(key, value, netns)
+            except (OSError, HostError):
+                continue
+            if before != value:
+                lines.append(f"~ sysctl {key}: {before} -> {value}")
+    saved_path(run_dir, ifname).unlink(missing_ok=True)
+    return lines or ["nothing to remove"]
