@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,6 +11,11 @@ from warpcli.cli.context import runtime
 from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.core import service
+from warpcli.core.errors import InvalidInput
+
+TableOpt = Annotated[
+    str, typer.Option("--table", help="gateway (the controller's table) or local (this host's kernel).")
+]
 
 app = typer.Typer(
     add_completion=False,
@@ -27,13 +32,27 @@ def add(
     vnet: Vnet = None,
     comment: Comment = "",
     if_not_exists: IfNotExists = False,
+    table: TableOpt = "gateway",
+    via: Annotated[
+        Optional[str], typer.Option("--via", help="--table local: the connector's LAN address to route through.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="--table local: print the plan, change nothing.")] = False,
     json: Json = False,
 ) -> None:
-    """Route a CIDR through a tunnel; print the route id.
+    """Route a CIDR through a tunnel (gateway table); print the route id.
 
     Without --tunnel: the tunnel this host is enrolled in, else the only tunnel.
+    With --table local: a static route in this host's kernel toward the connector
+    (--via its LAN address), for hosts that do not use it as their default gateway.
     """
     rt = runtime(ctx, json=json)
+    if table == "local":
+        _add_local(rt, network, via, dry_run, json)
+        return
+    if table != "gateway":
+        raise InvalidInput(f"--table {table!r}: route add takes gateway or local")
+    if via is not None or dry_run:
+        raise InvalidInput("--via and --dry-run go with --table local")
     added = service.add_route(
         rt.controller, network, tunnel=tunnel, vnet=vnet, comment=comment, if_not_exists=if_not_exists,
         enrolled_tunnel_id=rt.enrolled_tunnel_id(),
@@ -47,15 +66,53 @@ def add(
     render.emit_json(r) if json else render.plain(r.id)
 
 
+def _add_local(rt, network: str, via: Optional[str], dry_run: bool, json: bool) -> None:  # noqa: ANN001
+    from warpcli.core import enrollment
+    from warpcli.host import local_routes
+    from warpcli.host.connector import require_root
+
+    dev = None
+    if via is None:
+        cfg = enrollment.load_connector_config(rt.settings.config_dir)
+        if cfg is None:
+            raise InvalidInput("say which router to use: --via CONNECTOR_LAN_IP")
+        dev = cfg.interface  # this host is the connector: straight into its tunnel
+    if not dry_run:
+        require_root()
+    route, lines = local_routes.add(network, via=via, dev=dev, dry_run=dry_run)
+    if json:
+        render.emit_json({**route.to_dict(), "changed": bool(lines), "plan": lines})
+    else:
+        for line in lines or ["no changes"]:
+            render.plain(line)
+    if dry_run:
+        render.message("dry run: nothing was changed")
+
+
 @app.command("delete")
 def delete(
     ctx: typer.Context,
     route: Annotated[str, typer.Argument(metavar="ROUTE", help="A route id, or a CIDR (with --vnet).", show_default=False)],
     vnet: Vnet = None,
+    table: TableOpt = "gateway",
     json: Json = False,
 ) -> None:
-    """Delete a route by id, or by CIDR within a virtual network."""
-    ctrl = runtime(ctx, json=json).controller
+    """Delete a route by id, or by CIDR within a virtual network (or --table local: from this host)."""
+    rt = runtime(ctx, json=json)
+    if table == "local":
+        from warpcli.host import local_routes
+        from warpcli.host.connector import require_root
+
+        require_root()
+        gone, lines = local_routes.delete(route)
+        for line in lines:
+            render.message(line)
+        if json:
+            render.emit_json(gone.to_dict())
+        return
+    if table != "gateway":
+        raise InvalidInput(f"--table {table!r}: route delete takes gateway or local")
+    ctrl = rt.controller
     r = ctrl.delete_route(service.find_route(ctrl, route, vnet).id)
     render.message(f"deleted {r.network} (tunnel {r.tunnel_name!r}, virtual network {r.virtual_network_name!r})")
     if json:

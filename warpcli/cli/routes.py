@@ -34,12 +34,23 @@ def routes(
         bool,
         typer.Option("--overlaps", help="Report nested routes per vnet and CIDRs present in several vnets."),
     ] = False,
+    table: Annotated[
+        str, typer.Option("--table", help="gateway (the controller's), local (this host's kernel), or all.")
+    ] = "gateway",
     json: Json = False,
 ) -> None:
     """List routes (all virtual networks unless --vnet), or report overlaps."""
     if ctx.invoked_subcommand is not None:
         return
-    ctrl = runtime(ctx, json=json).controller
+    if table not in ("gateway", "local", "all"):
+        raise InvalidInput(f"--table {table!r} is not one of gateway, local, all")
+    rt = runtime(ctx, json=json)
+    if table != "gateway":
+        if overlaps or vnet or tunnel or contains or within or comment:
+            raise InvalidInput("--table local|all lists routes; filters and --overlaps go with --table gateway")
+        _local_and_all(rt, table, json)
+        return
+    ctrl = rt.controller
     if overlaps:
         if contains or within or tunnel or comment:
             raise InvalidInput("--overlaps takes only --vnet as a filter")
@@ -54,6 +65,36 @@ def routes(
             ["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
             ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in rows),
         )
+
+
+def _local_and_all(rt, table: str, json: bool) -> None:  # noqa: ANN001
+    from warpcli.host import local_routes
+
+    local = local_routes.list_local()
+    gateway = list(rt.controller.list_routes()) if table == "all" else []
+    if json:
+        local_json = [r.to_dict() for r in local]
+        render.emit_json(local_json if table == "local" else {"gateway": gateway, "local": local_json})
+        return
+    if table == "all":
+        render.table(["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
+                     ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in gateway),
+                     title="Gateway table (the controller)")
+    render.table(["NETWORK", "VIA", "DEV"], ([r.network, r.via, r.dev] for r in local),
+                 title="Local table (this host's kernel)" if table == "all" else None)
+
+
+def _connected(ctrl, vnet: str | None) -> list[dict]:  # noqa: ANN001
+    """Gateway routes overlapping this host's connected networks ([] where the kernel can't be read)."""
+    try:
+        from warpcli.host.local_routes import host_networks
+
+        networks = host_networks()
+    except Exception as exc:  # noqa: BLE001 - the report stands without this part
+        render.message(f"warning: could not read this host's networks ({type(exc).__name__}); "
+                       "connected-network overlaps not checked")
+        return []
+    return service.connected_overlaps(ctrl, networks, vnet)
 
 
 def _overlaps(ctrl, vnet: str | None, json: bool) -> None:  # noqa: ANN001
@@ -82,10 +123,11 @@ def _overlaps(ctrl, vnet: str | None, json: bool) -> None:  # noqa: ANN001
         }
         for s in report.shared
     ]
+    connected = _connected(ctrl, vnet)
     if json:
-        render.emit_json({"nested": nested, "shared": shared})
+        render.emit_json({"nested": nested, "shared": shared, "connected": connected})
         return
-    if not nested and not shared:
+    if not nested and not shared and not connected:
         render.message("no overlapping routes")
         return
     if nested:
@@ -101,6 +143,12 @@ def _overlaps(ctrl, vnet: str | None, json: bool) -> None:  # noqa: ANN001
             ([s["network"], ", ".join(f"{r['virtual_network_name']} ({r['tunnel_name']})" for r in s["routes"])]
              for s in shared),
             title="CIDRs in more than one virtual network",
+        )
+    if connected:
+        render.table(
+            ["NETWORK", "TUNNEL", "VNET", "OVERLAPS THIS HOST'S"],
+            ([c["network"], c["tunnel_name"], c["virtual_network_name"], c["connected"]] for c in connected),
+            title="Routes over this host's own networks",
         )
 
 

@@ -219,3 +219,29 @@ def overlaps(ctrl: Controller, vnet: str | None = None) -> OverlapReport[RouteRe
         for rid, network, version, lo, plen, tid, vid in ctrl.route_entries(vnet_id)
     )
     return overlap_report(entries)
+
+
+def connected_overlaps(ctrl: Controller, connected: list[str], vnet: str | None = None) -> list[dict]:
+    """Gateway routes that contain or lie inside one of ``connected`` (this host's networks).
+
+    One pass over the compact route entries; names are looked up only for the hits.
+    """
+    nets = [parse_network(c) for c in connected]
+    if not nets:
+        return []
+    vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
+    hits = []
+    for rid, network, version, lo, plen, tid, vid in ctrl.route_entries(vnet_id):
+        route_net = Network(version, lo, plen)
+        for c in nets:
+            if c.contains(route_net) or route_net.contains(c):
+                hits.append((str(c), rid, network, tid, vid))
+    if not hits:
+        return []
+    tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
+    vnets = {v.id: v.name for v in ctrl.list_virtual_networks()}
+    return [
+        {"connected": c, "id": rid, "network": network, "tunnel_name": tunnels.get(tid),
+         "virtual_network_name": vnets.get(vid)}
+        for c, rid, network, tid, vid in hits
+    ]
