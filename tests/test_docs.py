@@ -246,7 +246,7 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
 
 
 #: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py checks them
-HOST_SHAPES = {"Up result", "Down result", "Status report", "Hub result", "Hub down result"}
+HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result"}
 
 
 def test_json_shapes_match_docs(samples: dict[str, list[Any]]) -> None:
