@@ -46,10 +46,12 @@ class Site:
             "NO_COLOR": "1",
         }
 
-    def warpcli(self, role: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    def warpcli(self, role: str, *args: str, check: bool = True, input: str | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run warpcli as host ``role`` (inside its namespace; ``ctl`` runs outside any)."""
         argv = [WARPCLI, *args] if role == "ctl" else ["ip", "netns", "exec", self.ns[role], WARPCLI, *args]
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=self.env(role), input=input)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**self.env(role), **(env or {})},
+                           input=input)
         if check and p.returncode != 0:
             raise AssertionError(f"warpcli {' '.join(args)} as {role} exited {p.returncode}: {p.stderr}")
         for line in p.stderr.splitlines():

@@ -18,7 +18,7 @@ from pathlib import Path
 from warpcli.core.controller import Controller
 from warpcli.core.enrollment import ConnectorConfig
 from warpcli.core.model import DEVICE_RANGE, Hub, RouteFilter
-from warpcli.host import wg
+from warpcli.host import faults, wg
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import HostError, NotRoot
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
@@ -236,7 +236,9 @@ def up(
     try:
         iface = existing or wg.create_interface(iface_name, netns=netns, run_dir=run_dir)
         created = None if existing else iface
+        faults.point("created")
         wg.configure(iface, private_key=private_key, peers=want.peers, replace_peers=True)
+        faults.point("configured")
         if created is not None:  # plan the link and its sysctls now that the interface exists
             observed = observe(netns, tables=[TABLE], interfaces=[iface_name], sysctl_keys=keys)
             observed.rules = [r for r in observed.rules if owns_rule(r)]
@@ -245,7 +247,7 @@ def up(
             plan = diff(want.state, observed)
         remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls)
         with KernelExecutor(netns) as executor:
-            apply(plan, executor)
+            apply(plan, faults.CountingExecutor(executor))
     except BaseException:
         if created is not None:
             try:
