@@ -44,9 +44,12 @@ def up(
 ) -> None:
     """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet."""
     from warpcli.host import hub
+    from warpcli.host.connector import require_root
 
     rt = runtime(ctx, json=json)
     hub.parse_endpoint(endpoint)
+    if not dry_run:
+        require_root()
     v = service.resolve_vnet(rt.controller, vnet)
     private, public = _keypair(rt, v.id)
     result = hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
