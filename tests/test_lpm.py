@@ -100,3 +100,35 @@ def test_example():
     }
     for ip, expected in cases.items():
         assert t.lookup(*parse_address(ip)) == expected, ip
+
+
+@given(prefix_sets(), st.lists(st.tuples(st.sampled_from([4, 6]), st.integers(0, 63)), max_size=20))
+def test_the_bucket_index_gives_the_same_answers(nets, near):
+    """Large tables add a first-level index over the top address bits; force it on small ones."""
+    import warpcli.core.lpm as lpm
+
+    saved = lpm.INDEX_MIN
+    lpm.INDEX_MIN = 1
+    try:
+        t = table(nets)
+    finally:
+        lpm.INDEX_MIN = saved
+    assert all(index is not None for _, _, index in t._tables.values())
+    extra = {(v, BASE[v] | x) for v, x in near}
+    points = sorted(probes(nets) | extra)
+    for version in (4, 6):
+        addresses = [a for v, a in points if v == version]
+        assert t.lookup_many(version, addresses) == [brute_force(nets, version, a) for a in addresses]
+
+
+def test_a_large_table_matches_a_plain_bisect():
+    import random
+
+    rnd = random.Random(5)
+    nets = {network_of(4, rnd.getrandbits(32), rnd.randint(8, 32)) for _ in range(6000)}
+    t = table(sorted(nets))
+    assert t._tables[4][2] is not None  # indexed
+    addresses = [rnd.getrandbits(32) for _ in range(3000)] + [n.lo for n in nets] + [n.hi + 1 for n in nets]
+    addresses = [a for a in addresses if a < 1 << 32]
+    sample = addresses[:300]
+    assert t.lookup_many(4, sample) == [brute_force(list(nets), 4, a) for a in sample]
