@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from warpcli.core.controller import Controller
-from warpcli.core.settings import Settings, enrolled_tunnel_id, load_settings, resolve_config_dir
+if TYPE_CHECKING:  # the modules load when a command first needs them: `--version` stays light
+    from warpcli.core.controller import Controller
+    from warpcli.core.settings import Settings
 
 
 class Runtime:
@@ -19,11 +21,15 @@ class Runtime:
 
     @cached_property
     def settings(self) -> Settings:
+        from warpcli.core.settings import load_settings
+
         return load_settings(config_dir=self._config_dir, state_dir=self._state_dir)
 
     @property
     def config_dir(self) -> Path:
         """The config directory, found without reading config.toml (so `config` can repair a bad one)."""
+        from warpcli.core.settings import resolve_config_dir
+
         return resolve_config_dir(self._config_dir)
 
     @cached_property
@@ -40,6 +46,8 @@ class Runtime:
         return open_secret_store(self.settings.secret_backend, self.settings.config_dir)
 
     def enrolled_tunnel_id(self) -> str | None:
+        from warpcli.core.settings import enrolled_tunnel_id
+
         return enrolled_tunnel_id(self.settings.config_dir)
 
     def close(self) -> None:

@@ -10,8 +10,6 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Tunnel, VnetFilter
-from warpcli.core import service
-from warpcli.core.cidr import format_address
 from warpcli.core.errors import InvalidInput
 
 app = typer.Typer(
@@ -56,7 +54,14 @@ def routes(
             raise InvalidInput("--overlaps takes only --vnet as a filter")
         _overlaps(ctrl, vnet, json)
         return
-    flt = service.route_filter(ctrl, vnet=vnet, tunnel=tunnel, contains=contains, within=within, comment=comment)
+    if vnet or tunnel or contains or within or comment is not None:
+        from warpcli.core import service
+
+        flt = service.route_filter(ctrl, vnet=vnet, tunnel=tunnel, contains=contains, within=within, comment=comment)
+    else:  # the common case skips the service layer's imports
+        from warpcli.core.model import RouteFilter
+
+        flt = RouteFilter()
     if json:
         render.emit_json_texts(ctrl.list_routes_json(flt))
     else:
@@ -94,10 +99,15 @@ def _connected(ctrl, vnet: str | None) -> list[dict]:  # noqa: ANN001
         render.message(f"warning: could not read this host's networks ({type(exc).__name__}); "
                        "connected-network overlaps not checked")
         return []
+    from warpcli.core import service
+
     return service.connected_overlaps(ctrl, networks, vnet)
 
 
 def _overlaps(ctrl, vnet: str | None, json: bool) -> None:  # noqa: ANN001
+    from warpcli.core import service
+    from warpcli.core.cidr import format_address
+
     report = service.overlaps(ctrl, vnet)
     tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
     vnets = {v.id: v.name for v in ctrl.list_virtual_networks()}
@@ -213,6 +223,8 @@ def export(
     fmt = "jsonl" if json else fmt
     if fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
+    from warpcli.core import service
+
     flt = service.route_filter(rt.controller, vnet=vnet, tunnel=tunnel)
     rows = bulk.export_rows(rt.controller, flt)
     if file == "-":

@@ -9,7 +9,7 @@ ids) and several times faster than :mod:`ipaddress`.
 
 from __future__ import annotations
 
-import socket
+import _socket as socket  # the C module: `socket` builds enums at import, costing start-up
 from typing import NamedTuple
 
 from warpcli.core.errors import InvalidInput

@@ -7,7 +7,6 @@ contains a secret.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -36,12 +35,19 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def is_uuid(text: str) -> bool:
-    """True for the 36-character hyphenated form, which is how ids are written."""
-    return _UUID.match(text) is not None
+    """True for the 36-character hyphenated form, which is how ids are written.
+
+    (No regex: compiling one costs more start-up time than this check ever takes.)
+    """
+    return (
+        len(text) == 36
+        and text[8] == text[13] == text[18] == text[23] == "-"
+        and _HEX.issuperset(text[:8] + text[9:13] + text[14:18] + text[19:23] + text[24:])
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -71,23 +69,31 @@ CHOICES: dict[str, tuple[str, ...]] = {"controller": CONTROLLERS, "secret_backen
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file; an invalid one raises ConfigError naming the file and line."""
+    """Read a TOML file; an invalid one raises ConfigError naming the file and line.
+
+    ``tomllib`` is imported only when there is a file to parse (start-up time).
+    """
     try:
         text = path.read_bytes().decode("utf-8")
-        return tomllib.loads(text)
     except FileNotFoundError:
         return {}
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError(f"{path}: invalid TOML at line {line}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML {_toml_position(str(exc), text)}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML {_toml_position(str(exc), text)}") from None
 
 
 def _toml_position(message: str, text: str) -> str:
     """tomllib says "(at line L, column C)", or "(at end of document)" with no line: always give one."""
+    import re
+
     m = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.S)
     if m:
         return f"at line {m[2]}, column {m[3]}: {m[1]}"
