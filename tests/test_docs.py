@@ -237,6 +237,11 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
 
     add("Connector config", _json(ok("enroll", "--tunnel", "office", "--interface", "wcdoc0")))
     add("Connector config", _json(ok("enroll", "--tunnel", "office")))
+    root = tmp_path / "root"
+    root.mkdir()
+    add("Install result", _json(ok("install", "--root", str(root), "--no-start")),
+        _json(ok("install", "--root", str(root))))
+    add("Uninstall result", _json(ok("uninstall", "--root", str(root))), _json(ok("uninstall", "--root", str(root))))
 
     add("Settings", _json(ok("config", "show")))
     add("Version", _json(ok("version")))

@@ -31,6 +31,8 @@ SUBCOMMANDS = {
     "down": "warpcli.cli.connector_cmds:down",
     "status": "warpcli.cli.connector_cmds:status",
     "hub": "warpcli.cli.hub_cmds",
+    "install": "warpcli.cli.install_cmds:install",
+    "uninstall": "warpcli.cli.install_cmds:uninstall",
 }
 
 

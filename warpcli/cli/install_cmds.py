@@ -1,0 +1,103 @@
+"""warpcli install | uninstall: the connector as a systemd service that survives reboots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Json
+from warpcli.core import enrollment
+from warpcli.core.errors import NotFound
+from warpcli.core.settings import CONFIG_FILE, read_toml
+
+app = typer.Typer(add_completion=False)
+
+Root = Annotated[
+    Path,
+    typer.Option("--root", help="Work under this directory instead of / (an image, a test); "
+                                "systemctl is only called for /."),
+]
+
+
+def _note(root: Path, live: bool, systemd: bool, *, done: str, then: str) -> None:
+    if not live:
+        render.message(f"{root} is not the live system: {done}; systemctl is not called")
+    elif not systemd:
+        render.message(f"systemd is not running: {done}; {then}")
+
+
+@app.command("install")
+def install(
+    ctx: typer.Context,
+    root: Root = Path("/"),
+    no_start: Annotated[bool, typer.Option("--no-start", help="Enable the service, but do not start it now.")] = False,
+    json: Json = False,
+) -> None:
+    """Install the connector as a systemd service (and forwarding at boot), then start it.
+
+    Writes warpcli.service, a sysctl.d file and an rt_protos.d name under ROOT/etc, and
+    records them in a manifest so `uninstall` removes exactly those. Where systemd is not
+    running it writes the files only. A second run with the same content prints "no changes".
+    """
+    from warpcli.host import install as inst
+
+    rt = runtime(ctx, json=json)
+    inst.require_root(root)  # before anything is read: the one line a non-root user needs
+    settings = rt.settings
+    if enrollment.load_connector_config(settings.config_dir) is None:
+        raise NotFound("this host is not enrolled", hint="run `warpcli enroll` first")
+    environment = inst.service_environment(settings, read_toml(settings.config_dir / CONFIG_FILE))
+    files = inst.contents(inst.entry_point(), environment)
+    live = inst.is_live_root(root)
+    systemd = live and inst.systemd_running()
+    result = inst.install(root, files, systemctl=inst.Systemctl() if systemd else None, start=not no_start)
+    for path in result.replaced_edited:
+        render.message(f"warning: {path} had been edited since it was installed; replaced it "
+                       "(put local changes in a drop-in: `systemctl edit warpcli.service`)")
+    if json:
+        render.emit_json(result.to_dict())
+    else:
+        for line in result.lines:
+            render.plain(line)
+        if not result.changed:
+            render.plain("no changes")
+    _note(result.root, live, systemd, done="wrote the files only" if result.written else "files unchanged",
+          then="start it with `warpcli up`")
+
+
+@app.command("uninstall")
+def uninstall(
+    ctx: typer.Context,
+    root: Root = Path("/"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove files edited since `install` wrote them.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Stop and disable the service, and remove every file `install` wrote.
+
+    Directories `install` created go too when empty; a file edited since is kept (exit 4,
+    nothing removed) unless --force.
+    """
+    from warpcli.host import install as inst
+
+    runtime(ctx, json=json)
+    inst.require_root(root, "uninstall")
+    live = inst.is_live_root(root)
+    systemd = live and inst.systemd_running()
+    result = inst.uninstall(root, systemctl=inst.Systemctl() if systemd else None, force=force)
+    if json:
+        render.emit_json(result.to_dict())
+    else:
+        for line in result.lines:
+            render.plain(line)
+        if not result.changed:
+            render.plain("nothing to remove")
+    for path in result.kept:
+        render.message(f"kept {path} (it was there before install, or is not empty)")
+    if result.changed:
+        _note(result.root, live, systemd, done="removed the files only", then="stop the connector with `warpcli down`")

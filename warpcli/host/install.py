@@ -1,0 +1,502 @@
+"""`install` / `uninstall`: the persistent form of `up` / `down`.
+
+``install`` writes three files under a root prefix (``/`` for the live system):
+
+- ``etc/systemd/system/warpcli.service``: a oneshot unit whose ExecStart is ``warpcli up``
+  and ExecStop ``warpcli down``, started after ``network-online.target``;
+- ``etc/sysctl.d/60-warpcli.conf``: IPv4 and IPv6 forwarding on at boot;
+- ``etc/iproute2/rt_protos.d/warpcli.conf``: names protocol 245, so ``ip route`` prints
+  ``proto warpcli``.
+
+Every write is atomic (temp file + rename). What was written is recorded in a manifest
+(``var/lib/warpcli/install-manifest.json`` under the same root): the sha256 of each file and
+the directories install created, so ``uninstall`` removes exactly those, refuses to delete a
+file edited since (unless forced), and leaves the root as it found it.
+
+The manifest is written *before* the files (with the hashes they are about to get), so an
+install interrupted at any point can still be undone or re-run.
+
+Pure file work; ``systemctl`` is run only through a :class:`Systemctl` the caller passes,
+which the CLI does only for the live root with systemd running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping, Sequence
+
+from warpcli.core.errors import Conflict, ConfigError, InvalidInput
+from warpcli.host.constants import ROUTE_PROTO, ROUTE_PROTO_NAME
+from warpcli.host.errors import HostError, NotRoot
+
+UNIT_NAME = "warpcli.service"
+UNIT_PATH = f"etc/systemd/system/{UNIT_NAME}"
+SYSCTL_PATH = "etc/sysctl.d/60-warpcli.conf"
+RT_PROTOS_PATH = "etc/iproute2/rt_protos.d/warpcli.conf"
+MANIFEST_PATH = "var/lib/warpcli/install-manifest.json"
+MANAGED = (UNIT_PATH, SYSCTL_PATH, RT_PROTOS_PATH)
+FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+#: what a systemd service (root, empty environment) would use when nothing says otherwise
+SERVICE_DEFAULTS: dict[str, str] = {
+    "state_dir": "/var/lib/warpcli",
+    "run_dir": "/run/warpcli",
+    "controller": "local",
+    "secret_backend": "auto",
+    "lock_timeout": "10.0",
+}
+SERVICE_CONFIG_DIR = "/etc/warpcli"
+SYSTEMD_RUNNING_MARKER = "/run/systemd/system"  #: sd_booted(3): exists iff systemd is PID 1
+
+
+# -- the live system -------------------------------------------------------------------
+def is_live_root(root: Path) -> bool:
+    return Path(os.path.abspath(root)) == Path("/")
+
+
+def require_root(root: Path, what: str = "install") -> None:
+    """Changing the live system needs root; a ``--root`` prefix elsewhere does not."""
+    if is_live_root(root) and os.geteuid() != 0:
+        raise NotRoot(f"`warpcli {what}` changes files in /etc and needs root",
+                      hint="run it with sudo, or pass --root DIR")
+
+
+def systemd_running() -> bool:
+    """systemd is PID 1 on the real machine (not under --root) and ``systemctl`` is on PATH."""
+    return os.path.isdir(SYSTEMD_RUNNING_MARKER) and shutil.which("systemctl") is not None
+
+
+def entry_point() -> str:
+    """The absolute path of the ``warpcli`` executable this process runs as."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "warpcli" and os.path.isfile(argv0):
+        return os.path.abspath(argv0)
+    beside = Path(sys.executable).with_name("warpcli")  # the console script of this interpreter's env
+    if beside.is_file():
+        return str(beside.absolute())
+    found = shutil.which("warpcli")
+    if found:
+        return os.path.abspath(found)
+    raise HostError("cannot find the `warpcli` executable to put in the unit", hint="install warpcli with pip")
+
+
+# -- file contents (pure) --------------------------------------------------------------
+def _one_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise InvalidInput(f"{value!r} cannot go into a unit file (it has a line break)")
+    return value
+
+
+def _quoted(value: str) -> str:
+    """A double-quoted unit-file word: C escapes for backslash and quote, %% for a literal %."""
+    text = _one_line(value).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{text}"'
+
+
+def _exec_word(path: str) -> str:
+    """The program of an Exec*= line: also $ is special there (variable expansion)."""
+    if re.fullmatch(r"[A-Za-z0-9_./+:@,=-]+", path):
+        return path
+    return _quoted(path).replace("$", "$$")
+
+
+def _environment_line(name: str, value: str) -> str:
+    return f"Environment={_quoted(f'{name}={value}')}"
+
+
+def service_environment(settings: Any, config_file: Mapping[str, Any]) -> dict[str, str]:
+    """``WARPCLI_*`` variables that make the service see the same settings as this run.
+
+    The service runs as root with an empty environment, so it would use ``/etc/warpcli``,
+    then config.toml there, then the root defaults. A variable is emitted only where this
+    run's value differs from that: a ``--config-dir``/``--state-dir`` flag, a ``WARPCLI_*``
+    variable, or a non-root default.
+    """
+    from warpcli.core.settings import KEYS
+
+    env: dict[str, str] = {}
+    config_dir = str(Path(settings.config_dir).absolute())
+    if config_dir != SERVICE_CONFIG_DIR:
+        env["WARPCLI_CONFIG_DIR"] = config_dir
+    for key, (var, kind) in KEYS.items():
+        value = getattr(settings, key, None)
+        if value is None:
+            continue
+        here = str(Path(value).absolute()) if key.endswith("_dir") else str(kind(value))
+        there = config_file.get(key, SERVICE_DEFAULTS.get(key))
+        there = None if there is None else (str(Path(there).expanduser().absolute()) if key.endswith("_dir")
+                                            else str(kind(there)))
+        if here != there:
+            env[var] = here
+    return env
+
+
+def unit_text(exe: str, environment: Mapping[str, str]) -> str:
+    env_lines = "".join(_environment_line(k, v) + "\n" for k, v in environment.items())
+    word = _exec_word(exe)
+    return (
+        "# Written by `warpcli install`; `warpcli uninstall` removes it.\n"
+        "# For local changes use a drop-in (`systemctl edit warpcli.service`), not this file.\n"
+        "[Unit]\n"
+        "Description=warpcli connector: WireGuard tunnel and routes to the hub\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        f"{env_lines}"
+        f"ExecStart={word} up\n"
+        f"ExecReload={word} up\n"
+        f"ExecStop={word} down\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def sysctl_text() -> str:
+    return (
+        "# Written by `warpcli install`: a connector forwards packets between its LAN and the tunnel.\n"
+        "# `warpcli uninstall` removes this file.\n"
+        + "".join(f"{key} = 1\n" for key in FORWARDING)
+    )
+
+
+def rt_protos_text() -> str:
+    return (
+        "# Written by `warpcli install`: names the protocol of warpcli's routes and rules in `ip route`.\n"
+        f"{ROUTE_PROTO} {ROUTE_PROTO_NAME}\n"
+    )
+
+
+def contents(exe: str, environment: Mapping[str, str]) -> dict[str, bytes]:
+    """Root-relative path -> bytes, for every file install manages."""
+    return {
+        UNIT_PATH: unit_text(exe, environment).encode(),
+        SYSCTL_PATH: sysctl_text().encode(),
+        RT_PROTOS_PATH: rt_protos_text().encode(),
+    }
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- the manifest ----------------------------------------------------------------------
+@dataclass
+class Entry:
+    path: str  #: relative to the root
+    sha256: str
+    created: bool  #: install wrote it; False: an identical file was there before (kept by uninstall)
+
+
+@dataclass
+class Manifest:
+    files: list[Entry] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)  #: created by install, relative to the root
+
+    def entry(self, path: str) -> Entry | None:
+        return next((e for e in self.files if e.path == path), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        from warpcli import __version__
+
+        return {
+            "version": 1,
+            "written_by": f"warpcli {__version__}",
+            "files": [{"path": e.path, "sha256": e.sha256, "created": e.created} for e in self.files],
+            "directories": sorted(self.directories),
+        }
+
+
+def _allowed_dirs() -> set[str]:
+    out: set[str] = set()
+    for p in (*MANAGED, MANIFEST_PATH):
+        out.update(str(a) for a in PurePosixPath(p).parents if str(a) != ".")
+    return out
+
+
+def load_manifest(root: Path) -> Manifest | None:
+    """The manifest under ``root``; None when nothing is installed there.
+
+    Only the paths install itself writes are accepted, so a tampered manifest can never
+    make uninstall delete anything else.
+    """
+    path = root / MANIFEST_PATH
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HostError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        data = None
+    try:
+        files = [Entry(str(f["path"]), str(f["sha256"]), bool(f["created"])) for f in data["files"]]
+        dirs = [str(d) for d in data["directories"]]
+        if not all(e.path in MANAGED for e in files) or not set(dirs) <= _allowed_dirs():
+            raise ValueError
+    except (TypeError, KeyError, ValueError):
+        raise ConfigError(
+            f"{path} is not a valid install manifest", hint="remove the files listed in it by hand, and the manifest"
+        ) from None
+    return Manifest(files, dirs)
+
+
+# -- writing ---------------------------------------------------------------------------
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError as exc:
+        raise HostError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write through a temp file in the same directory and rename over the target."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, mode)
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise HostError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _missing_dirs(root: Path, relpaths: Sequence[str]) -> list[str]:
+    """Ancestors of the given files that do not exist yet, parents first."""
+    missing: list[str] = []
+    for rel in relpaths:
+        for anc in reversed(PurePosixPath(rel).parents):
+            a = str(anc)
+            if a != "." and a not in missing and not (root / a).exists():
+                missing.append(a)
+    return sorted(missing, key=lambda d: (d.count("/"), d))
+
+
+def _mkdirs(root: Path, dirs: Sequence[str]) -> None:
+    for d in sorted(dirs, key=lambda d: d.count("/")):
+        try:
+            os.mkdir(root / d, 0o755)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise HostError(f"cannot create {root / d}: {exc.strerror}") from None
+
+
+# -- systemctl -------------------------------------------------------------------------
+class Systemctl:
+    """Runs ``systemctl`` (the one on PATH). Only ever handed over for the live root."""
+
+    def __init__(self, argv0: str = "systemctl") -> None:
+        self.argv0 = argv0
+
+    def run(self, *args: str, check: bool = True) -> bool:
+        argv = [self.argv0, *args]
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+        except OSError as exc:
+            raise HostError(f"cannot run systemctl: {exc.strerror}") from None
+        except subprocess.TimeoutExpired:
+            raise HostError(f"`{' '.join(argv)}` did not finish in 900 s") from None
+        if check and p.returncode != 0:
+            why = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
+            raise HostError(f"`systemctl {' '.join(args)}` failed: {why}",
+                            hint=f"see `journalctl -u {UNIT_NAME}`")
+        return p.returncode == 0
+
+
+# -- install ---------------------------------------------------------------------------
+@dataclass
+class InstallResult:
+    root: Path
+    changed: bool
+    files: list[str]  #: absolute paths of every managed file
+    written: list[str]  #: absolute paths written by this run
+    replaced_edited: list[str]  #: written over a managed file that had been edited since
+    manifest: str
+    systemd: bool = False
+    enabled: bool = False
+    started: bool = False
+    lines: list[str] = field(default_factory=list)  #: what happened, in order, for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": str(self.root), "changed": self.changed, "files": self.files, "written": self.written,
+                "manifest": self.manifest, "systemd": self.systemd, "enabled": self.enabled,
+                "started": self.started}
+
+
+def _check_root_dir(root: Path) -> Path:
+    root = Path(os.path.abspath(root))
+    if not root.is_dir():
+        raise InvalidInput(f"{root} is not a directory", hint="--root must name an existing directory")
+    return root
+
+
+def install(
+    root: Path,
+    files: Mapping[str, bytes],
+    *,
+    systemctl: Systemctl | None = None,
+    start: bool = True,
+) -> InstallResult:
+    """Write ``files`` (root-relative path -> bytes) under ``root`` and record them.
+
+    A file already there that install did not write is refused unless identical (then it is
+    adopted, and uninstall keeps it). With ``systemctl``: daemon-reload, enable (``--now``).
+    """
+    root = _check_root_dir(root)
+    prev = load_manifest(root)
+    current = {rel: _read(root / rel) for rel in files}
+    foreign = [
+        str(root / rel) for rel, data in files.items()
+        if current[rel] is not None and current[rel] != data and (prev is None or prev.entry(rel) is None)
+    ]
+    if foreign:
+        raise Conflict(f"{', '.join(foreign)} exists and was not written by warpcli",
+                       hint="move it away and run install again")
+    to_write = [rel for rel, data in files.items() if current[rel] != data]
+    entries = []
+    for rel, data in files.items():
+        old = prev.entry(rel) if prev else None
+        created = old.created if old else current[rel] is None
+        entries.append(Entry(rel, sha256(data), created))
+    edited = []  # managed files changed by someone since the last install: replaced, with a warning
+    for rel in to_write:
+        mine = prev.entry(rel) if prev else None
+        data = current[rel]
+        if mine is not None and data is not None and sha256(data) != mine.sha256:
+            edited.append(str(root / rel))
+    new_dirs = _missing_dirs(root, [*files, MANIFEST_PATH])
+    manifest = Manifest(entries, sorted(set(prev.directories if prev else []) | set(new_dirs)))
+    manifest_bytes = (json.dumps(manifest.to_dict(), indent=2) + "\n").encode()
+    changed = bool(to_write) or _read(root / MANIFEST_PATH) != manifest_bytes
+    if changed:
+        # the manifest first: whatever happens next, uninstall knows what may be there
+        _mkdirs(root, [d for d in new_dirs if MANIFEST_PATH.startswith(d + "/")])
+        atomic_write(root / MANIFEST_PATH, manifest_bytes)
+        _mkdirs(root, new_dirs)
+        for rel in to_write:
+            atomic_write(root / rel, files[rel])
+    result = InstallResult(
+        root=root, changed=changed, files=[str(root / rel) for rel in files],
+        written=[str(root / rel) for rel in to_write], replaced_edited=edited, manifest=str(root / MANIFEST_PATH),
+    )
+    result.lines = [f"wrote {p}" for p in result.written]
+    if systemctl is not None:
+        result.systemd = True
+        _enable(systemctl, result, start=start)
+    return result
+
+
+def _enable(systemctl: Systemctl, result: InstallResult, *, start: bool) -> None:
+    def run(*args: str) -> None:
+        systemctl.run(*args)
+        result.lines.append("systemctl " + " ".join(args))
+
+    if result.changed:
+        run("daemon-reload")
+    enabled = not result.changed and systemctl.run("is-enabled", "--quiet", UNIT_NAME, check=False)
+    active = not result.changed and systemctl.run("is-active", "--quiet", UNIT_NAME, check=False)
+    if not enabled or (start and not active):
+        run("enable", *(["--now"] if start else []), UNIT_NAME)
+        result.changed = True
+    result.enabled = True
+    result.started = start or active
+
+
+# -- uninstall -------------------------------------------------------------------------
+@dataclass
+class UninstallResult:
+    root: Path
+    changed: bool
+    removed: list[str] = field(default_factory=list)  #: files and directories removed
+    kept: list[str] = field(default_factory=list)  #: files there before install, directories not empty
+    systemd: bool = False
+    lines: list[str] = field(default_factory=list)  #: what happened, in order, for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": str(self.root), "changed": self.changed, "removed": self.removed, "kept": self.kept,
+                "systemd": self.systemd}
+
+
+def edited_files(root: Path, manifest: Manifest) -> list[str]:
+    """Files install wrote whose content has changed since (missing ones do not count)."""
+    out = []
+    for e in manifest.files:
+        data = _read(root / e.path)
+        if e.created and data is not None and sha256(data) != e.sha256:
+            out.append(str(root / e.path))
+    return out
+
+
+def uninstall(root: Path, *, systemctl: Systemctl | None = None, force: bool = False) -> UninstallResult:
+    """Remove what install wrote (and the directories it created, when empty).
+
+    Refuses (Conflict, nothing removed) when a file was edited since, unless ``force``.
+    With ``systemctl``: ``disable --now`` first, ``daemon-reload`` last.
+    """
+    root = _check_root_dir(root)
+    manifest = load_manifest(root)
+    result = UninstallResult(root=root, changed=False, systemd=systemctl is not None)
+    if manifest is None:
+        return result
+    edited = edited_files(root, manifest)
+    if edited and not force:
+        raise Conflict(f"edited since `warpcli install` wrote it: {', '.join(edited)}; nothing was removed",
+                       hint="pass --force to remove it anyway")
+    unit = manifest.entry(UNIT_PATH)
+    if systemctl is not None and unit is not None and (root / UNIT_PATH).exists():
+        systemctl.run("disable", "--now", UNIT_NAME)
+        result.lines.append(f"systemctl disable --now {UNIT_NAME}")
+    for e in manifest.files:
+        path = root / e.path
+        if not e.created:
+            if path.exists():
+                result.kept.append(str(path))
+            continue
+        if _unlink(path):
+            result.removed.append(str(path))
+    if _unlink(root / MANIFEST_PATH):
+        result.removed.append(str(root / MANIFEST_PATH))
+    for d in sorted(manifest.directories, key=lambda d: (-d.count("/"), d)):
+        try:
+            os.rmdir(root / d)
+            result.removed.append(str(root / d) + "/")
+        except FileNotFoundError:
+            pass
+        except OSError:  # not empty: something else lives there now
+            result.kept.append(str(root / d) + "/")
+    result.lines.extend(f"removed {p}" for p in result.removed)
+    if systemctl is not None:
+        systemctl.run("daemon-reload")
+        result.lines.append("systemctl daemon-reload")
+    result.changed = True
+    return result
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise HostError(f"cannot remove {path}: {exc.strerror}") from None
