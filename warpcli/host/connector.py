@@ -43,6 +43,26 @@ def endpoint_host(endpoint: str) -> str:
     return host.strip("[]")
 
 
+def endpoint_addresses(endpoint: str) -> list[str]:
+    """The hub endpoint's IP addresses (a host name is resolved), for the no-lockout check."""
+    import socket
+
+    from warpcli.core.cidr import parse_address
+    from warpcli.core.errors import InvalidInput
+
+    host = endpoint_host(endpoint)
+    try:
+        parse_address(host)
+        return [host]
+    except InvalidInput:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)
+    except OSError as exc:
+        raise HostError(f"cannot resolve the hub endpoint {host}: {exc.strerror or exc}") from None
+    return sorted({info[4][0].split("%")[0] for info in infos})
+
+
 # -- the saved state: what `down` must restore --------------------------------------
 def saved_path(run_dir: Path, ifname: str) -> Path:
     return Path(run_dir) / f"{ifname}.sysctls.json"
@@ -108,7 +128,7 @@ def desired_connector(
     """The kernel state and WireGuard peers a connector wants (pure)."""
     iface = cfg.interface
     routes = [Route(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
-    routes, skipped = split_shadowing(routes, connected=connected, endpoints=[endpoint_host(hub.endpoint)])
+    routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoint_addresses(hub.endpoint))
     sysctls = [Sysctl(k, "1") for k in FORWARDING]
     # strict reverse-path filtering on the tunnel would drop replies routed back through it
     if observed_sysctls.get(rp_filter_key(iface)) == "1":
