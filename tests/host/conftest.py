@@ -215,3 +215,6 @@ def tcp_exchange(lab: Lab, server_ns: str, client_ns: str, host: str, port: int,
     kind, peer, data = peer_line.split()
     assert (kind, data) == ("PEER", message)
     return client.stdout.strip(), peer
+
+
+from tests.host.sites import site  # noqa: E402,F401 - the site-to-site topology fixture, for every test here

@@ -12,8 +12,7 @@ import signal
 
 import pytest
 
-from tests.host.conftest import ip
-from tests.host.test_site_to_site import Site, assert_same, site  # noqa: F401 - the fixture
+from tests.host.sites import Site, assert_same
 
 
 def _setup(s: Site) -> None:
@@ -28,7 +27,7 @@ def _setup(s: Site) -> None:
 
 
 @pytest.mark.parametrize("point", ["created", "configured", "action-1", "action-4", "action-8", "action-11"])
-def test_kill_9_anywhere_in_up_then_up_converges_and_down_cleans(site: Site, point: str) -> None:  # noqa: F811
+def test_kill_9_anywhere_in_up_then_up_converges_and_down_cleans(site: Site, point: str) -> None:
     s = site
     _setup(s)
     before = s.snapshot()
@@ -48,7 +47,7 @@ def test_kill_9_anywhere_in_up_then_up_converges_and_down_cleans(site: Site, poi
     assert_same(before, s.snapshot())
 
 
-def test_a_route_the_kernel_refuses_rolls_back_the_whole_run(site: Site) -> None:  # noqa: F811
+def test_a_route_the_kernel_refuses_rolls_back_the_whole_run(site: Site) -> None:
     s = site
     _setup(s)
     # new interfaces in this namespace get no IPv6: the IPv6 route will be refused mid-up,
@@ -64,7 +63,7 @@ def test_a_route_the_kernel_refuses_rolls_back_the_whole_run(site: Site) -> None
     assert s.warpcli("conb", "status", check=False).returncode == 8
 
 
-def test_missing_wireguard_go_is_one_clear_line(site: Site) -> None:  # noqa: F811
+def test_missing_wireguard_go_is_one_clear_line(site: Site) -> None:
     s = site
     _setup(s)
     before = s.snapshot()
@@ -74,7 +73,7 @@ def test_missing_wireguard_go_is_one_clear_line(site: Site) -> None:  # noqa: F8
     assert_same(before, s.snapshot())
 
 
-def test_a_masquerade_rule_is_named_in_a_warning(site: Site) -> None:  # noqa: F811
+def test_a_masquerade_rule_is_named_in_a_warning(site: Site) -> None:
     import shutil
 
     s = site

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.host.test_site_to_site import Site, site  # noqa: F401 - the fixture
+from tests.host.sites import Site
 
 
-def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:  # noqa: F811
+def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:
     s = site
     s.warpcli("ctl", "vnet", "add", "staging")
     s.warpcli("ctl", "tunnel", "create", "prod-a")
@@ -40,7 +40,7 @@ def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:
     assert "proto 245" not in s.lab.sh(s.ns["hub"], "ip", "route", "show", "table", "all").stdout
 
 
-def test_up_skips_a_remote_route_inside_the_hosts_own_lan_with_a_warning(site: Site) -> None:  # noqa: F811
+def test_up_skips_a_remote_route_inside_the_hosts_own_lan_with_a_warning(site: Site) -> None:
     s = site
     s.warpcli("ctl", "tunnel", "create", "site-a")
     s.warpcli("ctl", "tunnel", "create", "site-b")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 from tests.host.conftest import tcp_exchange
-from tests.host.test_site_to_site import Site, assert_same, bring_up, site  # noqa: F401 - the fixture
+from tests.host.sites import Site, assert_same, bring_up
 
 
-def test_local_route_reaches_the_other_site_and_goes_away_cleanly(site: Site) -> None:  # noqa: F811
+def test_local_route_reaches_the_other_site_and_goes_away_cleanly(site: Site) -> None:
     s = site
     bring_up(s)
     before = s.snapshot()
@@ -35,7 +35,7 @@ def test_local_route_reaches_the_other_site_and_goes_away_cleanly(site: Site) ->
     assert gone.returncode == 3 and len(gone.stderr.splitlines()) == 1
 
 
-def test_local_routes_never_capture_the_hosts_own_networks(site: Site) -> None:  # noqa: F811
+def test_local_routes_never_capture_the_hosts_own_networks(site: Site) -> None:
     s = site
     before = s.snapshot()
     for cidr, reason in (("10.2.0.0/25", "directly connected network 10.2.0.0/24"),
@@ -52,7 +52,7 @@ def test_local_routes_never_capture_the_hosts_own_networks(site: Site) -> None: 
     assert_same(before, s.snapshot())
 
 
-def test_overlaps_report_gateway_routes_that_cover_this_hosts_networks(site: Site) -> None:  # noqa: F811
+def test_overlaps_report_gateway_routes_that_cover_this_hosts_networks(site: Site) -> None:
     s = site
     s.warpcli("ctl", "tunnel", "create", "site-b")
     s.warpcli("ctl", "route", "add", "10.2.0.0/16", "--tunnel", "site-b")

@@ -43,14 +43,8 @@ def up(
     result = connector.up(rt.controller, cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run)
     for w in result.warnings:
         render.message(f"warning: {w}")
-    if json:
-        render.emit_json({"changed": result.changed, "applied": result.applied, "plan": result.lines,
-                          "skipped": [s.message() for s in result.skipped]})
-    else:
-        for line in result.lines:
-            render.plain(line)
-    if dry_run:
-        render.message("dry run: nothing was changed")
+    render.plan_result(result.lines, {"changed": result.changed, "applied": result.applied, "plan": result.lines,
+                                      "skipped": [s.message() for s in result.skipped]}, json=json, dry_run=dry_run)
 
 
 @app.command("down")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -54,13 +54,8 @@ def up(
     private, public = _keypair(rt, v.id)
     result = hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
                         ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
-    if json:
-        render.emit_json({"changed": result.changed, "peers": result.peers, "plan": result.lines})
-    else:
-        for line in result.lines:
-            render.plain(line)
-    if dry_run:
-        render.message("dry run: nothing was changed")
+    render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
+                       json=json, dry_run=dry_run)
 
 
 @app.command("down")

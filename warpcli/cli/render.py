@@ -75,3 +75,14 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
         plain(f"{key.ljust(width)}  {'' if value is None else value}")
+
+
+def plan_result(lines: list[str], data: dict, *, json: bool, dry_run: bool = False) -> None:
+    """What `up`, `hub up` and `route add --table local` print: the plan's lines, or JSON."""
+    if json:
+        emit_json(data)
+    else:
+        for line in lines:
+            plain(line)
+    if dry_run:
+        message("dry run: nothing was changed")

@@ -80,13 +80,8 @@ def _add_local(rt, network: str, via: Optional[str], dry_run: bool, json: bool) 
     if not dry_run:
         require_root()
     route, lines = local_routes.add(network, via=via, dev=dev, dry_run=dry_run)
-    if json:
-        render.emit_json({**route.to_dict(), "changed": bool(lines), "plan": lines})
-    else:
-        for line in lines or ["no changes"]:
-            render.plain(line)
-    if dry_run:
-        render.message("dry run: nothing was changed")
+    render.plan_result(lines or ["no changes"], {**route.to_dict(), "changed": bool(lines), "plan": lines},
+                       json=json, dry_run=dry_run)
 
 
 @app.command("delete")

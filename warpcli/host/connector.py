@@ -86,6 +86,32 @@ def remember_sysctls(run_dir: Path, ifname: str, observed: list[Sysctl], desired
     os.replace(tmp, path)
 
 
+def restore_sysctls(run_dir: Path, ifname: str, netns: str | None) -> list[str]:
+    """Put back what :func:`remember_sysctls` saved for ``ifname``; forget it. Returns plan lines."""
+    from warpcli.host import sysctl
+
+    lines = []
+    for key, value in load_saved(run_dir, ifname).items():
+        if key.startswith(f"net.ipv4.conf.{ifname}."):
+            continue  # went away with the interface
+        try:
+            before = sysctl.write(key, value, netns)
+        except (OSError, HostError):
+            continue
+        if before != value:
+            lines.append(f"~ sysctl {key}: {before} -> {value}")
+    saved_path(run_dir, ifname).unlink(missing_ok=True)
+    return lines
+
+
+def discard_interface(ifname: str, *, netns: str | None, run_dir: Path) -> None:
+    """Best effort: remove an interface this run created, while a failure is being reported."""
+    try:
+        wg.delete_interface(ifname, netns=netns, run_dir=run_dir)
+    except HostError:
+        pass
+
+
 def load_saved(run_dir: Path, ifname: str) -> dict[str, str]:
     try:
         return json.loads(saved_path(run_dir, ifname).read_text())
@@ -270,10 +296,7 @@ def up(
             apply(plan, faults.CountingExecutor(executor))
     except BaseException:
         if created is not None:
-            try:
-                wg.delete_interface(iface_name, netns=netns, run_dir=run_dir)
-            except HostError:
-                pass
+            discard_interface(iface_name, netns=netns, run_dir=run_dir)
         raise
     return UpResult(lines, True, True, want.skipped, warnings)
 
@@ -287,7 +310,6 @@ class DownResult:
 
 def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> DownResult:
     """Remove exactly what ``up`` installed (by tag), restore the sysctls it changed."""
-    from warpcli.host import sysctl
     from warpcli.host.netlink import Netlink
 
     require_root()
@@ -298,19 +320,9 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
             lines.append(f"- {rule.describe()}")
         for route in nl.purge_routes(table=TABLE):
             lines.append(f"- {route.describe()}")
-    saved = load_saved(run_dir, cfg.interface)
     if wg.delete_interface(cfg.interface, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {cfg.interface}")
-    for key, value in saved.items():
-        if key.startswith(f"net.ipv4.conf.{cfg.interface}."):
-            continue  # went away with the interface
-        try:
-            before = sysctl.write(key, value, netns)
-        except (OSError, HostError):
-            continue
-        if before != value:
-            lines.append(f"~ sysctl {key}: {before} -> {value}")
-    saved_path(run_dir, cfg.interface).unlink(missing_ok=True)
+    lines += restore_sysctls(run_dir, cfg.interface, netns)
     return DownResult(lines or ["nothing to remove"], bool(lines))
 
 

@@ -18,11 +18,17 @@ from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
 from warpcli.host import wg
-from warpcli.host.connector import FORWARDING, remember_sysctls, load_saved, require_root, rp_filter_key, saved_path
+from warpcli.host.connector import (
+    FORWARDING,
+    discard_interface,
+    remember_sysctls,
+    require_root,
+    restore_sysctls,
+    rp_filter_key,
+    saved_path,
+)
 from warpcli.host.constants import TABLE
-from warpcli.host.errors import HostError
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
-from warpcli.host.plan import Plan
 from warpcli.host.uapi import PeerConfig
 
 HUB_TABLE_BASE = TABLE + 100  #: a hub's table is HUB_TABLE_BASE + n, its rule priority HUB_PRIORITY_BASE + n
@@ -209,16 +215,12 @@ def hub_up(
             apply(plan, executor)
     except BaseException:
         if created is not None:
-            try:
-                wg.delete_interface(ifname, netns=netns, run_dir=run_dir)
-            except HostError:
-                pass
+            discard_interface(ifname, netns=netns, run_dir=run_dir)
         raise
     return HubResult(lines, True, len(peers))
 
 
 def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[str]:
-    from warpcli.host import sysctl
     from warpcli.host.netlink import Netlink
 
     require_root()
@@ -232,16 +234,8 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {ifname}")
-    saved = load_saved(run_dir, ifname)
-    if not _load_slots(run_dir):  # the last hub on this host: put forwarding back
-        for key, value in saved.items():
-            if key.startswith(f"net.ipv4.conf.{ifname}."):
-                continue
-            try:
-                before = sysctl.write(key, value, netns)
-            except (OSError, HostError):
-                continue
-            if before != value:
-                lines.append(f"~ sysctl {key}: {before} -> {value}")
-    saved_path(run_dir, ifname).unlink(missing_ok=True)
+    if _load_slots(run_dir):  # other hubs still run here: they need forwarding
+        saved_path(run_dir, ifname).unlink(missing_ok=True)
+    else:
+        lines += restore_sysctls(run_dir, ifname, netns)
     return lines or ["nothing to remove"]
