@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-
 import pytest
 
 from warpcli.host import kernel, keys, uapi, wg
@@ -183,7 +182,7 @@ def test_auto_backend_matches_the_kernel(lab, wireguard_go):
 
 CREATE_AND_EXIT = r"""
 import sys
-
+from pathlib import Path
 from warpcli.host import wg
 iface = wg.create_interface(sys.argv[1], netns=sys.argv[2], run_dir=Path(sys.argv[3]), backend="userspace")
 print(iface.pid, flush=True)
