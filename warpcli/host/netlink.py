@@ -199,7 +199,17 @@ class Netlink:
 
     def routes(self, *, table: int | None = None, proto: int | None = None,
                family: int | None = None) -> list[Route]:
-        """Routes of one table (or all), optionally only one protocol's, of one family or both."""
+        """Routes of one table (or all), optionally only one protocol's, of one family or both.
+
+        Read through :mod:`warpcli.host.rtnl_batch` (a dump decoded without pyroute2: ~15x
+        faster on large tables); :meth:`_routes_pyroute2` is the reference it is tested against.
+        """
+        from warpcli.host import rtnl_batch
+
+        return rtnl_batch.dump_routes(self.netns, table=table, proto=proto, family=family)
+
+    def _routes_pyroute2(self, *, table: int | None = None, proto: int | None = None,
+                         family: int | None = None) -> list[Route]:
         names = self._names()
         out = []
         for fam in (family,) if family else (4, 6):
@@ -251,7 +261,13 @@ class Netlink:
                 raise
 
     def add_routes(self, routes: Iterable[Route]) -> list[RouteResult]:
-        """Add each route; one result per route (no rollback: see :mod:`warpcli.host.plan`)."""
+        """Add many routes in batched netlink messages (:mod:`~warpcli.host.rtnl_batch`); one
+        result per route, in order (no rollback: see :mod:`warpcli.host.plan`)."""
+        from warpcli.host import rtnl_batch
+
+        return rtnl_batch.add_routes(self.netns, routes)
+
+    def _add_routes_one_by_one(self, routes: Iterable[Route]) -> list[RouteResult]:
         results = []
         for r in routes:
             try:
@@ -263,11 +279,11 @@ class Netlink:
         return results
 
     def purge_routes(self, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[Route]:
-        """List, then delete, every route with protocol ``proto`` (in ``table``); returns them."""
-        found = self.routes(table=table, proto=proto)
-        for r in found:
-            self.delete_route(r, missing_ok=True)
-        return found
+        """List, then delete (in batches), every route with protocol ``proto`` (in ``table``);
+        returns them."""
+        from warpcli.host import rtnl_batch
+
+        return rtnl_batch.purge_routes(self.netns, proto=proto, table=table)
 
     def connected_networks(self) -> list[str]:
         """Networks this host reaches directly: its interface addresses' networks, and the main
