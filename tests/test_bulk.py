@@ -183,7 +183,8 @@ def test_export_then_import_into_a_fresh_state_reproduces_the_table(
     cli = setup
     r = cli("routes", "import", "-", input=TABLE_CSV)
     assert r.exit_code == 0, r.stderr
-    cli("route", "add", "10.9.0.0/24", "--tunnel", "office", "--comment", "line\nbreak")
+    # a comment CSV must quote: commas, quotes, non-ASCII (control characters are refused at the door)
+    assert cli("route", "add", "10.9.0.0/24", "--tunnel", "office", "--comment", 'a, "quoted" ünï ✓').exit_code == 0
     original = table(cli)
 
     out = tmp_path / f"table.{fmt}"

@@ -21,9 +21,9 @@ def test_native_json_equals_to_dict_for_every_filter(tmp_path: Path) -> None:
     t1 = ctrl.create_tunnel("office")
     t2 = ctrl.create_tunnel('la"b\\ünï')
     staging = ctrl.create_virtual_network("staging ✓")
-    rows = [("10.0.0.0/8", t1, None, 'quote " and \\ backslash'), ("10.1.0.0/16", t2, None, "tab\tnew\nline"),
+    rows = [("10.0.0.0/8", t1, None, 'quote " and \\ backslash'), ("10.1.0.0/16", t2, None, "</script> & 'single'"),
             ("2001:db8::/32", t1, staging.id, "ünïcødé ✓"), ("10.1.0.0/16", t1, staging.id, ""),
-            ("0.0.0.0/0", t2, staging.id, "\x01 control")]
+            ("0.0.0.0/0", t2, staging.id, "emoji 🛰 and \\u0041 literally")]
     made = [ctrl.create_route(parse_network(c), t.id, virtual_network_id=v, comment=m) for c, t, v, m in rows]
     ctrl.delete_route(made[1].id)
     filters = [RouteFilter(), RouteFilter(is_deleted=True), RouteFilter(is_deleted=None),

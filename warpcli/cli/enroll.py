@@ -19,15 +19,18 @@ app = typer.Typer(add_completion=False)
 
 def _read_token(token_file: Optional[Path]) -> Optional[str]:
     """The token from a file, or from stdin when it is piped; never from argv."""
-    if token_file is not None:
-        try:
+    try:
+        if token_file is not None:
             text = token_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {token_file}: {exc.strerror}") from None
-    elif not sys.stdin.isatty():
-        text = sys.stdin.read()
-    else:
-        return None
+        elif not sys.stdin.isatty():
+            text = sys.stdin.read()
+        else:
+            return None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {token_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("the tunnel token is malformed (not text)",
+                           hint="copy it again with `warpcli tunnel token`") from None
     token = text.strip()
     if not token:
         raise InvalidInput("the token is empty", hint="pipe the output of `warpcli tunnel token NAME`")

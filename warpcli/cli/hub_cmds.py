@@ -21,18 +21,6 @@ DEFAULT_INTERFACE = "warpcli-hub"
 Interface = Annotated[str, typer.Option("--interface", help="The hub's WireGuard interface (one per vnet).")]
 
 
-def _keypair(rt, vnet_id: str) -> tuple[str, str]:  # noqa: ANN001
-    """The hub's key pair for this vnet, made once and kept in this host's secret store."""
-    from warpcli.host.keys import generate_keypair, public_key
-
-    name = f"hub-key:{vnet_id}"
-    private = rt.host_secrets.get(name)
-    if private is None:
-        private = generate_keypair().private_key
-        rt.host_secrets.set(name, private)
-    return private, public_key(private)
-
-
 @app.command("up")
 def up(
     ctx: typer.Context,
@@ -51,7 +39,7 @@ def up(
     if not dry_run:
         require_root()
     v = service.resolve_vnet(rt.controller, vnet)
-    private, public = _keypair(rt, v.id)
+    private, public = hub.hub_keypair(rt.host_secrets, v.id, store=not dry_run)
     result = hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
                         ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
     render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},

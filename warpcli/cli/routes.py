@@ -179,7 +179,10 @@ def import_(
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
     stream = _open_input(file)
     try:
-        first = stream.readline()
+        try:
+            first = stream.readline()
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{file} is not UTF-8 text", hint="save it as UTF-8 CSV or JSON lines") from None
         fmt = fmt or bulk.guess_format(file, first)
         lines = _chain(first, stream)
         specs = bulk.plan_import(rt.controller, bulk.read_rows(lines, fmt), enrolled_tunnel_id=rt.enrolled_tunnel_id())

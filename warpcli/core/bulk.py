@@ -11,6 +11,7 @@ import json
 from typing import IO, Iterable, Iterator
 
 from warpcli.core.cidr import Network, parse_network
+from warpcli.core.names import validate_comment
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, InvalidInput, WarpcliError
 from warpcli.core.model import Route, RouteFilter
@@ -30,7 +31,20 @@ def guess_format(name: str, first_line: str) -> str:
 
 
 def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    """Yield ``(line number, row)``; a row that cannot be read is yielded as an error string."""
+    """Yield ``(line number, row)``; a row that cannot be read is yielded as an error string.
+
+    Input that is not UTF-8, or a CSV field past the csv module's limit, ends the
+    reading with one such error (row 0 when the line is unknown).
+    """
+    try:
+        yield from _read_rows(stream, fmt)
+    except UnicodeDecodeError:
+        yield 0, "the input is not UTF-8 text"
+    except csv.Error as exc:
+        yield 0, f"unreadable CSV: {exc}"
+
+
+def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     if fmt == "jsonl":
         for n, line in enumerate(stream, 1):
             if not line.strip():
@@ -99,6 +113,7 @@ def plan_import(
             if vname and vname not in vnets:
                 raise InvalidInput(f"unknown virtual network {vname!r}")
             vid = vnets[vname] if vname else default_vnet
+            validate_comment(row.get("comment", ""))
         except WarpcliError as exc:
             problems.append({"row": n, "network": row.get("network") or None, "reason": str(exc)})
             continue

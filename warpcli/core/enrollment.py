@@ -16,7 +16,8 @@ from typing import Any, Callable
 from warpcli.core import service
 from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, ConfigError, InvalidInput, NotFound, WarpcliError
-from warpcli.core.model import Connector, Tunnel
+from warpcli.core.cidr import parse_address, parse_network
+from warpcli.core.model import DEVICE_RANGE, Connector, Tunnel
 from warpcli.core.secrets import SecretStore
 from warpcli.core.settings import CONNECTOR_FILE, atomic_write_toml, read_toml
 
@@ -65,9 +66,12 @@ def load_connector_config(config_dir: Path) -> ConnectorConfig | None:
         if not all(isinstance(getattr(cfg, f), str) for f in
                    ("connector_id", "tunnel_id", "tunnel_name", "virtual_network_id", "address", "interface")):
             raise TypeError
-        if not isinstance(cfg.mtu, int) or not 576 <= cfg.mtu <= 65535:
+        if not isinstance(cfg.mtu, int) or isinstance(cfg.mtu, bool) or not 576 <= cfg.mtu <= 65535:
             raise TypeError
         validate_interface(cfg.interface)
+        version, value = parse_address(cfg.address)
+        if not parse_network(DEVICE_RANGE).contains_address(version, value):
+            raise TypeError
     except (TypeError, InvalidInput):
         raise ConfigError(
             f"{path} is not a valid connector config", hint="re-enroll with `warpcli enroll --force`"
@@ -114,6 +118,18 @@ def enroll(
     current = load_connector_config(config_dir)
     if current is not None:
         if current.tunnel_id == t.id and not force and secrets.get(key_name(current.connector_id)):
+            changes = [
+                f"{name} {old} -> {new}"
+                for name, old, new in (("virtual network", current.virtual_network_id, v.id),
+                                       ("interface", current.interface, interface or current.interface),
+                                       ("mtu", current.mtu, mtu or current.mtu))
+                if old != new
+            ]
+            if changes:
+                raise Conflict(
+                    f"this host is enrolled in tunnel {current.tunnel_name!r} with other settings ({'; '.join(changes)})",
+                    hint="pass --force to enroll again with them",
+                )
             return Enrolled(current, None, False)
         if current.tunnel_id != t.id and not force:
             raise Conflict(

@@ -22,4 +22,19 @@ def validate_name(kind: str, name: str) -> str:
         raise InvalidInput(f"{kind} name {name!r} contains control characters")
     if is_uuid(name):
         raise InvalidInput(f"{kind} name {name!r} looks like an id", hint="choose a name that is not a UUID")
+    if kind == "virtual network" and name == RESERVED_VNET:
+        raise InvalidInput(f"{name!r} is reserved (`--vnet all` means every virtual network)")
     return name
+
+
+RESERVED_VNET = "all"
+MAX_COMMENT = 1000
+
+
+def validate_comment(comment: str) -> str:
+    """Free text, but no control characters: they would reach terminals and tables raw."""
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput(f"the comment is longer than {MAX_COMMENT} characters")
+    if any(not ch.isprintable() for ch in comment):
+        raise InvalidInput("the comment contains control characters")
+    return comment

@@ -10,7 +10,6 @@ then ``lookup TABLE``. No NAT is configured anywhere: packets keep their source.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,50 +57,14 @@ def endpoint_addresses(endpoint: str) -> list[str]:
         pass
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)
-    except OSError as exc:
-        raise HostError(f"cannot resolve the hub endpoint {host}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise HostError(f"cannot resolve the hub endpoint {host}: {reason}") from None
     return sorted({info[4][0].split("%")[0] for info in infos})
 
 
-# -- the saved state: what `down` must restore --------------------------------------
-def saved_path(run_dir: Path, ifname: str) -> Path:
-    return Path(run_dir) / f"{ifname}.sysctls.json"
-
-
-def remember_sysctls(run_dir: Path, ifname: str, observed: list[Sysctl], desired: list[Sysctl]) -> None:
-    """Record the value of every sysctl ``up`` is about to change, before changing it.
-
-    A value recorded by an earlier run is kept: after a crash mid-``up`` the kernel
-    already holds warpcli's value, and the one to restore is the original.
-    """
-    path = saved_path(run_dir, ifname)
-    saved = load_saved(run_dir, ifname)
-    current = {s.key: s.value for s in observed}
-    for s in desired:
-        if current.get(s.key) != s.value:
-            saved.setdefault(s.key, current.get(s.key, ""))
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(saved, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def restore_sysctls(run_dir: Path, ifname: str, netns: str | None) -> list[str]:
-    """Put back what :func:`remember_sysctls` saved for ``ifname``; forget it. Returns plan lines."""
-    from warpcli.host import sysctl
-
-    lines = []
-    for key, value in load_saved(run_dir, ifname).items():
-        if key.startswith(f"net.ipv4.conf.{ifname}."):
-            continue  # went away with the interface
-        try:
-            before = sysctl.write(key, value, netns)
-        except (OSError, HostError):
-            continue
-        if before != value:
-            lines.append(f"~ sysctl {key}: {before} -> {value}")
-    saved_path(run_dir, ifname).unlink(missing_ok=True)
-    return lines
+# -- the saved state: what `down` must restore (see runstate) ------------------------
+from warpcli.host.runstate import remember_sysctls, restore_sysctls  # noqa: E402 - re-exported for hub
 
 
 def discard_interface(ifname: str, *, netns: str | None, run_dir: Path) -> None:
@@ -110,13 +73,6 @@ def discard_interface(ifname: str, *, netns: str | None, run_dir: Path) -> None:
         wg.delete_interface(ifname, netns=netns, run_dir=run_dir)
     except HostError:
         pass
-
-
-def load_saved(run_dir: Path, ifname: str) -> dict[str, str]:
-    try:
-        return json.loads(saved_path(run_dir, ifname).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 # -- desired state ------------------------------------------------------------------

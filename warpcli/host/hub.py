@@ -9,8 +9,6 @@ every peer's CIDRs point back into the interface (WireGuard then picks the peer)
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +23,10 @@ from warpcli.host.connector import (
     require_root,
     restore_sysctls,
     rp_filter_key,
-    saved_path,
 )
 from warpcli.host.constants import TABLE
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+from warpcli.host.runstate import read_json, write_json
 from warpcli.host.uapi import PeerConfig
 
 HUB_TABLE_BASE = TABLE + 100  #: a hub's table is HUB_TABLE_BASE + n, its rule priority HUB_PRIORITY_BASE + n
@@ -37,10 +35,51 @@ HUB_SLOTS = 400
 
 
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """``HOST:PORT`` where HOST is an IP (IPv6 in brackets) or a DNS name; refused otherwise."""
+    from warpcli.core.cidr import parse_address
+    from warpcli.core.errors import WarpcliError
+
+    bad = InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")
     host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise bad
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ":" not in host:
+            raise bad
+    elif ":" in host:  # an IPv6 address needs brackets, or its last group reads as the port
+        raise bad
+    try:
+        parse_address(host)
+        return host, int(port)
+    except WarpcliError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode()
+    except UnicodeError:
+        raise bad from None
+    labels = ascii_name.rstrip(".").split(".")
+    if ":" in host or len(ascii_name) > 253 or not all(
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-") for label in labels
+    ):
+        raise bad
     return host, int(port)
+
+
+def hub_keypair(secrets, vnet_id: str, *, store: bool = True) -> tuple[str, str]:  # noqa: ANN001
+    """The hub's key pair for this vnet, made once and kept in this host's secret store.
+
+    With ``store=False`` (a dry run) a missing key is made up and not kept.
+    """
+    from warpcli.host.keys import generate_keypair, public_key
+
+    name = f"hub-key:{vnet_id}"
+    private = secrets.get(name)
+    if private is None:
+        private = generate_keypair().private_key
+        if store:
+            secrets.set(name, private)
+    return private, public_key(private)
 
 
 @dataclass(frozen=True)
@@ -65,13 +104,15 @@ def _slots_path(run_dir: Path) -> Path:
 
 
 def _load_slots(run_dir: Path) -> dict[str, dict]:
-    try:
-        return json.loads(_slots_path(run_dir).read_text())
-    except (OSError, ValueError):
-        return {}
+    data = read_json(_slots_path(run_dir))
+    return data if isinstance(data, dict) else {}
 
 
-def claim_slot(run_dir: Path, ifname: str, vnet_id: str) -> HubSlot:
+def claim_slot(run_dir: Path, ifname: str, vnet_id: str, *, dry_run: bool = False) -> HubSlot:
+    """The table and rule priority of this hub interface (the next free ones the first time).
+
+    With ``dry_run`` nothing is recorded: the plan shows the slot a real run would take.
+    """
     slots = _load_slots(run_dir)
     mine = slots.get(ifname)
     if mine is not None and mine["vnet"] != vnet_id:
@@ -82,13 +123,10 @@ def claim_slot(run_dir: Path, ifname: str, vnet_id: str) -> HubSlot:
                                hint=f"run `warpcli hub down --interface {name}` first")
     if mine is None:
         used = {s["n"] for s in slots.values()}
-        n = next(i for i in range(HUB_SLOTS) if i not in used)
-        slots[ifname] = {"vnet": vnet_id, "n": n}
-        Path(run_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = _slots_path(run_dir).with_name("hubs.json.tmp")
-        tmp.write_text(json.dumps(slots, indent=1, sort_keys=True))
-        os.replace(tmp, _slots_path(run_dir))
-        mine = slots[ifname]
+        mine = {"vnet": vnet_id, "n": next(i for i in range(HUB_SLOTS) if i not in used)}
+        if not dry_run:
+            slots[ifname] = mine
+            write_json(_slots_path(run_dir), slots)
     return HubSlot(ifname, vnet_id, mine["n"])
 
 
@@ -97,9 +135,7 @@ def release_slot(run_dir: Path, ifname: str) -> HubSlot | None:
     s = slots.pop(ifname, None)
     if s is None:
         return None
-    tmp = _slots_path(run_dir).with_name("hubs.json.tmp")
-    tmp.write_text(json.dumps(slots, indent=1, sort_keys=True))
-    os.replace(tmp, _slots_path(run_dir))
+    write_json(_slots_path(run_dir), slots)
     return HubSlot(ifname, s["vnet"], s["n"])
 
 
@@ -181,7 +217,7 @@ def hub_up(
     if not dry_run:
         hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
         lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
-    slot = claim_slot(run_dir, ifname, vnet.id) if not dry_run else HubSlot(ifname, vnet.id, 0)
+    slot = claim_slot(run_dir, ifname, vnet.id, dry_run=dry_run)
     peers = hub_peers(ctrl, vnet)
     created = None
     try:
@@ -234,8 +270,5 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {ifname}")
-    if _load_slots(run_dir):  # other hubs still run here: they need forwarding
-        saved_path(run_dir, ifname).unlink(missing_ok=True)
-    else:
-        lines += restore_sysctls(run_dir, ifname, netns)
+    lines += restore_sysctls(run_dir, ifname, netns)
     return lines or ["nothing to remove"]

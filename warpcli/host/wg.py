@@ -12,7 +12,6 @@ name must be unique on the machine.
 from __future__ import annotations
 
 import errno as E
-import json
 import os
 import re
 import shutil
@@ -74,17 +73,18 @@ def _log_path(run_dir: Path, ifname: str) -> Path:
 
 
 def _write_state(run_dir: Path, iface: WgInterface) -> None:
-    path = _state_path(run_dir, iface.ifname)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(iface)))
-    os.replace(tmp, path)
+    from warpcli.host.runstate import write_json
+
+    write_json(_state_path(run_dir, iface.ifname), asdict(iface))
 
 
 def _read_state(run_dir: Path, ifname: str) -> WgInterface | None:
+    from warpcli.host.runstate import read_json
+
+    data = read_json(_state_path(run_dir, ifname))
     try:
-        data = json.loads(_state_path(run_dir, ifname).read_text())
         return WgInterface(data["ifname"], data["netns"], data["backend"], data.get("pid"))
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
 
 
@@ -199,7 +199,11 @@ def create_interface(
         raise ValueError(f"unknown WireGuard backend {backend!r}")
     ns.require(netns)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise HostError(f"cannot use the run directory {run_dir} ({exc.strerror})",
+                        hint="check WARPCLI_RUN_DIR / run_dir") from None
     existing = find_interface(ifname, netns=netns, run_dir=run_dir)
     if existing is not None:
         return existing

@@ -30,7 +30,7 @@ from warpcli.core.model import (
     new_id,
     utcnow,
 )
-from warpcli.core.names import validate_name
+from warpcli.core.names import validate_comment, validate_name
 from warpcli.core.secrets import SecretStore
 
 DB_NAME = "state.db"
@@ -315,6 +315,7 @@ class LocalController(Controller):
 
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
         validate_name("virtual network", name)
+        validate_comment(comment)
         with self._write() as conn:
             self._check_vnet_name(conn, name)
             if is_default:
@@ -366,6 +367,7 @@ class LocalController(Controller):
                 self._check_vnet_name(conn, name, but=vnet_id)
                 conn.execute("UPDATE virtual_networks SET name = ? WHERE id = ?", (name, vnet_id))
             if comment is not None:
+                validate_comment(comment)
                 conn.execute("UPDATE virtual_networks SET comment = ? WHERE id = ?", (comment, vnet_id))
             if is_default is True and not vnet.is_default_network:
                 conn.execute("UPDATE virtual_networks SET is_default = 0 WHERE is_default = 1")
@@ -385,18 +387,24 @@ class LocalController(Controller):
                     f"virtual network {vnet.name!r} is the default and cannot be deleted",
                     hint="make another virtual network the default first (vnet update NAME --default)",
                 )
-            (n,) = conn.execute(
-                "SELECT count(*) FROM routes WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet_id,)
-            ).fetchone()
-            if n and not force:
+            in_use = []
+            for table, what in (("routes", "route(s)"), ("connectors", "enrolled connector(s)"), ("hubs", "hub")):
+                (n,) = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet_id,)
+                ).fetchone()
+                if n:
+                    in_use.append(f"{n} {what}")
+            if in_use and not force:
                 raise Conflict(
-                    f"virtual network {vnet.name!r} still has {n} route(s)",
-                    hint="delete them first, or pass --force to delete them with it",
+                    f"virtual network {vnet.name!r} still has {', '.join(in_use)}",
+                    hint="remove them first, or pass --force to delete them with it",
                 )
             now = utcnow()
-            conn.execute(
-                "UPDATE routes SET deleted_at = ? WHERE virtual_network_id = ? AND deleted_at IS NULL", (now, vnet_id)
-            )
+            for table in ("routes", "connectors", "hubs"):
+                conn.execute(
+                    f"UPDATE {table} SET deleted_at = ? WHERE virtual_network_id = ? AND deleted_at IS NULL",
+                    (now, vnet_id),
+                )
             conn.execute("UPDATE virtual_networks SET deleted_at = ? WHERE id = ?", (now, vnet_id))
         return replace(vnet, deleted_at=now)
 
@@ -544,6 +552,7 @@ class LocalController(Controller):
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        validate_comment(comment)
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
             vnet = self._live_vnet(conn, virtual_network_id)
@@ -587,6 +596,8 @@ class LocalController(Controller):
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        if comment is not None:
+            validate_comment(comment)
         with self._write() as conn:
             row = self._live_route(conn, route_id)
             tunnel = self._live_tunnel(conn, tunnel_id or row[2])
@@ -668,6 +679,14 @@ class LocalController(Controller):
                         "row": row_no, "network": network,
                         "reason": f"already routed in {vname!r} through {tname!r} (route {rid})",
                     })
+                for row_no, network in conn.execute(
+                    "SELECT i.row, i.network FROM import_rows i "
+                    "LEFT JOIN tunnels t ON t.id = i.tunnel_id AND t.deleted_at IS NULL "
+                    "LEFT JOIN virtual_networks v ON v.id = i.virtual_network_id AND v.deleted_at IS NULL "
+                    "WHERE t.id IS NULL OR v.id IS NULL"
+                ):  # deleted by another process since the rows were resolved
+                    problems.append({"row": row_no, "network": network,
+                                     "reason": "its tunnel or virtual network no longer exists"})
                 if problems:
                     problems.sort(key=lambda p: p["row"])
                     raise BulkImportError(

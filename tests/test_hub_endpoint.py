@@ -1,0 +1,54 @@
+"""`hub up --endpoint` is checked before anything is registered: connectors must be able to dial it."""
+
+from __future__ import annotations
+
+import pytest
+
+from warpcli.core.errors import InvalidInput
+from warpcli.host.hub import parse_endpoint
+
+
+@pytest.mark.parametrize("endpoint, expected", [
+    ("192.0.2.1:51820", ("192.0.2.1", 51820)),
+    ("[2001:db8::1]:51820", ("2001:db8::1", 51820)),
+    ("hub.example.net:443", ("hub.example.net", 443)),
+    ("bücher.example:1", ("bücher.example", 1)),
+])
+def test_good_endpoints(endpoint: str, expected: tuple[str, int]) -> None:
+    assert parse_endpoint(endpoint) == expected
+
+
+@pytest.mark.parametrize("endpoint", [
+    "192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:８０", ":51820", "2001:db8::1:51820",
+    "[192.0.2.1]:5", "bad host:1", "hub_x.net:5", "a" * 64 + ".example:1", ("a." * 130) + "b:1", "-x.net:1",
+])
+def test_bad_endpoints(endpoint: str) -> None:
+    with pytest.raises(InvalidInput, match="is not HOST:PORT"):
+        parse_endpoint(endpoint)
+
+
+def test_hub_up_with_a_bad_endpoint_changes_nothing(cli, paths) -> None:  # noqa: ANN001
+    from tests.conftest import dump_state
+
+    assert cli("tunnel", "create", "office").exit_code == 0
+    before = dump_state(paths.state)
+    r = cli("hub", "up", "--endpoint", "a" * 64 + ".example:51820")
+    assert r.exit_code == 2 and r.stderr.startswith("warpcli: error: ") and len(r.stderr.splitlines()) == 1
+    assert dump_state(paths.state) == before and not (paths.config / "secrets.json").exists()
+
+
+def test_a_dry_run_keeps_no_hub_key(cli, paths, monkeypatch) -> None:  # noqa: ANN001
+    """hub up --dry-run writes nothing: not even the hub's key (it makes up one for the plan)."""
+    from warpcli.host import hub
+
+    calls = {}
+
+    def fake_hub_up(ctrl, vnet, **kw):  # noqa: ANN001, ANN003, ANN202 - stops before the kernel
+        calls.update(kw)
+        return hub.HubResult(["+ interface"], True, 0)
+
+    monkeypatch.setattr(hub, "hub_up", fake_hub_up)
+    r = cli("hub", "up", "--endpoint", "192.0.2.1:51820", "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    assert calls["dry_run"] is True and calls["private_key"]
+    assert not (paths.config / "secrets.json").exists()
