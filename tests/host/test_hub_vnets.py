@@ -35,8 +35,14 @@ def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:
         assert dump.returncode == 0, dump.stderr
         listen, peers, allowed = dump.stdout.split(" ", 2)
         assert (int(listen), int(peers)) == (port, 1) and "10.5.0.0/24" in allowed
+    def forwarding() -> str:
+        return s.lab.sh(s.ns["hub"], "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
+
+    assert forwarding() == "1"
     s.warpcli("hub", "hub", "down", "--interface", staging_if)
+    assert forwarding() == "1"  # the other hub still forwards
     s.warpcli("hub", "hub", "down", "--interface", s.wg["hub"])
+    assert forwarding() == "0"  # the last one out restores the original
     assert "proto 245" not in s.lab.sh(s.ns["hub"], "ip", "route", "show", "table", "all").stdout
 
 
