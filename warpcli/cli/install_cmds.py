@@ -58,13 +58,7 @@ def install(
     for path in result.replaced_edited:
         render.message(f"warning: {path} had been edited since it was installed; replaced it "
                        "(put local changes in a drop-in: `systemctl edit warpcli.service`)")
-    if json:
-        render.emit_json(result.to_dict())
-    else:
-        for line in result.lines:
-            render.plain(line)
-        if not result.changed:
-            render.plain("no changes")
+    render.plan_result(result.lines + ([] if result.changed else ["no changes"]), result.to_dict(), json=json)
     _note(result.root, live, systemd, done="wrote the files only" if result.written else "files unchanged",
           then="start it with `warpcli up`")
 
@@ -90,13 +84,8 @@ def uninstall(
     live = inst.is_live_root(root)
     systemd = live and inst.systemd_running()
     result = inst.uninstall(root, systemctl=inst.Systemctl() if systemd else None, force=force)
-    if json:
-        render.emit_json(result.to_dict())
-    else:
-        for line in result.lines:
-            render.plain(line)
-        if not result.changed:
-            render.plain("nothing to remove")
+    render.plan_result(result.lines + ([] if result.changed else ["nothing to remove"]), result.to_dict(),
+                       json=json)
     for path in result.kept:
         render.message(f"kept {path} (it was there before install, or is not empty)")
     if result.changed:
