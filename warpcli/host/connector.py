@@ -20,7 +20,7 @@ from warpcli.core.model import DEVICE_RANGE, Hub, RouteFilter
 from warpcli.host import faults, wg
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import HostError, NotRoot
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl, table_rules
 from warpcli.host.plan import Plan, Shadowing, split_shadowing
 from warpcli.host.uapi import PeerConfig
 
@@ -84,14 +84,7 @@ class Desired:
 
 
 def connector_rules() -> list[Rule]:
-    return [
-        rule
-        for family in (4, 6)
-        for rule in (
-            Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family, suppress_prefixlength=0),
-            Rule(PRIORITY_TABLE, TABLE, family),
-        )
-    ]
+    return table_rules(PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE)
 
 
 def owns_rule(rule: Rule) -> bool:

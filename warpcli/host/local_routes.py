@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
-from warpcli.host.constants import MAIN_TABLE, ROUTE_PROTO
-from warpcli.host.model import Route, Rule
+from warpcli.host.constants import ROUTE_PROTO
+from warpcli.host.model import Route, Rule, table_rules
 from warpcli.host.plan import find_shadowing
 
 LOCAL_TABLE = 24501
@@ -24,14 +24,7 @@ PRIORITY_LOCAL_TABLE = 24511
 
 
 def local_rules() -> list[Rule]:
-    return [
-        rule
-        for family in (4, 6)
-        for rule in (
-            Rule(PRIORITY_LOCAL_SUPPRESS_MAIN, MAIN_TABLE, family, suppress_prefixlength=0),
-            Rule(PRIORITY_LOCAL_TABLE, LOCAL_TABLE, family),
-        )
-    ]
+    return table_rules(PRIORITY_LOCAL_SUPPRESS_MAIN, PRIORITY_LOCAL_TABLE, LOCAL_TABLE)
 
 
 @dataclass(frozen=True)

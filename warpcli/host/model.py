@@ -131,6 +131,20 @@ class Rule:
         return " ".join(parts)
 
 
+def table_rules(suppress_priority: int, table_priority: int, table: int) -> list[Rule]:
+    """The rule pair in front of one of warpcli's tables, for IPv4 and IPv6:
+    ``lookup main suppress_prefixlength 0`` first (the host's own specific routes win),
+    then ``lookup TABLE``."""
+    return [
+        rule
+        for family in (4, 6)
+        for rule in (
+            Rule(suppress_priority, MAIN_TABLE, family, suppress_prefixlength=0),
+            Rule(table_priority, table, family),
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class LinkState:
     """Settings of an existing link; ``None`` means "not managed" in a desired state."""
