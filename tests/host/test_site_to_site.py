@@ -112,6 +112,9 @@ def test_up_needs_enrollment_and_root_errors_are_one_line(site: Site) -> None:
     s.warpcli("cona", "enroll", "--tunnel", "site-a", "--interface", s.wg["cona"])
     r = s.warpcli("cona", "up", check=False)
     assert r.returncode == 3 and "has no hub yet" in r.stderr and len(r.stderr.splitlines()) == 1
+    degraded = s.warpcli("cona", "status", "--json", check=False)  # reports it, as monitoring needs
+    assert degraded.returncode == 8
+    assert any("has no hub yet" in p for p in json.loads(degraded.stdout)["problems"])
     # an interface of that name that is not warpcli's
     ip("-n", s.ns["cona"], "link", "add", s.wg["cona"], "type", "bridge")
     s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from warpcli.core.controller import Controller
 from warpcli.core.enrollment import ConnectorConfig
+from warpcli.core.errors import WarpcliError
 from warpcli.core.model import DEVICE_RANGE, Hub, RouteFilter
 from warpcli.host import faults, wg
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
@@ -331,7 +332,7 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
             )
             if report["routes"]["missing"] or report["routes"]["extra"]:
                 report["problems"].append("installed routes differ from the controller's (run `warpcli up`)")
-        except HostError as exc:
+        except WarpcliError as exc:  # no hub yet, controller unreadable: degraded, not a crash
             report["problems"].append(str(exc))
     if not all(report["forwarding"].values()):
         report["problems"].append("IP forwarding is off")
