@@ -175,15 +175,11 @@ def atomic_write_toml(path: Path, data: dict[str, Any], mode: int = 0o644) -> No
     """Write TOML through a temp file and rename, so readers never see half a file."""
     import tomli_w
 
+    from warpcli.core.files import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as fh:
-            tomli_w.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, tomli_w.dumps(data).encode(), mode)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 

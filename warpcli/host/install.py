@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Sequence
 
+from warpcli.core import files
 from warpcli.core.errors import Conflict, ConfigError, InvalidInput
 from warpcli.host.constants import ROUTE_PROTO, ROUTE_PROTO_NAME
 from warpcli.host.errors import HostError, NotRoot
@@ -261,22 +262,9 @@ def _read(path: Path) -> bytes | None:
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write through a temp file in the same directory and rename over the target."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, mode)
-        try:
-            os.fchmod(fd, mode)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        files.atomic_write(path, data, mode)
     except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise HostError(f"cannot write {path}: {exc.strerror}") from None
 
 

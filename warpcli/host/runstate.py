@@ -9,10 +9,10 @@ hub) still forwards does not switch forwarding off under it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from warpcli.core.files import atomic_write
 from warpcli.host.errors import HostError
 from warpcli.host.model import Sysctl
 
@@ -33,14 +33,10 @@ def read_json(path: Path) -> Any | None:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write atomically (temp file created exclusively, 0600, then renamed)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, sort_keys=True, separators=(",", ":"))  # one line: easy to grep in scripts
-        os.replace(tmp, path)
+        # one line: easy to grep in scripts
+        atomic_write(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), 0o600)
     except OSError as exc:
         raise HostError(f"cannot write {path} ({exc.strerror})", hint="check WARPCLI_RUN_DIR / run_dir") from None
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from warpcli.core.errors import SecretStoreError
+from warpcli.core.files import atomic_write
 from warpcli.core.secrets import SecretStore
 
 
@@ -49,17 +50,9 @@ class FileStore(SecretStore):
         return obj
 
     def _write(self, obj: dict[str, str]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(obj, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(obj, indent=1, sort_keys=True).encode(), 0o600)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise SecretStoreError(f"cannot write secret file {self.path}: {exc.strerror}") from None
 
     def get(self, key: str) -> str | None:
