@@ -1,0 +1,376 @@
+"""A warpcli controller served over HTTP in the Cloudflare API v4 dialect.
+
+The paths, bodies and envelopes are those of Cloudflare's ``warp_connector``,
+``teamnet/routes`` and ``teamnet/virtual_networks`` endpoints (under ``/client/v4``),
+so the Cloudflare controller of warpcli, pointed at this server's base URL, talks to
+it as it talks to Cloudflare. Documented choices where the API leaves room:
+
+- Lists paginate with ``page`` (default 1) and ``per_page`` (default 20, at most 1000);
+  virtual networks are not paginated, as in the API.
+- ``is_deleted`` absent means "deleted and live alike", as the API documents; clients
+  that want only live objects send ``is_deleted=false``. ``GET .../warp_connector/{id}``
+  answers a deleted tunnel too, with its ``deleted_at`` (Cloudflare's clients check it);
+  its token, update and delete answer 404.
+- ``DELETE .../warp_connector/{id}?force=true`` deletes the tunnel's routes with it
+  (without it, a tunnel with routes is refused with 409). ``DELETE
+  .../virtual_networks/{id}?force=true`` does the same for a virtual network, as
+  cloudflared does; without it a vnet still in use is refused with 409.
+- ``POST .../virtual_networks`` takes ``is_default`` (the schema's name) and
+  ``is_default_network`` (what cloudflared sends).
+- Renaming a tunnel works when the controller has ``update_tunnel(id, name=...)``;
+  otherwise it is refused (400, code 1009), as is ``ha: true`` (no HA replicas here).
+- The deprecated ``teamnet/routes/network/{cidr}`` endpoints are not served.
+
+Every path needs ``Authorization: Bearer <token>``; ``authorize(token)`` decides.
+Statuses and error codes: :mod:`warpcli.server.errors`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from warpcli.core.cidr import parse_address, parse_network
+from warpcli.core.controller import Controller
+from warpcli.core.errors import InvalidInput, NotFound, NotSupported, StateError, WarpcliError
+from warpcli.core.model import RouteFilter
+from warpcli.server import shapes
+from warpcli.server.errors import INVALID_TOKEN, MISSING_TOKEN, WRONG_ACCOUNT, ApiError, failure_for
+from warpcli.server.params import Query, body_bool, body_str, existed_at, json_object
+from warpcli.server.pool import ControllerPool
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
+
+PREFIX = "/client/v4"
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 1000
+MAX_BODY = 1 << 20
+#: ``tunnel_status`` and ``tunnel_tunnel_type`` (with the newer API's ``warp`` and ``magic``)
+TUNNEL_STATUSES = ("inactive", "degraded", "healthy", "down")
+TUN_TYPES = ("cfd_tunnel", "warp_connector", "ip_sec", "gre", "cni", "warp", "magic")
+#: maxLength of ``tunnel_virtual_network_name`` and ``tunnel_virtual_network_comment``
+MAX_VNET_TEXT = 256
+POOL_KEY = "warpcli.controllers"
+
+log = logging.getLogger("warpcli.server")
+
+
+def create_app(
+    open_controller: Callable[[], Controller], *, account_id: str, authorize: Callable[[str], bool]
+) -> "Flask":
+    """The WSGI app. ``open_controller`` is called once per server thread.
+
+    ``close_controllers(app)`` closes them once the server has stopped.
+    """
+    from flask import Flask
+
+    app = Flask("warpcli.server")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    pool = ControllerPool(open_controller)
+    app.extensions[POOL_KEY] = pool
+    api = _Api(pool, account_id, authorize)
+    app.before_request(api.authenticate)
+    app.register_error_handler(Exception, api.error)
+    for rule, methods, view in api.routes():
+        app.add_url_rule(PREFIX + rule, view_func=view, methods=methods, provide_automatic_options=False)
+    return app
+
+
+def close_controllers(app: "Flask") -> None:
+    """Close the controllers the app opened (after the server has stopped)."""
+    app.extensions[POOL_KEY].close_all()
+
+
+def token_id(token: str) -> str:
+    """A stable, non-secret identifier of a token (what ``tokens/verify`` answers as ``id``)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _json_response(status: int, body: dict[str, Any]) -> "Response":
+    from flask import Response
+
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status=status, mimetype="application/json")
+
+
+def _ok(result: Any, result_info: dict[str, int] | None = None) -> "Response":
+    return _json_response(200, shapes.success(result, result_info))
+
+
+def _body() -> dict[str, Any]:
+    from flask import request
+
+    return json_object(request.get_data(cache=True))
+
+
+def _query() -> Query:
+    from flask import request
+
+    return Query(request.args)
+
+
+def _network(text: str | None):
+    return None if text is None else parse_network(text)
+
+
+class _Api:
+    def __init__(self, pool: ControllerPool, account_id: str, authorize: Callable[[str], bool]) -> None:
+        self.pool = pool
+        self.account_id = account_id
+        self.authorize = authorize
+
+    def routes(self) -> list[tuple[str, list[str], Callable[..., Any]]]:
+        acct = "/accounts/<account_id>"
+        return [
+            ("/user/tokens/verify", ["GET"], self.verify_token),
+            (f"{acct}/warp_connector", ["GET"], self.list_tunnels),
+            (f"{acct}/warp_connector", ["POST"], self.create_tunnel),
+            (f"{acct}/warp_connector/<tunnel_id>", ["GET"], self.get_tunnel),
+            (f"{acct}/warp_connector/<tunnel_id>", ["PATCH"], self.update_tunnel),
+            (f"{acct}/warp_connector/<tunnel_id>", ["DELETE"], self.delete_tunnel),
+            (f"{acct}/warp_connector/<tunnel_id>/token", ["GET"], self.tunnel_token),
+            (f"{acct}/teamnet/routes", ["GET"], self.list_routes),
+            (f"{acct}/teamnet/routes", ["POST"], self.create_route),
+            (f"{acct}/teamnet/routes/ip/<ip>", ["GET"], self.route_by_ip),
+            (f"{acct}/teamnet/routes/<route_id>", ["PATCH"], self.update_route),
+            (f"{acct}/teamnet/routes/<route_id>", ["DELETE"], self.delete_route),
+            (f"{acct}/teamnet/virtual_networks", ["GET"], self.list_vnets),
+            (f"{acct}/teamnet/virtual_networks", ["POST"], self.create_vnet),
+            (f"{acct}/teamnet/virtual_networks/<vnet_id>", ["PATCH"], self.update_vnet),
+            (f"{acct}/teamnet/virtual_networks/<vnet_id>", ["DELETE"], self.delete_vnet),
+        ]
+
+    # -- plumbing -----------------------------------------------------------------
+    def authenticate(self) -> None:
+        from flask import g, request
+
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(*MISSING_TOKEN)
+        if not self.authorize(token):
+            raise ApiError(*INVALID_TOKEN)
+        g.token_id = token_id(token)
+        account = (request.view_args or {}).get("account_id")
+        if account is not None and account != self.account_id:
+            raise ApiError(*WRONG_ACCOUNT)
+
+    def error(self, exc: Exception) -> "Response":
+        from flask import request
+        from werkzeug.exceptions import MethodNotAllowed
+
+        failure = failure_for(exc)
+        if isinstance(exc, StateError):
+            self.pool.discard()  # reopen on the next request: the file may be back
+        if failure.status >= 500 and not isinstance(exc, (WarpcliError, ApiError)):
+            log.error("unexpected %s handling %s %s", type(exc).__name__, request.method, request.path,
+                      exc_info=exc)
+        response = _json_response(failure.status, shapes.failure(failure.code, failure.message))
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        if failure.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @property
+    def ctl(self) -> Controller:
+        return self.pool.get()
+
+    def _page(self, q: Query) -> tuple[int, int]:
+        return q.count("page", default=1), q.count("per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE)
+
+    @staticmethod
+    def _paginated(items: Iterable[Any], page: int, per_page: int, shape: Callable[[Any], Any]) -> "Response":
+        """One page of a stream; the stream is read to the end to count ``total_count``."""
+        start, stop = (page - 1) * per_page, page * per_page
+        result, total = [], 0
+        for item in items:
+            if start <= total < stop:
+                result.append(shape(item))
+            total += 1
+        return _ok(result, shapes.result_info(page, per_page, len(result), total))
+
+    # -- tokens -------------------------------------------------------------------
+    def verify_token(self) -> "Response":
+        from flask import g
+
+        return _ok({"id": g.token_id, "status": "active"})
+
+    # -- tunnels ------------------------------------------------------------------
+    def _tunnel(self, t) -> dict[str, Any]:
+        return shapes.tunnel(t, self.account_id)
+
+    def list_tunnels(self, account_id: str) -> "Response":
+        q = _query()
+        name, uuid, status = q.str("name"), q.str("uuid"), q.str("status")
+        include, exclude = q.str("include_prefix"), q.str("exclude_prefix")
+        when = q.timestamp("existed_at")
+        if status is not None and status not in TUNNEL_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(TUNNEL_STATUSES)}, not {status!r}")
+        for unsupported in ("was_active_at", "was_inactive_at"):
+            if q.str(unsupported) is not None:
+                raise NotSupported(f"the {unsupported} filter is not supported by this controller")
+        page, per_page = self._page(q)
+        tunnels = self.ctl.list_tunnels(name=name, is_deleted=q.bool("is_deleted"))
+        matches = (
+            t for t in tunnels
+            if (uuid is None or t.id == uuid)
+            and (status is None or t.status == status)
+            and (include is None or t.name.startswith(include))
+            and (exclude is None or not t.name.startswith(exclude))
+            and (when is None or existed_at(t.created_at, t.deleted_at, when))
+        )
+        return self._paginated(matches, page, per_page, self._tunnel)
+
+    def create_tunnel(self, account_id: str) -> "Response":
+        body = _body()
+        name = body_str(body, "name", required=True)
+        if body_bool(body, "ha"):
+            raise NotSupported("high-availability tunnels (ha) are not supported by this controller")
+        return _ok(self._tunnel(self.ctl.create_tunnel(name)))
+
+    def get_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+        ctl = self.ctl
+        try:
+            tunnel = ctl.get_tunnel(tunnel_id)
+        except NotFound:
+            # as Cloudflare does, a deleted tunnel is still fetched by id, with deleted_at
+            tunnel = next((t for t in ctl.list_tunnels(is_deleted=True) if t.id == tunnel_id), None)
+            if tunnel is None:
+                raise
+        return _ok(self._tunnel(tunnel))
+
+    def update_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+        body = _body()
+        name = body_str(body, "name")
+        if body.get("tunnel_secret") is not None:
+            raise NotSupported("tunnel_secret cannot be set on a warp_connector tunnel")
+        ctl = self.ctl
+        tunnel = ctl.get_tunnel(tunnel_id)
+        if name is not None and name != tunnel.name:
+            rename = getattr(ctl, "update_tunnel", None)
+            if rename is None:
+                raise NotSupported("renaming a tunnel is not supported by this controller")
+            tunnel = rename(tunnel_id, name=name)
+        return _ok(self._tunnel(tunnel))
+
+    def delete_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+        force = _query().bool("force")
+        _body()  # optional, but when given it must be a JSON object
+        return _ok(self._tunnel(self.ctl.delete_tunnel(tunnel_id, force=bool(force))))
+
+    def tunnel_token(self, account_id: str, tunnel_id: str) -> "Response":
+        return _ok(self.ctl.get_tunnel_token(tunnel_id))
+
+    # -- routes -------------------------------------------------------------------
+    def list_routes(self, account_id: str) -> "Response":
+        q = _query()
+        flt = RouteFilter(
+            tunnel_id=q.str("tunnel_id"),
+            virtual_network_id=q.str("virtual_network_id"),
+            network_subset=_network(q.str("network_subset")),
+            network_superset=_network(q.str("network_superset")),
+            comment=q.str("comment"),
+            is_deleted=q.bool("is_deleted"),
+            route_id=q.str("route_id"),
+        )
+        types = q.str("tun_types")
+        when = q.timestamp("existed_at")
+        wanted = None
+        if types is not None:
+            wanted = {t.strip() for t in types.split(",") if t.strip()}
+            unknown = sorted(wanted - set(TUN_TYPES))
+            if unknown:
+                raise InvalidInput(f"unknown tunnel type(s) in tun_types: {', '.join(unknown)}")
+        page, per_page = self._page(q)
+        routes = self.ctl.list_routes(flt)
+        matches = (
+            r for r in routes
+            if (wanted is None or r.tun_type in wanted)
+            and (when is None or existed_at(r.created_at, r.deleted_at, when))
+        )
+        return self._paginated(matches, page, per_page, shapes.teamnet)
+
+    def create_route(self, account_id: str) -> "Response":
+        body = _body()
+        network = parse_network(body_str(body, "network", required=True))
+        tunnel_id = body_str(body, "tunnel_id", required=True)
+        route = self.ctl.create_route(
+            network, tunnel_id,
+            virtual_network_id=body_str(body, "virtual_network_id"),
+            comment=body_str(body, "comment") or "",
+        )
+        return _ok(shapes.route(route))
+
+    def update_route(self, account_id: str, route_id: str) -> "Response":
+        body = _body()
+        route = self.ctl.update_route(
+            route_id,
+            network=_network(body_str(body, "network")),
+            tunnel_id=body_str(body, "tunnel_id"),
+            virtual_network_id=body_str(body, "virtual_network_id"),
+            comment=body_str(body, "comment"),
+        )
+        return _ok(shapes.route(route))
+
+    def delete_route(self, account_id: str, route_id: str) -> "Response":
+        return _ok(shapes.route(self.ctl.delete_route(route_id)))
+
+    def route_by_ip(self, account_id: str, ip: str) -> "Response":
+        version, address = parse_address(ip)
+        vnet_id = _query().str("virtual_network_id")
+        route = self.ctl.get_route_by_ip(version, address, virtual_network_id=vnet_id)
+        if route is None:
+            where = f"virtual network {vnet_id}" if vnet_id else "the default virtual network"
+            raise NotFound(f"no route covers {ip} in {where}")
+        return _ok(shapes.teamnet(route))
+
+    # -- virtual networks -----------------------------------------------------------
+    @staticmethod
+    def _vnet_text(name: str | None, comment: str | None) -> None:
+        for what, text in (("name", name), ("comment", comment)):
+            if text is not None and len(text) > MAX_VNET_TEXT:
+                raise InvalidInput(f"the virtual network {what} is longer than {MAX_VNET_TEXT} characters")
+
+    def list_vnets(self, account_id: str) -> "Response":
+        q = _query()
+        is_default = q.bool("is_default")
+        alias = q.bool("is_default_network")  # the newer API's name for the same filter
+        if is_default is not None and alias is not None and is_default != alias:
+            raise InvalidInput("is_default and is_default_network disagree")
+        vnets = self.ctl.list_virtual_networks(
+            id=q.str("id"), name=q.str("name"),
+            is_default=is_default if is_default is not None else alias,
+            is_deleted=q.bool("is_deleted"),
+        )
+        return _ok([shapes.virtual_network(v) for v in vnets])
+
+    def create_vnet(self, account_id: str) -> "Response":
+        body = _body()
+        name = body_str(body, "name", required=True)
+        comment = body_str(body, "comment")
+        self._vnet_text(name, comment)
+        is_default, alias = body_bool(body, "is_default"), body_bool(body, "is_default_network")
+        if is_default is not None and alias is not None and is_default != alias:
+            raise InvalidInput("is_default and is_default_network disagree")
+        vnet = self.ctl.create_virtual_network(
+            name, comment=comment or "", is_default=bool(is_default if is_default is not None else alias)
+        )
+        return _ok(shapes.virtual_network(vnet))
+
+    def update_vnet(self, account_id: str, vnet_id: str) -> "Response":
+        body = _body()
+        name, comment = body_str(body, "name"), body_str(body, "comment")
+        self._vnet_text(name, comment)
+        vnet = self.ctl.update_virtual_network(
+            vnet_id, name=name, comment=comment, is_default=body_bool(body, "is_default_network")
+        )
+        return _ok(shapes.virtual_network(vnet))
+
+    def delete_vnet(self, account_id: str, vnet_id: str) -> "Response":
+        force = _query().bool("force")
+        _body()
+        return _ok(shapes.virtual_network(self.ctl.delete_virtual_network(vnet_id, force=bool(force))))

@@ -1,0 +1,110 @@
+"""Reading query parameters and JSON bodies strictly, with one-line InvalidInput errors.
+
+Unknown query parameters and body fields are ignored, as Cloudflare does; a known one
+with the wrong type is refused, never guessed at. In a body, ``null`` means "not given".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any, Mapping
+
+from werkzeug.datastructures import MultiDict
+
+from warpcli.core.errors import InvalidInput
+from warpcli.server.errors import MALFORMED_JSON, ApiError
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is ``{}``."""
+    if not raw.strip():
+        return {}
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(*MALFORMED_JSON) from None
+    if not isinstance(obj, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return obj
+
+
+def body_str(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise InvalidInput(f"the body needs a {key!r} field")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key!r} must be a string")
+    return value
+
+
+def body_bool(body: Mapping[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{key!r} must be true or false")
+    return value
+
+
+class Query:
+    """Typed access to the query string; a parameter given twice is refused."""
+
+    def __init__(self, args: MultiDict) -> None:
+        self._args = args
+
+    def str(self, key: str) -> str | None:
+        values = self._args.getlist(key)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise InvalidInput(f"query parameter {key!r} is given more than once")
+        return values[0]
+
+    def bool(self, key: str) -> bool | None:
+        text = self.str(key)
+        if text is None:
+            return None
+        if text not in ("true", "false"):
+            raise InvalidInput(f"query parameter {key!r} must be true or false, not {text!r}")
+        return text == "true"
+
+    def count(self, key: str, *, default: int, maximum: int | None = None) -> int:
+        """A whole number >= 1 (the API types these as ``number``, so ``2.0`` is 2)."""
+        text = self.str(key)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value.is_integer() and value >= 1):
+            raise InvalidInput(f"query parameter {key!r} must be a whole number >= 1, not {text!r}")
+        if maximum is not None and value > maximum:
+            raise InvalidInput(f"query parameter {key!r} must be at most {maximum}")
+        return int(value)
+
+    def timestamp(self, key: str) -> datetime | None:
+        text = self.str(key)
+        return None if text is None else parse_timestamp(text, key)
+
+
+def parse_timestamp(text: str, what: str = "timestamp") -> datetime:
+    """An RFC 3339 date-time with an offset (``Z`` or ``+hh:mm``)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidInput(f"{what} must be an RFC 3339 date-time with a time zone, not {text!r}")
+    return value
+
+
+def existed_at(created_at: str, deleted_at: str | None, when: datetime) -> bool:
+    """True when an object was created at or before ``when`` and not deleted by then."""
+    if parse_timestamp(created_at) > when:
+        return False
+    return deleted_at is None or parse_timestamp(deleted_at) > when

@@ -1,0 +1,89 @@
+"""Model objects as Cloudflare API v4 JSON, and the response envelopes around them.
+
+Each function follows one schema of the API (named in its docstring). A field whose
+value is ``None`` is left out rather than written as ``null``: the schemas mark
+``deleted_at``, ``tunnel_name`` and friends as strings, not nullable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warpcli.core.model import Route, Tunnel, VirtualNetwork
+
+
+def _without_nulls(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def tunnel(t: Tunnel, account_id: str) -> dict[str, Any]:
+    """``tunnel_warp_connector_tunnel``; ``account_tag`` is the account this server serves."""
+    return _without_nulls({
+        "id": t.id,
+        "account_tag": account_id,
+        "name": t.name,
+        "tun_type": t.tun_type,
+        "status": t.status,
+        "created_at": t.created_at,
+        "deleted_at": t.deleted_at,
+        "connections": [],
+    })
+
+
+def virtual_network(v: VirtualNetwork) -> dict[str, Any]:
+    """``tunnel_virtual-network``."""
+    return _without_nulls({
+        "id": v.id,
+        "name": v.name,
+        "comment": v.comment,
+        "is_default_network": v.is_default_network,
+        "created_at": v.created_at,
+        "deleted_at": v.deleted_at,
+    })
+
+
+def route(r: Route) -> dict[str, Any]:
+    """``tunnel_route``: what create, update and delete answer (no names in it)."""
+    return _without_nulls({
+        "id": r.id,
+        "network": r.network,
+        "tunnel_id": r.tunnel_id,
+        "virtual_network_id": r.virtual_network_id,
+        "comment": r.comment,
+        "created_at": r.created_at,
+        "deleted_at": r.deleted_at,
+    })
+
+
+def teamnet(r: Route) -> dict[str, Any]:
+    """``tunnel_teamnet``: a route as lists and the IP lookup show it, with names and type."""
+    return _without_nulls({
+        "id": r.id,
+        "network": r.network,
+        "tunnel_id": r.tunnel_id,
+        "tunnel_name": r.tunnel_name,
+        "tun_type": r.tun_type,
+        "virtual_network_id": r.virtual_network_id,
+        "virtual_network_name": r.virtual_network_name,
+        "comment": r.comment,
+        "created_at": r.created_at,
+        "deleted_at": r.deleted_at,
+    })
+
+
+def success(result: Any, result_info: dict[str, int] | None = None) -> dict[str, Any]:
+    """``*api-response-common`` (+ ``result_info`` on paginated lists)."""
+    body: dict[str, Any] = {"success": True, "errors": [], "messages": [], "result": result}
+    if result_info is not None:
+        body["result_info"] = result_info
+    return body
+
+
+def failure(code: int, message: str) -> dict[str, Any]:
+    """``*api-response-common-failure``."""
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def result_info(page: int, per_page: int, count: int, total_count: int) -> dict[str, int]:
+    """``tunnel_result_info``: ``count`` is the items on this page, ``total_count`` all that matched."""
+    return {"page": page, "per_page": per_page, "count": count, "total_count": total_count}

@@ -1,0 +1,166 @@
+"""Serving a WSGI app with cheroot: threaded, embeddable, optionally TLS.
+
+``make_server(app, "127.0.0.1", 0)`` binds at once (so a port of 0 is resolved and
+readable as ``server.port``); ``start_in_thread()`` serves in the background and
+``stop()`` shuts down and waits for the serving thread. Every request leaves one
+access-log line on the ``warpcli.server.access`` logger (``setup_access_log()`` sends
+it to stderr): method, path, status, duration. Never a header, never a body, and
+query values whose names look secret are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl, urlencode
+
+from cheroot import wsgi
+
+access_log = logging.getLogger("warpcli.server.access")
+
+#: query parameter names whose values are never logged
+_SECRET_WORDS = ("token", "secret", "key", "password", "auth", "signature")
+
+
+def _loggable_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    masked = [(k, "***" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in pairs]
+    return urlencode(masked)
+
+
+class AccessLog:
+    """WSGI middleware: one structured line per request, written when the response is done."""
+
+    def __init__(self, app: Callable, logger: logging.Logger = access_log) -> None:
+        self.app = app
+        self.logger = logger
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        status: list[str] = []
+
+        def record_status(status_line: str, headers: list, exc_info: Any = None):
+            status[:] = [status_line.split(" ", 1)[0]]
+            return start_response(status_line, headers, exc_info)
+
+        body = self.app(environ, record_status)
+        return _ClosingIterator(body, lambda: self._log(environ, status, started))
+
+    def _log(self, environ: dict, status: list[str], started: float) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        if query:
+            path += "?" + _loggable_query(query)
+        self.logger.info(
+            "method=%s path=%s status=%s duration_ms=%.1f remote=%s",
+            environ.get("REQUEST_METHOD", "-"), path, status[0] if status else "-",
+            (time.perf_counter() - started) * 1000, environ.get("REMOTE_ADDR", "-"),
+        )
+
+
+class _ClosingIterator:
+    """Pass a WSGI body through and call ``on_close`` once it has been sent (or dropped)."""
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._body = body
+        self._iter = iter(body)
+        self._on_close = on_close
+
+    def __iter__(self) -> "_ClosingIterator":
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._iter)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._on_close()
+
+
+class Server(wsgi.Server):
+    """cheroot's WSGI server with a resolved ``port`` and background start/stop."""
+
+    _thread: threading.Thread | None = None
+    #: the select() timeout of cheroot's connection loop, which ``stop()`` waits out
+    #: (cheroot's 0.5 s made every shutdown take half a second)
+    expiration_interval = 0.1
+
+    @property
+    def host(self) -> str:
+        return self.bind_addr[0]
+
+    @property
+    def port(self) -> int:
+        return self.bind_addr[1]
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port`` (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "https" if self.ssl_adapter is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    def start(self) -> None:
+        """Serve in this thread until ``stop()`` (binding first if ``make_server`` did not)."""
+        if not self.ready:
+            self.prepare()
+        self.serve()
+
+    def start_in_thread(self) -> None:
+        """Serve in a daemon thread; the socket is already bound and listening on return."""
+        if not self.ready:
+            self.prepare()
+        self._thread = threading.Thread(target=self.serve, name=f"warpcli-server-{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, finish or drop in-flight requests, wait for the serving thread."""
+        super().stop()
+        if self._thread is not None:
+            self._thread.join(timeout=self.shutdown_timeout + 5)
+            self._thread = None
+
+
+def make_server(
+    app: Callable,
+    host: str,
+    port: int,
+    *,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    threads: int = 8,
+    access_log: bool = True,
+) -> Server:
+    """A bound, listening server for ``app`` (``port=0`` picks a free port).
+
+    Give both ``tls_cert`` and ``tls_key`` (PEM files) to serve HTTPS.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("give both tls_cert and tls_key, or neither")
+    server = Server((host, port), AccessLog(app) if access_log else app, numthreads=threads, max=threads,
+                    server_name="warpcli")
+    if tls_cert is not None:
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        server.ssl_adapter = BuiltinSSLAdapter(tls_cert, tls_key)
+    server.prepare()  # bind now: errors surface here and port 0 is resolved
+    return server
+
+
+def setup_access_log(stream: Any = None, level: int = logging.INFO) -> logging.Handler:
+    """Send the access log (and the server's error lines) to ``stream`` (stderr by default)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    server_log = logging.getLogger("warpcli.server")
+    server_log.addHandler(handler)
+    server_log.setLevel(level)
+    return handler
