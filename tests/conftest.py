@@ -102,3 +102,53 @@ def dump_state(state_dir: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+# -- one behavioural suite, every controller ------------------------------------------
+BACKENDS = ("local", "cloudflare")
+#: fixtures that fill ``paths.state`` before a test runs (e.g. a copied template)
+SEEDERS = ("state",)
+
+
+@dataclass
+class Backend:
+    """The controller a parametrised test runs against; ``cf`` is the Cloudflare stand-in."""
+
+    name: str
+    cf: object = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "local_only(reason): the test checks something only the embedded controller has")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.MonkeyPatch):
+    """Run the test once on the embedded controller and once through the Cloudflare client.
+
+    The Cloudflare run talks HTTP to a contract-checked stand-in on 127.0.0.1 whose own
+    state is the embedded controller's database in ``paths.state``: ``dump_state`` and
+    every "nothing changed" check read the same file in both runs.
+    """
+    if request.param == "local":
+        yield Backend("local")
+        return
+    marker = request.node.get_closest_marker("local_only")
+    if marker is not None:
+        pytest.skip(f"embedded controller only: {marker.args[0] if marker.args else ''}")
+    from tests.cfstub.server import CloudflareStandIn
+
+    for name in SEEDERS:  # a test's prepared state must be in place before the server opens it
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+    stand_in = CloudflareStandIn(paths.state).start()
+    try:
+        monkeypatch.setenv("WARPCLI_CONTROLLER", "cloudflare")
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", stand_in.account_id)
+        monkeypatch.setenv("WARPCLI_API_URL", stand_in.url)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", stand_in.token)
+        yield Backend("cloudflare", stand_in)
+    finally:
+        stand_in.stop()
+    problems = stand_in.problems()
+    assert not problems, "the Cloudflare stand-in saw problems:\n  " + "\n  ".join(problems)

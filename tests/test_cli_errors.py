@@ -21,6 +21,8 @@ import pytest
 
 from tests.conftest import WARPCLI, Paths, dump_state
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 USAGE, NOT_FOUND, CONFLICT, STATE, ERROR = 2, 3, 4, 5, 1
 UNKNOWN_ID = "0b7c3a52-27d3-4f7c-9a54-5d1e1b0c1d2e"
 
@@ -146,6 +148,12 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     stdin: str | None = None
 
+    @property
+    def local_only(self) -> bool:
+        """The embedded controller's own file, lock or secret store: nothing of it exists on an API."""
+        return self.id.startswith(("state-", "corrupt-", "truncated", "newer-schema", "locked-", "no-keyring",
+                                   "unknown-secret-backend"))
+
 
 CASES = [
     # malformed CIDRs
@@ -254,7 +262,7 @@ CASES = [
          config_file('lock_timeout = 3.0\n')),
     Case("config-set-bad-value", ["config", "set", "lock_timeout", "soon"], USAGE, ["lock_timeout"],
          config_file('lock_timeout = 3.0\n')),
-    Case("config-set-bad-choice", ["config", "set", "controller", "cloudflare"], USAGE, ["local"]),
+    Case("config-set-bad-choice", ["config", "set", "controller", "aws"], USAGE, ["local", "cloudflare"]),
     # bulk input that cannot even be read
     Case("import-missing-file", ["routes", "import", "/nonexistent/routes.csv"], USAGE, ["/nonexistent/routes.csv"]),
     Case("import-bad-format", ["routes", "import", "-", "--format", "xml"], USAGE, ["xml", "csv, jsonl"],
@@ -263,7 +271,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_one_clear_line_and_changes_nothing(case: Case, state: Paths, sh) -> None:  # noqa: ANN001
+def test_bad_input_is_one_clear_line_and_changes_nothing(case: Case, state: Paths, sh, backend) -> None:  # noqa: ANN001
+    if backend.name != "local" and case.local_only:
+        pytest.skip("about the embedded controller's own state file")
     ctx = case.prepare(state) if case.prepare else None
     with ctx if isinstance(ctx, contextlib.AbstractContextManager) else contextlib.nullcontext():
         before = snapshot(state)

@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import WARPCLI, dump_state
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 ANSI = re.compile(r"\x1b\[")
 

@@ -83,7 +83,8 @@ def test_config_show_for_people(cli) -> None:  # noqa: ANN001
     r = cli("config", "show")
     assert r.exit_code == 0
     keys = [line.split()[0] for line in r.stdout.splitlines()]
-    assert keys == ["config_file", "state_dir", "controller", "secret_backend", "lock_timeout", "run_dir"]
+    assert keys == ["config_file", "state_dir", "controller", "secret_backend", "lock_timeout", "run_dir",
+                    "account_id", "api_url", "api_timeout"]
 
 
 # -- config set / unset -----------------------------------------------------------------------

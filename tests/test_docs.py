@@ -166,15 +166,18 @@ def _json(r: Any) -> Any:
     return json.loads(r.stdout)
 
 
-@pytest.fixture
-def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
-    """Run every command with --json over a small route table; heading -> printed objects."""
-
-    def ok(*args: str, code: int = 0) -> Any:
-        r = cli(*args, "--json")
+def _runner(cli):  # noqa: ANN001, ANN202
+    def ok(*args: str, code: int = 0, input: str | None = None) -> Any:
+        r = cli(*args, "--json", input=input)
         assert r.exit_code == code, (args, r.stdout, r.stderr)
         return r
 
+    return ok
+
+
+def _controller_samples(cli, tmp_path: Path) -> dict[str, list[Any]]:  # noqa: ANN001
+    """Every tunnel, vnet, route and routes command with --json over a small route table."""
+    ok = _runner(cli)
     s: dict[str, list[Any]] = {}
     add = lambda heading, *objs: s.setdefault(heading, []).extend(objs)  # noqa: E731
     office = _json(ok("tunnel", "create", "office"))
@@ -234,7 +237,16 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     export = cli("routes", "export", "--json")
     assert export.exit_code == 0, export.stderr
     add("Export row", *(json.loads(line) for line in export.stdout.splitlines()))
+    s["_token"] = [token["token"]]
+    return s
 
+
+@pytest.fixture
+def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
+    """Run every command with --json on the embedded controller; heading -> printed objects."""
+    s = _controller_samples(cli, tmp_path)
+    ok = _runner(cli)
+    add = lambda heading, *objs: s.setdefault(heading, []).extend(objs)  # noqa: E731
     add("Connector config", _json(ok("enroll", "--tunnel", "office", "--interface", "wcdoc0")))
     add("Connector config", _json(ok("enroll", "--tunnel", "office")))
     root = tmp_path / "root"
@@ -246,19 +258,38 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     add("Settings", _json(ok("config", "show")))
     add("Version", _json(ok("version")))
     s["_config_file"] = [_json(ok("config", "set", "lock_timeout", "30")), _json(ok("config", "unset", "lock_timeout"))]
-    s["_token"] = [token["token"]]
     return s
 
 
-#: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py checks them
-HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result"}
+@pytest.fixture
+def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:  # noqa: ANN001
+    """The same commands through the Cloudflare client, plus `auth`; heading -> printed objects."""
+    assert backend.name == "cloudflare"
+    s = _controller_samples(cli, tmp_path)
+    ok = _runner(cli)
+    add = lambda heading, *objs: s.setdefault(heading, []).extend(objs)  # noqa: E731
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
+    add("Auth status", _json(ok("auth", "status", code=int(ExitCode.AUTH))))
+    add("Auth login result", _json(ok("auth", "login", input=backend.cf.token + "\n")))
+    add("Auth status", _json(ok("auth", "status")))
+    add("Auth logout result", _json(ok("auth", "logout")), _json(ok("auth", "logout")))
+    s["_api_token"] = [backend.cf.token]
+    return s
+
+
+#: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py and
+#: tests/host/test_warp_enroll.py check them
+HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result",
+               "Warp enrollment"}
+#: shapes only the cloudflare controller's commands print: checked by the test below on cf_samples
+CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
 
 
 def test_json_shapes_match_docs(samples: dict[str, list[Any]]) -> None:
     tables = _field_tables()
-    checked = {h for h in samples if not h.startswith("_")} | HOST_SHAPES
+    checked = {h for h in samples if not h.startswith("_")} | HOST_SHAPES | CF_SHAPES
     assert not sorted(set(tables) - checked), f"field tables not checked against output: {sorted(set(tables) - checked)}"
-    for heading in sorted(checked - HOST_SHAPES):
+    for heading in sorted(checked - HOST_SHAPES - CF_SHAPES):
         assert heading in tables, f"docs/json.md has no field table under a heading {heading!r}"
         assert samples[heading], f"no sample of {heading!r} was produced"
         for i, obj in enumerate(samples[heading]):
@@ -278,3 +309,29 @@ def test_no_token_in_any_other_json(samples: dict[str, list[Any]]) -> None:
         if heading in ("Tunnel token", "_token"):
             continue
         assert token not in json.dumps(objs), f"the tunnel token leaked into {heading}"
+
+
+@pytest.mark.parametrize("backend", ["cloudflare"], indirect=True)
+def test_cloudflare_json_shapes_match_docs(cf_samples: dict[str, list[Any]], backend) -> None:  # noqa: ANN001
+    """The Cloudflare client prints the embedded controller's shapes, and the auth ones."""
+    tables = _field_tables()
+    assert CF_SHAPES <= set(cf_samples)
+    for heading in sorted(h for h in cf_samples if not h.startswith("_")):
+        assert cf_samples[heading], f"no sample of {heading!r} was produced"
+        for i, obj in enumerate(cf_samples[heading]):
+            _conforms(obj, tables[heading], f"cloudflare {heading}[{i}]")
+    status = cf_samples["Auth status"]
+    assert [x["token_status"] for x in status] == [None, "active"]
+    assert [x["removed"] for x in cf_samples["Auth logout result"]] == [True, False]
+
+
+@pytest.mark.parametrize("backend", ["cloudflare"], indirect=True)
+def test_no_secret_in_any_cloudflare_json(cf_samples: dict[str, list[Any]], backend) -> None:  # noqa: ANN001
+    tunnel_token, api_token = cf_samples["_token"][0], cf_samples["_api_token"][0]
+    for heading, objs in cf_samples.items():
+        if heading.startswith("_"):
+            continue
+        text = json.dumps(objs)
+        assert api_token not in text, f"the API token leaked into {heading}"
+        if heading != "Tunnel token":
+            assert tunnel_token not in text, f"the tunnel token leaked into {heading}"

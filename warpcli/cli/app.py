@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "route": "warpcli.cli.route",
     "routes": "warpcli.cli.routes",
     "config": "warpcli.cli.config_cmd",
+    "auth": "warpcli.cli.auth_cmds",
     "enroll": "warpcli.cli.enroll",
     "up": "warpcli.cli.connector_cmds:up",
     "down": "warpcli.cli.connector_cmds:down",
@@ -138,12 +139,31 @@ def root(
         Optional[Path],
         typer.Option("--config-dir", help="Where config.toml lives \\[env: WARPCLI_CONFIG_DIR]."),
     ] = None,
+    controller: Annotated[
+        Optional[str],
+        typer.Option(
+            "--controller", metavar="local|cloudflare",
+            help="The control plane: the embedded SQLite one, or Cloudflare API v4 \\[env: WARPCLI_CONTROLLER].",
+        ),
+    ] = None,
+    account_id: Annotated[
+        Optional[str],
+        typer.Option("--account-id", help="Cloudflare account id (cloudflare controller) \\[env: CLOUDFLARE_ACCOUNT_ID]."),
+    ] = None,
+    api_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--api-url",
+            help="API v4 base URL; any server of the same dialect (default Cloudflare's) \\[env: WARPCLI_API_URL].",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Provision and operate network connectors: tunnels, virtual networks and the route tables."""
-    ctx.obj = Runtime(state_dir, config_dir)
+    overrides = {"controller": controller, "account_id": account_id, "api_url": api_url}
+    ctx.obj = Runtime(state_dir, config_dir, overrides)
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -31,6 +31,9 @@ def show(ctx: typer.Context, json: Json = False) -> None:
         "secret_backend": s.secret_backend,
         "lock_timeout": s.lock_timeout,
         "run_dir": str(s.run_dir),
+        "account_id": s.account_id,
+        "api_url": s.api_url,
+        "api_timeout": s.api_timeout,
     }
     render.emit_json(data) if json else render.fields(list(data.items()))
 

@@ -14,16 +14,19 @@ if TYPE_CHECKING:  # the modules load when a command first needs them: `--versio
 
 
 class Runtime:
-    def __init__(self, state_dir: Path | None, config_dir: Path | None) -> None:
+    def __init__(
+        self, state_dir: Path | None, config_dir: Path | None, overrides: dict[str, str | None] | None = None
+    ) -> None:
         self._state_dir = state_dir
         self._config_dir = config_dir
+        self._overrides = overrides or {}
         self.json = False  # set by the running command; the error handler reads it
 
     @cached_property
     def settings(self) -> Settings:
         from warpcli.core.settings import load_settings
 
-        return load_settings(config_dir=self._config_dir, state_dir=self._state_dir)
+        return load_settings(config_dir=self._config_dir, state_dir=self._state_dir, overrides=self._overrides)
 
     @property
     def config_dir(self) -> Path:

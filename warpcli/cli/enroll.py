@@ -70,6 +70,9 @@ def enroll(
         token = _read_token(None if token_file is None or str(token_file) == "-" else token_file)
         if token is None and token_file is not None:  # '-' on a terminal
             raise InvalidInput("no token on stdin", hint="pipe it: warpcli tunnel token NAME | warpcli enroll")
+    if rt.settings.controller == "cloudflare":
+        _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, json=json)
+        return
     result = enrollment.enroll(
         rt.controller, config_dir=rt.settings.config_dir, secrets=rt.host_secrets, keygen=_keygen,
         tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
@@ -86,3 +89,23 @@ def enroll(
         render.emit_json({**cfg.to_dict(), "changed": result.changed})
     else:
         render.plain(cfg.connector_id)
+
+
+def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, json) -> None:  # noqa: ANN001
+    """Cloudflare's edge is the hub: warp-cli joins this host to the tunnel."""
+    from warpcli.core.errors import NotSupported
+    from warpcli.host.warp_client import WarpClient, enroll
+
+    given = [flag for flag, value in (("--vnet", vnet), ("--interface", interface), ("--mtu", mtu)) if value]
+    if given:
+        raise NotSupported(
+            f"{', '.join(given)} do(es) not apply with the cloudflare controller",
+            hint="warp-cli manages the interface; a connector's virtual network is set on Cloudflare",
+        )
+    client = WarpClient.find()  # before any API call: a missing warp-cli changes nothing
+    result = enroll(rt.controller, tunnel=tunnel, token=token, client=client)
+    render.message(
+        f"enrolled with warp-cli in tunnel {result['tunnel_name']!r}; IP forwarding is on "
+        "(until reboot: `warpcli install` makes it permanent)"
+    )
+    render.emit_json(result) if json else render.plain(result["tunnel_id"])

@@ -15,7 +15,9 @@ class ExitCode(IntEnum):
     CONFLICT = 4  #: it already exists, or the change would break a rule (duplicate CIDR, default vnet)
     STATE = 5  #: the state store is unusable: corrupt, locked, unreadable, or from a newer version
     PERMISSION = 6  #: the command needs root (it changes interfaces, routes or sysctls)
+    AUTH = 7  #: the controller's API refused the credentials (no token, invalid token, missing permission)
     DEGRADED = 8  #: `status`: the connector is not healthy (down, no handshake, route drift, no forwarding)
+    UNAVAILABLE = 9  #: the controller's API could not be reached, or kept failing (timeouts, 5xx): retry later
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
@@ -31,6 +33,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         (errors.NotFound, ExitCode.NOT_FOUND),
         (errors.Conflict, ExitCode.CONFLICT),
         (errors.StateError, ExitCode.STATE),
+        (errors.AuthError, ExitCode.AUTH),
+        (errors.Unavailable, ExitCode.UNAVAILABLE),
     ):
         if isinstance(exc, kind):
             return code

@@ -35,8 +35,8 @@ def create(
     tunnel = result.obj
     if result.created:
         store = getattr(ctrl, "secrets", None)
-        where = f" in {store.description}" if store is not None else ""
-        render.message(f"created tunnel {tunnel.name!r}; its token is stored{where}")
+        where = f"in {store.description}" if store is not None else f"by the {ctrl.kind} controller"
+        render.message(f"created tunnel {tunnel.name!r}; its token is kept {where} (`warpcli tunnel token`)")
     else:
         render.message(f"tunnel {tunnel.name!r} already exists")
     render.emit_json(tunnel) if json else render.plain(tunnel.id)

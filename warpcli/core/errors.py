@@ -61,3 +61,18 @@ class BulkImportError(WarpcliError):
         super().__init__(message)
         self.problems = problems
         self.conflict = conflict
+
+
+class AuthError(WarpcliError):
+    """The API refused the credentials: no token, an invalid token, or a missing permission."""
+
+
+class Unavailable(WarpcliError):
+    """The controller could not be reached or answered with an error after the retries.
+
+    Worth retrying later: the request may not have been carried out.
+    """
+
+
+class NotSupported(InvalidInput):
+    """The chosen controller cannot do this (e.g. hubs on Cloudflare, whose edge is the hub)."""

@@ -29,12 +29,14 @@ def validate_name(kind: str, name: str) -> str:
 
 RESERVED_VNET = "all"
 MAX_COMMENT = 1000
+#: Cloudflare's limit for a virtual network's comment (``tunnel_virtual_network_comment``)
+MAX_VNET_COMMENT = 256
 
 
-def validate_comment(comment: str) -> str:
+def validate_comment(comment: str, limit: int = MAX_COMMENT) -> str:
     """Free text, but no control characters: they would reach terminals and tables raw."""
-    if len(comment) > MAX_COMMENT:
-        raise InvalidInput(f"the comment is longer than {MAX_COMMENT} characters")
+    if len(comment) > limit:
+        raise InvalidInput(f"the comment is longer than {limit} characters")
     if any(not ch.isprintable() for ch in comment):
         raise InvalidInput("the comment contains control characters")
     return comment

@@ -45,6 +45,9 @@ class Settings:
     secret_backend: str = "auto"
     lock_timeout: float = 10.0
     run_dir: Path = Path("/run/warpcli")  #: wireguard-go PIDs and what `down` restores (tmpfs)
+    account_id: str | None = None  #: the Cloudflare account (cloudflare controller)
+    api_url: str = "https://api.cloudflare.com/client/v4"  #: the API v4 base URL (cloudflare controller)
+    api_timeout: float = 30.0  #: seconds to wait for one API answer
 
 
 def default_run_dir(env: Mapping[str, str]) -> Path:
@@ -61,8 +64,11 @@ KEYS: dict[str, tuple[str, type]] = {
     "secret_backend": ("WARPCLI_SECRET_BACKEND", str),
     "lock_timeout": ("WARPCLI_LOCK_TIMEOUT", float),
     "run_dir": ("WARPCLI_RUN_DIR", str),
+    "account_id": ("CLOUDFLARE_ACCOUNT_ID", str),
+    "api_url": ("WARPCLI_API_URL", str),
+    "api_timeout": ("WARPCLI_API_TIMEOUT", float),
 }
-CONTROLLERS = ("local",)
+CONTROLLERS = ("local", "cloudflare")
 SECRET_BACKENDS = ("auto", "keyring", "file")
 #: keys whose value must be one of a fixed set
 CHOICES: dict[str, tuple[str, ...]] = {"controller": CONTROLLERS, "secret_backend": SECRET_BACKENDS}
@@ -117,6 +123,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     except (TypeError, ValueError):
         what = "number of seconds (0 or more)" if kind is float else "non-empty string"
         raise ConfigError(f"{origin}: {key} = {value!r} is not a valid {what}") from None
+    if key == "api_url" and not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{origin}: api_url = {value!r} is not an http(s) URL")
     choices = CHOICES.get(key)
     if choices is not None and value not in choices:
         raise ConfigError(f"{origin}: {key} = {value!r} is not known", hint=f"use one of: {', '.join(choices)}")
@@ -134,7 +142,9 @@ def load_settings(
     config_dir: str | Path | None = None,
     state_dir: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
+    """``overrides`` are command-line flags by key (``None`` = not given); they win over everything."""
     env = os.environ if env is None else env
     cdir = resolve_config_dir(config_dir, env)
     path = cdir / CONFIG_FILE
@@ -146,6 +156,9 @@ def load_settings(
     for key, (var, _) in KEYS.items():
         if env.get(var):
             values[key] = _coerce(key, env[var], var)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
     if state_dir:
         values["state_dir"] = str(state_dir)
     values["state_dir"] = Path(values.get("state_dir") or default_state_dir(env)).expanduser()

@@ -53,6 +53,8 @@ SERVICE_DEFAULTS: dict[str, str] = {
     "controller": "local",
     "secret_backend": "auto",
     "lock_timeout": "10.0",
+    "api_url": "https://api.cloudflare.com/client/v4",
+    "api_timeout": "30.0",
 }
 SERVICE_CONFIG_DIR = "/etc/warpcli"
 SYSTEMD_RUNNING_MARKER = "/run/systemd/system"  #: sd_booted(3): exists iff systemd is PID 1

@@ -30,7 +30,7 @@ from warpcli.core.model import (
     new_id,
     utcnow,
 )
-from warpcli.core.names import validate_comment, validate_name
+from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
 from warpcli.core.secrets import SecretStore
 
 DB_NAME = "state.db"
@@ -315,7 +315,7 @@ class LocalController(Controller):
 
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
         validate_name("virtual network", name)
-        validate_comment(comment)
+        validate_comment(comment, MAX_VNET_COMMENT)
         with self._write() as conn:
             self._check_vnet_name(conn, name)
             if is_default:
@@ -367,7 +367,7 @@ class LocalController(Controller):
                 self._check_vnet_name(conn, name, but=vnet_id)
                 conn.execute("UPDATE virtual_networks SET name = ? WHERE id = ?", (name, vnet_id))
             if comment is not None:
-                validate_comment(comment)
+                validate_comment(comment, MAX_VNET_COMMENT)
                 conn.execute("UPDATE virtual_networks SET comment = ? WHERE id = ?", (comment, vnet_id))
             if is_default is True and not vnet.is_default_network:
                 conn.execute("UPDATE virtual_networks SET is_default = 0 WHERE is_default = 1")

@@ -1,0 +1,488 @@
+"""The control plane on Cloudflare's API v4 (or any server of the same dialect).
+
+Endpoints: ``warp_connector`` (tunnels), ``teamnet/routes`` and
+``teamnet/virtual_networks``; the deprecated ``teamnet/routes/network/{cidr}`` ones are
+never used. The same model objects come back as from the embedded controller, so the
+CLI cannot tell the two apart. Rules the embedded controller enforces in its
+transaction (a tunnel with routes is not deleted without ``force``; one route per CIDR
+and vnet) are checked here before the call, and the server's own answer still counts.
+
+Creates are reconciled: when a POST times out or fails with a 5xx, the object may
+exist all the same, so the controller looks it up by its natural key (tunnel name, vnet
+name, CIDR in a vnet) before it sends the POST again. A pipeline never gets two
+tunnels of the same name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import socket
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from warpcli.controllers.cloudflare import shapes
+from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, ServerError, path_segment
+from warpcli.core.cidr import Network
+from warpcli.core.controller import Controller, RouteSpec
+from warpcli.core.errors import (
+    BulkImportError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    Unavailable,
+    WarpcliError,
+)
+from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
+from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
+
+T = TypeVar("T")
+
+#: how many times a create is sent at most (the first try and one after reconciling)
+CREATE_ATTEMPTS = 2
+
+_HUB_HINT = (
+    "with the cloudflare controller Cloudflare's edge is the hub; "
+    "enroll hosts with `warpcli enroll`, which runs Cloudflare's warp-cli"
+)
+
+
+def valid_account_id(account_id: str) -> str:
+    """Cloudflare account ids are 32 hex digits; anything else never reaches a URL."""
+    a = account_id.strip().lower()
+    if len(a) != 32 or any(c not in "0123456789abcdef" for c in a):
+        raise InvalidInput(f"{account_id!r} is not a Cloudflare account id (32 hex digits)")
+    return a
+
+
+class CloudflareController(Controller):
+    kind = "cloudflare"
+    secrets = None  # tokens stay on Cloudflare: `tunnel token` fetches them
+
+    def __init__(self, client: ApiClient, account_id: str) -> None:
+        self.client = client
+        self.account_id = valid_account_id(account_id)
+        self._base = f"/accounts/{self.account_id}"
+        self._tunnel_names: dict[str, str] = {}
+        self._vnet_names: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- helpers --------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        return self.client.call(method, self._base + path, **kw).get("result")
+
+    def _create(self, path: str, body: dict[str, Any], find: Callable[[], T | None]) -> Any:
+        """POST, reconciling an unclear outcome (timeout, 5xx) by looking for the object first."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return self._call("POST", path, body=body)
+            except Unavailable as exc:
+                if isinstance(exc, (ApiTimeout, ServerError)):
+                    found = find()
+                    if found is not None:
+                        return found
+                    if attempt < CREATE_ATTEMPTS:
+                        continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _remember(self, t: Tunnel) -> Tunnel:
+        self._tunnel_names[t.id] = t.name
+        return t
+
+    def _names(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Tunnel and vnet names by id, for routes whose responses lack them."""
+        if not self._vnet_names:
+            for v in self.list_virtual_networks(is_deleted=None):
+                self._vnet_names[v.id] = v.name
+        return self._tunnel_names, self._vnet_names
+
+    def _route(self, obj: Any) -> Route:
+        r = shapes.route(obj, tunnel_names=self._tunnel_names, vnet_names=self._vnet_names)
+        if r.tunnel_name is None:
+            try:
+                self.get_tunnel(r.tunnel_id)
+            except NotFound:
+                pass
+        if r.virtual_network_name is None:
+            self._vnet_names.clear()
+            self._names()
+        return shapes.route(obj, tunnel_names=self._tunnel_names, vnet_names=self._vnet_names)
+
+    # -- tunnels ----------------------------------------------------------------------
+    def create_tunnel(self, name: str) -> Tunnel:
+        validate_name("tunnel", name)
+        existing = self.list_tunnels(name=name)
+        if existing:
+            t = existing[0]
+            raise Conflict(f"a tunnel named {name!r} already exists (id {t.id})", existing=t)
+
+        def find() -> dict | None:
+            found = self.list_tunnels(name=name)
+            return found[0].to_dict() if found else None
+
+        try:
+            obj = self._create("/warp_connector", {"name": name}, find)
+        except Conflict:
+            found = self.list_tunnels(name=name)
+            if found:  # created by someone else in between
+                raise Conflict(
+                    f"a tunnel named {name!r} already exists (id {found[0].id})", existing=found[0]
+                ) from None
+            raise
+        return self._remember(shapes.tunnel(obj))
+
+    def list_tunnels(self, *, name: str | None = None, is_deleted: bool | None = False) -> list[Tunnel]:
+        out = [
+            self._remember(shapes.tunnel(o))
+            for o in self.client.pages(f"{self._base}/warp_connector", {"name": name, "is_deleted": is_deleted})
+        ]
+        if name is not None:  # the server's name filter is authoritative, but be exact
+            out = [t for t in out if t.name == name]
+        return sorted(out, key=lambda t: (t.name, t.created_at))
+
+    def get_tunnel(self, tunnel_id: str) -> Tunnel:
+        t = shapes.tunnel(self._call("GET", f"/warp_connector/{path_segment(tunnel_id)}"))
+        if t.deleted_at:
+            raise NotFound(f"no tunnel with id {tunnel_id}")
+        return self._remember(t)
+
+    def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
+        tunnel = self.get_tunnel(tunnel_id)
+        routes = list(self.list_routes(RouteFilter(tunnel_id=tunnel.id)))
+        if routes and not force:
+            raise Conflict(
+                f"tunnel {tunnel.name!r} still has {len(routes)} route(s)",
+                hint="delete them first, or pass --force to delete them with the tunnel",
+            )
+        for r in routes:
+            self.delete_route(r.id)
+        obj = self._call("DELETE", f"/warp_connector/{path_segment(tunnel.id)}", body={})
+        return shapes.tunnel(obj) if isinstance(obj, dict) and obj.get("id") else tunnel
+
+    def get_tunnel_token(self, tunnel_id: str) -> str:
+        token = self._call("GET", f"/warp_connector/{path_segment(tunnel_id)}/token")
+        if not isinstance(token, str) or not token:
+            raise Unavailable("the API returned no tunnel token")
+        return token
+
+    # -- virtual networks -------------------------------------------------------------
+    def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
+        validate_name("virtual network", name)
+        validate_comment(comment, MAX_VNET_COMMENT)
+        existing = self.list_virtual_networks(name=name)
+        if existing:
+            v = existing[0]
+            raise Conflict(f"a virtual network named {name!r} already exists (id {v.id})", existing=v)
+
+        def find() -> dict | None:
+            found = self.list_virtual_networks(name=name)
+            return found[0].to_dict() if found else None
+
+        # `is_default` is the schema's name; cloudflared sends `is_default_network`: send both
+        body = {"name": name, "comment": comment, "is_default": is_default, "is_default_network": is_default}
+        v = shapes.virtual_network(self._create("/teamnet/virtual_networks", body, find))
+        self._vnet_names[v.id] = v.name
+        return v
+
+    def list_virtual_networks(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        is_default: bool | None = None,
+        is_deleted: bool | None = False,
+    ) -> list[VirtualNetwork]:
+        params = {"id": id, "name": name, "is_default": is_default, "is_deleted": is_deleted}
+        result = self._call("GET", "/teamnet/virtual_networks", params=params) or []
+        out = [shapes.virtual_network(o) for o in result]
+        for v in out:
+            self._vnet_names[v.id] = v.name
+        # be exact whatever the server's filters do
+        out = [
+            v for v in out
+            if (id is None or v.id == id)
+            and (name is None or v.name == name)
+            and (is_default is None or v.is_default_network == is_default)
+            and (is_deleted is None or bool(v.deleted_at) == is_deleted)
+        ]
+        return sorted(out, key=lambda v: (not v.is_default_network, v.name))
+
+    def _live_vnet(self, vnet_id: str) -> VirtualNetwork:
+        found = self.list_virtual_networks(id=vnet_id)
+        if not found:
+            raise NotFound(f"no virtual network with id {vnet_id}")
+        return found[0]
+
+    def update_virtual_network(
+        self,
+        vnet_id: str,
+        *,
+        name: str | None = None,
+        comment: str | None = None,
+        is_default: bool | None = None,
+    ) -> VirtualNetwork:
+        vnet = self._live_vnet(vnet_id)
+        if name is not None:
+            validate_name("virtual network", name)
+            clash = [v for v in self.list_virtual_networks(name=name) if v.id != vnet.id]
+            if clash:
+                raise Conflict(f"a virtual network named {name!r} already exists (id {clash[0].id})")
+        if comment is not None:
+            validate_comment(comment, MAX_VNET_COMMENT)
+        if is_default is False and vnet.is_default_network:
+            raise Conflict(
+                f"virtual network {vnet.name!r} is the default and there must be one",
+                hint="make another virtual network the default instead",
+            )
+        body = {"name": name, "comment": comment, "is_default_network": is_default}
+        self._call("PATCH", f"/teamnet/virtual_networks/{path_segment(vnet.id)}",
+                   body={k: v for k, v in body.items() if v is not None})
+        self._vnet_names.clear()
+        return self._live_vnet(vnet.id)
+
+    def delete_virtual_network(self, vnet_id: str, *, force: bool = False) -> VirtualNetwork:
+        vnet = self._live_vnet(vnet_id)
+        if vnet.is_default_network:
+            raise Conflict(
+                f"virtual network {vnet.name!r} is the default and cannot be deleted",
+                hint="make another virtual network the default first (vnet update NAME --default)",
+            )
+        n = sum(1 for _ in self.list_routes(RouteFilter(virtual_network_id=vnet.id)))
+        if n and not force:
+            raise Conflict(
+                f"virtual network {vnet.name!r} still has {n} route(s)",
+                hint="remove them first, or pass --force to delete them with it",
+            )
+        obj = self._call(
+            "DELETE", f"/teamnet/virtual_networks/{path_segment(vnet.id)}",
+            params={"force": True} if force else None, body={},
+        )
+        out = shapes.virtual_network(obj) if isinstance(obj, dict) and obj.get("id") else vnet
+        return out if out.deleted_at else _deleted(out)
+
+    # -- routes -----------------------------------------------------------------------
+    def _vnet_id(self, virtual_network_id: str | None) -> VirtualNetwork:
+        if virtual_network_id is None:
+            found = self.list_virtual_networks(is_default=True)
+            if not found:
+                raise NotFound("there is no default virtual network")
+            return found[0]
+        return self._live_vnet(virtual_network_id)
+
+    def _exact_route(self, vnet_id: str, net: Network) -> Route | None:
+        text = str(net)
+        for r in self.list_routes(RouteFilter(virtual_network_id=vnet_id, network_subset=net,
+                                              network_superset=net)):
+            if r.network == text:
+                return r
+        return None
+
+    def _route_conflict(self, existing: Route, vnet: VirtualNetwork) -> Conflict:
+        return Conflict(
+            f"{existing.network} is already routed in virtual network {vnet.name!r} "
+            f"through tunnel {existing.tunnel_name!r} (route {existing.id})",
+            existing=existing,
+        )
+
+    def create_route(
+        self,
+        network: Network,
+        tunnel_id: str,
+        *,
+        virtual_network_id: str | None = None,
+        comment: str = "",
+    ) -> Route:
+        validate_comment(comment)
+        tunnel = self.get_tunnel(tunnel_id)
+        vnet = self._vnet_id(virtual_network_id)
+        existing = self._exact_route(vnet.id, network)
+        if existing is not None:
+            raise self._route_conflict(existing, vnet)
+
+        def find() -> dict | None:
+            r = self._exact_route(vnet.id, network)
+            return r.to_dict() if r is not None and r.tunnel_id == tunnel.id else None
+
+        body = {"network": str(network), "tunnel_id": tunnel.id, "virtual_network_id": vnet.id, "comment": comment}
+        try:
+            obj = self._create("/teamnet/routes", body, find)
+        except (Conflict, InvalidInput):
+            found = self._exact_route(vnet.id, network)
+            if found is not None:  # Cloudflare answers some duplicates with a 400
+                raise self._route_conflict(found, vnet) from None
+            raise
+        return self._route(obj)
+
+    def list_routes(self, flt: RouteFilter = RouteFilter()) -> Iterator[Route]:
+        params = {
+            "tunnel_id": flt.tunnel_id,
+            "virtual_network_id": flt.virtual_network_id,
+            "network_subset": str(flt.network_subset) if flt.network_subset is not None else None,
+            "network_superset": str(flt.network_superset) if flt.network_superset is not None else None,
+            "comment": flt.comment,
+            "is_deleted": flt.is_deleted,  # omitted (None) means both live and deleted, as in the API
+            "route_id": flt.route_id,
+        }
+        self._names()
+        for o in self.client.pages(f"{self._base}/teamnet/routes", params):
+            yield self._route(o)
+
+    def update_route(
+        self,
+        route_id: str,
+        *,
+        network: Network | None = None,
+        tunnel_id: str | None = None,
+        virtual_network_id: str | None = None,
+        comment: str | None = None,
+    ) -> Route:
+        if comment is not None:
+            validate_comment(comment)
+        current = self._get_route(route_id)
+        if tunnel_id is not None:
+            self.get_tunnel(tunnel_id)
+        vnet = self._vnet_id(virtual_network_id or current.virtual_network_id)
+        net = network or current.net
+        clash = self._exact_route(vnet.id, net)
+        if clash is not None and clash.id != route_id:
+            raise self._route_conflict(clash, vnet)
+        body = {
+            "network": str(network) if network is not None else None,
+            "tunnel_id": tunnel_id,
+            "virtual_network_id": virtual_network_id,
+            "comment": comment,
+        }
+        self._call("PATCH", f"/teamnet/routes/{path_segment(route_id)}",
+                   body={k: v for k, v in body.items() if v is not None})
+        return self._get_route(route_id)
+
+    def _get_route(self, route_id: str) -> Route:
+        for r in self.list_routes(RouteFilter(route_id=route_id)):
+            if r.id == route_id:
+                return r
+        raise NotFound(f"no route with id {route_id}")
+
+    def delete_route(self, route_id: str) -> Route:
+        current = self._get_route(route_id)
+        obj = self._call("DELETE", f"/teamnet/routes/{path_segment(route_id)}")
+        deleted = self._route(obj) if isinstance(obj, dict) and obj.get("id") else current
+        if deleted.tunnel_name is None or deleted.virtual_network_name is None:
+            deleted = _with_names(deleted, current)
+        return deleted if deleted.deleted_at else _deleted(deleted)
+
+    def get_route_by_ip(
+        self, version: int, address: int, *, virtual_network_id: str | None = None
+    ) -> Route | None:
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        ip = socket.inet_ntop(family, address.to_bytes(4 if version == 4 else 16, "big"))
+        vnet = self._vnet_id(virtual_network_id)
+        try:
+            obj = self._call("GET", f"/teamnet/routes/ip/{path_segment(ip)}",
+                             params={"virtual_network_id": vnet.id})
+        except NotFound:
+            return None
+        if not isinstance(obj, dict) or not obj.get("id"):
+            return None
+        return self._route(obj)
+
+    # -- bulk -------------------------------------------------------------------------
+    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+        """Check every row against the account's routes first; undo what was made if a call fails.
+
+        The API has no transactions: this is all-or-nothing as far as a client can make it.
+        """
+        specs = list(specs)
+        have = {(r.virtual_network_id, r.network): r for r in self.list_routes()}
+        problems = []
+        for s in specs:
+            r = have.get((s.virtual_network_id, str(s.network)))
+            if r is not None:
+                problems.append({
+                    "row": s.row, "network": str(s.network),
+                    "reason": f"already routed in {r.virtual_network_name!r} through {r.tunnel_name!r} (route {r.id})",
+                })
+        if problems:
+            raise BulkImportError(
+                f"import refused: {len(problems)} route(s) already exist; nothing was imported",
+                problems, conflict=True,
+            )
+        made: list[Route] = []
+        try:
+            for s in specs:
+                made.append(self.create_route(s.network, s.tunnel_id, virtual_network_id=s.virtual_network_id,
+                                              comment=s.comment))
+        except WarpcliError as exc:
+            undone = 0
+            for r in reversed(made):
+                try:
+                    self.delete_route(r.id)
+                    undone += 1
+                except WarpcliError:
+                    pass
+            left = len(made) - undone
+            exc.message += (
+                f" (import stopped; the {undone} route(s) it had created were deleted again"
+                + (f"; {left} could not be deleted" if left else "") + ")"
+            )
+            raise
+        return len(made)
+
+    # -- connectors and hubs: Cloudflare's edge and warp-cli do this ----------------------
+    def verify_tunnel_token(self, token: str) -> Tunnel:
+        from warpcli.core.tokens import parse_tunnel_token
+
+        claims = parse_tunnel_token(token)
+        if claims["a"].lower() != self.account_id:
+            raise InvalidInput("the tunnel token belongs to another account")
+        try:
+            tunnel = self.get_tunnel(claims["t"])
+            real = self.get_tunnel_token(tunnel.id)
+        except NotFound:
+            raise InvalidInput("the tunnel token is not valid for this account",
+                               hint="the tunnel may have been deleted") from None
+        if not hmac.compare_digest(real.strip().encode(), token.strip().encode()):
+            raise InvalidInput("the tunnel token is not valid for this account",
+                               hint="get a fresh one with `warpcli tunnel token`")
+        return tunnel
+
+    def register_connector(
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
+    ) -> Connector:
+        raise NotSupported("the cloudflare controller does not register WireGuard keys", hint=_HUB_HINT)
+
+    def list_connectors(
+        self, *, tunnel_id: str | None = None, virtual_network_id: str | None = None
+    ) -> list[Connector]:
+        return []
+
+    def delete_connector(self, connector_id: str) -> Connector:
+        raise NotFound(f"no connector with id {connector_id}", hint=_HUB_HINT)
+
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
+        raise NotSupported("the cloudflare controller has no self-hosted hub", hint=_HUB_HINT)
+
+    def get_hub(self, virtual_network_id: str | None = None) -> Hub:
+        raise NotSupported("the cloudflare controller has no self-hosted hub", hint=_HUB_HINT)
+
+    def delete_hub(self, virtual_network_id: str | None = None) -> Hub:
+        raise NotSupported("the cloudflare controller has no self-hosted hub", hint=_HUB_HINT)
+
+
+def _deleted(obj: Any) -> Any:
+    from dataclasses import replace
+
+    from warpcli.core.model import utcnow
+
+    return replace(obj, deleted_at=utcnow())
+
+
+def _with_names(route: Route, named: Route) -> Route:
+    from dataclasses import replace
+
+    return replace(
+        route,
+        tunnel_name=route.tunnel_name or named.tunnel_name,
+        virtual_network_name=route.virtual_network_name or named.virtual_network_name,
+    )

@@ -1,0 +1,67 @@
+"""Cloudflare API v4 JSON -> the model. The inverse lives in the server (``warpcli.server``).
+
+Missing fields get the model's defaults: Cloudflare omits what it does not know
+(``deleted_at`` of a live object, ``comment`` of a route made without one, the
+names in create/update responses of routes, which the controller fills in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warpcli.core.errors import Unavailable
+from warpcli.core.model import TUN_TYPE, Route, Tunnel, VirtualNetwork
+
+
+def _str(obj: dict[str, Any], key: str, default: str | None = None) -> Any:
+    value = obj.get(key, default)
+    return default if value is None else value
+
+
+def _need(obj: Any, what: str, *keys: str) -> dict[str, Any]:
+    if not isinstance(obj, dict) or any(not isinstance(obj.get(k), str) for k in keys):
+        raise Unavailable(f"the API returned a malformed {what} (missing {', '.join(keys)})")
+    return obj
+
+
+def tunnel(obj: Any) -> Tunnel:
+    o = _need(obj, "tunnel", "id", "name")
+    return Tunnel(
+        id=o["id"],
+        name=o["name"],
+        account_tag=_str(o, "account_tag", ""),
+        created_at=_str(o, "created_at", ""),
+        status=_str(o, "status", "inactive"),
+        tun_type=_str(o, "tun_type", TUN_TYPE),
+        deleted_at=o.get("deleted_at") or None,
+    )
+
+
+def virtual_network(obj: Any) -> VirtualNetwork:
+    o = _need(obj, "virtual network", "id", "name")
+    return VirtualNetwork(
+        id=o["id"],
+        name=o["name"],
+        comment=_str(o, "comment", ""),
+        is_default_network=bool(o.get("is_default_network", False)),
+        created_at=_str(o, "created_at", ""),
+        deleted_at=o.get("deleted_at") or None,
+    )
+
+
+def route(obj: Any, *, tunnel_names: dict[str, str] | None = None, vnet_names: dict[str, str] | None = None) -> Route:
+    """A route; names missing from the object are looked up in the maps given."""
+    o = _need(obj, "route", "id", "network", "tunnel_id")
+    vid = _str(o, "virtual_network_id", "")
+    return Route(
+        id=o["id"],
+        network=o["network"],
+        tunnel_id=o["tunnel_id"],
+        virtual_network_id=vid,
+        comment=_str(o, "comment", ""),
+        created_at=_str(o, "created_at", ""),
+        tunnel_name=o.get("tunnel_name") or (tunnel_names or {}).get(o["tunnel_id"]),
+        virtual_network_name=o.get("virtual_network_name") or (vnet_names or {}).get(vid),
+        tun_type=_str(o, "tun_type", TUN_TYPE),
+        deleted_at=o.get("deleted_at") or None,
+    )
