@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import WARPCLI, Paths, dump_state
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 TABLE_CSV = """network,tunnel,vnet,comment
 10.0.0.0/24,office,,branch
 10.0.0.0/16,lab,default,whole lab
@@ -176,6 +178,7 @@ def test_import_refuses_unknown_columns(setup, paths: Paths) -> None:  # noqa: A
 
 
 # -- moving a table ---------------------------------------------------------------------------
+@pytest.mark.local_only("a second, fresh state dir; the move to Cloudflare has its own test below")
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_export_then_import_into_a_fresh_state_reproduces_the_table(
     setup, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str  # noqa: ANN001
@@ -227,6 +230,7 @@ def test_export_to_an_unwritable_place_fails_cleanly(setup, tmp_path: Path) -> N
 
 # -- size -------------------------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.local_only("Cloudflare's rate limit (1200 calls / 5 min) makes 20k single creates a 90-minute job")
 def test_twenty_thousand_rows_through_the_real_entry_point(paths: Paths, sh, tmp_path: Path) -> None:  # noqa: ANN001
     assert sh("tunnel", "create", "office").exit_code == 0
     assert sh("tunnel", "create", "lab").exit_code == 0
@@ -256,3 +260,29 @@ def test_twenty_thousand_rows_through_the_real_entry_point(paths: Paths, sh, tmp
     assert r.exit_code == 4
     assert len(json.loads(r.stdout)["problems"]) == n
     assert dump_state(paths.state) == before
+
+
+@pytest.mark.local_only("it moves a table from the embedded controller to Cloudflare itself")
+def test_a_table_moves_from_the_embedded_controller_to_cloudflare(setup, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """export on one controller, import on the other: the same table, names resolved again."""
+    from tests.cfstub.fixtures import cf_server
+
+    cli = setup
+    assert cli("routes", "import", "-", input=TABLE_CSV).exit_code == 0
+    original = table(cli)
+    out = tmp_path / "table.csv"
+    assert cli("routes", "export", str(out)).exit_code == 0
+    with cf_server(tmp_path / "cloud") as cf:
+        for var, value in {"WARPCLI_CONTROLLER": "cloudflare", "CLOUDFLARE_ACCOUNT_ID": cf.account_id,
+                           "WARPCLI_API_URL": cf.url, "CLOUDFLARE_API_TOKEN": cf.token}.items():
+            monkeypatch.setenv(var, value)
+        for args in (("tunnel", "create", "office"), ("tunnel", "create", "lab"), ("vnet", "add", "staging")):
+            assert cli(*args).exit_code == 0
+        r = cli("routes", "import", str(out), "--json")
+        assert r.exit_code == 0 and json.loads(r.stdout) == {"imported": len(original)}, r.stderr
+        assert table(cli) == original
+        assert len(cf.requests_to("POST", r"/teamnet/routes$")) == len(original)
+        # once more: every row conflicts, nothing is created
+        r = cli("routes", "import", str(out), "--json")
+        assert r.exit_code == 4 and len(json.loads(r.stdout)["problems"]) == len(original)
+        assert len(cf.requests_to("POST", r"/teamnet/routes$")) == len(original)

@@ -391,7 +391,9 @@ class CloudflareController(Controller):
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:
         """Check every row against the account's routes first; undo what was made if a call fails.
 
-        The API has no transactions: this is all-or-nothing as far as a client can make it.
+        The API has no transactions or bulk endpoint: this is all-or-nothing as far as a
+        client can make it. The rows are already resolved (``bulk.plan_import``), so each
+        is one POST; Cloudflare's rate limit (429) paces a large import.
         """
         specs = list(specs)
         have = {(r.virtual_network_id, r.network): r for r in self.list_routes()}
@@ -405,19 +407,20 @@ class CloudflareController(Controller):
                 })
         if problems:
             raise BulkImportError(
-                f"import refused: {len(problems)} route(s) already exist; nothing was imported",
-                problems, conflict=True,
+                f"import refused: {len(problems)} conflicting row(s); nothing was imported", problems, conflict=True
             )
-        made: list[Route] = []
+        made: list[str] = []
         try:
             for s in specs:
-                made.append(self.create_route(s.network, s.tunnel_id, virtual_network_id=s.virtual_network_id,
-                                              comment=s.comment))
+                body = {"network": str(s.network), "tunnel_id": s.tunnel_id,
+                        "virtual_network_id": s.virtual_network_id, "comment": s.comment}
+                obj = self._create("/teamnet/routes", body, lambda s=s: self._found_spec(s))
+                made.append(obj["id"] if isinstance(obj, dict) else "")
         except WarpcliError as exc:
             undone = 0
-            for r in reversed(made):
+            for rid in reversed(made):
                 try:
-                    self.delete_route(r.id)
+                    self._call("DELETE", f"/teamnet/routes/{path_segment(rid)}")
                     undone += 1
                 except WarpcliError:
                     pass
@@ -428,6 +431,10 @@ class CloudflareController(Controller):
             )
             raise
         return len(made)
+
+    def _found_spec(self, s: RouteSpec) -> dict | None:
+        r = self._exact_route(s.virtual_network_id, s.network)
+        return r.to_dict() if r is not None and r.tunnel_id == s.tunnel_id else None
 
     # -- connectors and hubs: Cloudflare's edge and warp-cli do this ----------------------
     def verify_tunnel_token(self, token: str) -> Tunnel:
