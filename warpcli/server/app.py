@@ -21,7 +21,9 @@ it as it talks to Cloudflare. Documented choices where the API leaves room:
   otherwise it is refused (400, code 1009), as is ``ha: true`` (no HA replicas here).
 - The deprecated ``teamnet/routes/network/{cidr}`` endpoints are not served.
 
-Every path needs ``Authorization: Bearer <token>``; ``authorize(token)`` decides.
+Every path needs ``Authorization: Bearer <token>``; ``authenticate(token)`` names the
+caller (:mod:`warpcli.server.auth`): API tokens may call everything, tunnel tokens only
+the endpoints marked ``tunnel_scoped``.
 Statuses and error codes: :mod:`warpcli.server.errors`.
 """
 
@@ -37,7 +39,15 @@ from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput, NotFound, NotSupported, StateError, WarpcliError
 from warpcli.core.model import RouteFilter
 from warpcli.server import shapes
-from warpcli.server.errors import INVALID_TOKEN, MISSING_TOKEN, WRONG_ACCOUNT, ApiError, failure_for
+from warpcli.server.auth import Principal, from_predicate, is_tunnel_scoped
+from warpcli.server.errors import (
+    INVALID_TOKEN,
+    MISSING_TOKEN,
+    TUNNEL_TOKEN_NOT_ALLOWED,
+    WRONG_ACCOUNT,
+    ApiError,
+    failure_for,
+)
 from warpcli.server.params import Query, body_bool, body_str, existed_at, json_object
 from warpcli.server.pool import ControllerPool
 
@@ -59,19 +69,29 @@ log = logging.getLogger("warpcli.server")
 
 
 def create_app(
-    open_controller: Callable[[], Controller], *, account_id: str, authorize: Callable[[str], bool]
+    open_controller: Callable[[], Controller],
+    *,
+    account_id: str,
+    authenticate: Callable[[str], Principal | None] | None = None,
+    authorize: Callable[[str], bool] | None = None,
 ) -> "Flask":
     """The WSGI app. ``open_controller`` is called once per server thread.
 
+    ``authenticate(token)`` names the caller (:mod:`warpcli.server.auth`); ``authorize``
+    is the short form for "every accepted token is an API token".
     ``close_controllers(app)`` closes them once the server has stopped.
     """
+    if authenticate is None:
+        if authorize is None:
+            raise TypeError("create_app needs authenticate= (or authorize=)")
+        authenticate = from_predicate(authorize)
     from flask import Flask
 
     app = Flask("warpcli.server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     pool = ControllerPool(open_controller)
     app.extensions[POOL_KEY] = pool
-    api = _Api(pool, account_id, authorize)
+    api = _Api(pool, account_id, authenticate)
     app.before_request(api.authenticate)
     app.register_error_handler(Exception, api.error)
     for rule, methods, view in api.routes():
@@ -117,10 +137,12 @@ def _network(text: str | None):
 
 
 class _Api:
-    def __init__(self, pool: ControllerPool, account_id: str, authorize: Callable[[str], bool]) -> None:
+    def __init__(
+        self, pool: ControllerPool, account_id: str, authenticate: Callable[[str], Principal | None]
+    ) -> None:
         self.pool = pool
         self.account_id = account_id
-        self.authorize = authorize
+        self.authenticate_token = authenticate
 
     def routes(self) -> list[tuple[str, list[str], Callable[..., Any]]]:
         acct = "/accounts/<account_id>"
@@ -151,12 +173,20 @@ class _Api:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise ApiError(*MISSING_TOKEN)
-        if not self.authorize(token):
+        principal = self.authenticate_token(token)
+        if principal is None:
             raise ApiError(*INVALID_TOKEN)
-        g.token_id = token_id(token)
+        g.principal = principal
+        g.token_id = principal.token_id
         account = (request.view_args or {}).get("account_id")
         if account is not None and account != self.account_id:
             raise ApiError(*WRONG_ACCOUNT)
+        if principal.kind != "api":
+            from flask import current_app
+
+            view = current_app.view_functions.get(request.endpoint or "")
+            if not is_tunnel_scoped(view):
+                raise ApiError(*TUNNEL_TOKEN_NOT_ALLOWED)
 
     def error(self, exc: Exception) -> "Response":
         from flask import request

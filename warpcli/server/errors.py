@@ -59,6 +59,8 @@ class ApiError(Exception):
 MISSING_TOKEN = (401, 9106, "Missing Authorization header: send `Authorization: Bearer <API token>`")
 INVALID_TOKEN = (401, 10000, "Authentication error")
 WRONG_ACCOUNT = (403, 9109, "Unauthorized to access requested resource")
+TUNNEL_TOKEN_NOT_ALLOWED = (403, 9109, "Unauthorized to access requested resource: a tunnel token may only "
+                                       "enroll its own tunnel and read its own peers")
 NO_ROUTE = (404, 7003, "No route for the URI")
 WRONG_METHOD = (405, 10405, "Method not allowed for this path")
 MALFORMED_JSON = (400, 6007, "Malformed JSON in request body")
