@@ -71,7 +71,8 @@ def enroll(
         if token is None and token_file is not None:  # '-' on a terminal
             raise InvalidInput("no token on stdin", hint="pipe it: warpcli tunnel token NAME | warpcli enroll")
     if rt.settings.controller == "cloudflare":
-        _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, json=json)
+        _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu,
+                                 force=force, json=json)
         return
     result = enrollment.enroll(
         rt.controller, config_dir=rt.settings.config_dir, secrets=rt.host_secrets, keygen=_keygen,
@@ -91,16 +92,19 @@ def enroll(
         render.plain(cfg.connector_id)
 
 
-def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, json) -> None:  # noqa: ANN001
+def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json) -> None:  # noqa: ANN001
     """Cloudflare's edge is the hub: warp-cli joins this host to the tunnel."""
     from warpcli.core.errors import NotSupported
     from warpcli.host.warp_client import WarpClient, enroll
 
-    given = [flag for flag, value in (("--vnet", vnet), ("--interface", interface), ("--mtu", mtu)) if value]
+    given = [flag for flag, value in (("--vnet", vnet), ("--interface", interface), ("--mtu", mtu))
+             if value is not None]  # also an empty --interface '': refused, not silently ignored
+    given += ["--force"] if force else []
     if given:
         raise NotSupported(
             f"{', '.join(given)} do(es) not apply with the cloudflare controller",
-            hint="warp-cli manages the interface; a connector's virtual network is set on Cloudflare",
+            hint="warp-cli manages the interface and re-registers on every run; "
+                 "a connector's virtual network is set on Cloudflare",
         )
     client = WarpClient.find()  # before any API call: a missing warp-cli changes nothing
     result = enroll(rt.controller, tunnel=tunnel, token=token, client=client)

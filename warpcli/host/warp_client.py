@@ -97,9 +97,14 @@ def enroll(ctrl, *, tunnel: str | None = None, token: str | None = None, client:
     else:
         raise InvalidInput("say which tunnel to enroll in", hint="--tunnel NAME, --token-file F, or the token on stdin")
     require_root()
-    client.connector_new(token)
-    client.connect()
+    # forwarding first: it can be undone, a registration with Cloudflare cannot
     previous = sysctl.write_many(dict(FORWARDING))
+    try:
+        client.connector_new(token)
+        client.connect()
+    except BaseException:
+        sysctl.write_many(dict(previous))
+        raise
     return {
         "tunnel_id": t.id,
         "tunnel_name": t.name,
