@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.host.sites import Site
+from warpcli.controllers.local import LocalController
+from warpcli.core.errors import NotFound
+from warpcli.secrets import open_secret_store
 
 
 def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:
@@ -62,3 +67,27 @@ def test_up_skips_a_remote_route_inside_the_hosts_own_lan_with_a_warning(site: S
     table = s.lab.sh(s.ns["conb"], "ip", "route", "show", "table", "24500").stdout
     assert "10.1.0.0/24" in table and "10.2.0.128/25" not in table
     s.warpcli("conb", "down")
+
+
+def test_a_hub_up_that_fails_leaves_no_hub_announced(site: Site) -> None:
+    """The controller must not hand connectors a hub whose interface never came up."""
+    s = site
+    missing = {"WARPCLI_WIREGUARD_GO": str(s.tmp / "no-such-wireguard-go")}
+    r = s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"], check=False,
+                  env=missing)
+    assert r.returncode != 0 and "wireguard-go" in r.stderr, r.stderr
+    state = s.tmp / "state"
+    ctrl = LocalController(state, secrets=lambda: open_secret_store("file", state))
+    try:
+        with pytest.raises(NotFound):
+            ctrl.get_hub(None)
+        # a working hub, then a failing re-run with another endpoint: the working record stays
+        s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"])
+        s.track_wireguard()
+        other = s.lab.wg_name()
+        r = s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51999", "--interface", other, check=False,
+                      env=missing)
+        assert r.returncode != 0
+        assert ctrl.get_hub(None).endpoint == "192.0.2.1:51820"
+    finally:
+        ctrl.close()

@@ -214,13 +214,16 @@ def hub_up(
                 raise InterfaceInUse(f"an interface named {ifname} exists and is not warpcli's",
                                      hint="choose another --interface")
     lines: list[str] = []
-    if not dry_run:
-        hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
-        lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
-    slot = claim_slot(run_dir, ifname, vnet.id, dry_run=dry_run)
-    peers = hub_peers(ctrl, vnet)
+    registered, previous = False, None
     created = None
     try:
+        if not dry_run:
+            previous = _current_hub(ctrl, vnet)
+            hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
+            registered = True
+            lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
+        slot = claim_slot(run_dir, ifname, vnet.id, dry_run=dry_run)
+        peers = hub_peers(ctrl, vnet)
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
@@ -252,8 +255,32 @@ def hub_up(
     except BaseException:
         if created is not None:
             discard_interface(ifname, netns=netns, run_dir=run_dir)
+        if registered:
+            _restore_hub(ctrl, vnet, previous)
         raise
     return HubResult(lines, True, len(peers))
+
+
+def _current_hub(ctrl: Controller, vnet: VirtualNetwork):  # noqa: ANN202
+    from warpcli.core.errors import NotFound
+
+    try:
+        return ctrl.get_hub(vnet.id)
+    except NotFound:
+        return None
+
+
+def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous) -> None:  # noqa: ANN001
+    """Put the controller's hub record back as it was: a failed `hub up` must not announce a hub."""
+    from warpcli.core.errors import WarpcliError
+
+    try:
+        if previous is None:
+            ctrl.delete_hub(vnet.id)
+        else:
+            ctrl.register_hub(previous.public_key, previous.endpoint, virtual_network_id=vnet.id)
+    except WarpcliError:
+        pass  # the original error is the one to report
 
 
 def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[str]:
