@@ -8,7 +8,6 @@ public key.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,24 +17,16 @@ from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, ConfigError, InvalidInput, NotFound, WarpcliError
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.core.model import DEVICE_RANGE, Connector, Tunnel
+from warpcli.core.names import validate_interface
 from warpcli.core.secrets import SecretStore
 from warpcli.core.settings import CONNECTOR_FILE, atomic_write_toml, read_toml
 
 DEFAULT_INTERFACE = "warpcli0"
 DEFAULT_MTU = 1280
-_IFNAME = re.compile(r"[A-Za-z0-9_.\-]{1,15}\Z")
 
 
 def key_name(connector_id: str) -> str:
     return f"connector-key:{connector_id}"
-
-
-def validate_interface(name: str) -> str:
-    if not _IFNAME.match(name) or name in (".", ".."):
-        raise InvalidInput(
-            f"{name!r} is not a usable interface name", hint="1-15 characters: letters, digits, '_', '.', '-'"
-        )
-    return name
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,18 @@ def validate_comment(comment: str, limit: int = MAX_COMMENT) -> str:
     if any(not ch.isprintable() for ch in comment):
         raise InvalidInput("the comment contains control characters")
     return comment
+
+
+#: Linux's IFNAMSIZ - 1; the characters are the ones wg-quick accepts, which every tool can quote
+IFNAME_MAX = 15
+_IFNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=+.-")
+
+
+def validate_interface(name: str) -> str:
+    """A network interface name: 1-15 characters out of letters, digits and ``_=+.-``."""
+    if not (0 < len(name) <= IFNAME_MAX) or not _IFNAME_CHARS.issuperset(name) or name in (".", ".."):
+        raise InvalidInput(
+            f"{name!r} is not a usable interface name",
+            hint=f"1 to {IFNAME_MAX} characters out of letters, digits and _=+.-",
+        )
+    return name

@@ -27,4 +27,3 @@ DEFAULT_LISTEN_PORT = 51820
 
 WIREGUARD_SOCKET_DIR = "/var/run/wireguard"
 NETNS_DIR = "/var/run/netns"
-IFNAME_MAX = 15

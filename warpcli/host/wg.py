@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno as E
 import os
-import re
 import shutil
 import signal
 import socket
@@ -24,14 +23,13 @@ from pathlib import Path
 
 from warpcli.host import netns as ns
 from warpcli.host import uapi
-from warpcli.host.constants import IFNAME_MAX, WIREGUARD_SOCKET_DIR
+from warpcli.host.constants import WIREGUARD_SOCKET_DIR
 from warpcli.host.errors import HostError, InterfaceInUse, NetlinkFailure, WireGuardMissing
 from warpcli.host.netlink import Netlink
 
 USERSPACE = "userspace"
 KERNEL = "kernel"
 INSTALL_HINT = "install it: apt-get install wireguard-go"
-_IFNAME = re.compile(r"^[A-Za-z0-9_=+.-]{1,%d}$" % IFNAME_MAX)
 _children: dict[int, subprocess.Popen] = {}  # wireguard-go processes this process started
 
 
@@ -44,12 +42,9 @@ class WgInterface:
 
 
 def validate_ifname(ifname: str) -> str:
-    if not _IFNAME.match(ifname) or ifname in (".", ".."):
-        from warpcli.core.errors import InvalidInput
+    from warpcli.core.names import validate_interface
 
-        raise InvalidInput(f"invalid interface name {ifname!r}",
-                           hint=f"1 to {IFNAME_MAX} characters out of letters, digits and _=+.-")
-    return ifname
+    return validate_interface(ifname)
 
 
 def find_wireguard_go(explicit: str | None = None) -> str:
