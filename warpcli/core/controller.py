@@ -181,6 +181,33 @@ class Controller(ABC):
             n += 1
         return n
 
+    def state_version(self, virtual_network_id: str | None = None) -> str:
+        """A value that changes whenever the vnet's routes, connectors or hub change.
+
+        ``up --follow`` polls it and reconciles only when it moves. The default is a
+        fingerprint of exactly what a reconcile reads; backends with a change counter
+        may answer more cheaply.
+        """
+        import hashlib
+
+        from warpcli.core.errors import NotFound, NotSupported
+
+        if virtual_network_id is None:  # the default vnet (a RouteFilter's None would mean "every vnet")
+            default = self.list_virtual_networks(is_default=True)
+            virtual_network_id = default[0].id if default else ""
+        h = hashlib.sha256()
+        flt = RouteFilter(virtual_network_id=virtual_network_id)
+        for r in sorted(self.list_routes(flt), key=lambda r: r.id):
+            h.update(f"r {r.id} {r.network} {r.tunnel_id}\n".encode())
+        for c in sorted(self.list_connectors(virtual_network_id=virtual_network_id), key=lambda c: c.id):
+            h.update(f"c {c.id} {c.public_key} {c.address}\n".encode())
+        try:
+            hub = self.get_hub(virtual_network_id)
+            h.update(f"h {hub.public_key} {hub.endpoint} {hub.address}\n".encode())
+        except (NotFound, NotSupported):
+            h.update(b"h -\n")
+        return h.hexdigest()
+
     def close(self) -> None:
         """Release connections; the controller is not used afterwards."""
 
