@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warpcli.core.errors import Unavailable
+from warpcli.core.errors import InvalidInput, Unavailable
 from warpcli.core.follow import follow
 
 
@@ -57,12 +57,29 @@ def test_a_failed_reconcile_is_tried_again_at_the_same_version() -> None:
 
     def reconcile() -> str:
         calls.append(1)
-        if len(calls) == 1:
-            raise Unavailable("hub unreachable")
+        if len(calls) == 2:
+            raise InvalidInput("a bad route from the controller")
         return "ok"
 
-    follow(reconcile, Script([7, 7, 7], stop), interval=1e-6, stop=stop)
-    assert len(calls) == 2  # failed at 7, succeeded at 7, then nothing to do
+    follow(reconcile, Script([7, 8, 8, 8], stop), interval=1e-6, stop=stop)
+    assert len(calls) == 3  # ok at 7, failed at 8, ok at 8, then nothing to do
+
+
+def test_an_error_that_waiting_cannot_fix_ends_the_first_round() -> None:
+    stop = threading.Event()
+
+    def reconcile() -> None:
+        raise InvalidInput("this host is not enrolled")
+
+    with pytest.raises(InvalidInput):
+        follow(reconcile, lambda: 1, interval=1e-6, stop=stop)
+
+
+def test_an_unreachable_controller_at_start_is_waited_out() -> None:
+    stop = threading.Event()
+    script = Script([Unavailable("down"), Unavailable("down"), 1], stop)
+    stats = follow(lambda: "ok", script, interval=1e-6, stop=stop)
+    assert stats.errors == 2 and stats.reconciles == 1
 
 
 def test_stop_ends_the_wait_at_once() -> None:

@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import following, render
 from warpcli.cli.context import Runtime, runtime
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.cli.options import Json
 from warpcli.core import enrollment
-from warpcli.core.errors import NotFound
+from warpcli.core.errors import InvalidInput, NotFound
 
 app = typer.Typer(add_completion=False)
 
@@ -27,24 +27,40 @@ def _config(rt: Runtime) -> enrollment.ConnectorConfig:
 def up(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
+    follow: following.Follow = False,
+    interval: following.Interval = 5.0,
     json: Json = False,
 ) -> None:
     """Install the tunnel interface and routes; reconcile with the controller.
 
     Prints the plan (interface, WireGuard peer, addresses, routes, rules, sysctls),
     then applies it; on any failure it rolls back what it applied. A second run
-    prints "no changes".
+    prints "no changes". With --follow it keeps running and reconciles again
+    whenever the controller's routes or hub change (JSON: one object per line).
     """
     from warpcli.host import connector
 
     rt = runtime(ctx, json=json)
+    if follow and dry_run:
+        raise InvalidInput("--follow and --dry-run do not go together")
     cfg = _config(rt)
     key = enrollment.private_key(cfg, rt.host_secrets)
-    result = connector.up(rt.controller, cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run)
-    for w in result.warnings:
-        render.message(f"warning: {w}")
-    render.plan_result(result.lines, {"changed": result.changed, "applied": result.applied, "plan": result.lines,
-                                      "skipped": [s.message() for s in result.skipped]}, json=json, dry_run=dry_run)
+
+    def reconcile():  # noqa: ANN202
+        return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run)
+
+    def show(result) -> None:  # noqa: ANN001
+        for w in result.warnings:
+            render.message(f"warning: {w}")
+        render.plan_result(result.lines, {"changed": result.changed, "applied": result.applied,
+                                          "plan": result.lines, "skipped": [s.message() for s in result.skipped]},
+                           json=json, dry_run=dry_run, compact=follow)
+
+    if follow:
+        following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
+                      interval=interval, show=show)
+    else:
+        show(reconcile())
 
 
 @app.command("down")
@@ -70,7 +86,8 @@ def status(ctx: typer.Context, json: Json = False) -> None:
     from warpcli.host import connector
 
     rt = runtime(ctx, json=json)
-    report = connector.status(rt.controller, _config(rt), run_dir=rt.settings.run_dir)
+    cfg = _config(rt)
+    report = connector.status(rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
     if json:
         render.emit_json(report)
     else:

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import following, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
+from warpcli.core.errors import InvalidInput
 
 app = typer.Typer(
     add_completion=False,
@@ -28,22 +29,39 @@ def up(
     vnet: Vnet = None,
     interface: Interface = DEFAULT_INTERFACE,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
+    follow: following.Follow = False,
+    interval: following.Interval = 5.0,
     json: Json = False,
 ) -> None:
-    """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet."""
+    """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet.
+
+    With --follow it keeps running and reconciles again whenever a connector enrolls
+    or leaves, or the vnet's routes change (JSON: one object per line).
+    """
     from warpcli.host import hub
     from warpcli.host.connector import require_root
 
     rt = runtime(ctx, json=json)
     hub.parse_endpoint(endpoint)
+    if follow and dry_run:
+        raise InvalidInput("--follow and --dry-run do not go together")
     if not dry_run:
         require_root()
     v = service.resolve_vnet(rt.controller, vnet)
     private, public = hub.hub_keypair(rt.host_secrets, v.id, store=not dry_run)
-    result = hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
-                        ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
-    render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
-                       json=json, dry_run=dry_run)
+
+    def reconcile():  # noqa: ANN202
+        return hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
+                          ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
+
+    def show(result) -> None:  # noqa: ANN001
+        render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
+                           json=json, dry_run=dry_run, compact=follow)
+
+    if follow:
+        following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show)
+    else:
+        show(reconcile())
 
 
 @app.command("down")

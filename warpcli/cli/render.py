@@ -7,6 +7,7 @@ follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
 from __future__ import annotations
 
 import json
+import json as json_module
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -77,12 +78,20 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
         plain(f"{key.ljust(width)}  {'' if value is None else value}")
 
 
-def plan_result(lines: list[str], data: dict, *, json: bool, dry_run: bool = False) -> None:
-    """What `up`, `hub up` and `route add --table local` print: the plan's lines, or JSON."""
-    if json:
+def plan_result(lines: list[str], data: dict, *, json: bool, dry_run: bool = False, compact: bool = False) -> None:
+    """What `up`, `hub up` and `route add --table local` print: the plan's lines, or JSON.
+
+    ``compact``: the JSON on one line (``--follow`` prints JSON lines, one per reconcile).
+    """
+    if json and compact:
+        sys.stdout.write(json_module.dumps(data, default=_default, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    elif json:
         emit_json(data)
     else:
         for line in lines:
             plain(line)
+        if compact:
+            sys.stdout.flush()
     if dry_run:
         message("dry run: nothing was changed")

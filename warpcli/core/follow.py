@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Generic, Hashable, TypeVar
 
-from warpcli.core.errors import WarpcliError
+from warpcli.core.errors import Unavailable, WarpcliError
 
 T = TypeVar("T")
 
@@ -43,7 +43,10 @@ def follow(
 
     The version is read *before* each reconcile, so a change that lands while a
     reconcile runs is seen at the next poll, never lost. A failed reconcile is retried
-    at the next poll even if the version has not moved.
+    at the next poll even if the version has not moved. Until the first reconcile has
+    succeeded, only an unreachable controller (:class:`Unavailable`) is waited out: any
+    other error (not root, not enrolled, a bad config) is raised, since waiting cannot
+    fix it.
     """
     if interval <= 0:
         raise ValueError("interval must be positive")
@@ -59,6 +62,8 @@ def follow(
                 applied = current
                 on_result(stats.last)
         except WarpcliError as exc:
+            if stats.reconciles == 0 and not isinstance(exc, Unavailable):
+                raise
             stats.errors += 1
             on_error(exc)
         stop.wait(interval)

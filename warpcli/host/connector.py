@@ -233,7 +233,7 @@ def up(
         iface = existing or wg.create_interface(iface_name, netns=netns, run_dir=run_dir)
         created = None if existing else iface
         faults.point("created")
-        wg.configure(iface, private_key=private_key, peers=want.peers, replace_peers=True)
+        wg.sync_peers(iface, private_key=private_key, peers=want.peers)
         faults.point("configured")
         if created is not None:  # plan the link and its sysctls now that the interface exists
             observed = observe(netns, tables=[TABLE], interfaces=[iface_name], sysctl_keys=keys)

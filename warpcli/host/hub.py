@@ -248,7 +248,7 @@ def hub_up(
         changed = bool(created) or bool(peer_lines) or not plan.empty
         if dry_run or not changed:
             return HubResult(lines if changed else lines + ["no changes"], changed, len(peers))
-        wg.configure(existing, private_key=private_key, listen_port=port, peers=wg_peers, replace_peers=True)
+        wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
         remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls)
         with KernelExecutor(netns) as executor:
             apply(plan, executor)

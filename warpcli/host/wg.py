@@ -291,6 +291,19 @@ def configure(iface: WgInterface, private_key: str | None = None, listen_port: i
             private_key, listen_port, tuple(peers), replace_peers=replace_peers, fwmark=fwmark)
 
 
+def sync_peers(iface: WgInterface, private_key: str | None = None, listen_port: int | None = None,
+               peers=(), *, fwmark: int | None = None, socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> None:
+    """Make the peers exactly ``peers``, updating in place: peers that stay keep their session
+    and their learned endpoint. (A hub learns its connectors' endpoints only from their
+    handshakes: replacing all peers would leave it unable to reach them until each one
+    sends again.)"""
+    current = {p.public_key for p in show(iface, socket_dir=socket_dir).peers}
+    wanted = {p.public_key for p in peers}
+    removals = tuple(uapi.PeerConfig(key, remove=True) for key in sorted(current - wanted))
+    configure(iface, private_key, listen_port, tuple(peers) + removals, replace_peers=False, fwmark=fwmark,
+              socket_dir=socket_dir)
+
+
 def show(iface: WgInterface, *, socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> uapi.DeviceStatus:
     if iface.backend == KERNEL:
         from warpcli.host import wg_kernel

@@ -1,0 +1,75 @@
+"""`up --follow` and `hub up --follow`: controller changes reach the kernel without re-running anything."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+from tests.conftest import WARPCLI
+from tests.host.sites import Site, bring_up
+from tests.host.conftest import read_line, tcp_exchange
+
+
+def spawn(s: Site, role: str, *args: str) -> subprocess.Popen:
+    proc = subprocess.Popen(["ip", "netns", "exec", s.ns[role], WARPCLI, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=s.env(role))
+    s.lab.procs.append(proc)
+    return proc
+
+
+def wait_for(what: str, check, timeout: float = 30.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)
+
+
+def table(s: Site, role: str) -> str:
+    return s.lab.sh(s.ns[role], "ip", "route", "show", "table", "all").stdout
+
+
+def test_following_hub_and_connector_pick_up_a_new_route_and_stop_on_sigterm(site: Site) -> None:
+    s = site
+    bring_up(s)
+    hub = spawn(s, "hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"],
+                "--follow", "--interval", "0.2", "--json")
+    conb = spawn(s, "conb", "up", "--follow", "--interval", "0.2", "--json")
+    # the first reconcile of each: nothing to do (bring_up did it), one JSON line each
+    assert json.loads(read_line(hub))["changed"] is False
+    assert json.loads(read_line(conb))["changed"] is False
+
+    s.warpcli("ctl", "route", "add", "10.1.7.0/24", "--tunnel", "site-a")
+    change_b = json.loads(read_line(conb))
+    assert change_b["changed"] is True and any("10.1.7.0/24" in line for line in change_b["plan"])
+    assert json.loads(read_line(hub))["changed"] is True
+    wait_for("the route in conb's kernel", lambda: "10.1.7.0/24" in table(s, "conb"))
+    wait_for("the route in the hub's kernel", lambda: "10.1.7.0/24" in table(s, "hub"))
+
+    # a host at 10.1.7.x behind site A is reachable from site B through the followed route
+    s.lab.sh(s.ns["hosta"], "ip", "addr", "add", "10.1.7.10/24", "dev", "eth0")
+    s.lab.sh(s.ns["cona"], "ip", "addr", "add", "10.1.7.1/24", "dev", "lan0")
+    reply, peer = tcp_exchange(s.lab, s.ns["hosta"], s.ns["hostb"], "10.1.7.10", 8090, "followed")
+    assert reply == "echo:followed" and peer == "10.2.0.10"
+
+    s.warpcli("ctl", "route", "delete", "10.1.7.0/24")
+    wait_for("the route gone from conb", lambda: "10.1.7.0/24" not in table(s, "conb"))
+    wait_for("the route gone from the hub", lambda: "10.1.7.0/24" not in table(s, "hub"))
+
+    for proc in (hub, conb):
+        proc.send_signal(signal.SIGTERM)
+    for proc in (hub, conb):
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        assert "Traceback" not in proc.stderr.read()
+    # stopping to follow leaves the data plane up
+    assert s.wg["conb"] in s.lab.sh(s.ns["conb"], "ip", "link").stdout
+
+
+def test_follow_refuses_dry_run_and_an_error_waiting_cannot_fix(site: Site) -> None:
+    s = site
+    r = s.warpcli("cona", "up", "--follow", "--dry-run", check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    r = s.warpcli("cona", "up", "--follow", "--interval", "0.2", check=False)  # not enrolled: no loop
+    assert r.returncode == 3 and "not enrolled" in r.stderr
