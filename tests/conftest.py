@@ -105,17 +105,19 @@ def dump_state(state_dir: Path) -> list[str]:
 
 
 # -- one behavioural suite, every controller ------------------------------------------
-BACKENDS = ("local", "cloudflare")
+BACKENDS = ("local", "cloudflare", "served")
 #: fixtures that fill ``paths.state`` before a test runs (e.g. a copied template)
 SEEDERS = ("state",)
 
 
 @dataclass
 class Backend:
-    """The controller a parametrised test runs against; ``cf`` is the Cloudflare stand-in."""
+    """The controller a parametrised test runs against; ``cf`` is the Cloudflare stand-in,
+    ``served`` the ``warpcli controller serve`` process (:class:`tests.served.ServedController`)."""
 
     name: str
     cf: object = None
+    served: object = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,11 +126,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.MonkeyPatch):
-    """Run the test once on the embedded controller and once through the Cloudflare client.
+    """Run the test on the embedded controller, then twice through the Cloudflare client.
 
-    The Cloudflare run talks HTTP to a contract-checked stand-in on 127.0.0.1 whose own
-    state is the embedded controller's database in ``paths.state``: ``dump_state`` and
-    every "nothing changed" check read the same file in both runs.
+    The "cloudflare" run talks HTTP to a contract-checked stand-in on 127.0.0.1, the
+    "served" run to a real ``warpcli controller serve`` process on 127.0.0.1 (with an API
+    token made by ``warpcli controller token create``). Both serve the embedded
+    controller's database in ``paths.state``: ``dump_state`` and every "nothing changed"
+    check read the same file in every run.
     """
     if request.param == "local":
         yield Backend("local")
@@ -141,6 +145,9 @@ def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.Mo
     for name in SEEDERS:  # a test's prepared state must be in place before the server opens it
         if name in request.fixturenames:
             request.getfixturevalue(name)
+    if request.param == "served":
+        yield from _served_backend(paths, monkeypatch)
+        return
     stand_in = CloudflareStandIn(paths.state).start()
     try:
         monkeypatch.setenv("WARPCLI_CONTROLLER", "cloudflare")
@@ -152,3 +159,18 @@ def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.Mo
         stand_in.stop()
     problems = stand_in.problems()
     assert not problems, "the Cloudflare stand-in saw problems:\n  " + "\n  ".join(problems)
+
+
+def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch):
+    from tests.served import ServedController
+
+    served = ServedController(paths.state, log_file=paths.home.parent / "serve.log").start()
+    try:
+        for var, value in served.env.items():
+            monkeypatch.setenv(var, value)
+        yield Backend("served", served=served)
+    finally:
+        code = served.stop()
+    assert code == 0, f"controller serve exited {code}:\n{served.log_text()}"
+    problems = served.problems()
+    assert not problems, "controller serve saw problems:\n  " + "\n  ".join(problems)

@@ -289,7 +289,9 @@ def test_route_list_filters(api: Api, routed: dict) -> None:
     assert found(tunnel_id=routed["b"], is_deleted="false") == {"mid", "staging", "v6"}
     assert found(comment="big") == {"big"}
     assert found(route_id=routed["small"]) == {"small"}
-    assert found(tun_types="cfd_tunnel") == set()
+    # every tunnel here is a warp_connector; cfd_tunnel selects them too (cloudflared sends it)
+    assert found(tun_types="cfd_tunnel") == found(tun_types="warp_connector") == found()
+    assert found(tun_types="ip_sec,gre") == set()
     assert found(tun_types="cfd_tunnel,warp_connector", is_deleted="false") == found(is_deleted="false")
     assert found(existed_at="2000-01-01T00:00:00Z") == set()
     assert found(existed_at="2999-01-01T00:00:00Z") == {"big", "mid", "small", "staging", "v6"}

@@ -126,9 +126,10 @@ def test_access_log_has_the_request_but_no_secret(tmp_path: Path, caplog: pytest
         requests.get(f"{url}/user/tokens/verify", headers={"Authorization": "Bearer wrong-token"}, timeout=10)
     lines = [r.getMessage() for r in caplog.records if r.name == "warpcli.server.access"]
     assert len(lines) == 2
-    assert lines[0].startswith(f"method=GET path=/client/v4/accounts/{account}/warp_connector?name=office"
-                               "&api_token=%2A%2A%2A status=200 duration_ms=")
-    assert "status=401" in lines[1]
+    assert lines[0].startswith(f"method=GET path=/client/v4/accounts/{account}/warp_connector "
+                               'query="name=office&api_token=%2A%2A%2A" status=200 duration_ms=')
+    assert " principal=api token_id=" in lines[0]
+    assert "status=401" in lines[1] and "principal=- token_id=-" in lines[1]
     everything = caplog.text
     assert TOKEN not in everything and "wrong-token" not in everything and "hush" not in everything
 
@@ -161,11 +162,19 @@ def test_one_controller_per_server_thread(tmp_path: Path) -> None:
     assert all(c._conn is None for c in opened)  # closed with the server
 
 
+#: the one CLI module that may load the server, and only inside the function that serves
+SERVE_COMMAND = ROOT / "warpcli" / "cli" / "controller_cmds.py"
+
+
 def test_the_cli_never_imports_the_server(tmp_path: Path) -> None:
     for path in (ROOT / "warpcli").rglob("*.py"):
         if "server" in path.relative_to(ROOT / "warpcli").parts:
             continue
         tree = ast.parse(path.read_text())
+        if path == SERVE_COMMAND:
+            # module level (and class bodies) only: `serve` imports it inside its function
+            tree = ast.Module([n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))],
+                              type_ignores=[])
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])

@@ -21,6 +21,12 @@ Both functions return a list of violations (empty: conforms). What is checked:
   ``default``), its body is JSON of a declared content type and valid against the
   schema of that status.
 
+The warpcli extension (``warpcli/server/extension.py``, ``docs/controller-api.md``) is
+not Cloudflare's: its requests are checked against ``EXTENSION_PATHS``, an explicit
+allow-list of its templates, for credentials (every one but the health check) and for
+the Cloudflare envelope of their answers, not against the schema. Any other path, a
+``/warpcli/`` one included, must be in the contract.
+
 Schemas are validated with ``openapi_schema_validator`` (OpenAPI 3.0 semantics,
 ``nullable``), ``$ref`` resolved inside the document, formats ``uuid`` and
 ``date-time`` checked. Exactly two deviations from the letter of the schema, both
@@ -57,6 +63,24 @@ ALLOWED_EXTRA_QUERY: dict[tuple[str, str], dict[str, dict]] = {
         "force": {"type": "boolean"},
     },
 }
+
+#: The warpcli extension's endpoints (a documented extension, not Cloudflare's API):
+#: template -> methods. Every template has a ``warpcli`` segment, which no Cloudflare
+#: path has; tests/test_served_enrollment.py checks that none matches a contract path and
+#: that this list is exactly what the server serves.
+EXTENSION_PATHS: dict[str, tuple[str, ...]] = {
+    "/warpcli/health": ("GET",),
+    "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}": ("GET",),
+    "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/virtual_networks": ("GET",),
+    "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/connectors": ("GET", "POST"),
+    "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/connectors/{connector_id}": ("DELETE",),
+    "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/peers": ("GET",),
+    "/accounts/{account_id}/warpcli/connectors": ("GET",),
+    "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub": ("DELETE", "GET", "PUT"),
+    "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub/peers": ("GET",),
+}
+#: the extension's one endpoint without credentials
+EXTENSION_PUBLIC = {("GET", "/warpcli/health")}
 
 _FAILURE_SUFFIX = "api-response-common-failure"
 _MAX_MESSAGE = 300
@@ -388,6 +412,61 @@ class Contract:
         return _schema_errors(self.validator(pointer, response=True), value, "response body")
 
 
+def extension_template(method: str, path: str) -> str | None:
+    """The allow-listed extension template ``METHOD path`` (under ``/client/v4``) is, if any."""
+    if not path.startswith(BASE_PATH + "/"):
+        return None
+    segments = [unquote(s) for s in path[len(BASE_PATH):].strip("/").split("/")]
+    for template, methods in EXTENSION_PATHS.items():
+        parts = template.strip("/").split("/")
+        if method.upper() in methods and len(parts) == len(segments) and all(
+            (p.startswith("{") and bool(s)) or p == s for p, s in zip(parts, segments)
+        ):
+            return template
+    return None
+
+
+def _extension_request(method: str, template: str, headers: Mapping[str, str], body: bytes) -> list[str]:
+    headers = {k.lower(): v for k, v in headers.items()}
+    problems = []
+    if (method.upper(), template) not in EXTENSION_PUBLIC:
+        kind, _, token = headers.get("authorization", "").partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            problems.append("no credentials (the warpcli extension needs a bearer token)")
+    if body:
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            problems.append(f"request content type {media or '(none)'!r} is not application/json")
+        else:
+            try:
+                if not isinstance(json.loads(body), dict):
+                    problems.append("the request body is not a JSON object")
+            except (ValueError, UnicodeDecodeError):
+                problems.append("the request body is not valid JSON")
+    return problems
+
+
+def _extension_response(status: int, body: bytes, content_type: str | None) -> list[str]:
+    """The Cloudflare envelope (``api-response-common`` or its failure form), nothing more."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return [f"response content type {media or '(none)'!r} is not application/json"]
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ["the response body is not valid JSON"]
+    if not isinstance(value, dict) or not isinstance(value.get("success"), bool) or "result" not in value \
+            or not isinstance(value.get("errors"), list) or not isinstance(value.get("messages"), list):
+        return ["the response is not the Cloudflare envelope (success, errors, messages, result)"]
+    if value["success"] != (200 <= status < 300):
+        return [f"success is {value['success']} with status {status}"]
+    if not value["success"] and (value["result"] is not None or not value["errors"] or not all(
+            isinstance(e, dict) and isinstance(e.get("code"), int) and isinstance(e.get("message"), str)
+            for e in value["errors"])):
+        return ["a failure needs result null and errors of {code, message}"]
+    return []
+
+
 @lru_cache(maxsize=1)
 def contract() -> Contract:
     """The contract, loaded once."""
@@ -398,6 +477,9 @@ def validate_request(
     method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str], body_bytes: bytes
 ) -> list[str]:
     """Violations of the contract by a request (``path`` as sent, under ``/client/v4``)."""
+    template = extension_template(method, path)
+    if template is not None:
+        return [f"{method.upper()} {path}: {p}" for p in _extension_request(method, template, headers, body_bytes)]
     return contract().validate_request(method, path, query, headers, body_bytes)
 
 
@@ -405,6 +487,9 @@ def validate_response(
     method: str, path: str, status: int, body_bytes: bytes, *, content_type: str | None = None
 ) -> list[str]:
     """Violations of the contract by the response to ``method path``."""
+    if extension_template(method, path) is not None:
+        problems = _extension_response(status, body_bytes, content_type)
+        return [f"{method.upper()} {path} -> {status}: {p}" for p in problems]
     return contract().validate_response(method, path, status, body_bytes, content_type=content_type)
 
 

@@ -147,7 +147,7 @@ class RequestRecord:
     body: Any  # parsed JSON; None when empty; the text when it is not JSON
     status: int
     response: Any  # parsed JSON response body; None when not JSON
-    auth: str  # "valid", "invalid" or "missing"
+    auth: str  # "valid" (the API token), "tunnel" (a valid tunnel token), "invalid" or "missing"
     fault: Fault | None = None
 
     @property
@@ -168,9 +168,11 @@ def _parse(raw: bytes) -> Any:
 class ContractCheck:
     """WSGI middleware: contract checks, request log and faults around the real app."""
 
-    def __init__(self, app: Callable, *, token: str, faults: FaultInjector, stopping: threading.Event) -> None:
+    def __init__(self, app: Callable, *, token: str, faults: FaultInjector, stopping: threading.Event,
+                 is_tunnel_token: Callable[[str], bool] = lambda token: False) -> None:
         self.app = app
         self.token = token
+        self.is_tunnel_token = is_tunnel_token
         self.faults = faults
         self.stopping = stopping
         self._lock = threading.Lock()
@@ -181,7 +183,9 @@ class ContractCheck:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return "missing"
-        return "valid" if hmac.compare_digest(token.strip().encode(), self.token.encode()) else "invalid"
+        if hmac.compare_digest(token.strip().encode(), self.token.encode()):
+            return "valid"
+        return "tunnel" if self.is_tunnel_token(token.strip()) else "invalid"
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         body = self._read_body(environ)
@@ -259,8 +263,14 @@ def _phrase(status: int) -> str:
 class CloudflareStandIn:
     """The server, its state and its instruments. Use ``cf_server()`` or the ``cf_api`` fixture."""
 
-    def __init__(self, state_dir: Path, *, threads: int = 8) -> None:
+    def __init__(self, state_dir: Path, *, threads: int = 8, warpcli_extension: bool = False,
+                 host: str = "127.0.0.1") -> None:
+        """``warpcli_extension``: also serve the enrollment endpoints (a served warpcli
+        controller); off, the stand-in answers only what Cloudflare has. ``host``: the
+        address to bind (a test namespace's own address; never outside one)."""
         self.state_dir = Path(state_dir)
+        self.warpcli_extension = warpcli_extension
+        self.host = host
         self.faults = FaultInjector()
         self.token = secrets.token_urlsafe(30)  # 40 characters, like Cloudflare's API tokens
         self._threads = threads
@@ -282,13 +292,38 @@ class CloudflareStandIn:
     def _authorize(self, token: str) -> bool:
         return hmac.compare_digest(token.encode(), self.token.encode())
 
+    def _tunnel_of(self, token: str) -> str | None:
+        """The tunnel a valid tunnel token belongs to (a live tunnel of this state), else None."""
+        from warpcli.core.errors import WarpcliError
+
+        controller = self._open_controller()
+        try:
+            return controller.verify_tunnel_token(token).id
+        except WarpcliError:
+            return None
+        finally:
+            controller.close()
+
+    def _authenticate(self, token: str):  # noqa: ANN202 - Principal | None
+        """The API token is an API principal; with the extension, a tunnel token of this state
+        is a tunnel principal (as Cloudflare, the stand-in without it refuses tunnel tokens: 401)."""
+        from warpcli.server.app import token_id
+        from warpcli.server.auth import Principal
+
+        if self._authorize(token):
+            return Principal("api", token_id(token), name="stand-in")
+        tunnel_id = self._tunnel_of(token) if self.warpcli_extension else None
+        return None if tunnel_id is None else Principal("tunnel", token_id(token), tunnel_id=tunnel_id)
+
     def start(self) -> "CloudflareStandIn":
         from warpcli.server import create_app, make_server
 
         self.account_id = self.controller().account_id  # random 32 hex, made with the state
-        self._app = create_app(self._open_controller, account_id=self.account_id, authorize=self._authorize)
-        self._check = ContractCheck(self._app, token=self.token, faults=self.faults, stopping=self._stopping)
-        self._server = make_server(self._check, "127.0.0.1", 0, threads=self._threads)
+        self._app = create_app(self._open_controller, account_id=self.account_id, authenticate=self._authenticate,
+                               warpcli_extension=self.warpcli_extension)
+        self._check = ContractCheck(self._app, token=self.token, faults=self.faults, stopping=self._stopping,
+                                    is_tunnel_token=lambda token: self._authenticate(token) is not None)
+        self._server = make_server(self._check, self.host, 0, threads=self._threads)
         self._server.start_in_thread()
         return self
 
@@ -314,8 +349,8 @@ class CloudflareStandIn:
     # -- what tests use -----------------------------------------------------------
     @property
     def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:PORT/client/v4``."""
-        return f"http://127.0.0.1:{self._server.port}{BASE_PATH}" if self._server else ""
+        """The base URL, ``http://127.0.0.1:PORT/client/v4`` (the bound host)."""
+        return f"{self._server.url}{BASE_PATH}" if self._server else ""
 
     @property
     def headers(self) -> dict[str, str]:

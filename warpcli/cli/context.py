@@ -41,6 +41,17 @@ class Runtime:
 
         return open_controller(self.settings)
 
+    def connector_controller(self, cfg) -> Controller:  # noqa: ANN001 - a ConnectorConfig
+        """The controller a connector's ``up``/``status`` ask: the served controller it
+        enrolled with (connector.toml's ``api_url``), else :attr:`controller`."""
+        if not cfg.api_url:
+            return self.controller
+        if "_connector_controller" not in self.__dict__:
+            from warpcli.controllers import open_connector_controller
+
+            self._connector_controller = open_connector_controller(self.settings, cfg, self.host_secrets)
+        return self._connector_controller
+
     @cached_property
     def host_secrets(self):  # noqa: ANN201
         """This host's own secrets (WireGuard keys): kept beside connector.toml, not in the state."""
@@ -56,6 +67,8 @@ class Runtime:
     def close(self) -> None:
         if "controller" in self.__dict__:
             self.controller.close()
+        if "_connector_controller" in self.__dict__:
+            self._connector_controller.close()
 
 
 def runtime(ctx: typer.Context, *, json: bool = False) -> Runtime:

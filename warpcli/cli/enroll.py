@@ -70,14 +70,24 @@ def enroll(
         token = _read_token(None if token_file is None or str(token_file) == "-" else token_file)
         if token is None and token_file is not None:  # '-' on a terminal
             raise InvalidInput("no token on stdin", hint="pipe it: warpcli tunnel token NAME | warpcli enroll")
+    served = None
     if rt.settings.controller == "cloudflare":
-        _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu,
-                                 force=force, json=json)
-        return
-    result = enrollment.enroll(
-        rt.controller, config_dir=rt.settings.config_dir, secrets=rt.host_secrets, keygen=_keygen,
-        tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
-    )
+        served = _served_controller(rt, token)
+        if served is None:  # Cloudflare itself: its edge is the hub
+            _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu,
+                                     force=force, json=json)
+            return
+    try:
+        result = enrollment.enroll(
+            served or rt.controller, config_dir=rt.settings.config_dir, secrets=rt.host_secrets, keygen=_keygen,
+            tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
+            # a served controller: `up` asks it again, with the tunnel token kept beside the key
+            api_url=rt.settings.api_url if served else None, account_id=served.account_id if served else None,
+            keep_token=served is not None and token is not None,
+        )
+    finally:
+        if served is not None and token is not None:  # its own client (the tunnel token's)
+            served.close()
     cfg = result.config
     if result.changed:
         render.message(
@@ -87,9 +97,27 @@ def enroll(
     else:
         render.message(f"already enrolled in tunnel {cfg.tunnel_name!r} as {cfg.address}; nothing changed")
     if json:
-        render.emit_json({**cfg.to_dict(), "changed": result.changed})
+        shown = {k: v for k, v in cfg.to_dict().items() if k not in ("api_url", "account_id")}  # in connector.toml
+        render.emit_json({**shown, "changed": result.changed})
     else:
         render.plain(cfg.connector_id)
+
+
+def _served_controller(rt, token: Optional[str]):  # noqa: ANN001, ANN202
+    """The controller to enroll with when the cloudflare controller's server is a served
+    warpcli controller (``warpcli controller serve``); None when it is Cloudflare.
+
+    Given a tunnel token, the host authenticates with it and needs no API token;
+    otherwise (``--tunnel NAME``) with the API token, as every other command does.
+    """
+    from warpcli.controllers import open_controller
+
+    ctrl = open_controller(rt.settings, tunnel_token=token) if token is not None else rt.controller
+    if ctrl.warpcli_server() is None:
+        if ctrl is not rt.controller:
+            ctrl.close()
+        return None
+    return ctrl
 
 
 def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json) -> None:  # noqa: ANN001

@@ -4,6 +4,11 @@ The host's secrets belong to the host: the WireGuard private key is kept in the
 host's secret store (keyring, or ``secrets.json`` 0600 beside connector.toml),
 keyed by connector id, and never reaches the controller, which only learns the
 public key.
+
+Enrolled against a served warpcli controller with a tunnel token, the host keeps that
+token in the same store (``tunnel-token:{tunnel_id}``) and the server's URL and account
+in connector.toml: ``up`` and ``status`` authenticate with it, so a connector host never
+needs an API token.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ def key_name(connector_id: str) -> str:
     return f"connector-key:{connector_id}"
 
 
+def tunnel_token_key(tunnel_id: str) -> str:
+    return f"tunnel-token:{tunnel_id}"
+
+
 @dataclass(frozen=True)
 class ConnectorConfig:
     """What connector.toml holds: everything `up` needs besides the private key."""
@@ -41,6 +50,8 @@ class ConnectorConfig:
     interface: str = DEFAULT_INTERFACE
     mtu: int = DEFAULT_MTU
     state_dir: str | None = None  # the embedded controller used at enrollment, if any
+    api_url: str | None = None  # the served controller enrolled with (its API v4 base URL), if any
+    account_id: str | None = None  # that server's account
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -56,6 +67,10 @@ def load_connector_config(config_dir: Path) -> ConnectorConfig | None:
         cfg = ConnectorConfig(**data)
         if not all(isinstance(getattr(cfg, f), str) for f in
                    ("connector_id", "tunnel_id", "tunnel_name", "virtual_network_id", "address", "interface")):
+            raise TypeError
+        served = cfg.api_url is not None
+        if served and not (isinstance(cfg.api_url, str) and cfg.api_url.startswith(("http://", "https://"))
+                           and isinstance(cfg.account_id, str)):
             raise TypeError
         if not isinstance(cfg.mtu, int) or isinstance(cfg.mtu, bool) or not 576 <= cfg.mtu <= 65535:
             raise TypeError
@@ -89,12 +104,17 @@ def enroll(
     interface: str | None = None,
     mtu: int | None = None,
     state_dir: str | None = None,
+    api_url: str | None = None,
+    account_id: str | None = None,
+    keep_token: bool = False,
     force: bool = False,
 ) -> Enrolled:
     """Make a key pair, register the public key, keep the private key, write connector.toml.
 
     ``keygen`` returns ``(private_key, public_key)`` (base64). Re-running for the same
     tunnel changes nothing; another tunnel needs ``force``. On failure nothing is left.
+    ``api_url``/``account_id``: the served controller ``up`` will ask (connector.toml);
+    ``keep_token``: keep ``token`` in ``secrets`` for it.
     """
     if interface is not None:
         validate_interface(interface)
@@ -113,7 +133,8 @@ def enroll(
                 f"{name} {old} -> {new}"
                 for name, old, new in (("virtual network", current.virtual_network_id, v.id),
                                        ("interface", current.interface, interface or current.interface),
-                                       ("mtu", current.mtu, mtu or current.mtu))
+                                       ("mtu", current.mtu, mtu or current.mtu),
+                                       ("controller", current.api_url or "embedded", api_url or "embedded"))
                 if old != new
             ]
             if changes:
@@ -121,6 +142,8 @@ def enroll(
                     f"this host is enrolled in tunnel {current.tunnel_name!r} with other settings ({'; '.join(changes)})",
                     hint="pass --force to enroll again with them",
                 )
+            if keep_token and token is not None and secrets.get(tunnel_token_key(t.id)) != token:
+                secrets.set(tunnel_token_key(t.id), token)  # a fresh token of the same tunnel
             return Enrolled(current, None, False)
         if current.tunnel_id != t.id and not force:
             raise Conflict(
@@ -132,17 +155,33 @@ def enroll(
     cfg = ConnectorConfig(
         connector_id=connector.id, tunnel_id=t.id, tunnel_name=t.name, virtual_network_id=v.id,
         address=connector.address, interface=interface or (current.interface if current else DEFAULT_INTERFACE),
-        mtu=mtu or (current.mtu if current else DEFAULT_MTU), state_dir=state_dir,
+        mtu=mtu or (current.mtu if current else DEFAULT_MTU), state_dir=state_dir, api_url=api_url,
+        account_id=account_id if api_url else None,
     )
+    kept = secrets.get(tunnel_token_key(t.id)) if keep_token else None
     try:
         secrets.set(key_name(connector.id), private)
+        if keep_token and token is not None:
+            secrets.set(tunnel_token_key(t.id), token)
         atomic_write_toml(config_dir / CONNECTOR_FILE, cfg.to_dict())
     except BaseException:
+        if keep_token:
+            _put_back(secrets, tunnel_token_key(t.id), kept)
         _undo(ctrl, secrets, connector)
         raise
     if current is not None:
         _retire(ctrl, secrets, current.connector_id)
+        if current.tunnel_id != t.id:
+            _put_back(secrets, tunnel_token_key(current.tunnel_id), None)
     return Enrolled(cfg, connector, True)
+
+
+def _put_back(secrets: SecretStore, key: str, value: str | None) -> None:
+    """Best effort: set ``key`` to ``value`` again (None: remove it)."""
+    try:
+        secrets.set(key, value) if value is not None else secrets.delete(key)
+    except WarpcliError:
+        pass
 
 
 def _undo(ctrl: Controller, secrets: SecretStore, connector: Connector) -> None:

@@ -20,6 +20,10 @@ it as it talks to Cloudflare. Documented choices where the API leaves room:
 - Renaming a tunnel works when the controller has ``update_tunnel(id, name=...)``;
   otherwise it is refused (400, code 1009), as is ``ha: true`` (no HA replicas here).
 - The deprecated ``teamnet/routes/network/{cidr}`` endpoints are not served.
+- Every tunnel here is a ``warp_connector``; ``cfd_tunnel`` in a route list's
+  ``tun_types`` selects them too (:data:`TUN_TYPE_ALIASES`), because cloudflared sends
+  ``tun_types=cfd_tunnel`` on every route listing it makes (``route ip show`` and the
+  lookup before ``route ip delete``) and would see no route of this server otherwise.
 
 Every path needs ``Authorization: Bearer <token>``; ``authenticate(token)`` names the
 caller (:mod:`warpcli.server.auth`): API tokens may call everything, tunnel tokens only
@@ -39,7 +43,7 @@ from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput, NotFound, NotSupported, StateError, WarpcliError
 from warpcli.core.model import RouteFilter
 from warpcli.server import shapes
-from warpcli.server.auth import Principal, from_predicate, is_tunnel_scoped
+from warpcli.server.auth import PRINCIPAL_ENVIRON_KEY, Principal, from_predicate, is_public, is_tunnel_scoped
 from warpcli.server.errors import (
     INVALID_TOKEN,
     MISSING_TOKEN,
@@ -61,6 +65,8 @@ MAX_BODY = 1 << 20
 #: ``tunnel_status`` and ``tunnel_tunnel_type`` (with the newer API's ``warp`` and ``magic``)
 TUNNEL_STATUSES = ("inactive", "degraded", "healthy", "down")
 TUN_TYPES = ("cfd_tunnel", "warp_connector", "ip_sec", "gre", "cni", "warp", "magic")
+#: ``tun_types`` filter values that also select this server's own tunnel type (see above)
+TUN_TYPE_ALIASES = {"cfd_tunnel": "warp_connector"}
 #: maxLength of ``tunnel_virtual_network_name`` and ``tunnel_virtual_network_comment``
 MAX_VNET_TEXT = 256
 POOL_KEY = "warpcli.controllers"
@@ -74,11 +80,14 @@ def create_app(
     account_id: str,
     authenticate: Callable[[str], Principal | None] | None = None,
     authorize: Callable[[str], bool] | None = None,
+    warpcli_extension: bool = True,
 ) -> "Flask":
     """The WSGI app. ``open_controller`` is called once per server thread.
 
     ``authenticate(token)`` names the caller (:mod:`warpcli.server.auth`); ``authorize``
-    is the short form for "every accepted token is an API token".
+    is the short form for "every accepted token is an API token". ``warpcli_extension``
+    serves the enrollment endpoints too (:mod:`warpcli.server.extension`); without it the
+    app answers only what Cloudflare's API has (the test stand-in plays Cloudflare so).
     ``close_controllers(app)`` closes them once the server has stopped.
     """
     if authenticate is None:
@@ -94,7 +103,12 @@ def create_app(
     api = _Api(pool, account_id, authenticate)
     app.before_request(api.authenticate)
     app.register_error_handler(Exception, api.error)
-    for rule, methods, view in api.routes():
+    routes = api.routes()
+    if warpcli_extension:  # enrollment, connectors and hubs: warpcli.server.extension
+        from warpcli.server.extension import Extension
+
+        routes += Extension(pool, account_id).routes()
+    for rule, methods, view in routes:
         app.add_url_rule(PREFIX + rule, view_func=view, methods=methods, provide_automatic_options=False)
     return app
 
@@ -167,8 +181,10 @@ class _Api:
 
     # -- plumbing -----------------------------------------------------------------
     def authenticate(self) -> None:
-        from flask import g, request
+        from flask import current_app, g, request
 
+        if is_public(current_app.view_functions.get(request.endpoint or "")):
+            return  # the health check
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -178,6 +194,7 @@ class _Api:
             raise ApiError(*INVALID_TOKEN)
         g.principal = principal
         g.token_id = principal.token_id
+        request.environ[PRINCIPAL_ENVIRON_KEY] = principal  # for the access log
         account = (request.view_args or {}).get("account_id")
         if account is not None and account != self.account_id:
             raise ApiError(*WRONG_ACCOUNT)
@@ -315,6 +332,7 @@ class _Api:
             unknown = sorted(wanted - set(TUN_TYPES))
             if unknown:
                 raise InvalidInput(f"unknown tunnel type(s) in tun_types: {', '.join(unknown)}")
+            wanted |= {TUN_TYPE_ALIASES[t] for t in wanted if t in TUN_TYPE_ALIASES}
         page, per_page = self._page(q)
         routes = self.ctl.list_routes(flt)
         matches = (

@@ -21,6 +21,8 @@ from typing import Any, Callable, Literal, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 TUNNEL_SCOPED_ATTR = "_warpcli_tunnel_scoped"
+#: where the app leaves the request's principal in the WSGI environ (the access log reads it)
+PRINCIPAL_ENVIRON_KEY = "warpcli.principal"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,20 @@ def tunnel_scoped(view: F) -> F:
 def is_tunnel_scoped(view: Callable[..., Any] | None) -> bool:
     func = getattr(view, "__func__", view)
     return bool(getattr(func, TUNNEL_SCOPED_ATTR, False))
+
+
+PUBLIC_ATTR = "_warpcli_public"
+
+
+def public(view: F) -> F:
+    """Mark an endpoint that needs no token at all (only the health check)."""
+    setattr(view, PUBLIC_ATTR, True)
+    return view
+
+
+def is_public(view: Callable[..., Any] | None) -> bool:
+    func = getattr(view, "__func__", view)
+    return bool(getattr(func, PUBLIC_ATTR, False))
 
 
 def current_principal() -> Principal:

@@ -4,8 +4,9 @@
 readable as ``server.port``); ``start_in_thread()`` serves in the background and
 ``stop()`` shuts down and waits for the serving thread. Every request leaves one
 access-log line on the ``warpcli.server.access`` logger (``setup_access_log()`` sends
-it to stderr): method, path, status, duration. Never a header, never a body, and
-query values whose names look secret are masked.
+it to stderr, in logfmt): method, path, query, status, duration, and who called (the
+principal's kind and token id, set by the app). Never a header, never a body, never a
+token; only the values of the API's own query parameters are written, others are masked.
 """
 
 from __future__ import annotations
@@ -19,15 +20,28 @@ from urllib.parse import parse_qsl, urlencode
 
 from cheroot import wsgi
 
+from warpcli.server.auth import PRINCIPAL_ENVIRON_KEY
+from warpcli.server.logfmt import LogfmtFormatter, log_fields
+
 access_log = logging.getLogger("warpcli.server.access")
 
-#: query parameter names whose values are never logged
+#: query parameters of the API whose values are logged; any other value is masked, since a
+#: client may put anything in a parameter this server does not know
+_LOGGED_PARAMS = frozenset({
+    "name", "uuid", "id", "status", "is_deleted", "existed_at", "include_prefix", "exclude_prefix",
+    "was_active_at", "was_inactive_at", "page", "per_page", "tunnel_id", "virtual_network_id",
+    "network_subset", "network_superset", "comment", "route_id", "tun_types", "force", "is_default",
+    "is_default_network",
+})
 _SECRET_WORDS = ("token", "secret", "key", "password", "auth", "signature")
 
 
 def _loggable_query(query: str) -> str:
     pairs = parse_qsl(query, keep_blank_values=True)
-    masked = [(k, "***" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in pairs]
+    masked = [
+        (k, v if k in _LOGGED_PARAMS and not any(w in k.lower() for w in _SECRET_WORDS) else "***")
+        for k, v in pairs
+    ]
     return urlencode(masked)
 
 
@@ -52,15 +66,21 @@ class AccessLog:
     def _log(self, environ: dict, status: list[str], started: float) -> None:
         if not self.logger.isEnabledFor(logging.INFO):
             return
-        path = environ.get("PATH_INFO", "")
+        fields: dict[str, Any] = {"method": environ.get("REQUEST_METHOD", "-"), "path": environ.get("PATH_INFO", "")}
         query = environ.get("QUERY_STRING", "")
         if query:
-            path += "?" + _loggable_query(query)
-        self.logger.info(
-            "method=%s path=%s status=%s duration_ms=%.1f remote=%s",
-            environ.get("REQUEST_METHOD", "-"), path, status[0] if status else "-",
-            (time.perf_counter() - started) * 1000, environ.get("REMOTE_ADDR", "-"),
+            fields["query"] = _loggable_query(query)
+        principal = environ.get(PRINCIPAL_ENVIRON_KEY)
+        fields.update(
+            status=status[0] if status else "-",
+            duration_ms=f"{(time.perf_counter() - started) * 1000:.1f}",
+            remote=environ.get("REMOTE_ADDR", "-"),
+            principal=getattr(principal, "kind", None),
+            token_id=getattr(principal, "token_id", None),
         )
+        if getattr(principal, "tunnel_id", None):
+            fields["tunnel_id"] = principal.tunnel_id
+        log_fields(self.logger, logging.INFO, fields)
 
 
 class _ClosingIterator:
@@ -86,6 +106,12 @@ class _ClosingIterator:
             self._on_close()
 
 
+#: the listen backlog. cheroot's default of 5 overflowed as soon as a few dozen clients
+#: connected at once: the kernel fell back to SYN cookies, dropped handshakes, and clients
+#: had a request reset before the server ever saw it (a lost POST, not retried)
+LISTEN_BACKLOG = 1024
+
+
 class Server(wsgi.Server):
     """cheroot's WSGI server with a resolved ``port`` and background start/stop."""
 
@@ -109,6 +135,11 @@ class Server(wsgi.Server):
         scheme = "https" if self.ssl_adapter is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
+    @property
+    def serving_in_thread(self) -> bool:
+        """Whether the thread of ``start_in_thread()`` is still serving."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Serve in this thread until ``stop()`` (binding first if ``make_server`` did not)."""
         if not self.ready:
@@ -129,6 +160,10 @@ class Server(wsgi.Server):
             self._thread.join(timeout=self.shutdown_timeout + 5)
             self._thread = None
 
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        """cheroot's own errors (TLS handshakes, sockets) go to the server's log, not raw stderr."""
+        logging.getLogger("warpcli.server").log(level, "%s", msg, exc_info=traceback)
+
 
 def make_server(
     app: Callable,
@@ -147,7 +182,7 @@ def make_server(
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("give both tls_cert and tls_key, or neither")
     server = Server((host, port), AccessLog(app) if access_log else app, numthreads=threads, max=threads,
-                    server_name="warpcli")
+                    server_name="warpcli", request_queue_size=LISTEN_BACKLOG)
     if tls_cert is not None:
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -157,9 +192,9 @@ def make_server(
 
 
 def setup_access_log(stream: Any = None, level: int = logging.INFO) -> logging.Handler:
-    """Send the access log (and the server's error lines) to ``stream`` (stderr by default)."""
+    """Send the access log (and the server's other lines) to ``stream`` (stderr by default), in logfmt."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setFormatter(LogfmtFormatter())
     server_log = logging.getLogger("warpcli.server")
     server_log.addHandler(handler)
     server_log.setLevel(level)

@@ -11,12 +11,22 @@ Creates are reconciled: when a POST times out or fails with a 5xx, the object ma
 exist all the same, so the controller looks it up by its natural key (tunnel name, vnet
 name, CIDR in a vnet) before it sends the POST again. A pipeline never gets two
 tunnels of the same name.
+
+Connectors and hubs exist only on a served warpcli controller (``warpcli controller
+serve``), through its documented extension (docs/controller-api.md). The controller
+asks the server once whether it is one (``GET /warpcli/health``, no token); against
+Cloudflare those methods keep saying that Cloudflare's edge is the hub.
+
+Built with a tunnel's token instead of an API token (``tunnel_id=``), the controller can
+do what a connector host needs and nothing else: verify its token, list the virtual
+networks it may join, enroll, and read its vnet's hub and routes (``up``, ``status``).
 """
 
 from __future__ import annotations
 
 import hmac
 import socket
+from urllib.parse import urlsplit
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from warpcli.controllers.cloudflare import shapes
@@ -24,6 +34,7 @@ from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, Serv
 from warpcli.core.cidr import Network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import (
+    AuthError,
     BulkImportError,
     Conflict,
     InvalidInput,
@@ -37,6 +48,8 @@ from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
 
 T = TypeVar("T")
 
+#: Cloudflare's own API: never asked whether it is a warpcli server
+CLOUDFLARE_HOST = "api.cloudflare.com"
 #: how many times a create is sent at most (the first try and one after reconciling)
 CREATE_ATTEMPTS = 2
 
@@ -58,12 +71,43 @@ class CloudflareController(Controller):
     kind = "cloudflare"
     secrets = None  # tokens stay on Cloudflare: `tunnel token` fetches them
 
-    def __init__(self, client: ApiClient, account_id: str) -> None:
+    def __init__(self, client: ApiClient, account_id: str, *, tunnel_id: str | None = None) -> None:
+        """``tunnel_id``: the client authenticates with this tunnel's token (see the module doc)."""
         self.client = client
         self.account_id = valid_account_id(account_id)
+        self.tunnel_id = tunnel_id
         self._base = f"/accounts/{self.account_id}"
         self._tunnel_names: dict[str, str] = {}
         self._vnet_names: dict[str, str] = {}
+        self._health: dict[str, Any] | None = None  #: the warpcli server's health answer
+        self._asked = False
+
+    def warpcli_server(self) -> dict[str, Any] | None:
+        """The server's health answer when it is a warpcli controller, else None (Cloudflare).
+
+        Asked once per controller, without a token. Cloudflare's own API is never asked;
+        any other 4xx answer means "not a warpcli server"; an unreachable server is an error.
+        """
+        if not self._asked and urlsplit(self.client.base_url).hostname != CLOUDFLARE_HOST:
+            try:
+                result = self.client.call("GET", "/warpcli/health", authenticated=False).get("result")
+            except (NotFound, AuthError, InvalidInput, Conflict):
+                result = None
+            if isinstance(result, dict) and isinstance(result.get("warpcli"), str):
+                self._health = result
+        self._asked = True
+        return self._health
+
+    def _extension(self, what: str) -> str:
+        """The extension's base path; NotSupported (with the hint) when the server is Cloudflare."""
+        if self.warpcli_server() is None:
+            raise NotSupported(f"the cloudflare controller {what}", hint=_HUB_HINT)
+        return "/warpcli"
+
+    def _own(self) -> str:
+        """``/warpcli/tunnels/{id}`` of the tunnel whose token this controller holds."""
+        assert self.tunnel_id is not None
+        return f"/warpcli/tunnels/{path_segment(self.tunnel_id)}"
 
     def close(self) -> None:
         self.client.close()
@@ -194,8 +238,11 @@ class CloudflareController(Controller):
         is_default: bool | None = None,
         is_deleted: bool | None = False,
     ) -> list[VirtualNetwork]:
-        params = {"id": id, "name": name, "is_default": is_default, "is_deleted": is_deleted}
-        result = self._call("GET", "/teamnet/virtual_networks", params=params) or []
+        if self.tunnel_id is not None:  # a tunnel token: the live vnets it may join (no filters)
+            result = [] if is_deleted else self._call("GET", f"{self._own()}/virtual_networks") or []
+        else:
+            params = {"id": id, "name": name, "is_default": is_default, "is_deleted": is_deleted}
+            result = self._call("GET", "/teamnet/virtual_networks", params=params) or []
         out = [shapes.virtual_network(o) for o in result]
         for v in out:
             self._vnet_names[v.id] = v.name
@@ -316,6 +363,9 @@ class CloudflareController(Controller):
         return self._route(obj)
 
     def list_routes(self, flt: RouteFilter = RouteFilter()) -> Iterator[Route]:
+        if self.tunnel_id is not None:
+            yield from self._peer_routes(flt)
+            return
         params = {
             "tunnel_id": flt.tunnel_id,
             "virtual_network_id": flt.virtual_network_id,
@@ -436,13 +486,41 @@ class CloudflareController(Controller):
         r = self._exact_route(s.virtual_network_id, s.network)
         return r.to_dict() if r is not None and r.tunnel_id == s.tunnel_id else None
 
-    # -- connectors and hubs: Cloudflare's edge and warp-cli do this ----------------------
+    # -- a tunnel token's view: the peers of its own tunnel ------------------------------
+    def _peers(self, virtual_network_id: str | None) -> dict[str, Any]:
+        """``GET .../tunnels/{own}/peers``: the hub of the vnet (or None) and its routes."""
+        self._extension("cannot read peers with a tunnel token")
+        result = self._call("GET", f"{self._own()}/peers", params={"virtual_network_id": virtual_network_id})
+        if not isinstance(result, dict) or not isinstance(result.get("routes"), list):
+            raise Unavailable("the API returned malformed peers (no routes list)")
+        return result
+
+    def _peer_routes(self, flt: RouteFilter) -> Iterator[Route]:
+        """Routes of one vnet, as a tunnel token may read them; the filters apply here."""
+        if flt.comment is not None:
+            raise NotSupported("a tunnel token cannot filter routes by comment", hint="use an API token")
+        if flt.is_deleted:
+            return
+        for o in self._peers(flt.virtual_network_id)["routes"]:
+            r = shapes.route(o, tunnel_names=self._tunnel_names)
+            if ((flt.tunnel_id is None or r.tunnel_id == flt.tunnel_id)
+                    and (flt.route_id is None or r.id == flt.route_id)
+                    and (flt.network_subset is None or flt.network_subset.contains(r.net))
+                    and (flt.network_superset is None or r.net.contains(flt.network_superset))):
+                yield r
+
+    # -- connectors and hubs: a served warpcli controller; on Cloudflare its edge and warp-cli --
     def verify_tunnel_token(self, token: str) -> Tunnel:
         from warpcli.core.tokens import parse_tunnel_token
 
         claims = parse_tunnel_token(token)
         if claims["a"].lower() != self.account_id:
             raise InvalidInput("the tunnel token belongs to another account")
+        if self.tunnel_id is not None:  # the server checked it: it is this controller's bearer
+            if claims["t"] != self.tunnel_id:
+                raise InvalidInput("the tunnel token is not the one this controller authenticates with")
+            self._extension("cannot check a tunnel token with itself")
+            return self._remember(shapes.tunnel(self._call("GET", self._own())))
         try:
             tunnel = self.get_tunnel(claims["t"])
             real = self.get_tunnel_token(tunnel.id)
@@ -457,24 +535,61 @@ class CloudflareController(Controller):
     def register_connector(
         self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
     ) -> Connector:
-        raise NotSupported("the cloudflare controller does not register WireGuard keys", hint=_HUB_HINT)
+        ext = self._extension("does not register WireGuard keys")
+        body = {"public_key": public_key, "virtual_network_id": virtual_network_id}
+        # idempotent per key on the server, so a POST that timed out is simply sent again
+        obj = self._create(f"{ext}/tunnels/{path_segment(tunnel_id)}/connectors",
+                           {k: v for k, v in body.items() if v is not None}, lambda: None)
+        if not isinstance(obj, dict):
+            raise Unavailable("the API returned a malformed enrollment (no connector)")
+        return shapes.connector(obj.get("connector"))
 
     def list_connectors(
         self, *, tunnel_id: str | None = None, virtual_network_id: str | None = None
     ) -> list[Connector]:
-        return []
+        if self.warpcli_server() is None:
+            return []  # Cloudflare: no WireGuard connectors of warpcli's
+        params = {"virtual_network_id": virtual_network_id}
+        if self.tunnel_id is not None:
+            if tunnel_id not in (None, self.tunnel_id):
+                return []  # another tunnel's: a tunnel token sees only its own
+            result = self._call("GET", f"{self._own()}/connectors", params=params)
+        else:
+            result = self._call("GET", "/warpcli/connectors", params={**params, "tunnel_id": tunnel_id})
+        return [shapes.connector(o) for o in result or []]
 
     def delete_connector(self, connector_id: str) -> Connector:
-        raise NotFound(f"no connector with id {connector_id}", hint=_HUB_HINT)
+        if self.warpcli_server() is None:
+            raise NotFound(f"no connector with id {connector_id}", hint=_HUB_HINT)
+        if self.tunnel_id is not None:
+            tunnel = self.tunnel_id
+        else:
+            found = [c for c in self.list_connectors() if c.id == connector_id]
+            if not found:
+                raise NotFound(f"no connector with id {connector_id}")
+            tunnel = found[0].tunnel_id
+        obj = self._call("DELETE", f"/warpcli/tunnels/{path_segment(tunnel)}/connectors/{path_segment(connector_id)}")
+        return shapes.connector(obj)
+
+    def _hub_path(self, virtual_network_id: str | None) -> str:
+        ext = self._extension("has no self-hosted hub")
+        return f"{ext}/virtual_networks/{path_segment(self._vnet_id(virtual_network_id).id)}/hub"
 
     def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
-        raise NotSupported("the cloudflare controller has no self-hosted hub", hint=_HUB_HINT)
+        body = {"public_key": public_key, "endpoint": endpoint}
+        return shapes.hub(self._call("PUT", self._hub_path(virtual_network_id), body=body))
 
     def get_hub(self, virtual_network_id: str | None = None) -> Hub:
-        raise NotSupported("the cloudflare controller has no self-hosted hub", hint=_HUB_HINT)
+        if self.tunnel_id is not None:
+            peers = self._peers(virtual_network_id)
+            if peers.get("hub") is None:
+                raise NotFound("the virtual network has no hub yet",
+                               hint="run `warpcli hub up --endpoint HOST:PORT` on the hub")
+            return shapes.hub(peers["hub"])
+        return shapes.hub(self._call("GET", self._hub_path(virtual_network_id)))
 
     def delete_hub(self, virtual_network_id: str | None = None) -> Hub:
-        raise NotSupported("the cloudflare controller has no self-hosted hub", hint=_HUB_HINT)
+        return shapes.hub(self._call("DELETE", self._hub_path(virtual_network_id)))
 
 
 def _deleted(obj: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from warpcli.core.errors import Unavailable
-from warpcli.core.model import TUN_TYPE, Route, Tunnel, VirtualNetwork
+from warpcli.core.model import HUB_ADDRESS, TUN_TYPE, Connector, Hub, Route, Tunnel, VirtualNetwork
 
 
 def _str(obj: dict[str, Any], key: str, default: str | None = None) -> Any:
@@ -64,4 +64,33 @@ def route(obj: Any, *, tunnel_names: dict[str, str] | None = None, vnet_names: d
         virtual_network_name=o.get("virtual_network_name") or (vnet_names or {}).get(vid),
         tun_type=_str(o, "tun_type", TUN_TYPE),
         deleted_at=o.get("deleted_at") or None,
+    )
+
+
+# -- the warpcli extension (a served warpcli controller; docs/controller-api.md) -------------
+def connector(obj: Any) -> Connector:
+    o = _need(obj, "connector", "id", "tunnel_id", "virtual_network_id", "public_key", "address")
+    return Connector(
+        id=o["id"],
+        tunnel_id=o["tunnel_id"],
+        virtual_network_id=o["virtual_network_id"],
+        public_key=o["public_key"],
+        address=o["address"],
+        created_at=_str(o, "created_at", ""),
+        tunnel_name=o.get("tunnel_name") or None,
+        last_seen=o.get("last_seen") or None,
+        deleted_at=o.get("deleted_at") or None,
+    )
+
+
+def hub(obj: Any) -> Hub:
+    o = _need(obj, "hub", "id", "virtual_network_id", "public_key", "endpoint")
+    return Hub(
+        id=o["id"],
+        virtual_network_id=o["virtual_network_id"],
+        public_key=o["public_key"],
+        endpoint=o["endpoint"],
+        address=_str(o, "address", HUB_ADDRESS),
+        created_at=_str(o, "created_at", ""),
+        updated_at=_str(o, "updated_at", ""),
     )

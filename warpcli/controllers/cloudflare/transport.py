@@ -71,10 +71,15 @@ def _retry_class():  # noqa: ANN202 - urllib3 is imported only when a request is
 class ApiClient:
     """A client of one API base URL with one bearer token."""
 
-    def __init__(self, base_url: str, token: str, *, policy: RetryPolicy = RetryPolicy()) -> None:
+    def __init__(
+        self, base_url: str, token: str, *, policy: RetryPolicy = RetryPolicy(), tunnel_token: bool = False
+    ) -> None:
+        """``tunnel_token``: the bearer is a tunnel's token (a connector host of a served
+        controller), not an API token; only error messages differ."""
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.policy = policy
+        self.tunnel_token = tunnel_token
         self._session: Any = None
 
     def __repr__(self) -> str:  # never the token
@@ -127,18 +132,26 @@ class ApiClient:
         *,
         params: dict[str, Any] | None = None,
         body: Any = None,
+        authenticated: bool = True,
     ) -> dict[str, Any]:
-        """Send one request; return the success envelope or raise a WarpcliError."""
+        """Send one request; return the success envelope or raise a WarpcliError.
+
+        ``authenticated=False`` sends no ``Authorization`` header (the health check).
+        """
         import requests
 
         what = f"{method} {path}"
+        headers: dict[str, str | None] = {}
         kwargs: dict[str, Any] = {
             "params": _query(params),
             "timeout": (self.policy.connect_timeout, self.policy.read_timeout),
+            "headers": headers,
         }
         if body is not None:
             kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
-            kwargs["headers"] = {"Content-Type": "application/json"}
+            headers["Content-Type"] = "application/json"
+        if not authenticated:
+            headers["Authorization"] = None  # requests drops a session header set to None
         # `from None`: no chained exception whose request object carries the Authorization header
         try:
             resp = self.session.request(method, self.base_url + path, **kwargs)
@@ -172,13 +185,20 @@ class ApiClient:
             raise Unavailable(f"{what}: rate limited by {self._host()} ({detail})", hint=hint)
         if status >= 500:
             raise ServerError(f"{what}: {self._host()} failed with HTTP {status} ({detail})")
+        if status == 401 and self.tunnel_token:
+            raise AuthError(
+                f"{what}: the tunnel token was refused (HTTP 401: {detail})",
+                hint="the tunnel may have been deleted; enroll again with a fresh `warpcli tunnel token`",
+            )
         if status == 401:
             raise AuthError(
                 f"{what}: the API token was refused (HTTP 401: {detail})",
                 hint="check CLOUDFLARE_API_TOKEN or run `warpcli auth login`",
             )
         if status == 403:
-            raise AuthError(f"{what}: permission denied (HTTP 403: {detail})", hint=_permission_hint(what))
+            hint = ("a tunnel token only enrolls its own tunnel and reads its peers; this needs an API token"
+                    if self.tunnel_token else _permission_hint(what))
+            raise AuthError(f"{what}: permission denied (HTTP 403: {detail})", hint=hint)
         if status == 404:
             raise NotFound(f"{what}: not found ({detail})")
         if status == 409:

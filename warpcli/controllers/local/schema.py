@@ -76,6 +76,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
     """,
+    # 2 -> 3: API tokens of `warpcli controller serve` (only their sha256 is kept)
+    """
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE UNIQUE INDEX api_token_name ON api_tokens(name) WHERE revoked_at IS NULL;
+    CREATE UNIQUE INDEX api_token_digest ON api_tokens(token_sha256);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

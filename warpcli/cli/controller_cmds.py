@@ -1,0 +1,151 @@
+"""warpcli controller serve | token create|list|revoke: the embedded controller on the network.
+
+``serve`` is the only command that loads the HTTP server (flask, cheroot: the ``server``
+extra), and only once it runs. The token commands work on the state database directly,
+whatever controller the other commands are set to use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Json
+
+if TYPE_CHECKING:
+    from warpcli.controllers.local import LocalController
+    from warpcli.core.settings import Settings
+
+#: where `controller serve` listens by default (kept in step with warpcli.server.run.DEFAULT_LISTEN)
+DEFAULT_LISTEN = "127.0.0.1:8787"
+API_URL_HINT = f"http://{DEFAULT_LISTEN}/client/v4"
+
+app = typer.Typer(
+    add_completion=False,
+    help="Serve the embedded controller over HTTP (Cloudflare API v4 dialect) and manage its API tokens.",
+    no_args_is_help=True,
+)
+token_app = typer.Typer(
+    add_completion=False,
+    help="Create, list and revoke the API tokens of a served controller.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+StateDir = Annotated[
+    Optional[Path],
+    typer.Option("--state-dir", help="The state to serve or change (overrides the global --state-dir)."),
+]
+
+
+def _settings(ctx: typer.Context, state_dir: Path | None, json: bool) -> "Settings":
+    from dataclasses import replace
+
+    settings = runtime(ctx, json=json).settings
+    if state_dir is not None:
+        settings = replace(settings, state_dir=Path(state_dir).expanduser())
+    return replace(settings, controller="local")
+
+
+def _local(ctx: typer.Context, state_dir: Path | None, json: bool) -> "LocalController":
+    from warpcli.controllers import open_controller
+
+    controller = open_controller(_settings(ctx, state_dir, json))
+    ctx.call_on_close(controller.close)
+    return controller  # type: ignore[return-value]
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    listen: Annotated[
+        str, typer.Option("--listen", metavar="ADDR:PORT", help="Address and port to listen on (port 0: any free one).")
+    ] = DEFAULT_LISTEN,
+    tls_cert: Annotated[
+        Optional[Path], typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS. Needs --tls-key.")
+    ] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=256, help="Worker threads (requests served at once).")
+    ] = 8,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Serve the embedded controller over HTTP until SIGTERM or SIGINT (logs on stderr)."""
+    from warpcli.core.errors import WarpcliError
+
+    settings = _settings(ctx, state_dir, json)
+    try:
+        import cheroot  # noqa: F401
+        import flask  # noqa: F401
+    except ImportError:
+        raise WarpcliError("`controller serve` needs the server extra: pip install 'warpcli[server]'") from None
+    from warpcli.server.run import serve as run
+
+    def listening(info) -> None:  # noqa: ANN001
+        if json:
+            render.emit_json(info)
+            import sys
+
+            sys.stdout.flush()
+
+    run(settings, listen=listen, tls_cert=tls_cert, tls_key=tls_key, threads=threads, on_listening=listening)
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="A name for the token, unique among live tokens.")],
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Create an API token and print it (the only time it is shown; only its sha256 is kept)."""
+    controller = _local(ctx, state_dir, json)
+    record, token = controller.create_api_token(name)
+    account = controller.account_id
+    render.message(f"created API token {record.name!r} (id {record.id}); it is shown only this once: keep it now")
+    render.message(f"clients: --controller cloudflare --api-url http://HOST:PORT/client/v4 --account-id {account}, "
+                   "the token in CLOUDFLARE_API_TOKEN or `warpcli auth login`")
+    if json:
+        render.emit_json({"id": record.id, "name": record.name, "created_at": record.created_at,
+                          "account_id": account, "token": token, "api_url_hint": API_URL_HINT})
+    else:
+        render.plain(token)
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Also list revoked tokens.")] = False,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """List the API tokens (names, ids, dates; never the tokens)."""
+    tokens = _local(ctx, state_dir, json).list_api_tokens(include_revoked=all_)
+    if json:
+        render.emit_json(tokens)
+        return
+    render.table(
+        ["NAME", "ID", "CREATED", "LAST USED"] + (["REVOKED"] if all_ else []),
+        ([t.name, t.id, t.created_at, t.last_used_at or "never"] + ([t.revoked_at] if all_ else []) for t in tokens),
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context,
+    name_or_id: Annotated[
+        str, typer.Argument(metavar="NAME_OR_ID", help="The token's name or id.", show_default=False)
+    ],
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Revoke an API token: the server refuses it from the next request on."""
+    token = _local(ctx, state_dir, json).revoke_api_token(name_or_id)
+    render.message(f"revoked API token {token.name!r} (id {token.id})")
+    if json:
+        render.emit_json(token)

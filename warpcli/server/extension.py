@@ -1,0 +1,245 @@
+"""The warpcli extension of the served API: enrollment, connectors and hubs.
+
+**A warpcli extension, not part of Cloudflare's API.** Cloudflare enrolls hosts with its
+own WARP client and its edge is the hub, so its API has nothing for registering a
+WireGuard key or announcing a self-hosted hub. A served warpcli controller needs both;
+these endpoints add them in the same dialect (envelope, error codes, bearer tokens).
+
+Every path carries a ``warpcli`` segment (``/client/v4/warpcli/...`` or
+``/client/v4/accounts/{account_id}/warpcli/...``): Cloudflare has no such segment, so no
+present or future Cloudflare path can collide with one of these. (Cloudflare's newer
+API already has ``GET .../warp_connector/{tunnel_id}/connectors/{connector_id}``, which
+is why the connectors are not nested under ``warp_connector``.)
+
+Who may call what (:mod:`warpcli.server.auth`):
+
+- ``GET /warpcli/health`` needs no token: clients use it to tell a warpcli server
+  from Cloudflare (Cloudflare answers it with a 4xx).
+- The ``tunnels/{tunnel_id}/...`` endpoints are ``tunnel_scoped``: a tunnel token may
+  call them for its own tunnel only (403, code 9109, for any other); an API token for
+  any tunnel. This is everything a connector host needs, so it holds no API token.
+- ``connectors`` (account-wide) and ``virtual_networks/{id}/hub...`` need an API token.
+
+The reference, with bodies and results, is docs/controller-api.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Callable
+
+from warpcli import __version__
+from warpcli.core.controller import Controller
+from warpcli.core.errors import NotFound
+from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
+from warpcli.server import shapes
+from warpcli.server.auth import current_principal, public, tunnel_scoped
+from warpcli.server.errors import TUNNEL_TOKEN_NOT_ALLOWED, ApiError
+from warpcli.server.params import Query, body_str, json_object
+from warpcli.server.pool import ControllerPool
+
+if TYPE_CHECKING:
+    from flask import Response
+
+#: what ``GET /warpcli/health`` lists: the extension's parts this server serves
+EXTENSIONS = ("connectors", "hubs")
+
+NOT_A_MEMBER = (403, 9109, "Unauthorized to access requested resource: the tunnel has no connector "
+                           "in this virtual network")
+
+
+def _ok(result: Any) -> "Response":
+    from flask import Response
+
+    text = json.dumps(shapes.success(result), ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status=200, mimetype="application/json")
+
+
+def _body() -> dict[str, Any]:
+    from flask import request
+
+    return json_object(request.get_data(cache=True))
+
+
+def _query() -> Query:
+    from flask import request
+
+    return Query(request.args)
+
+
+def _without_nulls(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# -- shapes (the client's parsers are in warpcli.controllers.cloudflare.shapes) -------------
+def connector(c: Connector) -> dict[str, Any]:
+    return _without_nulls(c.to_dict())
+
+
+def hub(h: Hub | None) -> dict[str, Any] | None:
+    return None if h is None else _without_nulls(h.to_dict())
+
+
+def peer_route(r: Route) -> dict[str, Any]:
+    """A route as a connector needs it: which CIDR, served by which tunnel (no names, no comment)."""
+    return {"id": r.id, "network": r.network, "tunnel_id": r.tunnel_id,
+            "virtual_network_id": r.virtual_network_id, "created_at": r.created_at}
+
+
+def joinable_vnet(v: VirtualNetwork) -> dict[str, Any]:
+    """A virtual network as a tunnel token sees it (no comment)."""
+    return {"id": v.id, "name": v.name, "is_default_network": v.is_default_network, "created_at": v.created_at}
+
+
+def _public_key(body: dict[str, Any]) -> str:
+    from warpcli.host.keys import validate_key  # base64 only: no kernel, no crypto import
+
+    return validate_key(body_str(body, "public_key", required=True))
+
+
+def _hub_of(ctl: Controller, vnet_id: str) -> Hub | None:
+    try:
+        return ctl.get_hub(vnet_id)
+    except NotFound:
+        return None
+
+
+def _vnet(ctl: Controller, vnet_id: str | None) -> VirtualNetwork:
+    """A live vnet by id; ``None`` is the default one."""
+    found = ctl.list_virtual_networks(id=vnet_id) if vnet_id else ctl.list_virtual_networks(is_default=True)
+    if not found:
+        raise NotFound(f"no virtual network with id {vnet_id}" if vnet_id else "there is no default virtual network")
+    return found[0]
+
+
+_ACCT = "/accounts/<account_id>/warpcli"
+_TUNNEL = f"{_ACCT}/tunnels/<tunnel_id>"
+_HUB = f"{_ACCT}/virtual_networks/<virtual_network_id>/hub"
+#: (path under /client/v4, methods, handler): docs/controller-api.md lists the same
+ROUTES: list[tuple[str, list[str], str]] = [
+    ("/warpcli/health", ["GET"], "health"),
+    (_TUNNEL, ["GET"], "own_tunnel"),
+    (f"{_TUNNEL}/virtual_networks", ["GET"], "joinable_vnets"),
+    (f"{_TUNNEL}/connectors", ["POST"], "enroll_connector"),
+    (f"{_TUNNEL}/connectors", ["GET"], "tunnel_connectors"),
+    (f"{_TUNNEL}/connectors/<connector_id>", ["DELETE"], "remove_connector"),
+    (f"{_TUNNEL}/peers", ["GET"], "tunnel_peers"),
+    (f"{_ACCT}/connectors", ["GET"], "account_connectors"),
+    (_HUB, ["PUT"], "put_hub"),
+    (_HUB, ["GET"], "get_hub"),
+    (_HUB, ["DELETE"], "delete_hub"),
+    (f"{_HUB}/peers", ["GET"], "hub_peers"),
+]
+
+
+class Extension:
+    """The extension's handlers; ``routes()`` is registered by :func:`warpcli.server.create_app`."""
+
+    def __init__(self, pool: ControllerPool, account_id: str) -> None:
+        self.pool = pool
+        self.account_id = account_id
+
+    def routes(self) -> list[tuple[str, list[str], Callable[..., Any]]]:
+        return [(rule, methods, getattr(self, handler)) for rule, methods, handler in ROUTES]
+
+    @property
+    def ctl(self) -> Controller:
+        return self.pool.get()
+
+    def _tunnel(self, tunnel_id: str) -> Tunnel:
+        """The tunnel of the path, once the caller may act on it (a tunnel token: its own only)."""
+        principal = current_principal()
+        if principal.kind != "api" and principal.tunnel_id != tunnel_id:
+            raise ApiError(*TUNNEL_TOKEN_NOT_ALLOWED)  # before any lookup: no oracle for other tunnels' ids
+        return self.ctl.get_tunnel(tunnel_id)
+
+    # -- no token ------------------------------------------------------------------------
+    @public
+    def health(self) -> "Response":
+        _vnet(self.ctl, None)  # the state is readable (a StateError answers 503)
+        return _ok({"status": "ok", "warpcli": __version__, "extensions": list(EXTENSIONS)})
+
+    # -- a tunnel token (its own tunnel) or an API token -----------------------------------
+    @tunnel_scoped
+    def own_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+        return _ok(shapes.tunnel(self._tunnel(tunnel_id), self.account_id))
+
+    @tunnel_scoped
+    def joinable_vnets(self, account_id: str, tunnel_id: str) -> "Response":
+        self._tunnel(tunnel_id)
+        return _ok([joinable_vnet(v) for v in self.ctl.list_virtual_networks()])
+
+    @tunnel_scoped
+    def enroll_connector(self, account_id: str, tunnel_id: str) -> "Response":
+        tunnel = self._tunnel(tunnel_id)
+        body = _body()
+        key = _public_key(body)
+        ctl = self.ctl
+        c = ctl.register_connector(tunnel.id, key, virtual_network_id=body_str(body, "virtual_network_id"))
+        return _ok({"connector": connector(c), "hub": hub(_hub_of(ctl, c.virtual_network_id))})
+
+    @tunnel_scoped
+    def tunnel_connectors(self, account_id: str, tunnel_id: str) -> "Response":
+        tunnel = self._tunnel(tunnel_id)
+        found = self.ctl.list_connectors(tunnel_id=tunnel.id, virtual_network_id=_query().str("virtual_network_id"))
+        return _ok([connector(c) for c in found])
+
+    @tunnel_scoped
+    def remove_connector(self, account_id: str, tunnel_id: str, connector_id: str) -> "Response":
+        tunnel = self._tunnel(tunnel_id)
+        ctl = self.ctl
+        if not any(c.id == connector_id for c in ctl.list_connectors(tunnel_id=tunnel.id)):
+            raise NotFound(f"tunnel {tunnel.name!r} has no connector with id {connector_id}")
+        return _ok(connector(ctl.delete_connector(connector_id)))
+
+    @tunnel_scoped
+    def tunnel_peers(self, account_id: str, tunnel_id: str) -> "Response":
+        """What a connector's ``up`` needs: the hub of its vnet and the vnet's routes."""
+        tunnel = self._tunnel(tunnel_id)
+        ctl = self.ctl
+        vnet = _vnet(ctl, _query().str("virtual_network_id"))
+        if current_principal().kind != "api" and not ctl.list_connectors(tunnel_id=tunnel.id,
+                                                                        virtual_network_id=vnet.id):
+            raise ApiError(*NOT_A_MEMBER)
+        routes = ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))
+        return _ok({"tunnel_id": tunnel.id, "virtual_network_id": vnet.id, "hub": hub(_hub_of(ctl, vnet.id)),
+                    "routes": [peer_route(r) for r in routes]})
+
+    # -- API tokens only ---------------------------------------------------------------------
+    def account_connectors(self, account_id: str) -> "Response":
+        q = _query()
+        found = self.ctl.list_connectors(tunnel_id=q.str("tunnel_id"), virtual_network_id=q.str("virtual_network_id"))
+        return _ok([connector(c) for c in found])
+
+    def put_hub(self, account_id: str, virtual_network_id: str) -> "Response":
+        from warpcli.host.hub import parse_endpoint  # pure: HOST:PORT checks only
+
+        body = _body()
+        key = _public_key(body)
+        endpoint = body_str(body, "endpoint", required=True)
+        parse_endpoint(endpoint)
+        return _ok(hub(self.ctl.register_hub(key, endpoint, virtual_network_id=virtual_network_id)))
+
+    def get_hub(self, account_id: str, virtual_network_id: str) -> "Response":
+        return _ok(hub(self.ctl.get_hub(virtual_network_id)))
+
+    def delete_hub(self, account_id: str, virtual_network_id: str) -> "Response":
+        return _ok(hub(self.ctl.delete_hub(virtual_network_id)))
+
+    def hub_peers(self, account_id: str, virtual_network_id: str) -> "Response":
+        """What the hub needs: every connector of the vnet (key, address, tunnel) and the routes."""
+        ctl = self.ctl
+        vnet = _vnet(ctl, virtual_network_id)
+        return _ok({
+            "virtual_network_id": vnet.id,
+            "hub": hub(_hub_of(ctl, vnet.id)),
+            "connectors": [connector(c) for c in ctl.list_connectors(virtual_network_id=vnet.id)],
+            "routes": [peer_route(r) for r in ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))],
+        })
+
+
+def templates() -> list[tuple[str, str]]:
+    """(METHOD, path template in OpenAPI's ``{name}`` style) of every extension endpoint."""
+    import re
+
+    return [(m, re.sub(r"<([a-z_]+)>", r"{\1}", rule)) for rule, methods, _ in ROUTES for m in methods]
