@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from warpcli.controllers.cloudflare import shapes
 from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, ServerError, path_segment
+from warpcli.core import conflicts
 from warpcli.core.cidr import Network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import (
@@ -160,7 +161,7 @@ class CloudflareController(Controller):
         existing = self.list_tunnels(name=name)
         if existing:
             t = existing[0]
-            raise Conflict(f"a tunnel named {name!r} already exists (id {t.id})", existing=t)
+            raise conflicts.tunnel_name_taken(t)
 
         def find() -> dict | None:
             found = self.list_tunnels(name=name)
@@ -171,9 +172,7 @@ class CloudflareController(Controller):
         except Conflict:
             found = self.list_tunnels(name=name)
             if found:  # created by someone else in between
-                raise Conflict(
-                    f"a tunnel named {name!r} already exists (id {found[0].id})", existing=found[0]
-                ) from None
+                raise conflicts.tunnel_name_taken(found[0]) from None
             raise
         return self._remember(shapes.tunnel(obj))
 
@@ -196,10 +195,7 @@ class CloudflareController(Controller):
         tunnel = self.get_tunnel(tunnel_id)
         routes = list(self.list_routes(RouteFilter(tunnel_id=tunnel.id)))
         if routes and not force:
-            raise Conflict(
-                f"tunnel {tunnel.name!r} still has {len(routes)} route(s)",
-                hint="delete them first, or pass --force to delete them with the tunnel",
-            )
+            raise conflicts.tunnel_has_routes(tunnel.name, len(routes))
         for r in routes:
             self.delete_route(r.id)
         obj = self._call("DELETE", f"/warp_connector/{path_segment(tunnel.id)}", body={})
@@ -218,7 +214,7 @@ class CloudflareController(Controller):
         existing = self.list_virtual_networks(name=name)
         if existing:
             v = existing[0]
-            raise Conflict(f"a virtual network named {name!r} already exists (id {v.id})", existing=v)
+            raise conflicts.vnet_name_taken(v)
 
         def find() -> dict | None:
             found = self.list_virtual_networks(name=name)
@@ -275,14 +271,11 @@ class CloudflareController(Controller):
             validate_name("virtual network", name)
             clash = [v for v in self.list_virtual_networks(name=name) if v.id != vnet.id]
             if clash:
-                raise Conflict(f"a virtual network named {name!r} already exists (id {clash[0].id})")
+                raise conflicts.vnet_name_taken(clash[0])
         if comment is not None:
             validate_comment(comment, MAX_VNET_COMMENT)
         if is_default is False and vnet.is_default_network:
-            raise Conflict(
-                f"virtual network {vnet.name!r} is the default and there must be one",
-                hint="make another virtual network the default instead",
-            )
+            raise conflicts.default_vnet_required(vnet.name)
         body = {"name": name, "comment": comment, "is_default_network": is_default}
         self._call("PATCH", f"/teamnet/virtual_networks/{path_segment(vnet.id)}",
                    body={k: v for k, v in body.items() if v is not None})
@@ -292,16 +285,10 @@ class CloudflareController(Controller):
     def delete_virtual_network(self, vnet_id: str, *, force: bool = False) -> VirtualNetwork:
         vnet = self._live_vnet(vnet_id)
         if vnet.is_default_network:
-            raise Conflict(
-                f"virtual network {vnet.name!r} is the default and cannot be deleted",
-                hint="make another virtual network the default first (vnet update NAME --default)",
-            )
+            raise conflicts.default_vnet_undeletable(vnet.name)
         n = sum(1 for _ in self.list_routes(RouteFilter(virtual_network_id=vnet.id)))
         if n and not force:
-            raise Conflict(
-                f"virtual network {vnet.name!r} still has {n} route(s)",
-                hint="remove them first, or pass --force to delete them with it",
-            )
+            raise conflicts.vnet_in_use(vnet.name, [f"{n} route(s)"])
         obj = self._call(
             "DELETE", f"/teamnet/virtual_networks/{path_segment(vnet.id)}",
             params={"force": True} if force else None, body={},
@@ -327,11 +314,7 @@ class CloudflareController(Controller):
         return None
 
     def _route_conflict(self, existing: Route, vnet: VirtualNetwork) -> Conflict:
-        return Conflict(
-            f"{existing.network} is already routed in virtual network {vnet.name!r} "
-            f"through tunnel {existing.tunnel_name!r} (route {existing.id})",
-            existing=existing,
-        )
+        return conflicts.route_taken(existing, vnet.name)
 
     def create_route(
         self,

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
+from warpcli.core import conflicts
 from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
@@ -217,7 +218,7 @@ class LocalController(ApiTokenStore, Controller):
             ).fetchone()
             if row is not None:
                 existing = self._tunnel(row, self.account_id)
-                raise Conflict(f"a tunnel named {name!r} already exists (id {existing.id})", existing=existing)
+                raise conflicts.tunnel_name_taken(existing)
             from warpcli.core.tokens import new_tunnel_token, token_digest
 
             tunnel = Tunnel(id=new_id(), name=name, account_tag=self.account_id, created_at=utcnow())
@@ -253,10 +254,7 @@ class LocalController(ApiTokenStore, Controller):
                 "SELECT count(*) FROM routes WHERE tunnel_id = ? AND deleted_at IS NULL", (tunnel_id,)
             ).fetchone()
             if n and not force:
-                raise Conflict(
-                    f"tunnel {tunnel.name!r} still has {n} route(s)",
-                    hint="delete them first, or pass --force to delete them with the tunnel",
-                )
+                raise conflicts.tunnel_has_routes(tunnel.name, n)
             now = utcnow()
             conn.execute(
                 "UPDATE routes SET deleted_at = ? WHERE tunnel_id = ? AND deleted_at IS NULL", (now, tunnel_id)
@@ -310,9 +308,7 @@ class LocalController(ApiTokenStore, Controller):
         ).fetchone()
         if row is not None and row[0] != but:
             existing = self._vnet(row)
-            raise Conflict(
-                f"a virtual network named {name!r} already exists (id {existing.id})", existing=existing
-            )
+            raise conflicts.vnet_name_taken(existing)
 
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
         validate_name("virtual network", name)
@@ -374,20 +370,14 @@ class LocalController(ApiTokenStore, Controller):
                 conn.execute("UPDATE virtual_networks SET is_default = 0 WHERE is_default = 1")
                 conn.execute("UPDATE virtual_networks SET is_default = 1 WHERE id = ?", (vnet_id,))
             elif is_default is False and vnet.is_default_network:
-                raise Conflict(
-                    f"virtual network {vnet.name!r} is the default and there must be one",
-                    hint="make another virtual network the default instead",
-                )
+                raise conflicts.default_vnet_required(vnet.name)
             return self._live_vnet(conn, vnet_id)
 
     def delete_virtual_network(self, vnet_id: str, *, force: bool = False) -> VirtualNetwork:
         with self._write() as conn:
             vnet = self._live_vnet(conn, vnet_id)
             if vnet.is_default_network:
-                raise Conflict(
-                    f"virtual network {vnet.name!r} is the default and cannot be deleted",
-                    hint="make another virtual network the default first (vnet update NAME --default)",
-                )
+                raise conflicts.default_vnet_undeletable(vnet.name)
             in_use = []
             for table, what in (("routes", "route(s)"), ("connectors", "enrolled connector(s)"), ("hubs", "hub")):
                 (n,) = conn.execute(
@@ -396,10 +386,7 @@ class LocalController(ApiTokenStore, Controller):
                 if n:
                     in_use.append(f"{n} {what}")
             if in_use and not force:
-                raise Conflict(
-                    f"virtual network {vnet.name!r} still has {', '.join(in_use)}",
-                    hint="remove them first, or pass --force to delete them with it",
-                )
+                raise conflicts.vnet_in_use(vnet.name, in_use)
             now = utcnow()
             for table in ("routes", "connectors", "hubs"):
                 conn.execute(
@@ -547,11 +534,7 @@ class LocalController(ApiTokenStore, Controller):
     def _conflict(self, row: tuple, vnet: VirtualNetwork) -> Conflict:
         tunnels, vnets = self._name_maps()
         existing = self._route(row, tunnels, vnets)
-        return Conflict(
-            f"{existing.network} is already routed in virtual network {vnet.name!r} "
-            f"through tunnel {existing.tunnel_name!r} (route {existing.id})",
-            existing=existing,
-        )
+        return conflicts.route_taken(existing, vnet.name)
 
     def create_route(
         self,
