@@ -142,7 +142,8 @@ def test_every_other_extension_endpoint_refuses_no_or_a_wrong_token(world: World
         assert resp.json()["errors"][0]["code"] == (9106 if token is None else 10000)
     assert world.state() == before
     provoked = world.cf.take_violations()  # the contract checker flags the missing credentials too
-    assert all("no credentials" in v for v in provoked) and len(provoked) == (11 if token is None else 0)
+    expected = len([t for _, t in templates() if t != "/warpcli/health"])
+    assert all("no credentials" in v for v in provoked) and len(provoked) == (expected if token is None else 0)
 
 
 def test_a_path_naming_another_account_is_refused(world: World) -> None:
@@ -463,3 +464,36 @@ def test_a_connector_toml_with_a_bad_api_url_is_refused(paths, sh) -> None:  # n
         'address = "100.96.0.2"\napi_url = "ftp://x"\naccount_id = "a"\n')
     r = sh("status")
     assert r.exit_code == 2 and "not a valid connector config" in r.stderr
+
+
+# -- the state version that `--follow` polls -------------------------------------------------
+def test_the_state_version_is_one_request_and_moves_with_the_vnet(world: World) -> None:
+    cf = world.cf
+    assert world.enroll(world.a.id, world.token_a).status_code == 200
+    client = ApiClient(cf.url, world.token_a)
+    as_tunnel = CloudflareController(client, cf.account_id, tunnel_id=world.a.id)
+    as_admin = CloudflareController(ApiClient(cf.url, cf.token), cf.account_id)
+    try:
+        first = as_tunnel.state_version(None)
+        assert first == world.ctl.state_version(world.default.id) == as_admin.state_version(None)
+        cf.clear_requests()
+        assert as_tunnel.state_version(None) == first
+        assert [r.api_path.rsplit("/", 1)[-1] for r in cf.requests] == ["version"], "one request per poll"
+        world.ctl.create_route(parse_network("10.7.0.0/24"), world.b.id)
+        assert as_tunnel.state_version(None) != first
+        assert as_admin.state_version(None) == as_tunnel.state_version(None)
+        world.ctl.create_route(parse_network("10.8.0.0/24"), world.b.id, virtual_network_id=world.staging.id)
+        moved = as_tunnel.state_version(None)
+        assert as_tunnel.state_version(None) == moved, "another vnet's change is not this vnet's"
+    finally:
+        as_tunnel.close()
+        as_admin.close()
+    # tunnel B has no connector in the default vnet: its token may not read the version
+    before = world.state()
+    resp = world.call("GET", f"/accounts/{{a}}/warpcli/tunnels/{world.b.id}/version", world.token_b)
+    assert resp.status_code == 403
+    resp = world.call("GET", f"/accounts/{{a}}/warpcli/tunnels/{world.a.id}/version", world.token_b)
+    assert resp.status_code == 403
+    resp = world.call("GET", f"/accounts/{{a}}/warpcli/virtual_networks/{world.default.id}/version", world.token_a)
+    assert resp.status_code == 403
+    assert world.state() == before

@@ -75,6 +75,8 @@ EXTENSION_PATHS: dict[str, tuple[str, ...]] = {
     "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/connectors": ("GET", "POST"),
     "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/connectors/{connector_id}": ("DELETE",),
     "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/peers": ("GET",),
+    "/accounts/{account_id}/warpcli/tunnels/{tunnel_id}/version": ("GET",),
+    "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/version": ("GET",),
     "/accounts/{account_id}/warpcli/connectors": ("GET",),
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub": ("DELETE", "GET", "PUT"),
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub/peers": ("GET",),

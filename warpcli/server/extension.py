@@ -124,6 +124,8 @@ ROUTES: list[tuple[str, list[str], str]] = [
     (f"{_TUNNEL}/connectors", ["GET"], "tunnel_connectors"),
     (f"{_TUNNEL}/connectors/<connector_id>", ["DELETE"], "remove_connector"),
     (f"{_TUNNEL}/peers", ["GET"], "tunnel_peers"),
+    (f"{_TUNNEL}/version", ["GET"], "tunnel_version"),
+    (f"{_ACCT}/virtual_networks/<virtual_network_id>/version", ["GET"], "vnet_version"),
     (f"{_ACCT}/connectors", ["GET"], "account_connectors"),
     (_HUB, ["PUT"], "put_hub"),
     (_HUB, ["GET"], "get_hub"),
@@ -205,7 +207,24 @@ class Extension:
         return _ok({"tunnel_id": tunnel.id, "virtual_network_id": vnet.id, "hub": hub(_hub_of(ctl, vnet.id)),
                     "routes": [peer_route(r) for r in routes]})
 
+    @tunnel_scoped
+    def tunnel_version(self, account_id: str, tunnel_id: str) -> "Response":
+        """The state version of the vnet's routes, connectors and hub: `up --follow` polls this."""
+        tunnel = self._tunnel(tunnel_id)
+        ctl = self.ctl
+        vnet = _vnet(ctl, _query().str("virtual_network_id"))
+        if current_principal().kind != "api" and not ctl.list_connectors(tunnel_id=tunnel.id,
+                                                                        virtual_network_id=vnet.id):
+            raise ApiError(*NOT_A_MEMBER)
+        return _ok({"virtual_network_id": vnet.id, "version": ctl.state_version(vnet.id)})
+
     # -- API tokens only ---------------------------------------------------------------------
+    def vnet_version(self, account_id: str, virtual_network_id: str) -> "Response":
+        """The same for the hub (`hub up --follow`)."""
+        ctl = self.ctl
+        vnet = _vnet(ctl, virtual_network_id)
+        return _ok({"virtual_network_id": vnet.id, "version": ctl.state_version(vnet.id)})
+
     def account_connectors(self, account_id: str) -> "Response":
         q = _query()
         found = self.ctl.list_connectors(tunnel_id=q.str("tunnel_id"), virtual_network_id=q.str("virtual_network_id"))

@@ -469,6 +469,19 @@ class CloudflareController(Controller):
         r = self._exact_route(s.virtual_network_id, s.network)
         return r.to_dict() if r is not None and r.tunnel_id == s.tunnel_id else None
 
+    def state_version(self, virtual_network_id: str | None = None) -> str:
+        """One request to a warpcli server (its version endpoint); a fingerprint elsewhere."""
+        if self.warpcli_server() is None:
+            return super().state_version(virtual_network_id)
+        if self.tunnel_id is not None:
+            result = self._call("GET", f"{self._own()}/version", params={"virtual_network_id": virtual_network_id})
+        else:
+            vnet = self._vnet_id(virtual_network_id)
+            result = self._call("GET", f"/warpcli/virtual_networks/{path_segment(vnet.id)}/version")
+        if not isinstance(result, dict) or not isinstance(result.get("version"), str):
+            raise Unavailable("the API returned a malformed state version")
+        return result["version"]
+
     # -- a tunnel token's view: the peers of its own tunnel ------------------------------
     def _peers(self, virtual_network_id: str | None) -> dict[str, Any]:
         """``GET .../tunnels/{own}/peers``: the hub of the vnet (or None) and its routes."""
