@@ -115,6 +115,18 @@ def test_host_bits_set_is_refused_with_the_canonical_form(addr, data):
         ipaddress.ip_network(text)  # the oracle refuses it too (strict=True)
 
 
+@given(networks(), st.integers(0, 2))
+def test_prefix_length_is_plain_decimal(net, zeros):
+    """The fast path's table of prefix lengths: canonical decimal only (ipaddress would take '/08')."""
+    text = f"{format_address(net.version, net.value)}/{'0' * zeros}{net.prefixlen}"
+    if zeros:
+        with pytest.raises(InvalidInput):
+            parse_network(text)
+    else:
+        oracle = ipaddress.ip_network(text)
+        assert parse_network(text) == Network(oracle.version, int(oracle.network_address), oracle.prefixlen)
+
+
 # -- malformed input -------------------------------------------------------------------------------
 
 
@@ -130,6 +142,10 @@ def test_host_bits_set_is_refused_with_the_canonical_form(addr, data):
         "1.2.3.04",
         "10.0.0.0/-1",
         "10.0.0.0/+8",
+        "10.0.0.0/08",
+        "10.0.0.0/008",
+        "::/0128",
+        "::/00",
         "10.0.0.0/ 8",
         "10.0.0.0 /8",
         "10.0.0.0/²",

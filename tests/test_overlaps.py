@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
+from unittest import mock
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from warpcli.core.cidr import BITS, Network, network_of, parse_network
+from warpcli.core import overlaps
 from warpcli.core.overlaps import Entry, overlap_report
 
 BASE = {4: 0x0A000000, 6: 0x20010DB8 << 96}
@@ -134,3 +138,88 @@ def test_example_ipv4_and_ipv6_never_nest():
     report = overlap_report(entries(refs))
     pairs = {(r.n, p.n) for g in report.nested for r, p in g.inner}
     assert pairs == {(2, 1), (3, 0)}
+
+
+def reference_report(entries):
+    """The whole report, order included, by the plainest means (tuples, dicts, one bucket per vnet).
+
+    Groups per (vnet, version) in first-seen order, then by address; shared CIDRs by
+    (version, address, prefix length), each with its routes in input order.
+    """
+    buckets: dict = {}
+    for i, (vnet, version, lo, plen, ref) in enumerate(entries):
+        buckets.setdefault((vnet, version), []).append((lo, plen, i, ref))
+    nested = []
+    for (vnet, version), items in buckets.items():
+        items.sort(key=lambda item: item[:3])
+        stack: list = []  # (last address, ref), innermost last
+        group = None
+        for lo, plen, _, ref in items:
+            while stack and stack[-1][0] < lo:
+                stack.pop()
+            if stack:
+                if group is None or group[1] is not stack[0][1]:
+                    group = (vnet, stack[0][1], [])
+                    nested.append(group)
+                group[2].append((ref, stack[-1][1]))
+            stack.append((lo | ((1 << (BITS[version] - plen)) - 1), ref))
+    by_cidr: dict = {}
+    for vnet, version, lo, plen, ref in entries:
+        by_cidr.setdefault((version, lo, plen), []).append(ref)
+    shared = [(*cidr, refs) for cidr, refs in sorted(by_cidr.items()) if len(refs) > 1]
+    return nested, shared
+
+
+def as_plain(report):
+    return ([(g.vnet, g.outer, g.inner) for g in report.nested],
+            [(s.version, s.lo, s.prefixlen, s.routes) for s in report.shared])
+
+
+@given(route_sets())
+def test_report_order_matches_reference(refs):
+    assert as_plain(overlap_report(iter(entries(refs)))) == reference_report(entries(refs))
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcd"), small_networks()), max_size=40, unique=True))
+def test_plain_tuples_and_many_vnets_match_reference(rows):
+    """Plain 5-tuples as input, plain ints as refs, up to four vnets."""
+    rows = [(vnet, net.version, net.lo, net.prefixlen, i) for i, (vnet, net) in enumerate(rows)]
+    assert as_plain(overlap_report(rows)) == reference_report(rows)
+
+
+@given(st.lists(st.tuples(st.sampled_from("ab"), small_networks()), max_size=60, unique=True))
+def test_widening_the_slot_field_changes_nothing(rows):
+    """Past 2 million routes the keys get a wider slot field; a 2-bit start widens after 2 routes."""
+    rows = [(vnet, net.version, net.lo, net.prefixlen, i) for i, (vnet, net) in enumerate(rows)]
+    with mock.patch.object(overlaps, "_FIRST_SLOT_BITS", 2):
+        assert as_plain(overlap_report(rows)) == reference_report(rows)
+
+
+def test_the_garbage_collector_is_left_as_found():
+    refs = [Ref(i, "a", parse_network(n)) for i, n in enumerate(["10.0.0.0/8", "10.1.0.0/16"])]
+    assert gc.isenabled()
+    overlap_report(entries(refs))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        overlap_report(entries(refs))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()  # an application that keeps objects frozen (e.g. before fork) keeps them frozen
+    try:
+        frozen = gc.get_freeze_count()
+        overlap_report(entries(refs))
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_a_failing_input_leaves_the_collector_enabled():
+    def broken():
+        yield ("a", 4, 0, 8, 0)
+        raise RuntimeError("the store went away")
+
+    with pytest.raises(RuntimeError):
+        overlap_report(broken())
+    assert gc.isenabled()

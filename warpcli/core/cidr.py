@@ -91,6 +91,9 @@ def mask(version: int, prefixlen: int) -> int:
 
 _HOSTMASK4 = [(1 << (32 - p)) - 1 for p in range(33)]
 _HOSTMASK6 = [(1 << (128 - p)) - 1 for p in range(129)]
+# every prefix length as the strict parser accepts it (ASCII digits, no sign, no leading zero):
+# one dict probe both validates and converts
+_PREFIXLEN = {str(p): p for p in range(129)}
 _pton = socket.inet_pton
 _from_bytes = int.from_bytes
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
@@ -109,18 +112,17 @@ def parse_network(text: str) -> Network:
     millions of these. Anything else falls through to the careful path, which
     produces the error messages.
     """
-    addr, slash, plen = text.partition("/")
-    if slash and plen.isdigit() and plen.isascii() and len(plen) <= 3 and (plen[0] != "0" or plen == "0"):
+    addr, _, plen = text.partition("/")
+    p = _PREFIXLEN.get(plen)
+    if p is not None:
         try:
             if ":" in addr:
                 value = _from_bytes(_pton(_AF6, addr), "big")
-                p = int(plen)
-                if p <= 128 and not value & _HOSTMASK6[p]:
+                if not value & _HOSTMASK6[p]:
                     return _new_network(Network, (6, value, p))
-            else:
+            elif p <= 32:
                 value = _from_bytes(_pton(_AF4, addr), "big")
-                p = int(plen)
-                if p <= 32 and not value & _HOSTMASK4[p]:
+                if not value & _HOSTMASK4[p]:
                     return _new_network(Network, (4, value, p))
         except (OSError, ValueError):
             pass
