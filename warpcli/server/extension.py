@@ -155,6 +155,17 @@ class Extension:
             raise ApiError(*TUNNEL_TOKEN_NOT_ALLOWED)  # before any lookup: no oracle for other tunnels' ids
         return self.ctl.get_tunnel(tunnel_id)
 
+    def _member_vnet(self, tunnel_id: str) -> tuple[Tunnel, VirtualNetwork]:
+        """The tunnel and the vnet of ``?virtual_network_id=`` (default: the default one);
+        a tunnel token reads only a vnet its tunnel has a connector in."""
+        tunnel = self._tunnel(tunnel_id)
+        ctl = self.ctl
+        vnet = _vnet(ctl, _query().str("virtual_network_id"))
+        if current_principal().kind != "api" and not ctl.list_connectors(tunnel_id=tunnel.id,
+                                                                        virtual_network_id=vnet.id):
+            raise ApiError(*NOT_A_MEMBER)
+        return tunnel, vnet
+
     # -- no token ------------------------------------------------------------------------
     @public
     def health(self) -> "Response":
@@ -197,12 +208,8 @@ class Extension:
     @tunnel_scoped
     def tunnel_peers(self, account_id: str, tunnel_id: str) -> "Response":
         """What a connector's ``up`` needs: the hub of its vnet and the vnet's routes."""
-        tunnel = self._tunnel(tunnel_id)
+        tunnel, vnet = self._member_vnet(tunnel_id)
         ctl = self.ctl
-        vnet = _vnet(ctl, _query().str("virtual_network_id"))
-        if current_principal().kind != "api" and not ctl.list_connectors(tunnel_id=tunnel.id,
-                                                                        virtual_network_id=vnet.id):
-            raise ApiError(*NOT_A_MEMBER)
         routes = ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))
         return _ok({"tunnel_id": tunnel.id, "virtual_network_id": vnet.id, "hub": hub(_hub_of(ctl, vnet.id)),
                     "routes": [peer_route(r) for r in routes]})
@@ -210,13 +217,8 @@ class Extension:
     @tunnel_scoped
     def tunnel_version(self, account_id: str, tunnel_id: str) -> "Response":
         """The state version of the vnet's routes, connectors and hub: `up --follow` polls this."""
-        tunnel = self._tunnel(tunnel_id)
-        ctl = self.ctl
-        vnet = _vnet(ctl, _query().str("virtual_network_id"))
-        if current_principal().kind != "api" and not ctl.list_connectors(tunnel_id=tunnel.id,
-                                                                        virtual_network_id=vnet.id):
-            raise ApiError(*NOT_A_MEMBER)
-        return _ok({"virtual_network_id": vnet.id, "version": ctl.state_version(vnet.id)})
+        _, vnet = self._member_vnet(tunnel_id)
+        return _ok({"virtual_network_id": vnet.id, "version": self.ctl.state_version(vnet.id)})
 
     # -- API tokens only ---------------------------------------------------------------------
     def vnet_version(self, account_id: str, virtual_network_id: str) -> "Response":
