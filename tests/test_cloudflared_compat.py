@@ -82,7 +82,7 @@ import pytest
 
 from tests.cfstub.fixtures import cf_api  # noqa: F401  (the fixture)
 from tests.cfstub.server import CloudflareStandIn
-from warpcli.server.origincert import origin_cert_pem
+from warpcli.core.origincert import origin_cert_pem
 
 USER_AGENT = "cloudflared/2024.8.3"
 

@@ -495,3 +495,27 @@ def test_the_cli_defaults_are_the_servers() -> None:
     assert controller_cmds.DEFAULT_LISTEN == run.DEFAULT_LISTEN == "127.0.0.1:8787"
     assert controller_cmds.API_URL_HINT == f"http://{run.DEFAULT_LISTEN}{run.PREFIX}"
     assert inspect.signature(controller_cmds.serve).parameters["threads"].default == run.DEFAULT_THREADS
+
+
+def test_token_create_writes_a_cloudflared_origin_cert_only_as_a_new_0600_file(paths: Paths, sh, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.test_cloudflared_compat import read_origin_cert
+
+    cert = tmp_path / "cert.pem"
+    r = sh("controller", "token", "create", "--name", "cloudflared", "--origincert", str(cert), "--json")
+    assert r.exit_code == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert cert.stat().st_mode & 0o777 == 0o600
+    decoded = read_origin_cert(cert.read_bytes())  # cloudflared's own decoding, ported
+    assert decoded["accountID"] == made["account_id"] and decoded["apiToken"] == made["token"]
+    assert made["token"] not in r.stderr
+    # an existing file: refused before anything is made, the file untouched
+    before, text = dump_state(paths.state), cert.read_text()
+    r = sh("controller", "token", "create", "--name", "another", "--origincert", str(cert))
+    assert r.exit_code == 4 and r.stdout == "" and r.stderr.count("\n") == 1 and "already exists" in r.stderr
+    assert dump_state(paths.state) == before and cert.read_text() == text
+    # a taken name: the new file is not left behind
+    fresh = tmp_path / "fresh.pem"
+    r = sh("controller", "token", "create", "--name", "cloudflared", "--origincert", str(fresh))
+    assert r.exit_code == 4 and not fresh.exists()
+    r = sh("controller", "token", "create", "--name", "x", "--origincert", str(tmp_path / "no" / "dir.pem"))
+    assert r.exit_code == 2 and dump_state(paths.state) == before

@@ -100,13 +100,32 @@ def serve(
 def token_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="A name for the token, unique among live tokens.")],
+    origincert: Annotated[
+        Optional[Path],
+        typer.Option("--origincert", metavar="FILE",
+                     help="Also write a cloudflared origin certificate (0600) holding the account id and the token."),
+    ] = None,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
     """Create an API token and print it (the only time it is shown; only its sha256 is kept)."""
     controller = _local(ctx, state_dir, json)
-    record, token = controller.create_api_token(name)
     account = controller.account_id
+    cert = _open_new_file(origincert) if origincert is not None else None  # before anything is created
+    try:
+        record, token = controller.create_api_token(name)
+    except BaseException:
+        if cert is not None:
+            cert.close()
+            origincert.unlink(missing_ok=True)  # type: ignore[union-attr]
+        raise
+    if cert is not None:
+        from warpcli.core.origincert import origin_cert_pem
+
+        with cert:
+            cert.write(origin_cert_pem(account, token))
+        render.message(f"wrote the cloudflared origin certificate {origincert} (0600): cloudflared --origincert "
+                       f"{origincert} --api-url http://HOST:PORT/client/v4 tunnel vnet list")
     render.message(f"created API token {record.name!r} (id {record.id}); it is shown only this once: keep it now")
     render.message(f"clients: --controller cloudflare --api-url http://HOST:PORT/client/v4 --account-id {account}, "
                    "the token in CLOUDFLARE_API_TOKEN or `warpcli auth login`")
@@ -115,6 +134,21 @@ def token_create(
                           "account_id": account, "token": token, "api_url_hint": API_URL_HINT})
     else:
         render.plain(token)
+
+
+def _open_new_file(path: Path):  # noqa: ANN202
+    """A new file only the user can read (0600); never one that exists, nor through a symlink."""
+    import os
+
+    from warpcli.core.errors import Conflict, InvalidInput
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise Conflict(f"{path} already exists", hint="choose another path, or remove it first") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {path}: {exc.strerror}") from None
+    return os.fdopen(fd, "w", encoding="ascii")
 
 
 @token_app.command("list")
