@@ -155,7 +155,7 @@ class ApiClient:
         # `from None`: no chained exception whose request object carries the Authorization header
         try:
             resp = self.session.request(method, self.base_url + path, **kwargs)
-        except requests.exceptions.Timeout as exc:
+        except requests.exceptions.Timeout:
             raise ApiTimeout(f"{what}: no answer from {self._host()} within the timeout") from None
         except requests.exceptions.RetryError as exc:
             raise Unavailable(f"{what}: {self._host()} kept failing: {_reason(exc)}") from None
@@ -301,7 +301,7 @@ def _reason(exc: BaseException) -> str:
         if marker in text:
             text = text.split(marker, 1)[1]
     text = text.strip(" :()'\"")
-    if "too many 429" in text or "429" in text:
+    if "too many 429" in text:
         return "too many 429 (rate limited) responses"
     for code in ("500", "502", "503", "504"):
         if f"too many {code}" in text:
