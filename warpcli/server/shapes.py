@@ -58,16 +58,10 @@ def route(r: Route) -> dict[str, Any]:
 def teamnet(r: Route) -> dict[str, Any]:
     """``tunnel_teamnet``: a route as lists and the IP lookup show it, with names and type."""
     return _without_nulls({
-        "id": r.id,
-        "network": r.network,
-        "tunnel_id": r.tunnel_id,
+        **route(r),
         "tunnel_name": r.tunnel_name,
         "tun_type": r.tun_type,
-        "virtual_network_id": r.virtual_network_id,
         "virtual_network_name": r.virtual_network_name,
-        "comment": r.comment,
-        "created_at": r.created_at,
-        "deleted_at": r.deleted_at,
     })
 
 

@@ -144,7 +144,10 @@ class CloudflareController(Controller):
         return self._tunnel_names, self._vnet_names
 
     def _route(self, obj: Any) -> Route:
+        """A route with its names; a name neither the answer nor the caches have is looked up once."""
         r = shapes.route(obj, tunnel_names=self._tunnel_names, vnet_names=self._vnet_names)
+        if r.tunnel_name is not None and r.virtual_network_name is not None:
+            return r
         if r.tunnel_name is None:
             try:
                 self.get_tunnel(r.tunnel_id)
@@ -313,9 +316,6 @@ class CloudflareController(Controller):
                 return r
         return None
 
-    def _route_conflict(self, existing: Route, vnet: VirtualNetwork) -> Conflict:
-        return conflicts.route_taken(existing, vnet.name)
-
     def create_route(
         self,
         network: Network,
@@ -329,7 +329,7 @@ class CloudflareController(Controller):
         vnet = self._vnet_id(virtual_network_id)
         existing = self._exact_route(vnet.id, network)
         if existing is not None:
-            raise self._route_conflict(existing, vnet)
+            raise conflicts.route_taken(existing, vnet.name)
 
         def find() -> dict | None:
             r = self._exact_route(vnet.id, network)
@@ -341,7 +341,7 @@ class CloudflareController(Controller):
         except (Conflict, InvalidInput):
             found = self._exact_route(vnet.id, network)
             if found is not None:  # Cloudflare answers some duplicates with a 400
-                raise self._route_conflict(found, vnet) from None
+                raise conflicts.route_taken(found, vnet.name) from None
             raise
         return self._route(obj)
 
@@ -380,7 +380,7 @@ class CloudflareController(Controller):
         net = network or current.net
         clash = self._exact_route(vnet.id, net)
         if clash is not None and clash.id != route_id:
-            raise self._route_conflict(clash, vnet)
+            raise conflicts.route_taken(clash, vnet.name)
         body = {
             "network": str(network) if network is not None else None,
             "tunnel_id": tunnel_id,
