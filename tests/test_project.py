@@ -67,6 +67,17 @@ def test_read_only_commands_stay_light(args: list[str], tmp_path: Path) -> None:
     assert out.read_text() == "[]"
 
 
+@pytest.mark.parametrize("args", [["--version"], ["routes", "--json"]])
+def test_the_start_up_path_builds_no_dataclass(args: list[str], tmp_path: Path) -> None:
+    """Each dataclass costs ~0.8 ms to define on Python 3.11 (warpcli.core.records says why):
+    the model and settings are records, and the listing path loads no ``dataclasses`` at all."""
+    out = tmp_path / "heavy.txt"
+    env = {**os.environ, "WARPCLI_STATE_DIR": str(tmp_path / "s"), "WARPCLI_CONFIG_DIR": str(tmp_path / "c")}
+    code = PROBE.format(args=args, heavy=("dataclasses",), out=str(out))
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60, check=True)
+    assert out.read_text() == "[]"
+
+
 def test_python_dash_m_runs(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "warpcli", "version", "--json"], capture_output=True, text=True,
                        timeout=60)

@@ -1,7 +1,5 @@
 """The ``warpcli`` command: the root group, global options, and the error boundary."""
 
-from __future__ import annotations
-
 import importlib
 import os
 import sys

@@ -3,8 +3,6 @@
 The token is read from a hidden prompt or from stdin, never from argv.
 """
 
-from __future__ import annotations
-
 import sys
 
 import typer

@@ -1,7 +1,5 @@
 """warpcli config show|set|unset: config.toml."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

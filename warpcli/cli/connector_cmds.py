@@ -1,7 +1,5 @@
 """warpcli up | down | status: this host as a connector."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -43,7 +43,7 @@ StateDir = Annotated[
 
 
 def _settings(ctx: typer.Context, state_dir: Path | None, json: bool) -> "Settings":
-    from dataclasses import replace
+    from warpcli.core.records import replace
 
     settings = runtime(ctx, json=json).settings
     if state_dir is not None:

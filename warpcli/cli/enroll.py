@@ -1,7 +1,5 @@
 """warpcli enroll: make this host a tunnel's connector."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """The one place that maps errors to exit codes. Documented in README.md ("Exit codes")."""
 
-from __future__ import annotations
-
 from enum import IntEnum
 
 from warpcli.core import errors

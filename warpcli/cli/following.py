@@ -1,7 +1,5 @@
 """`--follow` for `up` and `hub up`: run the reconcile loop until SIGTERM or Ctrl-C."""
 
-from __future__ import annotations
-
 import signal
 import threading
 from typing import Annotated, Any, Callable, Hashable

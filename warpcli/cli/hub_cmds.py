@@ -1,7 +1,5 @@
 """warpcli hub up | down: the self-hosted edge of a virtual network."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

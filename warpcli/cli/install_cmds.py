@@ -1,7 +1,5 @@
 """warpcli install | uninstall: the connector as a systemd service that survives reboots."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """Options shared by many commands, so each reads the same everywhere."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

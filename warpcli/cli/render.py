@@ -4,8 +4,6 @@ Rich is imported only when a table is drawn, so ``--json`` runs stay light. Colo
 follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
 """
 
-from __future__ import annotations
-
 import json
 import json as json_module
 import sys

@@ -1,7 +1,5 @@
 """warpcli route add|delete|get: one route of the gateway table."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

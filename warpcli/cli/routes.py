@@ -1,7 +1,5 @@
 """warpcli routes [import|export]: list, filter and move the gateway table; find overlaps."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Optional
 

@@ -1,7 +1,5 @@
 """warpcli tunnel ...: a connector's identity and enrollment token."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """warpcli vnet ...: isolated routing domains in which CIDRs may overlap."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

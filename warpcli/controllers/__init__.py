@@ -70,7 +70,7 @@ def open_connector_controller(settings: Settings, cfg, host_secrets) -> Controll
     with the tunnel token kept at enrollment, else the API token stored for its URL.
     Otherwise the controller the settings name, as for every other command.
     """
-    from dataclasses import replace
+    from warpcli.core.records import replace
 
     from warpcli.core.enrollment import tunnel_token_key
 

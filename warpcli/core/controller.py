@@ -8,14 +8,14 @@ Method names and arguments follow Cloudflare API v4: ``warp_connector`` tunnels,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from warpcli.core.cidr import Network
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
+from warpcli.core.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RouteSpec:
     """A route to create in bulk; ``row`` is its line in the input, for error reports."""
 

@@ -7,11 +7,11 @@ contains a secret.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from warpcli.core.cidr import Network, parse_network
+from warpcli.core.records import record
 
 TUN_TYPE = "warp_connector"
 DEVICE_RANGE = "100.96.0.0/12"
@@ -50,7 +50,7 @@ def is_uuid(text: str) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tunnel:
     id: str
     name: str
@@ -72,7 +72,7 @@ class Tunnel:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VirtualNetwork:
     id: str
     name: str
@@ -92,7 +92,7 @@ class VirtualNetwork:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Route:
     id: str
     network: str
@@ -104,11 +104,10 @@ class Route:
     virtual_network_name: str | None = None
     tun_type: str = TUN_TYPE
     deleted_at: str | None = None
-    _net: Network | None = field(default=None, compare=False, repr=False)
 
     @property
     def net(self) -> Network:
-        return self._net if self._net is not None else parse_network(self.network)
+        return parse_network(self.network)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +124,7 @@ class Route:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Connector:
     """An enrolled host: the public half of its WireGuard key and its device address."""
 
@@ -153,7 +152,7 @@ class Connector:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Hub:
     """The self-hosted edge of one virtual network: where connectors send their traffic."""
 
@@ -182,7 +181,7 @@ class Hub:
 HUB_ADDRESS = "100.96.0.1"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RouteFilter:
     """The filters of ``GET teamnet/routes``; ``None`` means "any".
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from warpcli.core.errors import ConfigError
+from warpcli.core.records import field_names, record
 
 CONFIG_FILE = "config.toml"
 CONNECTOR_FILE = "connector.toml"
@@ -37,7 +37,7 @@ def default_config_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "warpcli"
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     config_dir: Path
     state_dir: Path
@@ -163,7 +163,7 @@ def load_settings(
         values["state_dir"] = str(state_dir)
     values["state_dir"] = Path(values.get("state_dir") or default_state_dir(env)).expanduser()
     values["run_dir"] = Path(values.get("run_dir") or default_run_dir(env)).expanduser()
-    known = {f.name for f in fields(Settings)}
+    known = set(field_names(Settings))
     return Settings(config_dir=cdir, **{k: v for k, v in values.items() if k in known})
 
 

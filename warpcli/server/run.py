@@ -14,11 +14,12 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from warpcli.core.errors import InvalidInput, WarpcliError
+from warpcli.core.records import replace
 from warpcli.core.settings import Settings
 from warpcli.server.logfmt import log_fields
 

@@ -589,7 +589,7 @@ class CloudflareController(Controller):
 
 
 def _deleted(obj: Any) -> Any:
-    from dataclasses import replace
+    from warpcli.core.records import replace
 
     from warpcli.core.model import utcnow
 
@@ -597,7 +597,7 @@ def _deleted(obj: Any) -> Any:
 
 
 def _with_names(route: Route, named: Route) -> Route:
-    from dataclasses import replace
+    from warpcli.core.records import replace
 
     return replace(
         route,

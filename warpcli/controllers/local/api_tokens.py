@@ -13,13 +13,13 @@ writer and change the state file on every request).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from warpcli.core.errors import Conflict, NotFound, StateError
 from warpcli.core.model import is_uuid, new_id, utcnow
 from warpcli.core.names import validate_name
+from warpcli.core.records import record
 
 if TYPE_CHECKING:
     import sqlite3
@@ -30,7 +30,7 @@ LAST_USED_GRANULARITY = timedelta(hours=1)
 _COLS = "id, name, created_at, last_used_at, revoked_at"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ApiToken:
     """A stored API token: what it is called and when it was used; never the token."""
 

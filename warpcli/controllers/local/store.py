@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -33,6 +32,7 @@ from warpcli.core.model import (
     utcnow,
 )
 from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
+from warpcli.core.records import replace
 from warpcli.core.secrets import SecretStore
 
 DB_NAME = "state.db"
