@@ -15,6 +15,7 @@ from warpcli.controllers.local import LocalController
 from warpcli.controllers.local.schema import SCHEMA_VERSION
 from warpcli.controllers.local.store import DB_NAME, token_key
 from warpcli.core.cidr import BITS, Network, network_of, parse_network
+from warpcli.core import service
 from warpcli.core.controller import RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError
 from warpcli.core.model import RouteFilter
@@ -156,6 +157,19 @@ def _check_scenario(c: LocalController, n_vnets: int, rows, queries) -> None:
             assert got == {rid for w, rid in superset if w == v}
         deleted_within = ids(c.list_routes(RouteFilter(network_subset=q, is_deleted=True)))
         assert deleted_within <= deleted
+
+    # the overlap sweep's input: every live route once, in address order (from the route_sweep index)
+    entries = list(c.route_entries())
+    assert sorted(e[0] for e in entries) == sorted(rid for _, _, rid in live)
+    order = [(version, lo, plen) for _, _, version, lo, plen, _, _ in entries]
+    assert order == sorted(order)
+    # routes over this host's networks: inside or around each one, each once, by indexed queries
+    connected = sorted({str(q) for q in queries})
+    hits = service.connected_overlaps(c, connected)
+    assert len(hits) == len({(h["connected"], h["id"]) for h in hits})
+    assert {(h["connected"], h["id"]) for h in hits} == {
+        (str(q), rid) for q in map(net, connected) for _, n, rid in live if q.contains(n) or n.contains(q)
+    }
 
 
 # -- routes -------------------------------------------------------------------------------------------

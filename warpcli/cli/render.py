@@ -38,6 +38,26 @@ def emit_json_texts(texts: Iterable[str]) -> int:
     return n
 
 
+def emit_json_sections(sections: dict[str, Iterable[Any]]) -> None:
+    """Print a JSON object of arrays, encoding one element at a time.
+
+    For documents too large to build first (``routes --overlaps --json`` on a million
+    routes): each element is encoded on its own line (compact, by the C encoder) as it
+    is produced, so memory holds one element, not the document.
+    """
+    write = sys.stdout.write
+    encode = json.JSONEncoder(default=_default, ensure_ascii=False).encode
+    write("{")
+    for i, (key, items) in enumerate(sections.items()):
+        write(("\n" if i == 0 else ",\n") + f"  {encode(key)}: [")
+        first = True
+        for item in items:
+            write(("\n    " if first else ",\n    ") + encode(item))
+            first = False
+        write("]" if first else "\n  ]")
+    write("\n}\n")
+
+
 def message(text: str) -> None:
     """A line for the person at the terminal; never part of the data."""
     sys.stderr.write(text + "\n")

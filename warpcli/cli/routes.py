@@ -87,75 +87,46 @@ def _local_and_all(rt, table: str, json: bool) -> None:  # noqa: ANN001
                  title="Local table (this host's kernel)" if table == "all" else None)
 
 
-def _connected(ctrl, vnet: str | None) -> list[dict]:  # noqa: ANN001
-    """Gateway routes overlapping this host's connected networks ([] where the kernel can't be read)."""
+def _host_networks() -> list[str]:
+    """This host's connected networks ([] where the kernel can't be read: the report stands without them)."""
     try:
         from warpcli.host.local_routes import host_networks
 
-        networks = host_networks()
+        return host_networks()
     except Exception as exc:  # noqa: BLE001 - the report stands without this part
         render.message(f"warning: could not read this host's networks ({type(exc).__name__}); "
                        "connected-network overlaps not checked")
         return []
+
+
+def _overlaps(ctrl, vnet: Optional[str], json: bool) -> None:  # noqa: ANN001
     from warpcli.core import service
 
-    return service.connected_overlaps(ctrl, networks, vnet)
-
-
-def _overlaps(ctrl, vnet: str | None, json: bool) -> None:  # noqa: ANN001
-    from warpcli.core import service
-    from warpcli.core.cidr import format_address
-
-    report = service.overlaps(ctrl, vnet)
-    tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
-    vnets = {v.id: v.name for v in ctrl.list_virtual_networks()}
-
-    def ref(r, **extra):  # noqa: ANN001, ANN003, ANN202
-        return {"id": r.id, "network": r.network, "tunnel_id": r.tunnel_id,
-                "tunnel_name": tunnels.get(r.tunnel_id), **extra}
-
-    nested = [
-        {
-            "virtual_network_id": g.vnet,
-            "virtual_network_name": vnets.get(g.vnet),
-            "outer": ref(g.outer),
-            "inner": [ref(r, parent_id=p.id, parent_network=p.network) for r, p in g.inner],
-        }
-        for g in report.nested
-    ]
-    shared = [
-        {
-            "network": f"{format_address(s.version, s.lo)}/{s.prefixlen}",
-            "routes": [ref(r, virtual_network_id=r.virtual_network_id,
-                           virtual_network_name=vnets.get(r.virtual_network_id)) for r in s.routes],
-        }
-        for s in report.shared
-    ]
-    connected = _connected(ctrl, vnet)
+    view = service.overlap_view(ctrl, vnet, _host_networks())
     if json:
-        render.emit_json({"nested": nested, "shared": shared, "connected": connected})
+        render.emit_json_sections(view.sections())
         return
-    if not nested and not shared and not connected:
+    if view.is_empty():
         render.message("no overlapping routes")
         return
-    if nested:
+    if view.report.nested:
         rows = []
-        for g in nested:
+        for g in view.nested():
             rows.append([g["virtual_network_name"], g["outer"]["network"], g["outer"]["tunnel_name"], ""])
             for r in g["inner"]:
                 rows.append(["", "  " + r["network"], r["tunnel_name"], f"inside {r['parent_network']}"])
         render.table(["VNET", "NETWORK", "TUNNEL", "NESTED"], rows, title="Nested routes (the longest prefix wins)")
-    if shared:
+    if view.report.shared:
         render.table(
             ["NETWORK", "IN VIRTUAL NETWORKS"],
             ([s["network"], ", ".join(f"{r['virtual_network_name']} ({r['tunnel_name']})" for r in s["routes"])]
-             for s in shared),
+             for s in view.shared()),
             title="CIDRs in more than one virtual network",
         )
-    if connected:
+    if view.connected:
         render.table(
             ["NETWORK", "TUNNEL", "VNET", "OVERLAPS THIS HOST'S"],
-            ([c["network"], c["tunnel_name"], c["virtual_network_name"], c["connected"]] for c in connected),
+            ([c["network"], c["tunnel_name"], c["virtual_network_name"], c["connected"]] for c in view.connected),
             title="Routes over this host's own networks",
         )
 

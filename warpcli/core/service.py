@@ -12,6 +12,7 @@ from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
+from warpcli.core.overlap_view import OverlapView
 from warpcli.core.overlaps import OverlapReport, overlap_report
 
 ALL = "all"
@@ -229,24 +230,30 @@ def overlaps(ctrl: Controller, vnet: str | None = None) -> OverlapReport[RouteRe
 def connected_overlaps(ctrl: Controller, connected: list[str], vnet: str | None = None) -> list[dict]:
     """Gateway routes that contain or lie inside one of ``connected`` (this host's networks).
 
-    One pass over the compact route entries; names are looked up only for the hits.
+    Two indexed queries per connected network (routes inside it, routes containing it),
+    never a pass over the whole table; each route once per connected network, in
+    listing order.
     """
-    nets = [parse_network(c) for c in connected]
-    if not nets:
-        return []
     vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
     hits = []
-    for rid, network, version, lo, plen, tid, vid in ctrl.route_entries(vnet_id):
-        route_net = Network(version, lo, plen)
-        for c in nets:
-            if c.contains(route_net) or route_net.contains(c):
-                hits.append((str(c), rid, network, tid, vid))
-    if not hits:
-        return []
+    for c in connected:
+        net = parse_network(c)
+        found: dict[str, Route] = {}
+        for flt in (RouteFilter(virtual_network_id=vnet_id, network_superset=net),
+                    RouteFilter(virtual_network_id=vnet_id, network_subset=net)):
+            for route in ctrl.list_routes(flt):
+                found.setdefault(route.id, route)
+        hits += [
+            {"connected": str(net), "id": r.id, "network": r.network, "tunnel_name": r.tunnel_name,
+             "virtual_network_name": r.virtual_network_name}
+            for r in found.values()
+        ]
+    return hits
+
+
+def overlap_view(ctrl: Controller, vnet: str | None = None, connected: list[str] | None = None) -> OverlapView:
+    """The overlap report (and the routes over ``connected``, this host's networks) in its JSON shapes."""
+    report = overlaps(ctrl, vnet)
     tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
     vnets = {v.id: v.name for v in ctrl.list_virtual_networks()}
-    return [
-        {"connected": c, "id": rid, "network": network, "tunnel_name": tunnels.get(tid),
-         "virtual_network_name": vnets.get(vid)}
-        for c, rid, network, tid, vid in hits
-    ]
+    return OverlapView(report, tunnels, vnets, connected_overlaps(ctrl, connected or [], vnet))

@@ -89,6 +89,21 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX api_token_name ON api_tokens(name) WHERE revoked_at IS NULL;
     CREATE UNIQUE INDEX api_token_digest ON api_tokens(token_sha256);
     """,
+    # 3 -> 4: route indexes. route_cidr had the columns of route_lo in another order, and
+    # route_lo answers every question route_cidr did (equality on all four columns, the
+    # containment seeks on lo), so one unique index keeps both jobs. route_sweep covers the
+    # overlap report: it hands every live route over in address order without visiting the
+    # table (deleted_at is in it only so that SQLite sees the partial index as covering), so
+    # the report's sort finds its input sorted and its sweep walks memory in order.
+    """
+    DROP INDEX route_cidr;
+    DROP INDEX route_lo;
+    CREATE UNIQUE INDEX route_cidr ON routes(virtual_network_id, version, lo, prefixlen)
+        WHERE deleted_at IS NULL;
+    CREATE INDEX route_sweep
+        ON routes(version, lo, prefixlen, virtual_network_id, tunnel_id, id, network, deleted_at)
+        WHERE deleted_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
