@@ -103,6 +103,13 @@ def _overlaps(ctrl, vnet: Optional[str], json: bool) -> None:  # noqa: ANN001
     from warpcli.core import service
 
     view = service.overlap_view(ctrl, vnet, _host_networks())
+    import gc
+
+    # This process ends once the report is printed. The report's objects (a few million
+    # at a million routes) hold no reference cycles and go by reference counting, so keep
+    # the cyclic collector from walking them while the output is built and again at exit
+    # (1.4 s and 2 s at a million routes).
+    gc.freeze()
     if json:
         render.emit_json_sections(view.sections())
         return
