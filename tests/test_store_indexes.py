@@ -55,6 +55,21 @@ def test_route_queries_seek_indexes_and_never_sort(ctrl: LocalController) -> Non
             assert "SCAN r" not in plan, (name, plan)
 
 
+def test_route_get_walks_the_candidates_downwards_without_sorting(ctrl: LocalController) -> None:
+    vnet = ctrl.list_virtual_networks()[0].id
+    seen: list[str] = []
+    ctrl.conn.set_trace_callback(seen.append)
+    try:
+        assert ctrl.get_route_by_ip(4, 0x0A010203, virtual_network_id=vnet).network == "10.1.2.0/24"
+        assert ctrl.get_route_by_ip(4, 0x0A020304, virtual_network_id=vnet).network == "10.0.0.0/8"
+        assert ctrl.get_route_by_ip(4, 0x0B000001, virtual_network_id=vnet) is None
+    finally:
+        ctrl.conn.set_trace_callback(None)
+    probe = next(sql for sql in seen if "LIMIT 1" in sql)
+    plan = " | ".join(row[3] for row in ctrl.conn.execute("EXPLAIN QUERY PLAN " + probe))
+    assert "USING INDEX route_cidr" in plan and "TEMP B-TREE" not in plan, plan
+
+
 def test_the_overlap_input_streams_from_its_covering_index_in_address_order(ctrl: LocalController) -> None:
     sql = ("SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id FROM routes "
            "INDEXED BY route_sweep WHERE deleted_at IS NULL ORDER BY version, lo, prefixlen")

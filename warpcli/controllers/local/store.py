@@ -624,16 +624,17 @@ class LocalController(ApiTokenStore, Controller):
             vnet = self._live_vnet(self.conn, virtual_network_id)
         host = Network(version, address, BITS[version])
         probe, params = self._superset_probe(host)
-        # no ORDER BY: it would tempt SQLite into walking the prefixlen index;
-        # the candidates are at most one per prefix length, so pick in Python
+        # The longest containing prefix starts highest (ties: the longer one), so walking
+        # the candidate starts downwards stops at the first that reaches the address:
+        # a few index seeks instead of one per prefix length.
         sql = (
-            f"SELECT {self._ROUTE_COLS}, r.prefixlen FROM routes r WHERE r.virtual_network_id = ? "
-            f"AND r.deleted_at IS NULL AND {probe}"
+            f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.virtual_network_id = ? "
+            f"AND r.deleted_at IS NULL AND {probe} ORDER BY r.lo DESC, r.prefixlen DESC LIMIT 1"
         )
         rows = self._read(sql, [vnet.id, *params])
         if not rows:
             return None
-        return self._route(max(rows, key=lambda row: row[-1])[:-1], *self._name_maps())
+        return self._route(rows[0], *self._name_maps())
 
     # -- bulk ---------------------------------------------------------------------
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:

@@ -1,0 +1,46 @@
+"""`render.emit_json_sections`: a JSON object of arrays printed element by element."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from warpcli.cli import render
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), st.lists(JSON_VALUES, max_size=4), max_size=4))
+def test_the_stream_parses_to_the_same_document(sections: dict[str, list[Any]]) -> None:
+    out = io.StringIO()
+    saved, sys.stdout = sys.stdout, out
+    try:
+        render.emit_json_sections({k: iter(v) for k, v in sections.items()})
+    finally:
+        sys.stdout = saved
+    assert json.loads(out.getvalue()) == sections
+    assert out.getvalue().endswith("}\n")
+
+
+def test_each_element_is_written_before_the_next_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+
+    def groups() -> Iterator[dict]:
+        for i in range(3):
+            if i:  # the previous group is already on stdout: nothing waits for the whole document
+                assert json.loads(out.getvalue().rstrip(",\n").rsplit("\n", 1)[-1].strip()) == {"n": i - 1}
+            yield {"n": i}
+
+    render.emit_json_sections({"nested": groups(), "shared": iter([]), "connected": []})
+    assert json.loads(out.getvalue()) == {"nested": [{"n": 0}, {"n": 1}, {"n": 2}], "shared": [], "connected": []}
