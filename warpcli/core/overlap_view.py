@@ -18,9 +18,12 @@ from warpcli.core.overlaps import OverlapReport
 class OverlapView:
     """Nested groups, shared CIDRs and connected-network hits as JSON-ready dicts.
 
-    ``tunnels`` and ``vnets`` map ids to names; ``connected`` is already in its shape
-    (see :func:`warpcli.core.service.connected_overlaps`). ``nested()`` and ``shared()``
-    may be iterated more than once.
+    ``tunnels`` maps ids to names; ``vnets`` maps ids to names in the order to report
+    them in (the default first, then by name): nested groups come by virtual network in
+    that order, then by address (IPv4 first), and each shared CIDR lists its routes in
+    that order. ``connected`` is already in its shape (see
+    :func:`warpcli.core.service.connected_overlaps`). ``nested()`` and ``shared()`` may be
+    iterated more than once.
     """
 
     def __init__(self, report: OverlapReport[Any], tunnels: dict[str, str], vnets: dict[str, str],
@@ -29,6 +32,10 @@ class OverlapView:
         self.tunnels = tunnels
         self.vnets = vnets
         self.connected = connected
+        rank = {vnet_id: i for i, vnet_id in enumerate(vnets)}
+        self._rank = lambda vnet_id: rank.get(vnet_id, len(rank))
+        # the report keeps each vnet's groups together, in address order: a stable sort by vnet does the rest
+        self._groups = sorted(report.nested, key=lambda g: self._rank(g.vnet))
 
     def is_empty(self) -> bool:
         return not (self.report.nested or self.report.shared or self.connected)
@@ -36,7 +43,7 @@ class OverlapView:
     def nested(self) -> Iterator[dict[str, Any]]:
         """One dict per nested group: ``virtual_network_id``, ``virtual_network_name``, ``outer``, ``inner``."""
         tunnels = self.tunnels
-        for group in self.report.nested:
+        for group in self._groups:
             outer = group.outer
             inner = [
                 {"id": r.id, "network": r.network, "tunnel_id": r.tunnel_id, "tunnel_name": tunnels.get(r.tunnel_id),
@@ -61,7 +68,7 @@ class OverlapView:
                     {"id": r.id, "network": r.network, "tunnel_id": r.tunnel_id,
                      "tunnel_name": tunnels.get(r.tunnel_id), "virtual_network_id": r.virtual_network_id,
                      "virtual_network_name": vnets.get(r.virtual_network_id)}
-                    for r in s.routes
+                    for r in sorted(s.routes, key=lambda r: self._rank(r.virtual_network_id))
                 ],
             }
 

@@ -1,6 +1,6 @@
 """Frozen, slotted record classes that are cheap to define: the model's dataclasses.
 
-```@dataclass(frozen=True, slots=True)`` compiles each generated method on its own:
+``@dataclass(frozen=True, slots=True)`` compiles each generated method on its own:
 six compiles a class, ~0.8 ms on Python 3.11, which for the model and settings came
 to a tenth of a read-only command's start-up. :func:`record` compiles only
 ``__init__`` (which must be fast: lists build a million records) and shares plain

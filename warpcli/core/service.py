@@ -255,5 +255,6 @@ def overlap_view(ctrl: Controller, vnet: str | None = None, connected: list[str]
     """The overlap report (and the routes over ``connected``, this host's networks) in its JSON shapes."""
     report = overlaps(ctrl, vnet)
     tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
-    vnets = {v.id: v.name for v in ctrl.list_virtual_networks()}
+    listed = sorted(ctrl.list_virtual_networks(), key=lambda v: (not v.is_default_network, v.name))
+    vnets = {v.id: v.name for v in listed}
     return OverlapView(report, tunnels, vnets, connected_overlaps(ctrl, connected or [], vnet))
