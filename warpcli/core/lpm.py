@@ -54,31 +54,45 @@ def _flatten(version: int, prefixes: list[tuple[int, int, int]]) -> tuple[list[i
 INDEX_MIN = 4096
 
 
-def _bucket_index(bits: int, starts: list[int]) -> tuple[int, array] | None:
-    """A first-level index over the top address bits: ``first[k]`` is the position of
-    the first interval start in bucket ``k``, so a lookup bisects only its bucket's
-    few starts (cache-friendly: a million lookups on 200k routes run ~2x faster).
-    None for small tables, where one bisect is already short."""
+def _bucket_index(bits: int, starts: list[int]) -> tuple[int, array, array] | None:
+    """A first-level index over the top address bits, for large tables (None for small ones).
+
+    ``first[k]`` is the position of the first interval start in bucket ``k``, so a
+    lookup bisects only its bucket's few starts. ``direct[k]`` is the interval that
+    covers all of bucket ``k`` when no interval starts inside it (-2 otherwise): with
+    about two buckets per interval start that is most buckets, and those lookups need
+    no bisect at all. On 200k random routes this is ~1.6x a bisect per bucket and ~3x
+    one bisect over the whole table (which misses the cache on every step).
+    """
     n = len(starts)
     if n < INDEX_MIN:
         return None
-    top = min(20, max(8, (n // 2).bit_length()))
+    top = min(22, max(8, (2 * n).bit_length()))
     shift = bits - top
     first = array("I", bytes(4 * ((1 << top) + 1)))
+    direct = array("i", bytes(4 * (1 << top)))
     j = 0
     for k in range((1 << top) + 1):
         bound = k << shift
         while j < n and starts[j] < bound:
             j += 1
         first[k] = j
-    return shift, first
+    for k in range(1 << top):
+        here, after = first[k], first[k + 1]  # the starts in [k << shift, (k + 1) << shift)
+        if here == after:
+            direct[k] = here - 1  # (starts[0] == 0, so here >= 1)
+        elif after - here == 1 and starts[here] == k << shift:
+            direct[k] = here
+        else:
+            direct[k] = -2
+    return shift, first, direct
 
 
 class PrefixTable(Generic[T]):
     """Longest-prefix match: build once, look up many times.
 
-    Each lookup is one ``bisect`` on the interval starts of one bucket of the address
-    space and one index into the payloads of those intervals.
+    Each lookup is one index into a bucket of the address space and, where an
+    interval starts inside that bucket, one ``bisect`` on the bucket's starts.
 
     >>> t = PrefixTable([((4, 0x0A000000, 8), "a"), ((4, 0x0A000000, 24), "b")])
     >>> t.lookup(4, 0x0A000007), t.lookup(4, 0x0A010000), t.lookup(4, 0x0B000000)
@@ -92,7 +106,7 @@ class PrefixTable(Generic[T]):
             per_version[version].append((lo, prefixlen, len(payloads)))
             payloads.append(payload)
         payloads.append(None)  # what index -1 (no covering prefix) finds
-        self._tables: dict[int, tuple[list[int], list[T | None], tuple[int, array] | None]] = {}
+        self._tables: dict[int, tuple[list[int], list[T | None], tuple[int, array, array] | None]] = {}
         for version, prefixes in per_version.items():
             starts, values = _flatten(version, prefixes)
             self._tables[version] = (starts, [payloads[v] for v in values], _bucket_index(BITS[version], starts))
@@ -106,5 +120,9 @@ class PrefixTable(Generic[T]):
         find = bisect_right
         if index is None:
             return [slots[find(starts, a) - 1] for a in addresses]
-        shift, first = index
-        return [slots[find(starts, a, first[a >> shift], first[(a >> shift) + 1]) - 1] for a in addresses]
+        shift, first, direct = index
+        return [
+            slots[i] if (i := direct[a >> shift]) != -2 else slots[find(starts, a, first[a >> shift],
+                                                                        first[(a >> shift) + 1]) - 1]
+            for a in addresses
+        ]
