@@ -45,6 +45,8 @@ def test_local_routes_never_capture_the_hosts_own_networks(site: Site) -> None:
         assert reason in r.stderr and len(r.stderr.splitlines()) == 1
     bad = s.warpcli("hostb2", "route", "add", "10.1.0.0/24", "--table", "local", "--via", "2001:db8::1", check=False)
     assert bad.returncode == 2
+    own = s.warpcli("hostb2", "route", "add", "10.1.0.0/24", "--table", "local", "--via", "10.2.0.20", check=False)
+    assert own.returncode == 2 and "own address" in own.stderr and len(own.stderr.splitlines()) == 1  # (the kernel takes it)
     unreachable = s.warpcli("hostb2", "route", "add", "10.1.0.0/24", "--table", "local", "--via", "192.0.2.99",
                             check=False)
     assert unreachable.returncode == 1 and "unreachable" in unreachable.stderr.lower()

@@ -48,6 +48,10 @@ def list_local(netns: str | None = None) -> list[LocalRoute]:
         return [_as_local(r) for r in sorted(nl.routes(table=LOCAL_TABLE, proto=ROUTE_PROTO), key=Route.sort_key)]
 
 
+def _is_own_address(nl, ip: str) -> bool:  # noqa: ANN001
+    return parse_address(ip) in {parse_address(a.address.partition("/")[0]) for a in nl.addresses()}
+
+
 def plan_add(cidr: str, *, via: str | None, dev: str | None, netns: str | None = None) -> tuple[Route, list[str]]:
     """The route to add and the plan lines; refuses what would lock the host out."""
     from warpcli.host.netlink import Netlink
@@ -59,6 +63,9 @@ def plan_add(cidr: str, *, via: str | None, dev: str | None, netns: str | None =
             raise InvalidInput(f"--via {via} is not an IPv{net.version} address like {net}")
     route = Route(str(net), table=LOCAL_TABLE, gateway=via, ifname=None if via else dev)
     with Netlink(netns) as nl:
+        if via is not None and _is_own_address(nl, via):  # the kernel takes it; the traffic goes nowhere
+            raise InvalidInput(f"--via {via} is this host's own address",
+                               hint="give the connector's address in this subnet: the next hop, not this host")
         connected = nl.connected_networks()
         shadow = find_shadowing([str(net)], connected=connected)
         if shadow:
