@@ -60,9 +60,10 @@ def _bucket_index(bits: int, starts: list[int]) -> tuple[int, array, array] | No
     ``first[k]`` is the position of the first interval start in bucket ``k``, so a
     lookup bisects only its bucket's few starts. ``direct[k]`` is the interval that
     covers all of bucket ``k`` when no interval starts inside it (-2 otherwise): with
-    about two buckets per interval start that is most buckets, and those lookups need
-    no bisect at all. On 200k random routes this is ~1.6x a bisect per bucket and ~3x
-    one bisect over the whole table (which misses the cache on every step).
+    two to four buckets per interval start (at most 2**22 buckets) that is most
+    buckets, and those lookups need no bisect at all. On 200k random routes this is
+    ~1.6x a bisect per bucket and ~3x one bisect over the whole table (which misses
+    the cache on every step).
     """
     n = len(starts)
     if n < INDEX_MIN:
