@@ -102,9 +102,7 @@ def _host_networks() -> list[str]:
 def _overlaps(ctrl, vnet: Optional[str], json: bool) -> None:  # noqa: ANN001
     from warpcli.core import service
 
-    if vnet:  # a wrong --vnet is the one line printed, before this host's networks are read
-        service.resolve_vnet(ctrl, vnet)
-    view = service.overlap_view(ctrl, vnet, _host_networks())
+    view = service.overlap_view(ctrl, vnet, _host_networks)
     import gc
 
     # The report's objects (a few million at a million routes) hold no reference cycles

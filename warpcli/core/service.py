@@ -6,7 +6,7 @@ The CLI calls these and renders what they return; library users can call them to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
@@ -218,7 +218,10 @@ class RouteRef(NamedTuple):
 
 def overlaps(ctrl: Controller, vnet: str | None = None) -> OverlapReport[RouteRef]:
     """Nested routes per vnet and CIDRs present in several vnets, by one sweep."""
-    vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
+    return _overlaps_in(ctrl, resolve_vnet(ctrl, vnet).id if vnet else None)
+
+
+def _overlaps_in(ctrl: Controller, vnet_id: str | None) -> OverlapReport[RouteRef]:
     new = tuple.__new__  # RouteRef(...) goes through a Python-level __new__: twice the cost
     entries = (
         (vid, version, lo, plen, new(RouteRef, (rid, network, tid, vid)))
@@ -234,7 +237,10 @@ def connected_overlaps(ctrl: Controller, connected: list[str], vnet: str | None 
     never a pass over the whole table; each route once per connected network, in
     listing order.
     """
-    vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
+    return _connected_in(ctrl, connected, resolve_vnet(ctrl, vnet).id if vnet else None)
+
+
+def _connected_in(ctrl: Controller, connected: list[str], vnet_id: str | None) -> list[dict]:
     hits = []
     for c in connected:
         net = parse_network(c)
@@ -251,10 +257,17 @@ def connected_overlaps(ctrl: Controller, connected: list[str], vnet: str | None 
     return hits
 
 
-def overlap_view(ctrl: Controller, vnet: str | None = None, connected: list[str] | None = None) -> OverlapView:
-    """The overlap report (and the routes over ``connected``, this host's networks) in its JSON shapes."""
-    report = overlaps(ctrl, vnet)
+def overlap_view(ctrl: Controller, vnet: str | None = None,
+                 host_networks: Callable[[], list[str]] = list) -> OverlapView:
+    """The overlap report, and the routes over this host's networks, in its JSON shapes.
+
+    ``host_networks`` is called once ``vnet`` is known to exist, so a wrong name is the
+    only thing reported.
+    """
+    vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
+    connected = host_networks()
+    report = _overlaps_in(ctrl, vnet_id)
     tunnels = {t.id: t.name for t in ctrl.list_tunnels()}
     listed = sorted(ctrl.list_virtual_networks(), key=lambda v: (not v.is_default_network, v.name))
     vnets = {v.id: v.name for v in listed}
-    return OverlapView(report, tunnels, vnets, connected_overlaps(ctrl, connected or [], vnet))
+    return OverlapView(report, tunnels, vnets, _connected_in(ctrl, connected, vnet_id))
