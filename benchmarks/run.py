@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -112,7 +112,7 @@ def baseline_sweep(rows: list[tuple[int, str]]) -> int:
     return _plain_sweep(items)
 
 
-def baseline_sweep_entries(entries) -> int:  # noqa: ANN001
+def baseline_sweep_entries(entries) -> int:
     """The same plain sweep over a controller's ``route_entries`` rows."""
     items = []
     for _id, _network, version, lo, plen, _tunnel, vnet in entries:
@@ -121,18 +121,18 @@ def baseline_sweep_entries(entries) -> int:  # noqa: ANN001
     return _plain_sweep(items)
 
 
-def ours_overlaps(ctrl):  # noqa: ANN001, ANN201
+def ours_overlaps(ctrl):
     """What `warpcli routes --overlaps` computes before rendering."""
     from warpcli.core.service import overlaps
 
     return overlaps(ctrl)
 
 
-def ours_overlaps_text(rows: list[tuple[int, str]]):  # noqa: ANN201
+def ours_overlaps_text(rows: list[tuple[int, str]]):
     """The library path from text: parse each CIDR, feed the sweep."""
     from warpcli.core.overlaps import overlap_report
 
-    def entries():  # noqa: ANN202
+    def entries():
         for i, (vnet, cidr) in enumerate(rows):
             version, value, plen = parse_network(cidr)
             yield vnet, version, value, plen, i
@@ -140,7 +140,7 @@ def ours_overlaps_text(rows: list[tuple[int, str]]):  # noqa: ANN201
     return overlap_report(entries())
 
 
-def pairs_of(report) -> int:  # noqa: ANN001
+def pairs_of(report) -> int:
     return sum(len(g.inner) for g in report.nested)
 
 
@@ -235,8 +235,8 @@ def row1(quick: bool) -> list[dict]:
                 scatter_rows(state)
             ctrl = _controller(state)
             assert baseline_sweep_entries(ctrl.route_entries()) == pairs_of(ours_overlaps(ctrl)), "sweeps disagree"
-            figures[order] = median_pair(lambda: ours_overlaps(ctrl),
-                                         lambda: baseline_sweep_entries(ctrl.route_entries()), 3)
+            figures[order] = median_pair(lambda c=ctrl: ours_overlaps(c),
+                                         lambda c=ctrl: baseline_sweep_entries(c.route_entries()), 3)
             ctrl.close()
         mem = peak_rss_mb(
             f"import sys; sys.path.insert(0, 'benchmarks'); import run; from pathlib import Path; "
@@ -336,7 +336,7 @@ def _store_ops(ctrl, tunnel_id: str, vnet_id: str, rnd: random.Random) -> dict[s
             try:
                 route = ctrl.create_route(net, tunnel_id, virtual_network_id=vnet_id)
                 break
-            except Exception:  # noqa: BLE001 - a collision: pick another
+            except Exception:
                 continue
         list(ctrl.list_routes(RouteFilter(virtual_network_id=vnet_id, network_superset=net)))
         list(ctrl.list_routes(RouteFilter(virtual_network_id=vnet_id, network_subset=net)))

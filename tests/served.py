@@ -90,7 +90,7 @@ class ServedController:
         self.info: dict[str, Any] = {}
         self.returncode: int | None = None
 
-    def start(self) -> "ServedController":
+    def start(self) -> ServedController:
         made = create_token(self.state_dir, self.token_name)
         self.token, self.token_id, self.account_id = made["token"], made["id"], made["account_id"]
         with open(self.log_file, "wb") as log:
@@ -143,7 +143,7 @@ class ServedController:
             self.proc.stdout.close()
             self.proc = None
 
-    def __enter__(self) -> "ServedController":
+    def __enter__(self) -> ServedController:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -184,7 +184,7 @@ class ServedController:
         try:
             lines = self.log_lines()
         except ValueError as exc:
-            return out + [str(exc)]
+            return [*out, str(exc)]
         for x in lines:
             if x.get("logger") == "warpcli.server.access" and x.get("status", "").startswith("5"):
                 out.append(f"5xx answer: {x}")

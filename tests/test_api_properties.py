@@ -31,8 +31,9 @@ import os
 import re
 import uuid
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def _operations(doc: dict) -> Iterator[tuple[str, str, dict]]:
 
 def test_the_document_has_exactly_the_served_operations() -> None:
     assert sorted((m, t) for m, t, _ in _operations(DOC)) == sorted(SERVED)
-    for method, template, operation in _operations(DOC):
+    for _method, template, operation in _operations(DOC):
         assert not operation.get("deprecated")
         assert "/cfd_tunnel" not in template and "/routes/network/" not in template
 

@@ -30,7 +30,7 @@ EXPECTED = sorted([
 ])
 
 
-def table(cli) -> list[tuple]:  # noqa: ANN001
+def table(cli) -> list[tuple]:
     r = cli("routes", "--json")
     assert r.exit_code == 0, r.stderr
     return sorted((x["network"], x["tunnel_name"], x["virtual_network_name"], x["comment"])
@@ -38,7 +38,7 @@ def table(cli) -> list[tuple]:  # noqa: ANN001
 
 
 @pytest.fixture
-def setup(cli):  # noqa: ANN001, ANN201
+def setup(cli):
     for args in (("tunnel", "create", "office"), ("tunnel", "create", "lab"), ("vnet", "add", "staging")):
         assert cli(*args).exit_code == 0
     return cli
@@ -55,14 +55,14 @@ def as_jsonl(csv_text: str) -> str:
 # -- the formats ------------------------------------------------------------------------------
 @pytest.mark.parametrize("source", ["file", "stdin"])
 @pytest.mark.parametrize("fmt", ["csv-header", "csv-no-header", "csv-reordered", "jsonl"])
-def test_import(setup, tmp_path: Path, fmt: str, source: str) -> None:  # noqa: ANN001
+def test_import(setup, tmp_path: Path, fmt: str, source: str) -> None:
     cli = setup
     if fmt == "csv-header":
         text, name = TABLE_CSV, "routes.csv"
     elif fmt == "csv-no-header":
         text, name = TABLE_CSV.split("\n", 1)[1], "routes.txt"
     elif fmt == "csv-reordered":
-        lines = [l.split(",", 2) for l in TABLE_CSV.splitlines()]
+        lines = [ln.split(",", 2) for ln in TABLE_CSV.splitlines()]
         text = "tunnel,network,vnet,comment\n" + "".join(
             f"{t},{n},{rest}\n" for n, t, rest in lines[1:]
         )
@@ -81,14 +81,14 @@ def test_import(setup, tmp_path: Path, fmt: str, source: str) -> None:  # noqa: 
     assert table(cli) == EXPECTED
 
 
-def test_import_without_tunnel_column_uses_the_only_tunnel(cli) -> None:  # noqa: ANN001
+def test_import_without_tunnel_column_uses_the_only_tunnel(cli) -> None:
     assert cli("tunnel", "create", "solo").exit_code == 0
     r = cli("routes", "import", "-", input="10.1.0.0/24\n10.2.0.0/24\n")
     assert r.exit_code == 0, r.stderr
     assert [t[1] for t in table(cli)] == ["solo", "solo"]
 
 
-def test_import_of_nothing_is_fine(setup) -> None:  # noqa: ANN001
+def test_import_of_nothing_is_fine(setup) -> None:
     r = setup("routes", "import", "-", "--json", input="")
     assert r.exit_code == 0 and json.loads(r.stdout) == {"imported": 0}
     r = setup("routes", "import", "-", input="network,tunnel,vnet,comment\n\n")
@@ -108,7 +108,7 @@ not-a-cidr,office,,
 """
 
 
-def test_bad_rows_are_all_reported_and_nothing_is_imported(setup, paths: Paths) -> None:  # noqa: ANN001
+def test_bad_rows_are_all_reported_and_nothing_is_imported(setup, paths: Paths) -> None:
     cli = setup
     assert cli("route", "add", "10.0.0.0/24", "--tunnel", "office").exit_code == 0
     before = dump_state(paths.state)
@@ -128,7 +128,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(setup, paths: Paths) 
         8: "not-a-cidr",
         9: "5 fields",
     }
-    for line, (row, reason) in zip(report, sorted(expect.items())):
+    for line, (row, reason) in zip(report, sorted(expect.items()), strict=False):
         assert line.strip().startswith(f"row {row}:") and reason in line, (line, row, reason)
     assert dump_state(paths.state) == before
 
@@ -141,7 +141,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(setup, paths: Paths) 
     assert dump_state(paths.state) == before
 
 
-def test_conflicts_with_existing_routes_exit_4(setup, paths: Paths) -> None:  # noqa: ANN001
+def test_conflicts_with_existing_routes_exit_4(setup, paths: Paths) -> None:
     cli = setup
     existing = json.loads(cli("route", "add", "10.0.0.0/24", "--tunnel", "office", "--json").stdout)
     cli("route", "add", "10.0.0.0/24", "--tunnel", "lab", "--vnet", "staging")
@@ -157,7 +157,7 @@ def test_conflicts_with_existing_routes_exit_4(setup, paths: Paths) -> None:  # 
     assert dump_state(paths.state) == before
 
 
-def test_duplicates_within_the_file_only(setup, paths: Paths) -> None:  # noqa: ANN001
+def test_duplicates_within_the_file_only(setup, paths: Paths) -> None:
     before = dump_state(paths.state)
     r = setup("routes", "import", "-", input='{"network": "10.0.0.0/8", "tunnel": "lab"}\n'
                                              '{"network": "10.0.0.0/8", "tunnel": "office"}\n'
@@ -170,7 +170,7 @@ def test_duplicates_within_the_file_only(setup, paths: Paths) -> None:  # noqa: 
     assert dump_state(paths.state) == before
 
 
-def test_import_refuses_unknown_columns(setup, paths: Paths) -> None:  # noqa: ANN001
+def test_import_refuses_unknown_columns(setup, paths: Paths) -> None:
     before = dump_state(paths.state)
     r = setup("routes", "import", "-", input="network,tunnel,colour\n10.0.0.0/24,office,red\n")
     assert r.exit_code == 2 and "colour" in r.stderr
@@ -181,7 +181,7 @@ def test_import_refuses_unknown_columns(setup, paths: Paths) -> None:  # noqa: A
 @pytest.mark.local_only("a second, fresh state dir; the move to Cloudflare has its own test below")
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_export_then_import_into_a_fresh_state_reproduces_the_table(
-    setup, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str  # noqa: ANN001
+    setup, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
     cli = setup
     r = cli("routes", "import", "-", input=TABLE_CSV)
@@ -209,20 +209,20 @@ def test_export_then_import_into_a_fresh_state_reproduces_the_table(
     assert sorted(fresh.splitlines()) == sorted(out.read_text(encoding="utf-8").splitlines())
 
 
-def test_export_filters_and_empty_table(setup) -> None:  # noqa: ANN001
+def test_export_filters_and_empty_table(setup) -> None:
     cli = setup
     assert cli("routes", "export").stdout == "network,tunnel,vnet,comment\n"
     assert cli("routes", "export", "--json").stdout == ""
     cli("routes", "import", "-", input=TABLE_CSV)
     lines = cli("routes", "export", "--vnet", "staging", "--json").stdout.splitlines()
-    assert sorted(json.loads(l)["network"] for l in lines) == ["10.0.0.0/24", "192.168.1.7/32"]
+    assert sorted(json.loads(ln)["network"] for ln in lines) == ["10.0.0.0/24", "192.168.1.7/32"]
     lines = cli("routes", "export", "--tunnel", "office").stdout.splitlines()
     assert lines[0] == "network,tunnel,vnet,comment" and len(lines) == 3
     r = cli("routes", "export", "--format", "xml")
     assert r.exit_code == 2 and r.stdout == ""
 
 
-def test_export_to_an_unwritable_place_fails_cleanly(setup, tmp_path: Path) -> None:  # noqa: ANN001
+def test_export_to_an_unwritable_place_fails_cleanly(setup, tmp_path: Path) -> None:
     r = setup("routes", "export", str(tmp_path / "no" / "such" / "dir" / "t.csv"))
     assert r.exit_code == 2 and r.stderr.startswith("warpcli: error: ") and r.stderr.count("\n") == 1
     assert not (tmp_path / "no").exists()
@@ -231,7 +231,7 @@ def test_export_to_an_unwritable_place_fails_cleanly(setup, tmp_path: Path) -> N
 # -- size -------------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.local_only("Cloudflare's rate limit (1200 calls / 5 min) makes 20k single creates a 90-minute job")
-def test_twenty_thousand_rows_through_the_real_entry_point(paths: Paths, sh, tmp_path: Path) -> None:  # noqa: ANN001
+def test_twenty_thousand_rows_through_the_real_entry_point(paths: Paths, sh, tmp_path: Path) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     assert sh("tunnel", "create", "lab").exit_code == 0
     n = 20_000
@@ -263,7 +263,7 @@ def test_twenty_thousand_rows_through_the_real_entry_point(paths: Paths, sh, tmp
 
 
 @pytest.mark.local_only("it moves a table from the embedded controller to Cloudflare itself")
-def test_a_table_moves_from_the_embedded_controller_to_cloudflare(setup, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_table_moves_from_the_embedded_controller_to_cloudflare(setup, tmp_path: Path, monkeypatch) -> None:
     """export on one controller, import on the other: the same table, names resolved again."""
     from tests.cfstub.fixtures import cf_server
 

@@ -13,9 +13,9 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -271,7 +271,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_one_clear_line_and_changes_nothing(case: Case, state: Paths, sh, backend) -> None:  # noqa: ANN001
+def test_bad_input_is_one_clear_line_and_changes_nothing(case: Case, state: Paths, sh, backend) -> None:
     if backend.name != "local" and case.local_only:
         pytest.skip("about the embedded controller's own state file")
     ctx = case.prepare(state) if case.prepare else None
@@ -292,7 +292,7 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(case: Case, state: Path
     assert after == before
 
 
-def test_the_secret_is_never_in_an_error(state: Paths, sh) -> None:  # noqa: ANN001
+def test_the_secret_is_never_in_an_error(state: Paths, sh) -> None:
     """A tunnel's token must not leak through an error message either."""
     token = sh("tunnel", "token", "office").stdout.strip()
     assert token

@@ -32,13 +32,13 @@ def is_uuid(text: str) -> bool:
         return False
 
 
-def ok(result, *, code: int = 0):  # noqa: ANN001, ANN201
+def ok(result, *, code: int = 0):
     assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     return result
 
 
-def one_id(result) -> str:  # noqa: ANN001
+def one_id(result) -> str:
     """A create command without --json prints exactly one line: the new id."""
     ok(result)
     assert result.stdout.endswith("\n") and result.stdout.count("\n") == 1, result.stdout
@@ -47,7 +47,7 @@ def one_id(result) -> str:  # noqa: ANN001
     return value
 
 
-def js(result, *, code: int = 0):  # noqa: ANN001, ANN201
+def js(result, *, code: int = 0):
     ok(result, code=code)
     return json.loads(result.stdout)
 
@@ -64,7 +64,7 @@ class Session:
     routes: dict  # route id -> its `routes --json` object
 
 
-def run_session(run) -> Session:  # noqa: ANN001
+def run_session(run) -> Session:
     """The commands of the issue, as written (no --json where the issue has none)."""
     office = one_id(run("tunnel", "create", "office"))
     lab = one_id(run("tunnel", "create", "lab"))
@@ -79,7 +79,7 @@ def run_session(run) -> Session:  # noqa: ANN001
 
 
 @pytest.fixture
-def session(cli) -> Session:  # noqa: ANN001
+def session(cli) -> Session:
     return run_session(cli)
 
 
@@ -107,7 +107,7 @@ def by_vnet_then_network(rows: list[dict]) -> list[dict]:
 
 
 # -- the session as written -------------------------------------------------------------------
-def test_session_messages_go_to_stderr_and_ids_to_stdout(cli) -> None:  # noqa: ANN001
+def test_session_messages_go_to_stderr_and_ids_to_stdout(cli) -> None:
     r = ok(cli("tunnel", "create", "office"))
     assert is_uuid(r.stdout.strip())
     assert "office" in r.stderr and "token" in r.stderr
@@ -116,7 +116,7 @@ def test_session_messages_go_to_stderr_and_ids_to_stdout(cli) -> None:  # noqa: 
     assert "10.0.0.0/24" in r.stderr and "office" in r.stderr
 
 
-def test_every_route_of_the_session_as_json(cli, session: Session) -> None:  # noqa: ANN001
+def test_every_route_of_the_session_as_json(cli, session: Session) -> None:
     s = session
     rows = js(cli("routes", "--json"))
     assert by_vnet_then_network(rows) == [
@@ -126,7 +126,7 @@ def test_every_route_of_the_session_as_json(cli, session: Session) -> None:  # n
     ]
 
 
-def test_vnets_of_the_session(cli, session: Session) -> None:  # noqa: ANN001
+def test_vnets_of_the_session(cli, session: Session) -> None:
     vnets = js(cli("vnet", "list", "--json"))
     assert [(v["name"], v["is_default_network"], v["comment"]) for v in vnets] == [
         ("default", True, "created with the state"), ("staging", False, "lab copy of prod"),
@@ -137,7 +137,7 @@ def test_vnets_of_the_session(cli, session: Session) -> None:  # noqa: ANN001
         assert RFC3339.match(v["created_at"]) and v["deleted_at"] is None
 
 
-def test_route_get_is_longest_prefix_in_the_default_vnet(cli, session: Session) -> None:  # noqa: ANN001
+def test_route_get_is_longest_prefix_in_the_default_vnet(cli, session: Session) -> None:
     s = session
     assert js(cli("route", "get", "10.0.0.7", "--json")) == {
         "ip": "10.0.0.7",
@@ -153,7 +153,7 @@ def test_route_get_is_longest_prefix_in_the_default_vnet(cli, session: Session) 
     assert r.stdout.split() == ["office", "10.0.0.0/24", "default", s.r_office]
 
 
-def test_route_get_in_a_named_vnet_and_in_all(cli, session: Session) -> None:  # noqa: ANN001
+def test_route_get_in_a_named_vnet_and_in_all(cli, session: Session) -> None:
     s = session
     got = js(cli("route", "get", "10.0.0.7", "--vnet", "staging", "--json"))
     assert got["virtual_network_name"] == "staging"
@@ -171,7 +171,7 @@ def test_route_get_in_a_named_vnet_and_in_all(cli, session: Session) -> None:  #
     assert found == {"default": s.r_lab16, "staging": None}
 
 
-def test_route_get_without_a_match_exits_3(cli, session: Session) -> None:  # noqa: ANN001
+def test_route_get_without_a_match_exits_3(cli, session: Session) -> None:
     r = cli("route", "get", "192.168.1.2")
     assert r.exit_code == 3 and r.stdout == ""
     assert r.stderr.startswith("warpcli: error: ") and "192.168.1.2" in r.stderr
@@ -183,18 +183,18 @@ def test_route_get_without_a_match_exits_3(cli, session: Session) -> None:  # no
     assert [a["route"] for a in json.loads(r.stdout)] == [None, None]
 
 
-def test_routes_table_for_people(cli, session: Session) -> None:  # noqa: ANN001
+def test_routes_table_for_people(cli, session: Session) -> None:
     r = ok(cli("routes"))
     lines = r.stdout.splitlines()
-    assert any(l.split()[:3] == ["NETWORK", "TUNNEL", "VNET"] for l in lines)
-    body = [l.split() for l in lines if session.r_office in l or session.r_lab16 in l or session.r_staging in l]
+    assert any(ln.split()[:3] == ["NETWORK", "TUNNEL", "VNET"] for ln in lines)
+    body = [ln.split() for ln in lines if session.r_office in ln or session.r_lab16 in ln or session.r_staging in ln]
     assert sorted(b[:3] for b in body) == [
         ["10.0.0.0/16", "lab", "default"], ["10.0.0.0/24", "lab", "staging"], ["10.0.0.0/24", "office", "default"],
     ]
     assert not ANSI.search(r.stdout)
 
 
-def test_overlaps_json(cli, session: Session) -> None:  # noqa: ANN001
+def test_overlaps_json(cli, session: Session) -> None:
     s = session
 
     def ref(rid: str, network: str, tunnel: str, **extra: object) -> dict:
@@ -223,14 +223,14 @@ def test_overlaps_json(cli, session: Session) -> None:  # noqa: ANN001
     assert staging == {"nested": [], "shared": []}
 
 
-def test_overlaps_for_people(cli, session: Session) -> None:  # noqa: ANN001
+def test_overlaps_for_people(cli, session: Session) -> None:
     r = ok(cli("routes", "--overlaps"))
     assert "10.0.0.0/16" in r.stdout and "inside 10.0.0.0/16" in r.stdout
-    shared = [l for l in r.stdout.splitlines() if l.strip().startswith("10.0.0.0/24") and "staging" in l]
+    shared = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("10.0.0.0/24") and "staging" in ln]
     assert shared and "default" in shared[0]
 
 
-def test_routes_contains_json(cli, session: Session) -> None:  # noqa: ANN001
+def test_routes_contains_json(cli, session: Session) -> None:
     s = session
     rows = js(cli("routes", "--contains", "10.0.0.7", "--json"))
     assert by_vnet_then_network(rows) == [
@@ -243,7 +243,7 @@ def test_routes_contains_json(cli, session: Session) -> None:  # noqa: ANN001
     assert js(cli("routes", "--contains", "10.1.0.1", "--json")) == []
 
 
-def test_routes_within_in_staging_json(cli, session: Session) -> None:  # noqa: ANN001
+def test_routes_within_in_staging_json(cli, session: Session) -> None:
     s = session
     assert js(cli("routes", "--within", "10.0.0.0/8", "--vnet", "staging", "--json")) == [
         route_obj(s, s.r_staging, "10.0.0.0/24", "lab", "staging"),
@@ -252,7 +252,7 @@ def test_routes_within_in_staging_json(cli, session: Session) -> None:  # noqa: 
     assert {r["id"] for r in rows} == {s.r_office, s.r_staging}
 
 
-def test_routes_filters_by_tunnel_and_comment(cli, session: Session) -> None:  # noqa: ANN001
+def test_routes_filters_by_tunnel_and_comment(cli, session: Session) -> None:
     s = session
     assert {r["id"] for r in js(cli("routes", "--tunnel", "lab", "--json"))} == {s.r_lab16, s.r_staging}
     assert {r["id"] for r in js(cli("routes", "--tunnel", s.office, "--json"))} == {s.r_office}
@@ -260,7 +260,7 @@ def test_routes_filters_by_tunnel_and_comment(cli, session: Session) -> None:  #
     assert [r["id"] for r in js(cli("routes", "--vnet", s.staging, "--json"))] == [s.r_staging]
 
 
-def test_tunnel_list_json_ids(cli, session: Session) -> None:  # noqa: ANN001
+def test_tunnel_list_json_ids(cli, session: Session) -> None:
     tunnels = js(cli("tunnel", "list", "--json"))
     assert sorted(t["id"] for t in tunnels) == sorted([session.office, session.lab])
     assert {t["name"]: t["id"] for t in tunnels} == {"office": session.office, "lab": session.lab}
@@ -273,7 +273,7 @@ def test_tunnel_list_json_ids(cli, session: Session) -> None:  # noqa: ANN001
 
 
 # -- --if-not-exists --------------------------------------------------------------------------
-def test_if_not_exists_returns_the_existing_object(cli, session: Session, paths) -> None:  # noqa: ANN001
+def test_if_not_exists_returns_the_existing_object(cli, session: Session, paths) -> None:
     s = session
     existing_tunnel = js(cli("tunnel", "show", "office", "--json"))
     before = dump_state(paths.state)
@@ -301,13 +301,13 @@ def test_if_not_exists_returns_the_existing_object(cli, session: Session, paths)
 
 
 # -- route add without --tunnel ---------------------------------------------------------------
-def test_route_add_without_tunnel_uses_the_only_tunnel(cli) -> None:  # noqa: ANN001
+def test_route_add_without_tunnel_uses_the_only_tunnel(cli) -> None:
     t = one_id(cli("tunnel", "create", "solo"))
     route = js(cli("route", "add", "192.168.10.0/24", "--json"))
     assert route["tunnel_id"] == t and route["tunnel_name"] == "solo"
 
 
-def test_route_add_without_tunnel_and_several_lists_the_choices(cli, paths) -> None:  # noqa: ANN001
+def test_route_add_without_tunnel_and_several_lists_the_choices(cli, paths) -> None:
     cli("tunnel", "create", "office")
     cli("tunnel", "create", "lab")
     before = dump_state(paths.state)
@@ -318,12 +318,12 @@ def test_route_add_without_tunnel_and_several_lists_the_choices(cli, paths) -> N
     assert dump_state(paths.state) == before
 
 
-def test_route_add_without_tunnel_and_none_says_how_to_create_one(cli) -> None:  # noqa: ANN001
+def test_route_add_without_tunnel_and_none_says_how_to_create_one(cli) -> None:
     r = cli("route", "add", "192.168.10.0/24")
     assert r.exit_code == 3 and "tunnel create" in r.stderr
 
 
-def test_route_add_without_tunnel_uses_the_enrolled_tunnel(cli, paths) -> None:  # noqa: ANN001
+def test_route_add_without_tunnel_uses_the_enrolled_tunnel(cli, paths) -> None:
     cli("tunnel", "create", "office")
     lab = one_id(cli("tunnel", "create", "lab"))
     paths.config.mkdir(parents=True, exist_ok=True)
@@ -335,7 +335,7 @@ def test_route_add_without_tunnel_uses_the_enrolled_tunnel(cli, paths) -> None: 
 
 
 # -- deletes, defaults ------------------------------------------------------------------------
-def test_route_delete_by_id_and_by_cidr_in_a_vnet(cli, session: Session) -> None:  # noqa: ANN001
+def test_route_delete_by_id_and_by_cidr_in_a_vnet(cli, session: Session) -> None:
     s = session
     deleted = js(cli("route", "delete", s.r_lab16, "--json"))
     assert deleted["id"] == s.r_lab16 and RFC3339.match(deleted["deleted_at"])
@@ -350,7 +350,7 @@ def test_route_delete_by_id_and_by_cidr_in_a_vnet(cli, session: Session) -> None
     assert js(cli("routes", "--json")) == []
 
 
-def test_tunnel_delete_with_routes_needs_force(cli, session: Session, paths) -> None:  # noqa: ANN001
+def test_tunnel_delete_with_routes_needs_force(cli, session: Session, paths) -> None:
     before = dump_state(paths.state)
     r = cli("tunnel", "delete", "lab")
     assert r.exit_code == 4 and "--force" in r.stderr and "2 route" in r.stderr
@@ -371,7 +371,7 @@ def test_tunnel_delete_with_routes_needs_force(cli, session: Session, paths) -> 
     one_id(cli("tunnel", "create", "office"))
 
 
-def test_vnet_update_default_moves_the_default(cli, session: Session) -> None:  # noqa: ANN001
+def test_vnet_update_default_moves_the_default(cli, session: Session) -> None:
     s = session
     updated = js(cli("vnet", "update", "staging", "--default", "--json"))
     assert updated["id"] == s.staging and updated["is_default_network"] is True
@@ -389,14 +389,14 @@ def test_vnet_update_default_moves_the_default(cli, session: Session) -> None:  
     assert {r["virtual_network_name"] for r in js(cli("routes", "--json"))} == {"staging"}
 
 
-def test_vnet_update_renames_and_recomments(cli, session: Session) -> None:  # noqa: ANN001
+def test_vnet_update_renames_and_recomments(cli, session: Session) -> None:
     v = js(cli("vnet", "update", "staging", "--name", "stage", "--comment", "renamed", "--json"))
     assert (v["id"], v["name"], v["comment"], v["is_default_network"]) == (session.staging, "stage", "renamed", False)
     assert js(cli("route", "get", "10.0.0.7", "--vnet", "stage", "--json"))["virtual_network_name"] == "stage"
 
 
 # -- secrets ----------------------------------------------------------------------------------
-def test_tunnel_token_prints_it_and_nothing_else_shows_it(cli, session: Session, paths) -> None:  # noqa: ANN001
+def test_tunnel_token_prints_it_and_nothing_else_shows_it(cli, session: Session, paths) -> None:
     r = ok(cli("tunnel", "token", "office"))
     token = r.stdout.strip()
     assert r.stdout == token + "\n"
@@ -420,7 +420,7 @@ def test_tunnel_token_prints_it_and_nothing_else_shows_it(cli, session: Session,
     assert not any(token in line or secret_part in line for line in dump_state(paths.state))
 
 
-def test_create_json_has_no_token(cli) -> None:  # noqa: ANN001
+def test_create_json_has_no_token(cli) -> None:
     created = js(cli("tunnel", "create", "office", "--json"))
     assert "token" not in json.dumps(created)
     token = ok(cli("tunnel", "token", "office")).stdout.strip()
@@ -428,7 +428,7 @@ def test_create_json_has_no_token(cli) -> None:  # noqa: ANN001
 
 
 # -- IPv6 -------------------------------------------------------------------------------------
-def test_ipv6_end_to_end(cli) -> None:  # noqa: ANN001
+def test_ipv6_end_to_end(cli) -> None:
     office = one_id(cli("tunnel", "create", "office"))
     lab = one_id(cli("tunnel", "create", "lab"))
     ok(cli("vnet", "add", "staging"))
@@ -475,7 +475,7 @@ def test_ipv6_end_to_end(cli) -> None:  # noqa: ANN001
 
 
 # -- the real entry point ---------------------------------------------------------------------
-def test_session_through_the_installed_entry_point(sh, paths) -> None:  # noqa: ANN001
+def test_session_through_the_installed_entry_point(sh, paths) -> None:
     r = sh("tunnel", "create", "office")
     assert r.exit_code == 0 and is_uuid(r.stdout.strip()) and r.stdout.count("\n") == 1
     assert "token" in r.stderr and "warpcli: error" not in r.stderr
@@ -562,7 +562,7 @@ def _run_on_pty(args: list[str], env: dict) -> str:
     return b"".join(chunks).decode()
 
 
-def test_no_ansi_escapes_when_stdout_is_not_a_terminal(sh, paths) -> None:  # noqa: ANN001
+def test_no_ansi_escapes_when_stdout_is_not_a_terminal(sh, paths) -> None:
     sh("tunnel", "create", "office")
     sh("route", "add", "10.0.0.0/24")
     sh("route", "add", "10.0.0.0/16")

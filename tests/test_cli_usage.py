@@ -19,7 +19,7 @@ from tests.conftest import dump_state
         (["route", "add", "1.2.3.4/032"], "invalid prefix length"),
     ],
 )
-def test_parser_errors_are_one_line(sh, paths, args: list[str], needle: str) -> None:  # noqa: ANN001
+def test_parser_errors_are_one_line(sh, paths, args: list[str], needle: str) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     before = dump_state(paths.state)
     r = sh(*args)
@@ -32,13 +32,13 @@ def test_parser_errors_are_one_line(sh, paths, args: list[str], needle: str) -> 
     assert dump_state(paths.state) == before
 
 
-def test_a_group_without_a_command_prints_its_help(sh, paths) -> None:  # noqa: ANN001
+def test_a_group_without_a_command_prints_its_help(sh, paths) -> None:
     r = sh("tunnel")
     assert r.exit_code == 2
     assert "create" in r.stdout and "warpcli: error" not in r.stderr
 
 
-def test_routes_are_listed_by_vnet_default_first_then_name_then_address(cli, paths) -> None:  # noqa: ANN001
+def test_routes_are_listed_by_vnet_default_first_then_name_then_address(cli, paths) -> None:
     assert cli("tunnel", "create", "t").exit_code == 0
     for name in ("zeta", "alpha"):
         assert cli("vnet", "add", name).exit_code == 0

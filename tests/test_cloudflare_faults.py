@@ -24,24 +24,24 @@ TUNNELS = r"/warp_connector$"
 ROUTES = r"/teamnet/routes$"
 
 
-def client_for(cf, *, read_timeout: float = 5.0, token: str | None = None) -> CloudflareController:  # noqa: ANN001
+def client_for(cf, *, read_timeout: float = 5.0, token: str | None = None) -> CloudflareController:
     policy = RetryPolicy(read_timeout=read_timeout, backoff_factor=0.05, backoff_jitter=0.05)
     return CloudflareController(ApiClient(cf.url, token or cf.token, policy=policy), cf.account_id)
 
 
 @pytest.fixture
-def ctrl(cf_api):  # noqa: ANN001, F811
+def ctrl(cf_api):
     c = client_for(cf_api)
     yield c
     c.close()
 
 
-def live_tunnels(cf, name: str) -> list:  # noqa: ANN001
+def live_tunnels(cf, name: str) -> list:
     return [t for t in cf.controller().list_tunnels() if t.name == name]
 
 
 # -- 429 and 5xx ---------------------------------------------------------------------------
-def test_429_with_retry_after_is_waited_for_and_the_create_happens_once(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_429_with_retry_after_is_waited_for_and_the_create_happens_once(cf_api, ctrl) -> None:
     cf_api.faults.respond("POST", TUNNELS, status=429, headers={"Retry-After": "1"})
     started = time.monotonic()
     t = ctrl.create_tunnel("office")
@@ -50,14 +50,14 @@ def test_429_with_retry_after_is_waited_for_and_the_create_happens_once(cf_api, 
     assert [r.status for r in cf_api.requests_to("POST", TUNNELS)] == [429, 200]
 
 
-def test_500_on_a_list_is_retried(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_500_on_a_list_is_retried(cf_api, ctrl) -> None:
     cf_api.controller().create_tunnel("office")
     cf_api.faults.respond("GET", TUNNELS, status=500)
     assert [t.name for t in ctrl.list_tunnels()] == ["office"]
     assert [r.status for r in cf_api.requests_to("GET", TUNNELS)] == [500, 200]
 
 
-def test_a_502_html_page_from_a_proxy_is_retried_then_reported_in_one_line(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_a_502_html_page_from_a_proxy_is_retried_then_reported_in_one_line(cf_api, ctrl) -> None:
     for _ in range(5):  # the first try and four retries
         cf_api.faults.respond("GET", TUNNELS, status=502, body="<html><body>Bad gateway</body></html>",
                               content_type="text/html")
@@ -68,7 +68,7 @@ def test_a_502_html_page_from_a_proxy_is_retried_then_reported_in_one_line(cf_ap
     assert len(cf_api.requests_to("GET", TUNNELS)) == 5
 
 
-def test_a_500_on_create_is_reconciled_before_the_post_is_sent_again(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_a_500_on_create_is_reconciled_before_the_post_is_sent_again(cf_api, ctrl) -> None:
     """The fault answers without creating: the client looks, finds nothing, and creates once."""
     tunnel = ctrl.create_tunnel("office")
     cf_api.faults.respond("POST", ROUTES, status=500)
@@ -81,7 +81,7 @@ def test_a_500_on_create_is_reconciled_before_the_post_is_sent_again(cf_api, ctr
 
 
 @pytest.mark.parametrize("what", ["tunnel", "vnet", "route"])
-def test_a_create_that_times_out_but_happened_is_found_not_made_twice(cf_api, what: str) -> None:  # noqa: ANN001, F811
+def test_a_create_that_times_out_but_happened_is_found_not_made_twice(cf_api, what: str) -> None:
     ctrl = client_for(cf_api, read_timeout=0.5)
     try:
         tunnel = cf_api.controller().create_tunnel("office")
@@ -102,7 +102,7 @@ def test_a_create_that_times_out_but_happened_is_found_not_made_twice(cf_api, wh
         ctrl.close()
 
 
-def test_a_post_that_keeps_failing_with_5xx_gives_up_after_two_tries(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_a_post_that_keeps_failing_with_5xx_gives_up_after_two_tries(cf_api, ctrl) -> None:
     cf_api.faults.respond("POST", TUNNELS, status=503)
     cf_api.faults.respond("POST", TUNNELS, status=503)
     with pytest.raises(Unavailable) as info:
@@ -113,14 +113,14 @@ def test_a_post_that_keeps_failing_with_5xx_gives_up_after_two_tries(cf_api, ctr
 
 
 # -- malformed answers ---------------------------------------------------------------------
-def test_malformed_json_in_a_200_is_one_clear_error(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_malformed_json_in_a_200_is_one_clear_error(cf_api, ctrl) -> None:
     cf_api.faults.respond("GET", TUNNELS, status=200, body='{"success": true, "result": [')
     with pytest.raises(Unavailable) as info:
         ctrl.list_tunnels()
     assert "malformed JSON" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_a_200_whose_envelope_says_failure_is_an_error(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_a_200_whose_envelope_says_failure_is_an_error(cf_api, ctrl) -> None:
     cf_api.faults.respond("GET", TUNNELS, status=200, body='{"success": false, "errors": [], "result": null}')
     with pytest.raises(Unavailable):
         ctrl.list_tunnels()
@@ -134,7 +134,7 @@ def test_a_200_whose_envelope_says_failure_is_an_error(cf_api, ctrl) -> None:  #
         (r"/teamnet/virtual_networks$", lambda c: c.list_virtual_networks(), "Cloudflare One Connectors Write"),
     ],
 )
-def test_403_names_the_missing_permission_and_changes_nothing(cf_api, ctrl, path, call, permission) -> None:  # noqa: ANN001, F811
+def test_403_names_the_missing_permission_and_changes_nothing(cf_api, ctrl, path, call, permission) -> None:
     before = cf_api.controller().list_tunnels()
     cf_api.faults.respond(None, path, status=403, errors=[{"code": 9109, "message": "Unauthorized to access requested resource"}])
     with pytest.raises(AuthError) as info:
@@ -144,7 +144,7 @@ def test_403_names_the_missing_permission_and_changes_nothing(cf_api, ctrl, path
     assert cf_api.controller().list_tunnels() == before
 
 
-def test_401_says_the_token_was_refused(cf_api) -> None:  # noqa: ANN001, F811
+def test_401_says_the_token_was_refused(cf_api) -> None:
     ctrl = client_for(cf_api, token="not-the-token")
     try:
         with pytest.raises(AuthError) as info:
@@ -154,7 +154,7 @@ def test_401_says_the_token_was_refused(cf_api) -> None:  # noqa: ANN001, F811
     assert "401" in str(info.value) and "auth login" in str(info.value)
 
 
-def test_the_error_envelope_becomes_one_line_with_the_code(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_the_error_envelope_becomes_one_line_with_the_code(cf_api, ctrl) -> None:
     cf_api.faults.respond("GET", TUNNELS, status=400, errors=[{"code": 1001, "message": "Bad filter"},
                                                               {"code": 1002, "message": "Another thing"}])
     with pytest.raises(InvalidInput) as info:
@@ -163,12 +163,12 @@ def test_the_error_envelope_becomes_one_line_with_the_code(cf_api, ctrl) -> None
     assert "error 1001: Bad filter" in str(info.value) and "error 1002" in str(info.value)
 
 
-def test_unknown_ids_are_not_found(ctrl) -> None:  # noqa: ANN001
+def test_unknown_ids_are_not_found(ctrl) -> None:
     with pytest.raises(NotFound):
         ctrl.get_tunnel("0b7c3a52-27d3-4f7c-9a54-5d1e1b0c1d2e")
 
 
-def test_a_duplicate_is_a_conflict_carrying_the_existing_object(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_a_duplicate_is_a_conflict_carrying_the_existing_object(cf_api, ctrl) -> None:
     t = ctrl.create_tunnel("office")
     with pytest.raises(Conflict) as info:
         ctrl.create_tunnel("office")
@@ -181,7 +181,7 @@ def test_a_duplicate_is_a_conflict_carrying_the_existing_object(cf_api, ctrl) ->
 
 # -- pagination ----------------------------------------------------------------------------
 @pytest.mark.parametrize("count, pages", [(999, 1), (1000, 1), (1001, 2), (2000, 2)])
-def test_every_page_is_read_at_the_boundaries(cf_api, ctrl, count: int, pages: int) -> None:  # noqa: ANN001, F811
+def test_every_page_is_read_at_the_boundaries(cf_api, ctrl, count: int, pages: int) -> None:
     local = cf_api.controller()
     tunnel = local.create_tunnel("office")
     vnet = local.list_virtual_networks(is_default=True)[0]
@@ -196,7 +196,7 @@ def test_every_page_is_read_at_the_boundaries(cf_api, ctrl, count: int, pages: i
     assert all(r.query["per_page"] == ["1000"] for r in lists)
 
 
-def test_a_server_that_ignores_page_is_an_error_not_a_loop(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_a_server_that_ignores_page_is_an_error_not_a_loop(cf_api, ctrl) -> None:
     page = [{"id": f"00000000-0000-4000-8000-{i:012d}", "name": f"t{i}", "tun_type": "warp_connector",
              "created_at": "2026-11-27T00:00:00Z"} for i in range(1000)]
     for _ in range(2):
@@ -207,7 +207,7 @@ def test_a_server_that_ignores_page_is_an_error_not_a_loop(cf_api, ctrl) -> None
 
 
 # -- bulk -------------------------------------------------------------------------------------
-def test_an_import_that_fails_half_way_deletes_what_it_made(cf_api, ctrl) -> None:  # noqa: ANN001, F811
+def test_an_import_that_fails_half_way_deletes_what_it_made(cf_api, ctrl) -> None:
     t = ctrl.create_tunnel("office")
     vid = ctrl.list_virtual_networks(is_default=True)[0].id
     gone = "0b7c3a52-27d3-4f7c-9a54-5d1e1b0c1d2e"  # the server refuses the third row (no such tunnel)
@@ -220,7 +220,7 @@ def test_an_import_that_fails_half_way_deletes_what_it_made(cf_api, ctrl) -> Non
 
 
 # -- secrets -----------------------------------------------------------------------------------
-def test_the_api_token_is_in_no_log_line_and_no_error(cf_api, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001, F811
+def test_the_api_token_is_in_no_log_line_and_no_error(cf_api, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     ctrl = client_for(cf_api)
     try:
@@ -239,7 +239,7 @@ def test_the_api_token_is_in_no_log_line_and_no_error(cf_api, caplog: pytest.Log
 
 # -- through the command line --------------------------------------------------------------
 @pytest.fixture
-def cf_env(cf_api, paths, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201, F811
+def cf_env(cf_api, paths, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("WARPCLI_CONTROLLER", "cloudflare")
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", cf_api.account_id)
     monkeypatch.setenv("WARPCLI_API_URL", cf_api.url)
@@ -247,7 +247,7 @@ def cf_env(cf_api, paths, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN
     return cf_api
 
 
-def one_error_line(r, code: int) -> str:  # noqa: ANN001
+def one_error_line(r, code: int) -> str:
     assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
     assert r.stdout == "" and "Traceback" not in r.stderr
     lines = r.stderr.splitlines()
@@ -255,14 +255,14 @@ def one_error_line(r, code: int) -> str:  # noqa: ANN001
     return lines[0]
 
 
-def test_cli_403_exits_7_naming_the_permission(cf_env, cli) -> None:  # noqa: ANN001
+def test_cli_403_exits_7_naming_the_permission(cf_env, cli) -> None:
     cf_env.faults.respond("POST", TUNNELS, status=403)
     line = one_error_line(cli("tunnel", "create", "office", "--json"), 7)
     assert "Cloudflare One Connector: WARP Write" in line
     assert cf_env.controller().list_tunnels() == []
 
 
-def test_cli_unreachable_api_exits_9(cf_env, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_cli_unreachable_api_exits_9(cf_env, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
@@ -273,7 +273,7 @@ def test_cli_unreachable_api_exits_9(cf_env, cli, monkeypatch: pytest.MonkeyPatc
     assert "connection refused" in line
 
 
-def test_cli_timeout_on_create_is_reconciled(cf_env, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_cli_timeout_on_create_is_reconciled(cf_env, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARPCLI_API_TIMEOUT", "0.5")
     cf_env.faults.after_handling("POST", TUNNELS, delay=3.0)
     r = cli("tunnel", "create", "office", "--json")
@@ -284,14 +284,14 @@ def test_cli_timeout_on_create_is_reconciled(cf_env, cli, monkeypatch: pytest.Mo
     assert len(cf_env.controller().list_tunnels()) == 1
 
 
-def test_cli_no_token_exits_7_and_says_how_to_get_one(cf_env, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_cli_no_token_exits_7_and_says_how_to_get_one(cf_env, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
     line = one_error_line(cli("tunnel", "list"), 7)
     assert "CLOUDFLARE_API_TOKEN" in line and "auth login" in line
     assert cf_env.requests == []
 
 
-def test_auth_login_refuses_a_bad_token_and_stores_nothing(cf_env, cli, paths, monkeypatch) -> None:  # noqa: ANN001
+def test_auth_login_refuses_a_bad_token_and_stores_nothing(cf_env, cli, paths, monkeypatch) -> None:
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
     line = one_error_line(cli("auth", "login", input="wrong-token\n"), 7)
     assert "401" in line and "wrong-token" not in line
@@ -306,7 +306,7 @@ def test_auth_login_refuses_a_bad_token_and_stores_nothing(cf_env, cli, paths, m
     one_error_line(cli("tunnel", "list"), 7)
 
 
-def test_the_session_never_prints_the_api_token(cf_env, sh) -> None:  # noqa: ANN001
+def test_the_session_never_prints_the_api_token(cf_env, sh) -> None:
     outs = []
     for args in (["tunnel", "create", "office"], ["route", "add", "10.0.0.0/24"], ["routes", "--overlaps"],
                  ["route", "get", "10.0.0.1", "--json"], ["auth", "status", "--json"], ["config", "show", "--json"],

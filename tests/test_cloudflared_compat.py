@@ -294,7 +294,7 @@ class Cloudflared:
         """``fetchExhaustively``: page after page until a short page or ``total_count``."""
         routes: list[dict[str, Any]] = []
         for page in range(1, max_pages + 1):
-            status, headers, raw = self.request("GET", "/teamnet/routes", {**query, "page": str(page)})
+            status, _headers, raw = self.request("GET", "/teamnet/routes", {**query, "page": str(page)})
             assert status == 200, raw
             envelope = go_envelope(raw)
             routes += go_list(envelope["result"], DETAILED_ROUTE)

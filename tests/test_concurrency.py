@@ -36,14 +36,14 @@ def run_together(argvs: list[list[str]]) -> list[tuple[int, str, str]]:
     return finish([start(a) for a in argvs])
 
 
-def routes(sh) -> list[dict]:  # noqa: ANN001
+def routes(sh) -> list[dict]:
     r = sh("routes", "--json")
     assert r.exit_code == 0, r.stderr
     return json.loads(r.stdout)
 
 
 @pytest.mark.slow
-def test_eight_route_add_processes_at_once(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_eight_route_add_processes_at_once(paths: Paths, sh) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     assert sh("tunnel", "create", "lab").exit_code == 0
     assert sh("vnet", "add", "staging").exit_code == 0
@@ -59,7 +59,7 @@ def test_eight_route_add_processes_at_once(paths: Paths, sh) -> None:  # noqa: A
             argvs.append(["route", "add", net, "--tunnel", "office" if i < 4 else "lab", "--vnet", vnet, "--json"])
             distinct.append((net, vnet))
         results = run_together(argvs)
-        for (code, stdout, stderr), argv in zip(results, argvs):
+        for (code, stdout, stderr), argv in zip(results, argvs, strict=False):
             assert code == 0, (argv, stderr)
             assert json.loads(stdout)["network"] == argv[2]
 
@@ -83,7 +83,7 @@ def test_eight_route_add_processes_at_once(paths: Paths, sh) -> None:  # noqa: A
 
 
 @pytest.mark.slow
-def test_eight_processes_importing_and_adding_at_once(paths: Paths, sh, tmp_path) -> None:  # noqa: ANN001
+def test_eight_processes_importing_and_adding_at_once(paths: Paths, sh, tmp_path) -> None:
     """Bulk imports racing single adds: all-or-nothing transactions interleave cleanly."""
     assert sh("tunnel", "create", "office").exit_code == 0
     argvs = []
@@ -105,7 +105,7 @@ def test_eight_processes_importing_and_adding_at_once(paths: Paths, sh, tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("if_not_exists", [False, True], ids=["plain", "if-not-exists"])
-def test_eight_tunnel_create_of_one_name_on_a_fresh_state_dir(paths: Paths, sh, if_not_exists: bool) -> None:  # noqa: ANN001
+def test_eight_tunnel_create_of_one_name_on_a_fresh_state_dir(paths: Paths, sh, if_not_exists: bool) -> None:
     # a fresh state dir: the eight also race to create and migrate the database
     assert not paths.state.exists()
     extra = ["--if-not-exists"] if if_not_exists else []

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import Paths
 
 
-def show(cli, *extra: str) -> dict:  # noqa: ANN001
+def show(cli, *extra: str) -> dict:
     r = cli(*extra, "config", "show", "--json")
     assert r.exit_code == 0, r.stderr
     return json.loads(r.stdout)
@@ -32,7 +32,7 @@ def default_state_dir(paths: Paths) -> str:
     return str(paths.home / ".local/share/warpcli")
 
 
-def test_state_dir_precedence(cli, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_state_dir_precedence(cli, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WARPCLI_STATE_DIR")
     assert show(cli)["state_dir"] == default_state_dir(paths)
 
@@ -53,7 +53,7 @@ def test_state_dir_precedence(cli, paths: Paths, tmp_path: Path, monkeypatch: py
     assert (from_env / "state.db").is_file() and not from_file.exists()
 
 
-def test_other_keys_follow_the_same_precedence(cli, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_other_keys_follow_the_same_precedence(cli, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WARPCLI_SECRET_BACKEND")
     s = show(cli)
     assert (s["controller"], s["secret_backend"], s["lock_timeout"]) == ("local", "auto", 10.0)
@@ -69,7 +69,7 @@ def test_other_keys_follow_the_same_precedence(cli, paths: Paths, monkeypatch: p
     assert show(cli)["lock_timeout"] == 2.0
 
 
-def test_config_dir_flag_beats_the_environment(cli, paths: Paths, tmp_path: Path) -> None:  # noqa: ANN001
+def test_config_dir_flag_beats_the_environment(cli, paths: Paths, tmp_path: Path) -> None:
     other = tmp_path / "other-config"
     other.mkdir()
     (other / "config.toml").write_text("lock_timeout = 7\n")
@@ -79,7 +79,7 @@ def test_config_dir_flag_beats_the_environment(cli, paths: Paths, tmp_path: Path
     assert s["lock_timeout"] == 7.0 and s["config_file"] == str(other / "config.toml")
 
 
-def test_config_show_for_people(cli) -> None:  # noqa: ANN001
+def test_config_show_for_people(cli) -> None:
     r = cli("config", "show")
     assert r.exit_code == 0
     keys = [line.split()[0] for line in r.stdout.splitlines()]
@@ -88,7 +88,7 @@ def test_config_show_for_people(cli) -> None:  # noqa: ANN001
 
 
 # -- config set / unset -----------------------------------------------------------------------
-def test_set_and_unset_round_trip(cli, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_set_and_unset_round_trip(cli, paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WARPCLI_STATE_DIR")
     path = paths.config / "config.toml"
     assert not paths.config.exists()
@@ -114,7 +114,7 @@ def test_set_and_unset_round_trip(cli, paths: Paths, tmp_path: Path, monkeypatch
     assert cli("config", "unset", "lock_timeout").exit_code == 0
 
 
-def test_set_writes_atomically(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_set_writes_atomically(cli, paths: Paths) -> None:
     path = write_config(paths, "# hand-written\nlock_timeout = 1\n")
     old_inode = path.stat().st_ino
     assert cli("config", "set", "controller", "local").exit_code == 0
@@ -124,7 +124,7 @@ def test_set_writes_atomically(cli, paths: Paths) -> None:  # noqa: ANN001
     assert sorted(p.name for p in paths.config.iterdir()) == ["config.toml"]
 
 
-def test_a_reader_never_sees_a_partial_file(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_a_reader_never_sees_a_partial_file(cli, paths: Paths) -> None:
     """Set 30 values while another thread keeps parsing the file: every read is a whole file."""
     path = write_config(paths, "lock_timeout = 0\n")
     done = threading.Event()
@@ -135,7 +135,7 @@ def test_a_reader_never_sees_a_partial_file(cli, paths: Paths) -> None:  # noqa:
         while not done.is_set():
             try:
                 seen.append(tomllib.loads(path.read_text())["lock_timeout"])
-            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            except Exception as exc:
                 errors.append(exc)
 
     t = threading.Thread(target=reader)
@@ -164,7 +164,7 @@ def test_a_reader_never_sees_a_partial_file(cli, paths: Paths) -> None:  # noqa:
         ("colour", "red", "known keys"),
     ],
 )
-def test_invalid_values_are_refused(cli, paths: Paths, key: str, value: str, says: str) -> None:  # noqa: ANN001
+def test_invalid_values_are_refused(cli, paths: Paths, key: str, value: str, says: str) -> None:
     path = write_config(paths, "lock_timeout = 4\n")
     before = path.read_bytes()
     r = cli("config", "set", "--", key, value)  # "--": a value may start with "-"
@@ -174,12 +174,12 @@ def test_invalid_values_are_refused(cli, paths: Paths, key: str, value: str, say
     assert sorted(p.name for p in paths.config.iterdir()) == ["config.toml"]
 
 
-def test_invalid_value_creates_no_file(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_invalid_value_creates_no_file(cli, paths: Paths) -> None:
     assert cli("config", "set", "lock_timeout", "soon").exit_code == 2
     assert not (paths.config / "config.toml").exists()
 
 
-def test_a_bad_config_file_can_be_repaired_with_config_commands(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_a_bad_config_file_can_be_repaired_with_config_commands(cli, paths: Paths) -> None:
     """A stale or wrong key makes every command fail, but `config set/unset` can still fix it."""
     path = write_config(paths, 'colour = "red"\ncontroller = "etcd"\n')
     r = cli("routes")
@@ -191,14 +191,14 @@ def test_a_bad_config_file_can_be_repaired_with_config_commands(cli, paths: Path
     assert tomllib.loads(path.read_text()) == {"controller": "local"}
 
 
-def test_invalid_toml_names_the_file_and_line(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_invalid_toml_names_the_file_and_line(cli, paths: Paths) -> None:
     path = write_config(paths, 'controller = "local"\n\nlock_timeout = [1,\n')
     r = cli("config", "show")
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and str(path) in r.stderr and "line " in r.stderr
 
 
-def test_invalid_connector_toml_names_the_file(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_invalid_connector_toml_names_the_file(cli, paths: Paths) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     paths.config.mkdir(parents=True, exist_ok=True)
     (paths.config / "connector.toml").write_text("tunnel_id = \n")
@@ -206,7 +206,7 @@ def test_invalid_connector_toml_names_the_file(cli, paths: Paths) -> None:  # no
     assert r.exit_code == 2 and "connector.toml" in r.stderr and "line 1" in r.stderr
 
 
-def test_config_that_is_not_utf8_is_an_error_not_a_traceback(cli, paths: Paths) -> None:  # noqa: ANN001
+def test_config_that_is_not_utf8_is_an_error_not_a_traceback(cli, paths: Paths) -> None:
     path = write_config(paths, "")
     path.write_bytes(b'controller = "local"\nstate_dir = "\xff"\n')
     r = cli("config", "show")

@@ -44,7 +44,7 @@ def envelope_error(resp: requests.Response, status: int) -> dict:
 
 
 # -- tokens ---------------------------------------------------------------------------------
-def test_a_token_is_shown_once_and_only_its_sha256_is_kept(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_a_token_is_shown_once_and_only_its_sha256_is_kept(paths: Paths, sh) -> None:
     r = sh("controller", "token", "create", "--name", "ci")
     assert r.exit_code == 0, r.stderr
     token = r.stdout.strip()
@@ -87,7 +87,7 @@ def test_a_token_is_shown_once_and_only_its_sha256_is_kept(paths: Paths, sh) -> 
     assert sh("controller", "token", "create", "--name", "ci").exit_code == 0
 
 
-def test_the_state_dir_option_of_the_subcommand_wins(paths: Paths, sh, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_state_dir_option_of_the_subcommand_wins(paths: Paths, sh, tmp_path: Path) -> None:
     other = tmp_path / "other-state"
     assert sh("controller", "token", "create", "--name", "x", "--state-dir", str(other)).exit_code == 0
     assert json.loads(sh("controller", "token", "list", "--json").stdout) == []
@@ -278,7 +278,7 @@ def test_serve_json_matches_docs(paths: Paths) -> None:
 
 
 # -- auth ---------------------------------------------------------------------------------------
-def test_every_refused_credential_changes_nothing(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_every_refused_credential_changes_nothing(paths: Paths, sh) -> None:
     with ServedController(paths.state) as served:
         env = served.env
         for args in (["tunnel", "create", "office"], ["tunnel", "create", "lab"]):
@@ -338,14 +338,14 @@ def test_every_refused_credential_changes_nothing(paths: Paths, sh) -> None:  # 
 
 
 # -- concurrency ----------------------------------------------------------------------------------
-def _cloudflare_controller(served: ServedController):  # noqa: ANN202
+def _cloudflare_controller(served: ServedController):
     from warpcli.controllers.cloudflare import ApiClient, CloudflareController, RetryPolicy
 
     return CloudflareController(ApiClient(served.url, served.token, policy=RetryPolicy(read_timeout=60)),
                                 served.account_id)
 
 
-def _together(n: int, work) -> list:  # noqa: ANN001
+def _together(n: int, work) -> list:
     """Run ``work(i)`` in n threads released at once; every result or exception, in order."""
     barrier = threading.Barrier(n)
     results: list = [None] * n
@@ -354,7 +354,7 @@ def _together(n: int, work) -> list:  # noqa: ANN001
         barrier.wait(timeout=60)
         try:
             results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
+        except Exception as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
@@ -497,7 +497,7 @@ def test_the_cli_defaults_are_the_servers() -> None:
     assert inspect.signature(controller_cmds.serve).parameters["threads"].default == run.DEFAULT_THREADS
 
 
-def test_token_create_writes_a_cloudflared_origin_cert_only_as_a_new_0600_file(paths: Paths, sh, tmp_path: Path) -> None:  # noqa: ANN001
+def test_token_create_writes_a_cloudflared_origin_cert_only_as_a_new_0600_file(paths: Paths, sh, tmp_path: Path) -> None:
     from tests.test_cloudflared_compat import read_origin_cert
 
     cert = tmp_path / "cert.pem"

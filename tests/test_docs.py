@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import typer.main
@@ -166,7 +167,7 @@ def _json(r: Any) -> Any:
     return json.loads(r.stdout)
 
 
-def _runner(cli):  # noqa: ANN001, ANN202
+def _runner(cli):
     def ok(*args: str, code: int = 0, input: str | None = None) -> Any:
         r = cli(*args, "--json", input=input)
         assert r.exit_code == code, (args, r.stdout, r.stderr)
@@ -175,7 +176,7 @@ def _runner(cli):  # noqa: ANN001, ANN202
     return ok
 
 
-def _controller_samples(cli, tmp_path: Path) -> dict[str, list[Any]]:  # noqa: ANN001
+def _controller_samples(cli, tmp_path: Path) -> dict[str, list[Any]]:
     """Every tunnel, vnet, route and routes command with --json over a small route table."""
     ok = _runner(cli)
     s: dict[str, list[Any]] = {}
@@ -265,7 +266,7 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
 
 
 @pytest.fixture
-def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:  # noqa: ANN001
+def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """The same commands through the Cloudflare client, plus `auth`; heading -> printed objects."""
     assert backend.name == "cloudflare"
     s = _controller_samples(cli, tmp_path)
@@ -317,7 +318,7 @@ def test_no_token_in_any_other_json(samples: dict[str, list[Any]]) -> None:
 
 
 @pytest.mark.parametrize("backend", ["cloudflare"], indirect=True)
-def test_cloudflare_json_shapes_match_docs(cf_samples: dict[str, list[Any]], backend) -> None:  # noqa: ANN001
+def test_cloudflare_json_shapes_match_docs(cf_samples: dict[str, list[Any]], backend) -> None:
     """The Cloudflare client prints the embedded controller's shapes, and the auth ones."""
     tables = _field_tables()
     assert CF_SHAPES <= set(cf_samples)
@@ -331,7 +332,7 @@ def test_cloudflare_json_shapes_match_docs(cf_samples: dict[str, list[Any]], bac
 
 
 @pytest.mark.parametrize("backend", ["cloudflare"], indirect=True)
-def test_no_secret_in_any_cloudflare_json(cf_samples: dict[str, list[Any]], backend) -> None:  # noqa: ANN001
+def test_no_secret_in_any_cloudflare_json(cf_samples: dict[str, list[Any]], backend) -> None:
     tunnel_token, api_token = cf_samples["_token"][0], cf_samples["_api_token"][0]
     for heading, objs in cf_samples.items():
         if heading.startswith("_"):

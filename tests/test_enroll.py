@@ -12,7 +12,7 @@ def _files(p: Path) -> dict[str, bytes]:
     return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()} if p.exists() else {}
 
 
-def test_enroll_with_token_on_stdin_registers_a_key_pair(sh, paths) -> None:  # noqa: ANN001
+def test_enroll_with_token_on_stdin_registers_a_key_pair(sh, paths) -> None:
     from warpcli.host.keys import public_key
 
     assert sh("tunnel", "create", "office").exit_code == 0
@@ -37,7 +37,7 @@ def test_enroll_with_token_on_stdin_registers_a_key_pair(sh, paths) -> None:  # 
     assert added["tunnel_name"] == "office"
 
 
-def test_re_enrolling_is_a_no_op_and_another_tunnel_needs_force(sh, paths) -> None:  # noqa: ANN001
+def test_re_enrolling_is_a_no_op_and_another_tunnel_needs_force(sh, paths) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     assert sh("tunnel", "create", "lab").exit_code == 0
     first = sh("enroll", "--tunnel", "office")
@@ -60,7 +60,7 @@ def test_re_enrolling_is_a_no_op_and_another_tunnel_needs_force(sh, paths) -> No
     assert list(keys) == [f"connector-key:{cfg['connector_id']}"]
 
 
-def test_bad_enrollment_input_changes_nothing(sh, paths, tmp_path: Path) -> None:  # noqa: ANN001
+def test_bad_enrollment_input_changes_nothing(sh, paths, tmp_path: Path) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     token = sh("tunnel", "token", "office").stdout.strip()
     empty = tmp_path / "empty"
@@ -88,7 +88,7 @@ def test_bad_enrollment_input_changes_nothing(sh, paths, tmp_path: Path) -> None
     assert (dump_state(paths.state), _files(paths.config)) == before
 
 
-def test_a_corrupt_connector_config_is_one_clear_line(sh, paths) -> None:  # noqa: ANN001
+def test_a_corrupt_connector_config_is_one_clear_line(sh, paths) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     paths.config.mkdir(parents=True, exist_ok=True)
     (paths.config / "connector.toml").write_text('connector_id = "x"\nmtu = "big"\n')

@@ -96,7 +96,7 @@ def test_interval_must_be_positive() -> None:
         follow(lambda: None, lambda: 1, interval=0, stop=threading.Event())
 
 
-def test_the_state_version_moves_with_routes_connectors_and_the_hub(tmp_path) -> None:  # noqa: ANN001
+def test_the_state_version_moves_with_routes_connectors_and_the_hub(tmp_path) -> None:
     from warpcli.controllers.local import LocalController
     from warpcli.core.cidr import parse_network
     from warpcli.secrets import open_secret_store

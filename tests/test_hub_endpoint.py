@@ -27,7 +27,7 @@ def test_bad_endpoints(endpoint: str) -> None:
         parse_endpoint(endpoint)
 
 
-def test_hub_up_with_a_bad_endpoint_changes_nothing(cli, paths) -> None:  # noqa: ANN001
+def test_hub_up_with_a_bad_endpoint_changes_nothing(cli, paths) -> None:
     from tests.conftest import dump_state
 
     assert cli("tunnel", "create", "office").exit_code == 0
@@ -37,13 +37,13 @@ def test_hub_up_with_a_bad_endpoint_changes_nothing(cli, paths) -> None:  # noqa
     assert dump_state(paths.state) == before and not (paths.config / "secrets.json").exists()
 
 
-def test_a_dry_run_keeps_no_hub_key(cli, paths, monkeypatch) -> None:  # noqa: ANN001
+def test_a_dry_run_keeps_no_hub_key(cli, paths, monkeypatch) -> None:
     """hub up --dry-run writes nothing: not even the hub's key (it makes up one for the plan)."""
     from warpcli.host import hub
 
     calls = {}
 
-    def fake_hub_up(ctrl, vnet, **kw):  # noqa: ANN001, ANN003, ANN202 - stops before the kernel
+    def fake_hub_up(ctrl, vnet, **kw):
         calls.update(kw)
         return hub.HubResult(["+ interface"], True, 0)
 

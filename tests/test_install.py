@@ -76,7 +76,7 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def enrolled(cli, paths) -> None:  # noqa: ANN001
+def enrolled(cli, paths) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     r = cli("enroll", "--tunnel", "office")
     assert r.exit_code == 0, r.stderr
@@ -118,7 +118,7 @@ def unquote(word: str) -> str:
 
 
 # -- the files ----------------------------------------------------------------------
-def test_install_writes_unit_sysctl_and_protocol_name(sh, paths, enrolled, root, systemctl, tmp_path) -> None:  # noqa: ANN001
+def test_install_writes_unit_sysctl_and_protocol_name(sh, paths, enrolled, root, systemctl, tmp_path) -> None:
     r = sh("install", "--root", str(root))
     assert r.exit_code == 0, r.stderr
     assert r.stderr.splitlines() == [f"{root} is not the live system: wrote the files only; systemctl is not called"]
@@ -165,13 +165,13 @@ def test_install_writes_unit_sysctl_and_protocol_name(sh, paths, enrolled, root,
     assert systemctl.calls() == []
 
 
-def test_in_process_run_names_the_same_entry_point(cli, enrolled, root) -> None:  # noqa: ANN001
+def test_in_process_run_names_the_same_entry_point(cli, enrolled, root) -> None:
     assert cli("install", "--root", str(root)).exit_code == 0
     start = unit_values((root / UNIT).read_text())[("Service", "ExecStart")]
     assert start == [f"{WARPCLI} up"]
 
 
-def test_unit_escapes_odd_paths(cli, paths, enrolled, root, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_unit_escapes_odd_paths(cli, paths, enrolled, root, monkeypatch, tmp_path) -> None:
     odd = tmp_path / 'con fig %h $HOME "q" \\b'
     shutil.copytree(paths.config, odd)
     monkeypatch.setenv("WARPCLI_CONFIG_DIR", str(odd))
@@ -202,7 +202,7 @@ def test_service_environment_only_says_what_differs_from_the_service_defaults() 
 
 
 # -- idempotence and uninstall ------------------------------------------------------
-def test_install_twice_changes_nothing(sh, enrolled, root) -> None:  # noqa: ANN001
+def test_install_twice_changes_nothing(sh, enrolled, root) -> None:
     assert sh("install", "--root", str(root)).exit_code == 0
     before = listing(root)
     again = sh("install", "--root", str(root), "--json")
@@ -215,7 +215,7 @@ def test_install_twice_changes_nothing(sh, enrolled, root) -> None:  # noqa: ANN
     assert listing(root) == before
 
 
-def test_uninstall_leaves_the_root_exactly_as_before(sh, enrolled, root, systemctl) -> None:  # noqa: ANN001
+def test_uninstall_leaves_the_root_exactly_as_before(sh, enrolled, root, systemctl) -> None:
     # directories that exist already (and hold other software's files) must stay
     (root / "etc/systemd/system").mkdir(parents=True)
     (root / "etc/systemd/system/other.service").write_text("[Service]\nExecStart=/bin/true\n")
@@ -237,13 +237,13 @@ def test_uninstall_leaves_the_root_exactly_as_before(sh, enrolled, root, systemc
     assert systemctl.calls() == []
 
 
-def test_uninstall_of_an_empty_root_leaves_it_empty(cli, enrolled, root) -> None:  # noqa: ANN001
+def test_uninstall_of_an_empty_root_leaves_it_empty(cli, enrolled, root) -> None:
     assert cli("install", "--root", str(root)).exit_code == 0
     assert cli("uninstall", "--root", str(root)).exit_code == 0
     assert listing(root) == []
 
 
-def test_an_edited_file_is_kept_unless_forced(sh, enrolled, root) -> None:  # noqa: ANN001
+def test_an_edited_file_is_kept_unless_forced(sh, enrolled, root) -> None:
     assert sh("install", "--root", str(root)).exit_code == 0
     with open(root / SYSCTL, "a") as fh:
         fh.write("net.ipv4.conf.all.rp_filter = 2\n")
@@ -259,7 +259,7 @@ def test_an_edited_file_is_kept_unless_forced(sh, enrolled, root) -> None:  # no
     assert listing(root) == []
 
 
-def test_install_over_an_edited_unit_replaces_it_with_a_warning(sh, enrolled, root) -> None:  # noqa: ANN001
+def test_install_over_an_edited_unit_replaces_it_with_a_warning(sh, enrolled, root) -> None:
     assert sh("install", "--root", str(root)).exit_code == 0
     pristine = listing(root)
     (root / UNIT).write_text((root / UNIT).read_text() + "Nice=5\n")
@@ -271,7 +271,7 @@ def test_install_over_an_edited_unit_replaces_it_with_a_warning(sh, enrolled, ro
     assert listing(root) == []
 
 
-def test_a_foreign_file_is_not_overwritten(sh, enrolled, root) -> None:  # noqa: ANN001
+def test_a_foreign_file_is_not_overwritten(sh, enrolled, root) -> None:
     (root / "etc/iproute2/rt_protos.d").mkdir(parents=True)
     (root / PROTOS).write_text("245 someone-else\n")
     before = listing(root)
@@ -281,7 +281,7 @@ def test_a_foreign_file_is_not_overwritten(sh, enrolled, root) -> None:  # noqa:
     assert listing(root) == before
 
 
-def test_an_identical_file_that_was_there_is_kept_by_uninstall(sh, enrolled, root) -> None:  # noqa: ANN001
+def test_an_identical_file_that_was_there_is_kept_by_uninstall(sh, enrolled, root) -> None:
     (root / "etc/iproute2/rt_protos.d").mkdir(parents=True)
     (root / PROTOS).write_bytes(inst.rt_protos_text().encode())
     before = listing(root)
@@ -292,7 +292,7 @@ def test_an_identical_file_that_was_there_is_kept_by_uninstall(sh, enrolled, roo
     assert listing(root) == before
 
 
-def test_a_tampered_manifest_cannot_make_uninstall_delete_other_files(sh, enrolled, root) -> None:  # noqa: ANN001
+def test_a_tampered_manifest_cannot_make_uninstall_delete_other_files(sh, enrolled, root) -> None:
     assert sh("install", "--root", str(root)).exit_code == 0
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
     manifest = json.loads((root / MANIFEST).read_text())
@@ -307,21 +307,21 @@ def test_a_tampered_manifest_cannot_make_uninstall_delete_other_files(sh, enroll
 
 
 # -- bad input ----------------------------------------------------------------------
-def test_not_enrolled_exits_3_and_writes_nothing(sh, paths, root) -> None:  # noqa: ANN001
+def test_not_enrolled_exits_3_and_writes_nothing(sh, paths, root) -> None:
     r = sh("install", "--root", str(root))
     assert r.exit_code == 3
     assert r.stderr == "warpcli: error: this host is not enrolled; run `warpcli enroll` first\n"
     assert listing(root) == []
 
 
-def test_a_missing_root_directory_is_refused(sh, enrolled, tmp_path) -> None:  # noqa: ANN001
+def test_a_missing_root_directory_is_refused(sh, enrolled, tmp_path) -> None:
     r = sh("install", "--root", str(tmp_path / "nope"))
     assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
     assert not (tmp_path / "nope").exists()
 
 
 @pytest.mark.parametrize("command", ["install", "uninstall"])
-def test_the_live_root_needs_root(command: str, sh, paths) -> None:  # noqa: ANN001
+def test_the_live_root_needs_root(command: str, sh, paths) -> None:
     argv = [WARPCLI, command, "--json"]
     if os.geteuid() == 0:  # CI is root: drop to nobody (who could not write /etc anyway)
         setpriv = shutil.which("setpriv")
@@ -337,7 +337,7 @@ def test_the_live_root_needs_root(command: str, sh, paths) -> None:  # noqa: ANN
 
 
 # -- systemctl ----------------------------------------------------------------------
-def test_json_shapes(cli, enrolled, root, systemctl) -> None:  # noqa: ANN001
+def test_json_shapes(cli, enrolled, root, systemctl) -> None:
     first = cli("install", "--root", str(root), "--no-start", "--json")
     assert first.exit_code == 0, first.stderr
     out = json.loads(first.stdout)
@@ -356,7 +356,7 @@ def test_json_shapes(cli, enrolled, root, systemctl) -> None:  # noqa: ANN001
     assert systemctl.calls() == []
 
 
-def test_systemctl_sequence_for_the_live_system(root, systemctl) -> None:  # noqa: ANN001
+def test_systemctl_sequence_for_the_live_system(root, systemctl) -> None:
     """The host layer with a systemctl (the CLI hands one over only for / with systemd running)."""
     files = inst.contents("/usr/bin/warpcli", {})
     ctl = inst.Systemctl(str(systemctl.path))
@@ -372,13 +372,13 @@ def test_systemctl_sequence_for_the_live_system(root, systemctl) -> None:  # noq
     assert listing(root) == []
 
 
-def test_no_start_only_enables(root, systemctl) -> None:  # noqa: ANN001
+def test_no_start_only_enables(root, systemctl) -> None:
     inst.install(root, inst.contents("/usr/bin/warpcli", {}), systemctl=inst.Systemctl(str(systemctl.path)),
                  start=False)
     assert systemctl.calls() == ["daemon-reload", "enable warpcli.service"]
 
 
-def test_a_systemctl_failure_is_one_line_and_uninstall_still_cleans_up(root, systemctl) -> None:  # noqa: ANN001
+def test_a_systemctl_failure_is_one_line_and_uninstall_still_cleans_up(root, systemctl) -> None:
     from warpcli.host.errors import HostError
 
     ctl = inst.Systemctl(str(systemctl.path))

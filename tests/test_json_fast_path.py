@@ -39,7 +39,7 @@ def test_native_json_equals_to_dict_for_every_filter(tmp_path: Path) -> None:
     assert len(list(ctrl.list_routes_json())) == 4
 
 
-def test_cli_routes_json_is_valid_and_complete(cli, paths) -> None:  # noqa: ANN001
+def test_cli_routes_json_is_valid_and_complete(cli, paths) -> None:
     assert cli("tunnel", "create", "t").exit_code == 0
     for i in range(50):
         assert cli("route", "add", f"10.{i}.0.0/16", "--comment", f"c{i}").exit_code == 0

@@ -11,7 +11,7 @@ from tests.conftest import dump_state
                                   ["hub", "down"], ["route", "add", "10.1.0.0/24", "--table", "local",
                                                     "--via", "10.2.0.1"],
                                   ["route", "delete", "10.1.0.0/24", "--table", "local"]])
-def test_kernel_commands_need_root(cli, paths, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:  # noqa: ANN001
+def test_kernel_commands_need_root(cli, paths, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     assert cli("enroll", "--tunnel", "office", "--interface", "wcroot0").exit_code == 0
     before = dump_state(paths.state), (paths.config / "secrets.json").read_bytes()

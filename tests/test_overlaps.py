@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warpcli.core.cidr import BITS, Network, network_of, parse_network
 from warpcli.core import overlaps
+from warpcli.core.cidr import BITS, Network, network_of, parse_network
 from warpcli.core.overlaps import Entry, overlap_report
 
 BASE = {4: 0x0A000000, 6: 0x20010DB8 << 96}
@@ -47,7 +47,7 @@ def route_sets(draw) -> list[Ref]:
     # each CIDR in each vnet at most once (the store's rule), each pair present with p=1/2
     pairs = [(vnet, net) for net in pool for vnet in ("a", "b", "c")]
     present = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
-    rows = [pair for pair, keep in zip(pairs, present) if keep]
+    rows = [pair for pair, keep in zip(pairs, present, strict=False) if keep]
     order = draw(st.permutations(range(len(rows))))
     return [Ref(i, *rows[j]) for i, j in enumerate(order)]
 
@@ -164,7 +164,7 @@ def reference_report(entries):
                 group[2].append((ref, stack[-1][1]))
             stack.append((lo | ((1 << (BITS[version] - plen)) - 1), ref))
     by_cidr: dict = {}
-    for vnet, version, lo, plen, ref in entries:
+    for _vnet, version, lo, plen, ref in entries:
         by_cidr.setdefault((version, lo, plen), []).append(ref)
     shared = [(*cidr, refs) for cidr, refs in sorted(by_cidr.items()) if len(refs) > 1]
     return nested, shared

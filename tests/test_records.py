@@ -25,7 +25,7 @@ def _classes(names: list[str], n_defaults: int, defaults: list) -> tuple[type, t
 
     def body(ns: dict) -> None:
         ns["__annotations__"] = {n: "object" for n in names}
-        for n, value in zip(names[len(names) - n_defaults:], defaults):
+        for n, value in zip(names[len(names) - n_defaults:], defaults, strict=False):
             ns[n] = value
 
     import types

@@ -7,13 +7,13 @@ from pathlib import Path
 from tests.conftest import dump_state
 
 
-def _one_line(r, code: int) -> None:  # noqa: ANN001
+def _one_line(r, code: int) -> None:
     assert r.exit_code == code, (r.exit_code, r.stderr)
     assert r.stderr.startswith("warpcli: error: ") and "Traceback" not in r.stderr
     assert len(r.stderr.splitlines()) == 1, r.stderr
 
 
-def test_import_of_a_file_that_is_not_utf8(sh, paths, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_of_a_file_that_is_not_utf8(sh, paths, tmp_path: Path) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     before = dump_state(paths.state)
     for name, data in (("latin1.csv", "network,tunnel,vnet,comment\n10.0.0.0/24,office,,caf\xe9\n".encode("latin-1")),
@@ -26,7 +26,7 @@ def test_import_of_a_file_that_is_not_utf8(sh, paths, tmp_path: Path) -> None:  
     assert dump_state(paths.state) == before
 
 
-def test_import_with_a_huge_csv_field(sh, paths, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_with_a_huge_csv_field(sh, paths, tmp_path: Path) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     before = dump_state(paths.state)
     f = tmp_path / "huge.csv"
@@ -36,7 +36,7 @@ def test_import_with_a_huge_csv_field(sh, paths, tmp_path: Path) -> None:  # noq
     assert dump_state(paths.state) == before
 
 
-def test_enroll_with_a_binary_token_file(sh, paths, tmp_path: Path) -> None:  # noqa: ANN001
+def test_enroll_with_a_binary_token_file(sh, paths, tmp_path: Path) -> None:
     assert sh("tunnel", "create", "office").exit_code == 0
     f = tmp_path / "token"
     f.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
@@ -47,7 +47,7 @@ def test_enroll_with_a_binary_token_file(sh, paths, tmp_path: Path) -> None:  # 
     assert dump_state(paths.state) == before and not (paths.config / "connector.toml").exists()
 
 
-def test_re_enrolling_with_other_settings_needs_force(cli, paths) -> None:  # noqa: ANN001
+def test_re_enrolling_with_other_settings_needs_force(cli, paths) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     assert cli("vnet", "add", "staging").exit_code == 0
     assert cli("enroll", "--tunnel", "office", "--interface", "wcx0").exit_code == 0
@@ -63,7 +63,7 @@ def test_re_enrolling_with_other_settings_needs_force(cli, paths) -> None:  # no
     assert forced.exit_code == 0 and "mtu = 1400" in (paths.config / "connector.toml").read_text()
 
 
-def test_a_connector_config_with_a_bad_address_is_one_line(cli, paths) -> None:  # noqa: ANN001
+def test_a_connector_config_with_a_bad_address_is_one_line(cli, paths) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     assert cli("enroll", "--tunnel", "office", "--interface", "wcx0").exit_code == 0
     path = paths.config / "connector.toml"
@@ -75,7 +75,7 @@ def test_a_connector_config_with_a_bad_address_is_one_line(cli, paths) -> None: 
         assert "connector.toml is not a valid connector config" in r.stderr
 
 
-def test_deleting_a_vnet_with_connectors_or_a_hub_needs_force(cli, paths) -> None:  # noqa: ANN001
+def test_deleting_a_vnet_with_connectors_or_a_hub_needs_force(cli, paths) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     assert cli("vnet", "add", "staging").exit_code == 0
     assert cli("enroll", "--tunnel", "office", "--vnet", "staging", "--interface", "wcx0").exit_code == 0
@@ -116,7 +116,7 @@ def test_import_refuses_rows_whose_tunnel_was_deleted_meanwhile(tmp_path: Path) 
     ctrl.close()
 
 
-def test_names_and_comments_that_would_break_scripts_or_terminals(cli, paths) -> None:  # noqa: ANN001
+def test_names_and_comments_that_would_break_scripts_or_terminals(cli, paths) -> None:
     assert cli("tunnel", "create", "office").exit_code == 0
     before = dump_state(paths.state)
     for args in (["vnet", "add", "all"], ["route", "add", "10.0.0.0/24", "--comment", "\x1b[31mred\x1b[0m"],

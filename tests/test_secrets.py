@@ -27,21 +27,21 @@ def mode(path: Path) -> int:
 
 def keyring_get(key: str, env: dict) -> str | None:
     """Ask the keyring itself (a separate process, same environment) for a secret."""
-    code = ("import json, keyring; print(json.dumps(keyring.get_password('warpcli', %r)))" % key)
+    code = (f"import json, keyring; print(json.dumps(keyring.get_password('warpcli', {key!r})))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, **env}, timeout=60)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
 
-def created(sh, name: str, env: dict | None = None) -> tuple[str, str]:  # noqa: ANN001
+def created(sh, name: str, env: dict | None = None) -> tuple[str, str]:
     r = sh("tunnel", "create", name, env=env)
     assert r.exit_code == 0, r.stderr
     return r.stdout.strip(), r.stderr
 
 
 # -- the 0600 file ----------------------------------------------------------------------------
-def test_file_fallback_is_0600_and_named(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_file_fallback_is_0600_and_named(paths: Paths, sh) -> None:
     tid, stderr = created(sh, "office")
     secrets = paths.state / "secrets.json"
     assert str(secrets) in stderr and "0600" in stderr  # the tool says which store it used
@@ -72,7 +72,7 @@ def test_file_stays_0600_under_a_permissive_umask_and_after_rewrites(paths: Path
     assert leftovers == []
 
 
-def test_deleting_a_tunnel_removes_its_token_from_the_file(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_deleting_a_tunnel_removes_its_token_from_the_file(paths: Paths, sh) -> None:
     office, _ = created(sh, "office")
     lab, _ = created(sh, "lab")
     lab_token = sh("tunnel", "token", "lab").stdout.strip()
@@ -82,7 +82,7 @@ def test_deleting_a_tunnel_removes_its_token_from_the_file(paths: Paths, sh) -> 
     assert r.exit_code == 3
 
 
-def test_a_corrupt_secret_file_refuses_tunnel_create_and_changes_nothing(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_a_corrupt_secret_file_refuses_tunnel_create_and_changes_nothing(paths: Paths, sh) -> None:
     created(sh, "office")
     secrets = paths.state / "secrets.json"
     secrets.write_bytes(b"\x00{not json")
@@ -96,7 +96,7 @@ def test_a_corrupt_secret_file_refuses_tunnel_create_and_changes_nothing(paths: 
 
 
 # -- the keyring ------------------------------------------------------------------------------
-def test_keyring_backend_stores_reads_and_deletes_the_token(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_keyring_backend_stores_reads_and_deletes_the_token(paths: Paths, sh) -> None:
     tid, stderr = created(sh, "office", KEYRING)
     assert "keyring" in stderr and "PlaintextKeyring" in stderr
     assert not (paths.state / "secrets.json").exists()  # nothing went to the fallback file
@@ -118,7 +118,7 @@ def test_keyring_backend_stores_reads_and_deletes_the_token(paths: Paths, sh) ->
     assert sh("tunnel", "token", "lab", env=KEYRING).exit_code == 0
 
 
-def test_a_token_in_another_store_is_reported_not_found(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_a_token_in_another_store_is_reported_not_found(paths: Paths, sh) -> None:
     created(sh, "office", KEYRING)
     r = sh("tunnel", "token", "office")  # the file backend (the fixture's default) has no such token
     assert r.exit_code == 3 and r.stdout == ""
@@ -127,7 +127,7 @@ def test_a_token_in_another_store_is_reported_not_found(paths: Paths, sh) -> Non
 
 # -- auto -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("keyring_env", [{}, {"PYTHON_KEYRING_BACKEND": PLAINTEXT}], ids=["no-backend", "plaintext"])
-def test_auto_on_a_headless_machine_falls_back_to_the_file(paths: Paths, sh, keyring_env: dict) -> None:  # noqa: ANN001
+def test_auto_on_a_headless_machine_falls_back_to_the_file(paths: Paths, sh, keyring_env: dict) -> None:
     # no D-Bus session here: no SecretService; a plaintext keyring is no better than the 0600 file
     env = {"WARPCLI_SECRET_BACKEND": "auto", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent", **keyring_env}
     tid, stderr = created(sh, "office", env)
@@ -138,6 +138,6 @@ def test_auto_on_a_headless_machine_falls_back_to_the_file(paths: Paths, sh, key
     assert json.loads(secrets.read_text())[f"tunnel-token:{tid}"] == token
 
 
-def test_auto_is_the_default(paths: Paths, sh) -> None:  # noqa: ANN001
+def test_auto_is_the_default(paths: Paths, sh) -> None:
     r = sh("config", "show", "--json", env={"WARPCLI_SECRET_BACKEND": ""})
     assert json.loads(r.stdout)["secret_backend"] == "auto"

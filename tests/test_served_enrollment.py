@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -357,14 +357,14 @@ def test_the_client_with_a_tunnel_token_does_what_a_connector_needs(world: World
 
 
 # -- the CLI: a connector host with only its tunnel token --------------------------------------
-def _env(world: World, paths) -> dict[str, str]:  # noqa: ANN001
+def _env(world: World, paths) -> dict[str, str]:
     env = {**os.environ, "WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": world.cf.url}
     for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"):
         env.pop(var, None)
     return env
 
 
-def test_enroll_with_only_a_tunnel_token_keeps_it_for_up_and_status(world: World, paths, sh) -> None:  # noqa: ANN001
+def test_enroll_with_only_a_tunnel_token_keeps_it_for_up_and_status(world: World, paths, sh) -> None:
     from tests.test_docs import _conforms, _field_tables
 
     env = _env(world, paths)
@@ -399,7 +399,7 @@ def test_enroll_with_only_a_tunnel_token_keeps_it_for_up_and_status(world: World
     assert world.cf.requests and {r.auth for r in world.cf.requests if "/health" not in r.path} == {"tunnel"}
 
 
-def test_enroll_with_a_tunnel_token_of_a_deleted_tunnel_is_refused(world: World, paths, sh) -> None:  # noqa: ANN001
+def test_enroll_with_a_tunnel_token_of_a_deleted_tunnel_is_refused(world: World, paths, sh) -> None:
     world.ctl.delete_tunnel(world.b.id)
     before = world.state()
     r = sh("enroll", "--json", input=world.token_b + "\n", env=_env(world, paths))
@@ -410,7 +410,7 @@ def test_enroll_with_a_tunnel_token_of_a_deleted_tunnel_is_refused(world: World,
     assert world.state() == before
 
 
-def test_enroll_against_cloudflare_still_means_warp_cli(tmp_path: Path, paths, sh) -> None:  # noqa: ANN001
+def test_enroll_against_cloudflare_still_means_warp_cli(tmp_path: Path, paths, sh) -> None:
     with CloudflareStandIn(tmp_path / "cf", warpcli_extension=False) as cf:
         ctl = cf.controller()
         tunnel = ctl.create_tunnel("office")
@@ -425,7 +425,7 @@ def test_enroll_against_cloudflare_still_means_warp_cli(tmp_path: Path, paths, s
         assert cf.problems() == []
 
 
-def test_enroll_with_an_api_token_and_up_uses_that_token_later(world: World, paths, sh) -> None:  # noqa: ANN001
+def test_enroll_with_an_api_token_and_up_uses_that_token_later(world: World, paths, sh) -> None:
     api = {**_env(world, paths), "CLOUDFLARE_ACCOUNT_ID": world.cf.account_id, "CLOUDFLARE_API_TOKEN": world.cf.token}
     r = sh("enroll", "--tunnel", "site-b", "--json", env=api)
     assert r.exit_code == 0, r.stderr
@@ -444,7 +444,7 @@ def test_enroll_with_an_api_token_and_up_uses_that_token_later(world: World, pat
     assert refused.exit_code == 7 and f"no API token for {world.cf.url}" in refused.stderr, refused.stderr
 
 
-def test_a_forced_enrollment_into_another_tunnel_swaps_the_kept_token(world: World, paths, sh) -> None:  # noqa: ANN001
+def test_a_forced_enrollment_into_another_tunnel_swaps_the_kept_token(world: World, paths, sh) -> None:
     env = _env(world, paths)
     assert sh("enroll", "--json", input=world.token_a, env=env).exit_code == 0
     refused = sh("enroll", "--json", input=world.token_b, env=env)
@@ -457,7 +457,7 @@ def test_a_forced_enrollment_into_another_tunnel_swaps_the_kept_token(world: Wor
     assert [c.tunnel_id for c in world.ctl.list_connectors(tunnel_id=world.b.id)] == [world.b.id]
 
 
-def test_a_connector_toml_with_a_bad_api_url_is_refused(paths, sh) -> None:  # noqa: ANN001
+def test_a_connector_toml_with_a_bad_api_url_is_refused(paths, sh) -> None:
     paths.config.mkdir(parents=True, exist_ok=True)
     (paths.config / "connector.toml").write_text(
         'connector_id = "c"\ntunnel_id = "t"\ntunnel_name = "n"\nvirtual_network_id = "v"\n'

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from warpcli.controllers.local import LocalController
 from warpcli.controllers.local.schema import SCHEMA_VERSION
 from warpcli.controllers.local.store import DB_NAME, token_key
-from warpcli.core.cidr import BITS, Network, network_of, parse_network
 from warpcli.core import service
+from warpcli.core.cidr import BITS, Network, network_of, parse_network
 from warpcli.core.controller import RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError
 from warpcli.core.model import RouteFilter

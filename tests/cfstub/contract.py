@@ -36,9 +36,10 @@ marked DEVIATION below; nothing else is relaxed.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote
 
 from jsonschema import FormatChecker
@@ -120,7 +121,7 @@ def _schema_errors(validator: Any, instance: Any, what: str) -> list[str]:
 class Operation:
     """One method of one path template, with where it lives in the document."""
 
-    def __init__(self, contract: "Contract", template: str, method: str) -> None:
+    def __init__(self, contract: Contract, template: str, method: str) -> None:
         self.contract = contract
         self.template = template
         self.method = method
@@ -174,7 +175,7 @@ class Contract:
                 continue
             params: dict[str, str] = {}
             literal = 0
-            for part, segment in zip(parts, segments):
+            for part, segment in zip(parts, segments, strict=False):
                 if part.startswith("{") and part.endswith("}"):
                     if not segment:
                         break
@@ -422,7 +423,7 @@ def extension_template(method: str, path: str) -> str | None:
     for template, methods in EXTENSION_PATHS.items():
         parts = template.strip("/").split("/")
         if method.upper() in methods and len(parts) == len(segments) and all(
-            (p.startswith("{") and bool(s)) or p == s for p, s in zip(parts, segments)
+            (p.startswith("{") and bool(s)) or p == s for p, s in zip(parts, segments, strict=False)
         ):
             return template
     return None

@@ -8,9 +8,9 @@ consumed; a test that provokes violations on purpose takes them with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

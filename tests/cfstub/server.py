@@ -23,10 +23,11 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from tests.cfstub.contract import BASE_PATH, validate_request, validate_response
@@ -304,7 +305,7 @@ class CloudflareStandIn:
         finally:
             controller.close()
 
-    def _authenticate(self, token: str):  # noqa: ANN202 - Principal | None
+    def _authenticate(self, token: str):
         """The API token is an API principal; with the extension, a tunnel token of this state
         is a tunnel principal (as Cloudflare, the stand-in without it refuses tunnel tokens: 401)."""
         from warpcli.server.app import token_id
@@ -315,7 +316,7 @@ class CloudflareStandIn:
         tunnel_id = self._tunnel_of(token) if self.warpcli_extension else None
         return None if tunnel_id is None else Principal("tunnel", token_id(token), tunnel_id=tunnel_id)
 
-    def start(self) -> "CloudflareStandIn":
+    def start(self) -> CloudflareStandIn:
         from warpcli.server import create_app, make_server
 
         self.account_id = self.controller().account_id  # random 32 hex, made with the state
@@ -340,7 +341,7 @@ class CloudflareStandIn:
             controller.close()
         self._direct.clear()
 
-    def __enter__(self) -> "CloudflareStandIn":
+    def __enter__(self) -> CloudflareStandIn:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

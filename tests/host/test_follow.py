@@ -8,8 +8,8 @@ import subprocess
 import time
 
 from tests.conftest import WARPCLI
-from tests.host.sites import Site, bring_up
 from tests.host.conftest import read_line, tcp_exchange
+from tests.host.sites import Site, bring_up
 
 
 def spawn(s: Site, role: str, *args: str) -> subprocess.Popen:
@@ -19,7 +19,7 @@ def spawn(s: Site, role: str, *args: str) -> subprocess.Popen:
     return proc
 
 
-def wait_for(what: str, check, timeout: float = 30.0) -> None:  # noqa: ANN001
+def wait_for(what: str, check, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, ROUTE_PROTO, TABLE
@@ -34,7 +36,7 @@ def test_links_and_addresses(host):
         nl.add_address(extra)
         assert extra in nl.addresses("v0")
         assert "100.96.0.5/12" in ip("-n", host, "addr", "show", "dev", "v0").stdout
-        with pytest.raises(NetlinkFailure, match="could not add address 100.96.0.5/12 dev v0: File exists"):
+        with pytest.raises(NetlinkFailure, match=re.escape("could not add address 100.96.0.5/12 dev v0: File exists")):
             nl.add_address(extra)
         nl.delete_address(extra)
         assert extra not in nl.addresses("v0")
@@ -74,7 +76,7 @@ def test_routes_are_listed_and_purged_by_protocol_only(host):
 def test_delete_route_matches_the_protocol(host):
     ip("-n", host, "route", "add", "10.60.0.0/24", "dev", "v0", "table", str(TABLE), "proto", "static")
     with Netlink(host) as nl:
-        with pytest.raises(NetlinkFailure, match="could not delete route 10.60.0.0/24 dev v0 table 24500"):
+        with pytest.raises(NetlinkFailure, match=re.escape("could not delete route 10.60.0.0/24 dev v0 table 24500")):
             nl.delete_route(Route("10.60.0.0/24", table=TABLE, ifname="v0"))
         nl.delete_route(Route("10.60.0.0/24", table=TABLE, ifname="v0"), missing_ok=True)
         assert len(nl.routes(table=TABLE)) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -173,7 +175,7 @@ def test_teardown_plan_deletes_everything_and_restores_sysctls():
 
 
 def test_planning_needs_observed_links_and_sysctls():
-    with pytest.raises(HostError, match="sysctl net.ipv4.ip_forward was not observed"):
+    with pytest.raises(HostError, match=re.escape("sysctl net.ipv4.ip_forward was not observed")):
         diff(HostState(sysctls=[Sysctl("net.ipv4.ip_forward", "1")]), HostState())
     with pytest.raises(HostError, match="link wg0 does not exist"):
         diff(HostState(links=[LinkState("wg0", mtu=1280)]), HostState())

@@ -212,13 +212,7 @@ def test_replace_and_small_tables(host):
 
 
 def test_dump_lists_what_netlink_lists(host):
-    routes = mixed_routes(300) + [
-        Route("10.240.0.0/16", table=TABLE, type="blackhole"),
-        Route("fd40::/32", table=TABLE, type="unreachable", metric=7),
-        Route("0.0.0.0/0", table=TABLE, gateway="10.9.0.2", metric=50),
-        Route("::/0", table=TABLE, ifname="v0"),
-        Route("10.241.0.0/24", table=100, ifname="v0", proto=99),
-    ]
+    routes = [*mixed_routes(300), Route("10.240.0.0/16", table=TABLE, type="blackhole"), Route("fd40::/32", table=TABLE, type="unreachable", metric=7), Route("0.0.0.0/0", table=TABLE, gateway="10.9.0.2", metric=50), Route("::/0", table=TABLE, ifname="v0"), Route("10.241.0.0/24", table=100, ifname="v0", proto=99)]
     assert all(r.ok for r in rb.add_routes(host, routes))
     ip("-n", host, "route", "add", "10.242.0.0/24", "via", "10.9.0.2", "table", str(TABLE), "proto", "static")
     with Netlink(host) as nl:
@@ -287,7 +281,7 @@ def test_encoded_requests_decode_to_the_same_fields(batch, op, seq, ack):
     index = {"v0": 3, "eth1": 70000}
     msgs, positions, failures = rb._encode(batch, op, index, seq, ack)
     assert positions == list(range(len(batch))) and failures == []
-    for i, (r, data) in enumerate(zip(batch, msgs)):
+    for i, (r, data) in enumerate(zip(batch, msgs, strict=False)):
         m = rtmsg(data)
         m.decode()
         hdr = m["header"]
@@ -324,7 +318,7 @@ def test_encoded_requests_decode_to_the_same_fields(batch, op, seq, ack):
 
 def test_unsendable_routes_are_reported_not_raised():
     r = Route("10.1.0.0/24", table=TABLE, ifname="v9")
-    msgs, positions, failures = rb._encode([Route("10.0.0.0/8", table=TABLE), r], "add", {}, 1)
+    _msgs, positions, failures = rb._encode([Route("10.0.0.0/8", table=TABLE), r], "add", {}, 1)
     assert positions == [0] and failures == [(1, E.ENODEV, "no interface v9")]
     with pytest.raises(ValueError, match="no interface v9"):
         rb.encode_route(r, seq=1)

@@ -77,14 +77,14 @@ def as_connector(s: Site, role: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def served_site(site: Site):  # noqa: ANN201
+def served_site(site: Site):
     hub = serve_in_hub(site)
     yield site, hub
     if hub.proc.poll() is None:
         hub.stop()
 
 
-def test_site_to_site_over_http_true_source_both_ways_and_clean_down(served_site) -> None:  # noqa: ANN001
+def test_site_to_site_over_http_true_source_both_ways_and_clean_down(served_site) -> None:
     s, hub = served_site
     before = s.snapshot()
     admin = hub.admin_env

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from warpcli.host import sysctl
@@ -27,7 +29,7 @@ def test_write_returns_previous_and_restores(lab):
 
 def test_write_many_is_all_or_nothing(lab):
     ns_ = lab.netns("s")
-    with pytest.raises(HostError, match="no sysctl net.ipv4.conf.nope0.rp_filter"):
+    with pytest.raises(HostError, match=re.escape("no sysctl net.ipv4.conf.nope0.rp_filter")):
         sysctl.write_many({"net.ipv4.ip_forward": 1, "net.ipv4.conf.nope0.rp_filter": 2}, ns_)
     assert sysctl.read("net.ipv4.ip_forward", ns_) == "0"
 

@@ -61,7 +61,7 @@ def start_stand_in(lab: Lab, ns: str, state_dir: Path) -> StandInProcess:
     return StandInProcess(proc, hello["url"], hello["account_id"], hello["token"])
 
 
-def open_controller(state_dir: Path):  # noqa: ANN201
+def open_controller(state_dir: Path):
     """A direct LocalController on the stand-in's state, opened as the stand-in opens it."""
     from warpcli.controllers.local import LocalController
     from warpcli.secrets import open_secret_store
@@ -148,7 +148,7 @@ class Setup:
 
 
 @pytest.fixture
-def setup(lab: Lab, paths, tmp_path: Path) -> Setup:  # noqa: ANN001
+def setup(lab: Lab, paths, tmp_path: Path) -> Setup:
     """A fresh namespace (forwarding off), tunnel "office", and the stand-in serving it there."""
     ns = lab.netns("warp")
     assert forwarding(lab, ns) == {key: "0" for key in FORWARDING_KEYS}, "a fresh namespace forwards nothing"

@@ -35,7 +35,7 @@ def pair(lab, wireguard_go):
     lab.veth(a, b, "10.200.0.1/24", "10.200.0.2/24")
     ka, kb = keys.generate_keypair(), keys.generate_keypair()
     ifaces = {}
-    for name, ns_, key, addr in ((a, a, ka, "100.96.0.1/24"), (b, b, kb, "100.96.0.2/24")):
+    for name, ns_, _key, addr in ((a, a, ka, "100.96.0.1/24"), (b, b, kb, "100.96.0.2/24")):
         iface = wg.create_interface(lab.wg_name(), netns=ns_, run_dir=lab.run_dir, backend="userspace")
         lab.track(iface.pid)
         ifaces[name] = iface
@@ -81,7 +81,7 @@ def test_tcp_across_the_tunnel_keeps_the_true_source_address(lab, pair):
 
 def test_routes_in_warpcli_table_behind_rules_carry_traffic(lab, pair):
     """A remote subnet reached through warpcli's table, selected by warpcli's rules."""
-    a, b, ia, ib, ka, kb = pair
+    a, b, _ia, ib, ka, _kb = pair
     ip("-n", a, "addr", "add", "10.77.0.1/32", "dev", "lo")  # a "LAN host" address behind a
     uapi.UapiClient(ib.ifname).set_device(peers=[uapi.PeerConfig(
         ka.public_key, allowed_ips=("100.96.0.1/32", "10.77.0.0/24"))], replace_peers=False)

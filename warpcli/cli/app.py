@@ -4,7 +4,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -15,7 +15,6 @@ from warpcli.cli.context import Runtime
 from warpcli.cli.exit_codes import ExitCode, exit_code_for
 from warpcli.cli.options import Json
 from warpcli.core.errors import BulkImportError, WarpcliError
-
 
 #: command groups, imported only when used so that a run loads just its own command
 SUBCOMMANDS = {
@@ -131,26 +130,26 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     state_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--state-dir", help="Where the embedded controller keeps its state \\[env: WARPCLI_STATE_DIR]."),
     ] = None,
     config_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--config-dir", help="Where config.toml lives \\[env: WARPCLI_CONFIG_DIR]."),
     ] = None,
     controller: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--controller", metavar="local|cloudflare",
             help="The control plane: the embedded SQLite one, or Cloudflare API v4 \\[env: WARPCLI_CONTROLLER].",
         ),
     ] = None,
     account_id: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--account-id", help="Cloudflare account id (cloudflare controller) \\[env: CLOUDFLARE_ACCOUNT_ID]."),
     ] = None,
     api_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--api-url",
             help="API v4 base URL; any server of the same dialect (default Cloudflare's) \\[env: WARPCLI_API_URL].",

@@ -28,13 +28,13 @@ def _read_token() -> str:
     return check_token_text(sys.stdin.readline())
 
 
-def _store(rt):  # noqa: ANN001, ANN202
+def _store(rt):
     from warpcli.secrets import open_secret_store
 
     return open_secret_store(rt.settings.secret_backend, rt.settings.config_dir)
 
 
-def _policy(rt):  # noqa: ANN001, ANN202
+def _policy(rt):
     from warpcli.controllers.cloudflare import RetryPolicy
 
     return RetryPolicy(read_timeout=rt.settings.api_timeout)

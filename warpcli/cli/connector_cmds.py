@@ -44,10 +44,10 @@ def up(
     cfg = _config(rt)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
-    def reconcile():  # noqa: ANN202
+    def reconcile():
         return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run)
 
-    def show(result) -> None:  # noqa: ANN001
+    def show(result) -> None:
         for w in result.warnings:
             render.message(f"warning: {w}")
         render.plan_result(result.lines, {"changed": result.changed, "applied": result.applied,

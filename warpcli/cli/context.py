@@ -41,7 +41,7 @@ class Runtime:
 
         return open_controller(self.settings)
 
-    def connector_controller(self, cfg) -> Controller:  # noqa: ANN001 - a ConnectorConfig
+    def connector_controller(self, cfg) -> Controller:
         """The controller a connector's ``up``/``status`` ask: the served controller it
         enrolled with (connector.toml's ``api_url``), else :attr:`controller`."""
         if not cfg.api_url:
@@ -53,7 +53,7 @@ class Runtime:
         return self._connector_controller
 
     @cached_property
-    def host_secrets(self):  # noqa: ANN201
+    def host_secrets(self):
         """This host's own secrets (WireGuard keys): kept beside connector.toml, not in the state."""
         from warpcli.secrets import open_secret_store
 

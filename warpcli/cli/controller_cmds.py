@@ -8,7 +8,7 @@ whatever controller the other commands are set to use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -37,12 +37,12 @@ token_app = typer.Typer(
 app.add_typer(token_app, name="token")
 
 StateDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--state-dir", help="The state to serve or change (overrides the global --state-dir)."),
 ]
 
 
-def _settings(ctx: typer.Context, state_dir: Path | None, json: bool) -> "Settings":
+def _settings(ctx: typer.Context, state_dir: Path | None, json: bool) -> Settings:
     from warpcli.core.records import replace
 
     settings = runtime(ctx, json=json).settings
@@ -51,7 +51,7 @@ def _settings(ctx: typer.Context, state_dir: Path | None, json: bool) -> "Settin
     return replace(settings, controller="local")
 
 
-def _local(ctx: typer.Context, state_dir: Path | None, json: bool) -> "LocalController":
+def _local(ctx: typer.Context, state_dir: Path | None, json: bool) -> LocalController:
     from warpcli.controllers import open_controller
 
     controller = open_controller(_settings(ctx, state_dir, json))
@@ -66,9 +66,9 @@ def serve(
         str, typer.Option("--listen", metavar="ADDR:PORT", help="Address and port to listen on (port 0: any free one).")
     ] = DEFAULT_LISTEN,
     tls_cert: Annotated[
-        Optional[Path], typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS. Needs --tls-key.")
+        Path | None, typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS. Needs --tls-key.")
     ] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
     threads: Annotated[
         int, typer.Option("--threads", min=1, max=256, help="Worker threads (requests served at once).")
     ] = 8,
@@ -86,7 +86,7 @@ def serve(
         raise WarpcliError("`controller serve` needs the server extra: pip install 'warpcli[server]'") from None
     from warpcli.server.run import serve as run
 
-    def listening(info) -> None:  # noqa: ANN001
+    def listening(info) -> None:
         if json:
             render.emit_json(info)
             import sys
@@ -101,7 +101,7 @@ def token_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="A name for the token, unique among live tokens.")],
     origincert: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--origincert", metavar="FILE",
                      help="Also write a cloudflared origin certificate (0600) holding the account id and the token."),
     ] = None,
@@ -136,7 +136,7 @@ def token_create(
         render.plain(token)
 
 
-def _open_new_file(path: Path):  # noqa: ANN202
+def _open_new_file(path: Path):
     """A new file only the user can read (0600); never one that exists, nor through a symlink."""
     import os
 

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from warpcli.core.errors import InvalidInput
 app = typer.Typer(add_completion=False)
 
 
-def _read_token(token_file: Optional[Path]) -> Optional[str]:
+def _read_token(token_file: Path | None) -> str | None:
     """The token from a file, or from stdin when it is piped; never from argv."""
     try:
         if token_file is not None:
@@ -45,15 +45,15 @@ def _keygen() -> tuple[str, str]:
 @app.command("enroll")
 def enroll(
     ctx: typer.Context,
-    tunnel: Annotated[Optional[str], typer.Option("--tunnel", help="Tunnel name or id (needs the controller).")] = None,
+    tunnel: Annotated[str | None, typer.Option("--tunnel", help="Tunnel name or id (needs the controller).")] = None,
     token_file: Annotated[
-        Optional[Path], typer.Option("--token-file", help="Read the tunnel token from this file ('-' or a pipe: stdin).")
+        Path | None, typer.Option("--token-file", help="Read the tunnel token from this file ('-' or a pipe: stdin).")
     ] = None,
-    vnet: Annotated[Optional[str], typer.Option("--vnet", help="Virtual network to join (default: the default one).")] = None,
+    vnet: Annotated[str | None, typer.Option("--vnet", help="Virtual network to join (default: the default one).")] = None,
     interface: Annotated[
-        Optional[str], typer.Option("--interface", help=f"WireGuard interface name (default {enrollment.DEFAULT_INTERFACE}).")
+        str | None, typer.Option("--interface", help=f"WireGuard interface name (default {enrollment.DEFAULT_INTERFACE}).")
     ] = None,
-    mtu: Annotated[Optional[int], typer.Option("--mtu", min=576, max=65535, help="Tunnel MTU (default 1280).")] = None,
+    mtu: Annotated[int | None, typer.Option("--mtu", min=576, max=65535, help="Tunnel MTU (default 1280).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-enroll, also into another tunnel, with a new key.")] = False,
     json: Json = False,
 ) -> None:
@@ -101,7 +101,7 @@ def enroll(
         render.plain(cfg.connector_id)
 
 
-def _served_controller(rt, token: Optional[str]):  # noqa: ANN001, ANN202
+def _served_controller(rt, token: str | None):
     """The controller to enroll with when the cloudflare controller's server is a served
     warpcli controller (``warpcli controller serve``); None when it is Cloudflare.
 
@@ -118,7 +118,7 @@ def _served_controller(rt, token: Optional[str]):  # noqa: ANN001, ANN202
     return ctrl
 
 
-def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json) -> None:  # noqa: ANN001
+def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json) -> None:
     """Cloudflare's edge is the hub: warp-cli joins this host to the tunnel."""
     from warpcli.core.errors import NotSupported
     from warpcli.host.warp_client import WarpClient, enroll

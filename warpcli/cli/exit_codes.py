@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
 def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, errors.BulkImportError):
         return ExitCode.CONFLICT if exc.conflict else ExitCode.USAGE
-    from warpcli.host.errors import NotRoot  # noqa: PLC0415 - errors only; no pyroute2
+    from warpcli.host.errors import NotRoot
 
     if isinstance(exc, NotRoot):
         return ExitCode.PERMISSION

@@ -2,7 +2,8 @@
 
 import signal
 import threading
-from typing import Annotated, Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Annotated, Any
 
 import typer
 

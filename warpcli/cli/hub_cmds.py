@@ -48,11 +48,11 @@ def up(
     v = service.resolve_vnet(rt.controller, vnet)
     private, public = hub.hub_keypair(rt.host_secrets, v.id, store=not dry_run)
 
-    def reconcile():  # noqa: ANN202
+    def reconcile():
         return hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
                           ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
 
-    def show(result) -> None:  # noqa: ANN001
+    def show(result) -> None:
         render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
                            json=json, dry_run=dry_run, compact=follow)
 

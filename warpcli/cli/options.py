@@ -1,6 +1,6 @@
 """Options shared by many commands, so each reads the same everywhere."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,10 +11,10 @@ IfNotExists = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", help="Also delete the routes that depend on it.")]
 Vnet = Annotated[
-    Optional[str], typer.Option("--vnet", help="Virtual network name or id (default: the default vnet).")
+    str | None, typer.Option("--vnet", help="Virtual network name or id (default: the default vnet).")
 ]
 VnetFilter = Annotated[
-    Optional[str], typer.Option("--vnet", help="Only this virtual network (name or id; default: all of them).")
+    str | None, typer.Option("--vnet", help="Only this virtual network (name or id; default: all of them).")
 ]
-Tunnel = Annotated[Optional[str], typer.Option("--tunnel", help="Tunnel name or id.")]
+Tunnel = Annotated[str | None, typer.Option("--tunnel", help="Tunnel name or id.")]
 Comment = Annotated[str, typer.Option("--comment", help="A free-text remark.")]

@@ -7,7 +7,8 @@ follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
 import json
 import json as json_module
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 def _default(obj: Any) -> Any:

@@ -1,13 +1,13 @@
 """warpcli route add|delete|get: one route of the gateway table."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from warpcli.cli import render
 from warpcli.cli.context import runtime
-from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
 from warpcli.cli.exit_codes import ExitCode
+from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
 from warpcli.core import service
 from warpcli.core.errors import InvalidInput
 
@@ -32,7 +32,7 @@ def add(
     if_not_exists: IfNotExists = False,
     table: TableOpt = "gateway",
     via: Annotated[
-        Optional[str], typer.Option("--via", help="--table local: the connector's LAN address to route through.")
+        str | None, typer.Option("--via", help="--table local: the connector's LAN address to route through.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="--table local: print the plan, change nothing.")] = False,
     json: Json = False,
@@ -64,7 +64,7 @@ def add(
     render.emit_json(r) if json else render.plain(r.id)
 
 
-def _add_local(rt, network: str, via: Optional[str], dry_run: bool, json: bool) -> None:  # noqa: ANN001
+def _add_local(rt, network: str, via: str | None, dry_run: bool, json: bool) -> None:
     from warpcli.core import enrollment
     from warpcli.host import local_routes
     from warpcli.host.connector import require_root

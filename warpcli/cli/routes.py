@@ -1,7 +1,7 @@
 """warpcli routes [import|export]: list, filter and move the gateway table; find overlaps."""
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,10 +22,10 @@ def routes(
     vnet: VnetFilter = None,
     tunnel: Tunnel = None,
     contains: Annotated[
-        Optional[str], typer.Option("--contains", help="Only routes that contain this IP or CIDR.")
+        str | None, typer.Option("--contains", help="Only routes that contain this IP or CIDR.")
     ] = None,
-    within: Annotated[Optional[str], typer.Option("--within", help="Only routes inside this CIDR.")] = None,
-    comment: Annotated[Optional[str], typer.Option("--comment", help="Only routes with exactly this remark.")] = None,
+    within: Annotated[str | None, typer.Option("--within", help="Only routes inside this CIDR.")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="Only routes with exactly this remark.")] = None,
     overlaps: Annotated[
         bool,
         typer.Option("--overlaps", help="Report nested routes per vnet and CIDRs present in several vnets."),
@@ -70,7 +70,7 @@ def routes(
         )
 
 
-def _local_and_all(rt, table: str, json: bool) -> None:  # noqa: ANN001
+def _local_and_all(rt, table: str, json: bool) -> None:
     from warpcli.host import local_routes
 
     local = local_routes.list_local()
@@ -93,13 +93,13 @@ def _host_networks() -> list[str]:
         from warpcli.host.local_routes import host_networks
 
         return host_networks()
-    except Exception as exc:  # noqa: BLE001 - the report stands without this part
+    except Exception as exc:
         render.message(f"warning: could not read this host's networks ({type(exc).__name__}); "
                        "connected-network overlaps not checked")
         return []
 
 
-def _overlaps(ctrl, vnet: Optional[str], json: bool) -> None:  # noqa: ANN001
+def _overlaps(ctrl, vnet: str | None, json: bool) -> None:
     from warpcli.core import service
 
     view = service.overlap_view(ctrl, vnet, _host_networks)
@@ -120,7 +120,7 @@ def _overlaps(ctrl, vnet: Optional[str], json: bool) -> None:  # noqa: ANN001
             gc.unfreeze()
 
 
-def _print_overlaps(view, json: bool) -> None:  # noqa: ANN001
+def _print_overlaps(view, json: bool) -> None:
     if json:
         render.emit_json_sections(view.sections())
         return
@@ -154,7 +154,7 @@ def import_(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(metavar="FILE", help="CSV or JSON-lines file; '-' reads stdin.", show_default=False)],
     fmt: Annotated[
-        Optional[str], typer.Option("--format", help="csv or jsonl (default: from the file name or content).")
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the file name or content).")
     ] = None,
     json: Json = False,
 ) -> None:
@@ -182,7 +182,7 @@ def import_(
         render.emit_json({"imported": n})
 
 
-def _open_input(file: str):  # noqa: ANN202
+def _open_input(file: str):
     if file == "-":
         return sys.stdin
     try:
@@ -191,7 +191,7 @@ def _open_input(file: str):  # noqa: ANN202
         raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
 
 
-def _chain(first: str, stream):  # noqa: ANN001, ANN202
+def _chain(first: str, stream):
     if first:
         yield first
     yield from stream

@@ -1,6 +1,6 @@
 """warpcli vnet ...: isolated routing domains in which CIDRs may overlap."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ app = typer.Typer(
 Name = Annotated[str, typer.Argument(metavar="VNET", help="Virtual network name or id.", show_default=False)]
 
 
-def _rows(vnets):  # noqa: ANN001, ANN202
+def _rows(vnets):
     return ([v.name, v.id, "yes" if v.is_default_network else "", v.comment, v.created_at] for v in vnets)
 
 
@@ -53,8 +53,8 @@ def list_(ctx: typer.Context, json: Json = False) -> None:
 def update(
     ctx: typer.Context,
     vnet: Name,
-    name: Annotated[Optional[str], typer.Option("--name", help="Rename it.")] = None,
-    comment: Annotated[Optional[str], typer.Option("--comment", help="Replace the remark.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Rename it.")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="Replace the remark.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default virtual network.")] = False,
     json: Json = False,
 ) -> None:

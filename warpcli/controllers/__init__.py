@@ -63,16 +63,15 @@ def _open_with_tunnel_token(settings: Settings, token: str) -> Controller:
     return CloudflareController(client, account, tunnel_id=claims["t"])
 
 
-def open_connector_controller(settings: Settings, cfg, host_secrets) -> Controller:  # noqa: ANN001
+def open_connector_controller(settings: Settings, cfg, host_secrets) -> Controller:
     """The controller a connector's ``up`` and ``status`` talk to.
 
     Enrolled against a served controller (``api_url`` in connector.toml): that server,
     with the tunnel token kept at enrollment, else the API token stored for its URL.
     Otherwise the controller the settings name, as for every other command.
     """
-    from warpcli.core.records import replace
-
     from warpcli.core.enrollment import tunnel_token_key
+    from warpcli.core.records import replace
 
     if not cfg.api_url:
         return open_controller(settings)

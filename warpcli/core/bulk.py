@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import IO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO
 
+from warpcli.core import service
 from warpcli.core.cidr import Network, parse_network
-from warpcli.core.names import validate_comment
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, InvalidInput, WarpcliError
 from warpcli.core.model import Route, RouteFilter
-from warpcli.core import service
+from warpcli.core.names import validate_comment
 
 COLUMNS = ("network", "tunnel", "vnet", "comment")
 FORMATS = ("csv", "jsonl")

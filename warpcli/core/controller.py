@@ -8,7 +8,7 @@ Method names and arguments follow Cloudflare API v4: ``warp_connector`` tunnels,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from warpcli.core.cidr import Network
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
@@ -208,10 +208,10 @@ class Controller(ABC):
             h.update(b"h -\n")
         return h.hexdigest()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most controllers hold nothing to release
         """Release connections; the controller is not used afterwards."""
 
-    def __enter__(self) -> "Controller":
+    def __enter__(self) -> Controller:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,14 +13,15 @@ needs an API token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from warpcli.core import service
-from warpcli.core.controller import Controller
-from warpcli.core.errors import Conflict, ConfigError, InvalidInput, NotFound, WarpcliError
 from warpcli.core.cidr import parse_address, parse_network
+from warpcli.core.controller import Controller
+from warpcli.core.errors import ConfigError, Conflict, InvalidInput, NotFound, WarpcliError
 from warpcli.core.model import DEVICE_RANGE, Connector, Tunnel
 from warpcli.core.names import validate_interface
 from warpcli.core.secrets import SecretStore

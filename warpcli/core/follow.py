@@ -11,8 +11,9 @@ the data plane keeps running on what was applied last.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Generic, TypeVar
 
 from warpcli.core.errors import Unavailable, WarpcliError
 

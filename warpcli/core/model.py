@@ -7,7 +7,7 @@ contains a secret.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from warpcli.core.cidr import Network, parse_network
@@ -19,7 +19,7 @@ DEVICE_RANGE = "100.96.0.0/12"
 
 def utcnow() -> str:
     """Now as RFC 3339 with microseconds and a ``Z``, as Cloudflare writes it."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_id() -> str:

@@ -9,7 +9,8 @@ and the table for people draws its rows from the same shapes.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from warpcli.core.cidr import format_address
 from warpcli.core.overlaps import OverlapReport

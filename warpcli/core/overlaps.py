@@ -28,9 +28,10 @@ memory stalls and allocation, not arithmetic):
 from __future__ import annotations
 
 import gc
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Hashable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 

@@ -17,8 +17,9 @@ and ``dataclasses.fields``. Defaults must be immutable (there is no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, Callable, TypeVar, dataclass_transform
+from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
 
@@ -65,13 +66,13 @@ def record(cls: type[T]) -> type[T]:
     params = ", ".join(f"{n}=_default_{n}" if n in defaults else n for n in names)
     source = "\n".join([f"def __init__(self, {params}):", *(f"    _set(self, {n!r}, {n})" for n in names), "    pass"])
     scope: dict[str, Any] = {"_set": object.__setattr__, **{f"_default_{n}": v for n, v in defaults.items()}}
-    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope)  # noqa: S102 - our own source
+    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope)
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     values = _values_getter(names)
 
     def __repr__(self: Any) -> str:
-        shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, values(self)))
+        shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, values(self), strict=False))
         return f"{type(self).__qualname__}({shown})"
 
     def __eq__(self: Any, other: Any) -> Any:

@@ -5,8 +5,9 @@ The CLI calls these and renders what they return; library users can call them to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller

@@ -140,7 +140,7 @@ class UpResult:
     warnings: list[str]
 
 
-def _peer_lines(status, peers: list[PeerConfig]) -> list[str]:  # noqa: ANN001
+def _peer_lines(status, peers: list[PeerConfig]) -> list[str]:
     """What the WireGuard configuration would change (empty when it already matches)."""
     have = {p.public_key: p for p in status.peers} if status is not None else {}
     lines = []

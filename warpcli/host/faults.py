@@ -21,11 +21,11 @@ def point(name: str) -> None:
 class CountingExecutor:
     """Wraps an executor: a crash point after every action it executes."""
 
-    def __init__(self, inner) -> None:  # noqa: ANN001
+    def __init__(self, inner) -> None:
         self.inner = inner
         self.count = 0
 
-    def execute(self, action) -> None:  # noqa: ANN001
+    def execute(self, action) -> None:
         self.inner.execute(action)
         self.count += 1
         point(f"action-{self.count}")

@@ -66,7 +66,7 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def hub_keypair(secrets, vnet_id: str, *, store: bool = True) -> tuple[str, str]:  # noqa: ANN001
+def hub_keypair(secrets, vnet_id: str, *, store: bool = True) -> tuple[str, str]:
     """The hub's key pair for this vnet, made once and kept in this host's secret store.
 
     With ``store=False`` (a dry run) a missing key is made up and not kept.
@@ -160,7 +160,7 @@ def hub_peers(ctrl: Controller, vnet: VirtualNetwork) -> list[tuple[Connector, l
     return out
 
 
-def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str]):  # noqa: ANN201
+def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str]):
     iface = slot.ifname
     routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in peers for cidr in cidrs},
                     key=Route.sort_key)
@@ -247,7 +247,7 @@ def hub_up(
         lines += peer_lines + ([] if plan.empty else plan.lines())
         changed = bool(created) or bool(peer_lines) or not plan.empty
         if dry_run or not changed:
-            return HubResult(lines if changed else lines + ["no changes"], changed, len(peers))
+            return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers))
         wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
         remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls)
         with KernelExecutor(netns) as executor:
@@ -261,7 +261,7 @@ def hub_up(
     return HubResult(lines, True, len(peers))
 
 
-def _current_hub(ctrl: Controller, vnet: VirtualNetwork):  # noqa: ANN202
+def _current_hub(ctrl: Controller, vnet: VirtualNetwork):
     from warpcli.core.errors import NotFound
 
     try:
@@ -270,7 +270,7 @@ def _current_hub(ctrl: Controller, vnet: VirtualNetwork):  # noqa: ANN202
         return None
 
 
-def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous) -> None:  # noqa: ANN001
+def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous) -> None:
     """Put the controller's hub record back as it was: a failed `hub up` must not announce a hub."""
     from warpcli.core.errors import WarpcliError
 

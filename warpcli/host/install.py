@@ -29,12 +29,13 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from warpcli.core import files
-from warpcli.core.errors import Conflict, ConfigError, InvalidInput
+from warpcli.core.errors import ConfigError, Conflict, InvalidInput
 from warpcli.host.constants import ROUTE_PROTO, ROUTE_PROTO_NAME
 from warpcli.host.errors import HostError, NotRoot
 

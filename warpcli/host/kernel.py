@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 from warpcli.host import sysctl
 from warpcli.host.constants import ROUTE_PROTO

@@ -48,7 +48,7 @@ def list_local(netns: str | None = None) -> list[LocalRoute]:
         return [_as_local(r) for r in sorted(nl.routes(table=LOCAL_TABLE, proto=ROUTE_PROTO), key=Route.sort_key)]
 
 
-def _is_own_address(nl, ip: str) -> bool:  # noqa: ANN001
+def _is_own_address(nl, ip: str) -> bool:
     return parse_address(ip) in {parse_address(a.address.partition("/")[0]) for a in nl.addresses()}
 
 

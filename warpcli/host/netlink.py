@@ -13,8 +13,9 @@ import errno as E
 import os
 import socket
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from warpcli.host import netns as ns
 from warpcli.host.constants import MAIN_TABLE, ROUTE_PROTO
@@ -213,7 +214,7 @@ class Netlink:
         names = self._names()
         out = []
         for fam in (family,) if family else (4, 6):
-            for msg in self._dump("list routes", lambda: self.ipr.route("dump", family=AF[fam])):
+            for msg in self._dump("list routes", lambda f=fam: self.ipr.route("dump", family=AF[f])):
                 if msg["family"] != AF[fam]:
                     continue
                 r = self._route_of(msg, names)
@@ -320,7 +321,7 @@ class Netlink:
     def rules(self, *, family: int | None = None, proto: int | None = None) -> list[Rule]:
         out = []
         for fam in (family,) if family else (4, 6):
-            for msg in self._dump("list rules", lambda: self.ipr.rule("dump", family=AF[fam])):
+            for msg in self._dump("list rules", lambda f=fam: self.ipr.rule("dump", family=AF[f])):
                 if msg["family"] != AF[fam]:
                     continue
                 rule = self._rule_of(msg)

@@ -20,8 +20,9 @@ connected network, the default route, or the hub endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable, Literal, Protocol
+from typing import Literal, Protocol
 
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.host.errors import ApplyError, HostError
@@ -159,7 +160,7 @@ def apply(plan: Plan | Iterable[Action], executor: Executor) -> list[Action]:
     for action in plan:
         try:
             executor.execute(action)
-        except Exception as exc:  # noqa: BLE001 - any failure triggers the rollback
+        except Exception as exc:
             undone, undo_errors = rollback(applied, executor)
             reason = exc.message if isinstance(exc, HostError) else str(exc)
             note = f"; rolled back {len(undone)} change(s)" if undone else ""
@@ -184,7 +185,7 @@ def rollback(applied: list[Action], executor: Executor) -> tuple[list[Action], l
         try:
             inverse = action.inverse()
             executor.execute(inverse)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(f"{action.describe()}: {exc}")
         else:
             undone.append(inverse)

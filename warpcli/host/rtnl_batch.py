@@ -47,7 +47,7 @@ import os
 import select
 import socket
 import struct
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from warpcli.host import netns as ns
 from warpcli.host.constants import ROUTE_PROTO
@@ -393,7 +393,7 @@ class RtnlBatch:
                         raise NetlinkFailure(f"could not list routes: {os.strerror(code)}", errno=code)
                 elif mtype == RTM_NEWROUTE:
                     interrupted |= bool(flags & NLM_F_DUMP_INTR)
-                    family, dst_len, src_len, _tos, rtable, rproto, _scope, rtype, _f = unpack_rt(buf, off + 16)
+                    family, dst_len, _src_len, _tos, rtable, rproto, _scope, rtype, _f = unpack_rt(buf, off + 16)
                     dst = oif = gateway = metric = prefsrc = None
                     pos = off + 28
                     while pos + 4 <= end:

@@ -40,7 +40,7 @@ class WarpClient:
     path: str
 
     @classmethod
-    def find(cls, env_path: str | None = None) -> "WarpClient":
+    def find(cls, env_path: str | None = None) -> WarpClient:
         path = shutil.which(BINARY, path=env_path if env_path is not None else os.environ.get("PATH"))
         if path is None:
             raise WarpClientMissing(f"{BINARY} is not installed", hint=INSTALL_HINT)
@@ -77,7 +77,7 @@ def _scrub(text: str, secret: str | None) -> str:
 FORWARDING = {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1}
 
 
-def enroll(ctrl, *, tunnel: str | None = None, token: str | None = None, client: WarpClient | None = None) -> dict:  # noqa: ANN001
+def enroll(ctrl, *, tunnel: str | None = None, token: str | None = None, client: WarpClient | None = None) -> dict:
     """Enroll this host in a Cloudflare tunnel with warp-cli; return what was done.
 
     Order matters for "bad input changes nothing": warp-cli is looked for, the tunnel

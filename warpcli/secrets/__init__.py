@@ -12,6 +12,7 @@ from pathlib import Path
 from warpcli.core.errors import SecretStoreError
 from warpcli.core.secrets import SecretStore
 from warpcli.core.settings import SECRET_BACKENDS as BACKENDS
+
 SERVICE = "warpcli"
 
 

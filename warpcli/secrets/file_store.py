@@ -5,9 +5,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from warpcli.core.errors import SecretStoreError
 from warpcli.core.files import atomic_write

@@ -36,7 +36,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.core.controller import Controller
@@ -81,7 +82,7 @@ def create_app(
     authenticate: Callable[[str], Principal | None] | None = None,
     authorize: Callable[[str], bool] | None = None,
     warpcli_extension: bool = True,
-) -> "Flask":
+) -> Flask:
     """The WSGI app. ``open_controller`` is called once per server thread.
 
     ``authenticate(token)`` names the caller (:mod:`warpcli.server.auth`); ``authorize``
@@ -113,7 +114,7 @@ def create_app(
     return app
 
 
-def close_controllers(app: "Flask") -> None:
+def close_controllers(app: Flask) -> None:
     """Close the controllers the app opened (after the server has stopped)."""
     app.extensions[POOL_KEY].close_all()
 
@@ -123,14 +124,14 @@ def token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def _json_response(status: int, body: dict[str, Any]) -> "Response":
+def _json_response(status: int, body: dict[str, Any]) -> Response:
     from flask import Response
 
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(text, status=status, mimetype="application/json")
 
 
-def _ok(result: Any, result_info: dict[str, int] | None = None) -> "Response":
+def _ok(result: Any, result_info: dict[str, int] | None = None) -> Response:
     return _json_response(200, shapes.success(result, result_info))
 
 
@@ -205,7 +206,7 @@ class _Api:
             if not is_tunnel_scoped(view):
                 raise ApiError(*TUNNEL_TOKEN_NOT_ALLOWED)
 
-    def error(self, exc: Exception) -> "Response":
+    def error(self, exc: Exception) -> Response:
         from flask import request
         from werkzeug.exceptions import MethodNotAllowed
 
@@ -230,7 +231,7 @@ class _Api:
         return q.count("page", default=1), q.count("per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE)
 
     @staticmethod
-    def _paginated(items: Iterable[Any], page: int, per_page: int, shape: Callable[[Any], Any]) -> "Response":
+    def _paginated(items: Iterable[Any], page: int, per_page: int, shape: Callable[[Any], Any]) -> Response:
         """One page of a stream; the stream is read to the end to count ``total_count``."""
         start, stop = (page - 1) * per_page, page * per_page
         result, total = [], 0
@@ -241,7 +242,7 @@ class _Api:
         return _ok(result, shapes.result_info(page, per_page, len(result), total))
 
     # -- tokens -------------------------------------------------------------------
-    def verify_token(self) -> "Response":
+    def verify_token(self) -> Response:
         from flask import g
 
         return _ok({"id": g.token_id, "status": "active"})
@@ -250,7 +251,7 @@ class _Api:
     def _tunnel(self, t) -> dict[str, Any]:
         return shapes.tunnel(t, self.account_id)
 
-    def list_tunnels(self, account_id: str) -> "Response":
+    def list_tunnels(self, account_id: str) -> Response:
         q = _query()
         name, uuid, status = q.str("name"), q.str("uuid"), q.str("status")
         include, exclude = q.str("include_prefix"), q.str("exclude_prefix")
@@ -272,14 +273,14 @@ class _Api:
         )
         return self._paginated(matches, page, per_page, self._tunnel)
 
-    def create_tunnel(self, account_id: str) -> "Response":
+    def create_tunnel(self, account_id: str) -> Response:
         body = _body()
         name = body_str(body, "name", required=True)
         if body_bool(body, "ha"):
             raise NotSupported("high-availability tunnels (ha) are not supported by this controller")
         return _ok(self._tunnel(self.ctl.create_tunnel(name)))
 
-    def get_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+    def get_tunnel(self, account_id: str, tunnel_id: str) -> Response:
         ctl = self.ctl
         try:
             tunnel = ctl.get_tunnel(tunnel_id)
@@ -290,7 +291,7 @@ class _Api:
                 raise
         return _ok(self._tunnel(tunnel))
 
-    def update_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+    def update_tunnel(self, account_id: str, tunnel_id: str) -> Response:
         body = _body()
         name = body_str(body, "name")
         if body.get("tunnel_secret") is not None:
@@ -304,16 +305,16 @@ class _Api:
             tunnel = rename(tunnel_id, name=name)
         return _ok(self._tunnel(tunnel))
 
-    def delete_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+    def delete_tunnel(self, account_id: str, tunnel_id: str) -> Response:
         force = _query().bool("force")
         _body()  # optional, but when given it must be a JSON object
         return _ok(self._tunnel(self.ctl.delete_tunnel(tunnel_id, force=bool(force))))
 
-    def tunnel_token(self, account_id: str, tunnel_id: str) -> "Response":
+    def tunnel_token(self, account_id: str, tunnel_id: str) -> Response:
         return _ok(self.ctl.get_tunnel_token(tunnel_id))
 
     # -- routes -------------------------------------------------------------------
-    def list_routes(self, account_id: str) -> "Response":
+    def list_routes(self, account_id: str) -> Response:
         q = _query()
         flt = RouteFilter(
             tunnel_id=q.str("tunnel_id"),
@@ -342,7 +343,7 @@ class _Api:
         )
         return self._paginated(matches, page, per_page, shapes.teamnet)
 
-    def create_route(self, account_id: str) -> "Response":
+    def create_route(self, account_id: str) -> Response:
         body = _body()
         network = parse_network(body_str(body, "network", required=True))
         tunnel_id = body_str(body, "tunnel_id", required=True)
@@ -353,7 +354,7 @@ class _Api:
         )
         return _ok(shapes.route(route))
 
-    def update_route(self, account_id: str, route_id: str) -> "Response":
+    def update_route(self, account_id: str, route_id: str) -> Response:
         body = _body()
         route = self.ctl.update_route(
             route_id,
@@ -364,10 +365,10 @@ class _Api:
         )
         return _ok(shapes.route(route))
 
-    def delete_route(self, account_id: str, route_id: str) -> "Response":
+    def delete_route(self, account_id: str, route_id: str) -> Response:
         return _ok(shapes.route(self.ctl.delete_route(route_id)))
 
-    def route_by_ip(self, account_id: str, ip: str) -> "Response":
+    def route_by_ip(self, account_id: str, ip: str) -> Response:
         version, address = parse_address(ip)
         vnet_id = _query().str("virtual_network_id")
         route = self.ctl.get_route_by_ip(version, address, virtual_network_id=vnet_id)
@@ -383,7 +384,7 @@ class _Api:
             if text is not None and len(text) > MAX_VNET_TEXT:
                 raise InvalidInput(f"the virtual network {what} is longer than {MAX_VNET_TEXT} characters")
 
-    def list_vnets(self, account_id: str) -> "Response":
+    def list_vnets(self, account_id: str) -> Response:
         q = _query()
         is_default = q.bool("is_default")
         alias = q.bool("is_default_network")  # the newer API's name for the same filter
@@ -396,7 +397,7 @@ class _Api:
         )
         return _ok([shapes.virtual_network(v) for v in vnets])
 
-    def create_vnet(self, account_id: str) -> "Response":
+    def create_vnet(self, account_id: str) -> Response:
         body = _body()
         name = body_str(body, "name", required=True)
         comment = body_str(body, "comment")
@@ -409,7 +410,7 @@ class _Api:
         )
         return _ok(shapes.virtual_network(vnet))
 
-    def update_vnet(self, account_id: str, vnet_id: str) -> "Response":
+    def update_vnet(self, account_id: str, vnet_id: str) -> Response:
         body = _body()
         name, comment = body_str(body, "name"), body_str(body, "comment")
         self._vnet_text(name, comment)
@@ -418,7 +419,7 @@ class _Api:
         )
         return _ok(shapes.virtual_network(vnet))
 
-    def delete_vnet(self, account_id: str, vnet_id: str) -> "Response":
+    def delete_vnet(self, account_id: str, vnet_id: str) -> Response:
         force = _query().bool("force")
         _body()
         return _ok(shapes.virtual_network(self.ctl.delete_virtual_network(vnet_id, force=bool(force))))

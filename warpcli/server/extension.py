@@ -26,7 +26,8 @@ The reference, with bodies and results, is docs/controller-api.md.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from warpcli import __version__
 from warpcli.core.controller import Controller
@@ -48,7 +49,7 @@ NOT_A_MEMBER = (403, 9109, "Unauthorized to access requested resource: the tunne
                            "in this virtual network")
 
 
-def _ok(result: Any) -> "Response":
+def _ok(result: Any) -> Response:
     from flask import Response
 
     text = json.dumps(shapes.success(result), ensure_ascii=False, separators=(",", ":"))
@@ -168,22 +169,22 @@ class Extension:
 
     # -- no token ------------------------------------------------------------------------
     @public
-    def health(self) -> "Response":
+    def health(self) -> Response:
         _vnet(self.ctl, None)  # the state is readable (a StateError answers 503)
         return _ok({"status": "ok", "warpcli": __version__, "extensions": list(EXTENSIONS)})
 
     # -- a tunnel token (its own tunnel) or an API token -----------------------------------
     @tunnel_scoped
-    def own_tunnel(self, account_id: str, tunnel_id: str) -> "Response":
+    def own_tunnel(self, account_id: str, tunnel_id: str) -> Response:
         return _ok(shapes.tunnel(self._tunnel(tunnel_id), self.account_id))
 
     @tunnel_scoped
-    def joinable_vnets(self, account_id: str, tunnel_id: str) -> "Response":
+    def joinable_vnets(self, account_id: str, tunnel_id: str) -> Response:
         self._tunnel(tunnel_id)
         return _ok([joinable_vnet(v) for v in self.ctl.list_virtual_networks()])
 
     @tunnel_scoped
-    def enroll_connector(self, account_id: str, tunnel_id: str) -> "Response":
+    def enroll_connector(self, account_id: str, tunnel_id: str) -> Response:
         tunnel = self._tunnel(tunnel_id)
         body = _body()
         key = _public_key(body)
@@ -192,13 +193,13 @@ class Extension:
         return _ok({"connector": connector(c), "hub": hub(_hub_of(ctl, c.virtual_network_id))})
 
     @tunnel_scoped
-    def tunnel_connectors(self, account_id: str, tunnel_id: str) -> "Response":
+    def tunnel_connectors(self, account_id: str, tunnel_id: str) -> Response:
         tunnel = self._tunnel(tunnel_id)
         found = self.ctl.list_connectors(tunnel_id=tunnel.id, virtual_network_id=_query().str("virtual_network_id"))
         return _ok([connector(c) for c in found])
 
     @tunnel_scoped
-    def remove_connector(self, account_id: str, tunnel_id: str, connector_id: str) -> "Response":
+    def remove_connector(self, account_id: str, tunnel_id: str, connector_id: str) -> Response:
         tunnel = self._tunnel(tunnel_id)
         ctl = self.ctl
         if not any(c.id == connector_id for c in ctl.list_connectors(tunnel_id=tunnel.id)):
@@ -206,7 +207,7 @@ class Extension:
         return _ok(connector(ctl.delete_connector(connector_id)))
 
     @tunnel_scoped
-    def tunnel_peers(self, account_id: str, tunnel_id: str) -> "Response":
+    def tunnel_peers(self, account_id: str, tunnel_id: str) -> Response:
         """What a connector's ``up`` needs: the hub of its vnet and the vnet's routes."""
         tunnel, vnet = self._member_vnet(tunnel_id)
         ctl = self.ctl
@@ -215,24 +216,24 @@ class Extension:
                     "routes": [peer_route(r) for r in routes]})
 
     @tunnel_scoped
-    def tunnel_version(self, account_id: str, tunnel_id: str) -> "Response":
+    def tunnel_version(self, account_id: str, tunnel_id: str) -> Response:
         """The state version of the vnet's routes, connectors and hub: `up --follow` polls this."""
         _, vnet = self._member_vnet(tunnel_id)
         return _ok({"virtual_network_id": vnet.id, "version": self.ctl.state_version(vnet.id)})
 
     # -- API tokens only ---------------------------------------------------------------------
-    def vnet_version(self, account_id: str, virtual_network_id: str) -> "Response":
+    def vnet_version(self, account_id: str, virtual_network_id: str) -> Response:
         """The same for the hub (`hub up --follow`)."""
         ctl = self.ctl
         vnet = _vnet(ctl, virtual_network_id)
         return _ok({"virtual_network_id": vnet.id, "version": ctl.state_version(vnet.id)})
 
-    def account_connectors(self, account_id: str) -> "Response":
+    def account_connectors(self, account_id: str) -> Response:
         q = _query()
         found = self.ctl.list_connectors(tunnel_id=q.str("tunnel_id"), virtual_network_id=q.str("virtual_network_id"))
         return _ok([connector(c) for c in found])
 
-    def put_hub(self, account_id: str, virtual_network_id: str) -> "Response":
+    def put_hub(self, account_id: str, virtual_network_id: str) -> Response:
         from warpcli.host.hub import parse_endpoint  # pure: HOST:PORT checks only
 
         body = _body()
@@ -241,13 +242,13 @@ class Extension:
         parse_endpoint(endpoint)
         return _ok(hub(self.ctl.register_hub(key, endpoint, virtual_network_id=virtual_network_id)))
 
-    def get_hub(self, account_id: str, virtual_network_id: str) -> "Response":
+    def get_hub(self, account_id: str, virtual_network_id: str) -> Response:
         return _ok(hub(self.ctl.get_hub(virtual_network_id)))
 
-    def delete_hub(self, account_id: str, virtual_network_id: str) -> "Response":
+    def delete_hub(self, account_id: str, virtual_network_id: str) -> Response:
         return _ok(hub(self.ctl.delete_hub(virtual_network_id)))
 
-    def hub_peers(self, account_id: str, virtual_network_id: str) -> "Response":
+    def hub_peers(self, account_id: str, virtual_network_id: str) -> Response:
         """What the hub needs: every connector of the vnet (key, address, tunnel) and the routes."""
         ctl = self.ctl
         vnet = _vnet(ctl, virtual_network_id)

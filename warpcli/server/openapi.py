@@ -24,7 +24,8 @@ the subset as package data first.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 BASE_PATH = "/client/v4"
 _ACCT = "/accounts/{account_id}"

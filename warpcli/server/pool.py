@@ -10,7 +10,7 @@ thread pool bounds the number of connections.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from warpcli.core.controller import Controller
 

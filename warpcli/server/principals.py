@@ -11,7 +11,8 @@ shared between threads), opened on first use and closed by :meth:`TokenAuthentic
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from warpcli.core.errors import InvalidInput, NotFound, StateError
 from warpcli.server.auth import Principal
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class TokenAuthenticator:
-    def __init__(self, open_controller: Callable[[], "LocalController"]) -> None:
+    def __init__(self, open_controller: Callable[[], LocalController]) -> None:
         self._pool = ControllerPool(open_controller)
 
     def __call__(self, token: str) -> Principal | None:
@@ -37,7 +38,7 @@ class TokenAuthenticator:
             raise
 
     @staticmethod
-    def _tunnel_principal(controller: "LocalController", token: str) -> Principal | None:
+    def _tunnel_principal(controller: LocalController, token: str) -> Principal | None:
         from warpcli.core.tokens import token_digest
 
         try:

@@ -14,9 +14,9 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from warpcli.core.errors import InvalidInput, WarpcliError
 from warpcli.core.records import replace
@@ -89,7 +89,7 @@ def serve(
         raise InvalidInput("give both --tls-cert and --tls-key, or neither")
     local = replace(settings, controller="local")
 
-    def open_local():  # noqa: ANN202
+    def open_local():
         return open_controller(local)
 
     with open_local() as first:  # fails here, before binding, if the state is unusable
@@ -135,7 +135,7 @@ def serve(
         log_fields(log, logging.INFO, {"msg": "stopped"})
 
 
-def _bind(make_server, app, host, port, tls_cert, tls_key, threads):  # noqa: ANN001, ANN202
+def _bind(make_server, app, host, port, tls_cert, tls_key, threads):
     import re
     import ssl
 

@@ -15,7 +15,8 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from cheroot import wsgi
@@ -91,7 +92,7 @@ class _ClosingIterator:
         self._iter = iter(body)
         self._on_close = on_close
 
-    def __iter__(self) -> "_ClosingIterator":
+    def __iter__(self) -> _ClosingIterator:
         return self
 
     def __next__(self) -> bytes:

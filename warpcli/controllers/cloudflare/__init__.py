@@ -3,4 +3,4 @@
 from warpcli.controllers.cloudflare.controller import CloudflareController, valid_account_id
 from warpcli.controllers.cloudflare.transport import DEFAULT_API_URL, ApiClient, RetryPolicy
 
-__all__ = ["ApiClient", "CloudflareController", "DEFAULT_API_URL", "RetryPolicy", "valid_account_id"]
+__all__ = ["DEFAULT_API_URL", "ApiClient", "CloudflareController", "RetryPolicy", "valid_account_id"]

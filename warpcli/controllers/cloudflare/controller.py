@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hmac
 import socket
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
-from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from warpcli.controllers.cloudflare import shapes
 from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, ServerError, path_segment
@@ -589,9 +590,8 @@ class CloudflareController(Controller):
 
 
 def _deleted(obj: Any) -> Any:
-    from warpcli.core.records import replace
-
     from warpcli.core.model import utcnow
+    from warpcli.core.records import replace
 
     return replace(obj, deleted_at=utcnow())
 

@@ -8,8 +8,8 @@ token can live side by side.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from warpcli.core.errors import AuthError
 from warpcli.core.secrets import SecretStore

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from warpcli import __version__
@@ -54,7 +55,7 @@ class RetryPolicy:
     read_timeout: float = 30.0
 
 
-def _retry_class():  # noqa: ANN202 - urllib3 is imported only when a request is made
+def _retry_class():
     from urllib3.util.retry import Retry
 
     class ApiRetry(Retry):

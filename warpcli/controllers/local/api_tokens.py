@@ -13,7 +13,7 @@ writer and change the state file on every request).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from warpcli.core.errors import Conflict, NotFound, StateError
@@ -69,7 +69,7 @@ def _stamp(moment: datetime) -> str:
 class ApiTokenStore:
     """Mixin for :class:`LocalController` (uses its ``_write``, ``_read`` and ``_errors``)."""
 
-    def _live_api_tokens(self, conn: "sqlite3.Connection") -> list[ApiToken]:
+    def _live_api_tokens(self, conn: sqlite3.Connection) -> list[ApiToken]:
         rows = conn.execute(f"SELECT {_COLS} FROM api_tokens WHERE revoked_at IS NULL ORDER BY name").fetchall()
         return [ApiToken(*row) for row in rows]
 
@@ -140,7 +140,7 @@ class ApiTokenStore:
         return None if match is None else self._note_use(match)
 
     def _note_use(self, token: ApiToken) -> ApiToken:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if token.last_used_at is not None and token.last_used_at > _stamp(now - LAST_USED_GRANULARITY):
             return token
         try:

@@ -9,9 +9,9 @@ check-then-insert can never race. Every sqlite3 error is turned into a one-line
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
