@@ -42,10 +42,10 @@ class WarpcliGroup(TyperGroup):
     does every usage error of the argument parser (instead of a multi-line box).
     """
 
-    @property
-    def commands(self) -> dict[str, Any]:  # type: ignore[override]
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, Any]:
         """All commands (loads every group: for help, docs and completion walks)."""
-        return {name: self.get_command(None, name) for name in self.list_commands(None)}  # type: ignore[arg-type]
+        return {name: self.get_command(None, name) for name in self.list_commands(None)}
 
     @commands.setter
     def commands(self, value: dict[str, Any]) -> None:
@@ -61,12 +61,12 @@ class WarpcliGroup(TyperGroup):
             if command:  # one command of a module that holds several
                 group = typer.main.get_group(app)
                 return group.get_command(None, command)  # type: ignore[arg-type]
-            group = typer.main.get_command(app)
-            group.name = name
-            return group
+            command_group = typer.main.get_command(app)
+            command_group.name = name
+            return command_group
         return self._eager.get(name)
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,  # type: ignore[override]
              standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)

@@ -69,5 +69,8 @@ def down(ctx: typer.Context, interface: Interface = DEFAULT_INTERFACE, json: Jso
 
     rt = runtime(ctx, json=json)
     lines = hub.hub_down(interface, run_dir=rt.settings.run_dir)
-    render.emit_json({"removed": [x for x in lines if x != "nothing to remove"]}) if json else [
-        render.plain(x) for x in lines]
+    if json:
+        render.emit_json({"removed": [x for x in lines if x != "nothing to remove"]})
+    else:
+        for line in lines:
+            render.plain(line)

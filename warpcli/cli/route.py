@@ -141,10 +141,9 @@ def get(
     elif vnet == service.ALL:
         render.table(
             ["VNET", "NETWORK", "TUNNEL", "ROUTE ID"],
-            ([a.virtual_network.name, a.route.network, a.route.tunnel_name, a.route.id] for a in found),
+            ([a.virtual_network.name, r.network, r.tunnel_name, r.id] for a in found if (r := a.route) is not None),
         )
-    elif found:
-        r = found[0].route
+    elif found and (r := found[0].route) is not None:
         render.plain(f"{r.tunnel_name}\t{r.network}\t{r.virtual_network_name}\t{r.id}")
     if not found:
         where = "any virtual network" if vnet == service.ALL else f"virtual network {answers[0].virtual_network.name!r}"

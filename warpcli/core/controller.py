@@ -208,6 +208,11 @@ class Controller(ABC):
             h.update(b"h -\n")
         return h.hexdigest()
 
+    def warpcli_server(self) -> dict | None:
+        """The health answer of the warpcli server this controller talks to (``controller serve``),
+        or None: the embedded controller and Cloudflare itself are not one."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook: most controllers hold nothing to release
         """Release connections; the controller is not used afterwards."""
 

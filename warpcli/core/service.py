@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
@@ -75,15 +75,18 @@ def default_tunnel(ctrl: Controller, enrolled_tunnel_id: str | None) -> Tunnel:
 
 
 # -- creation ---------------------------------------------------------------------
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Created:
+class Created(Generic[T]):
     """The result of an idempotent create: the object, and whether this call made it."""
 
-    obj: object
+    obj: T
     created: bool
 
 
-def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -> Created:
+def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -> Created[Tunnel]:
     try:
         return Created(ctrl.create_tunnel(name), True)
     except Conflict as exc:
@@ -94,7 +97,7 @@ def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -
 
 def create_vnet(
     ctrl: Controller, name: str, *, comment: str = "", is_default: bool = False, if_not_exists: bool = False
-) -> Created:
+) -> Created[VirtualNetwork]:
     try:
         return Created(ctrl.create_virtual_network(name, comment=comment, is_default=is_default), True)
     except Conflict as exc:

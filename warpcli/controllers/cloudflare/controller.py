@@ -27,6 +27,7 @@ from __future__ import annotations
 import hmac
 import socket
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -448,7 +449,7 @@ class CloudflareController(Controller):
             for s in specs:
                 body = {"network": str(s.network), "tunnel_id": s.tunnel_id,
                         "virtual_network_id": s.virtual_network_id, "comment": s.comment}
-                obj = self._create("/teamnet/routes", body, lambda s=s: self._found_spec(s))
+                obj = self._create("/teamnet/routes", body, partial(self._found_spec, s))
                 made.append(obj["id"] if isinstance(obj, dict) else "")
         except WarpcliError as exc:
             undone = 0

@@ -334,7 +334,8 @@ class LocalController(ApiTokenStore, Controller):
         is_default: bool | None = None,
         is_deleted: bool | None = False,
     ) -> list[VirtualNetwork]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         for col, value in (("id", id), ("name", name)):
             if value is not None:
                 where.append(f"{col} = ?")
