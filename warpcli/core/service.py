@@ -13,6 +13,7 @@ from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
+from warpcli.core.names import normalize_name
 from warpcli.core.overlap_view import OverlapView
 from warpcli.core.overlaps import OverlapReport, overlap_report
 
@@ -34,7 +35,7 @@ def resolve_tunnel(ctrl: Controller, ref: str) -> Tunnel:
             return ctrl.get_tunnel(ref.lower())
         except NotFound:
             pass
-    found = ctrl.list_tunnels(name=ref)
+    found = ctrl.list_tunnels(name=normalize_name(ref))
     if found:
         return found[0]
     raise NotFound(f"no tunnel named {ref!r}", hint=_choices([t.name for t in ctrl.list_tunnels()]))
@@ -51,7 +52,7 @@ def resolve_vnet(ctrl: Controller, ref: str | None) -> VirtualNetwork:
         found = ctrl.list_virtual_networks(id=ref.lower())
         if found:
             return found[0]
-    found = ctrl.list_virtual_networks(name=ref)
+    found = ctrl.list_virtual_networks(name=normalize_name(ref))
     if found:
         return found[0]
     raise NotFound(

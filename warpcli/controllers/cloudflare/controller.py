@@ -162,11 +162,12 @@ class CloudflareController(Controller):
 
     # -- tunnels ----------------------------------------------------------------------
     def create_tunnel(self, name: str) -> Tunnel:
-        validate_name("tunnel", name)
-        existing = self.list_tunnels(name=name)
+        name = validate_name("tunnel", name)
+        live = self.list_tunnels()  # one listing for both checks: the same name, and one that looks the same
+        existing = [t for t in live if t.name == name]
         if existing:
-            t = existing[0]
-            raise conflicts.tunnel_name_taken(t)
+            raise conflicts.tunnel_name_taken(existing[0])
+        conflicts.name_looks_taken("tunnel", name, (t.name for t in live))
 
         def find() -> dict | None:
             found = self.list_tunnels(name=name)
@@ -214,12 +215,13 @@ class CloudflareController(Controller):
 
     # -- virtual networks -------------------------------------------------------------
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
-        validate_name("virtual network", name)
+        name = validate_name("virtual network", name)
         validate_comment(comment, MAX_VNET_COMMENT)
-        existing = self.list_virtual_networks(name=name)
+        live = self.list_virtual_networks()  # one listing for the same name and one that looks the same
+        existing = [v for v in live if v.name == name]
         if existing:
-            v = existing[0]
-            raise conflicts.vnet_name_taken(v)
+            raise conflicts.vnet_name_taken(existing[0])
+        conflicts.name_looks_taken("virtual network", name, (v.name for v in live))
 
         def find() -> dict | None:
             found = self.list_virtual_networks(name=name)
@@ -273,10 +275,12 @@ class CloudflareController(Controller):
     ) -> VirtualNetwork:
         vnet = self._live_vnet(vnet_id)
         if name is not None:
-            validate_name("virtual network", name)
-            clash = [v for v in self.list_virtual_networks(name=name) if v.id != vnet.id]
+            name = validate_name("virtual network", name)
+            others = [v for v in self.list_virtual_networks() if v.id != vnet.id]
+            clash = [v for v in others if v.name == name]
             if clash:
                 raise conflicts.vnet_name_taken(clash[0])
+            conflicts.name_looks_taken("virtual network", name, (v.name for v in others))
         if comment is not None:
             validate_comment(comment, MAX_VNET_COMMENT)
         if is_default is False and vnet.is_default_network:

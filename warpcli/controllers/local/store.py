@@ -210,7 +210,7 @@ class LocalController(ApiTokenStore, Controller):
         return self._tunnel(row, self.account_id)
 
     def create_tunnel(self, name: str) -> Tunnel:
-        validate_name("tunnel", name)
+        name = validate_name("tunnel", name)
         store = self.secrets  # fail before writing anything if no secret store is usable
         with self._write() as conn:
             row = conn.execute(
@@ -219,6 +219,8 @@ class LocalController(ApiTokenStore, Controller):
             if row is not None:
                 existing = self._tunnel(row, self.account_id)
                 raise conflicts.tunnel_name_taken(existing)
+            live = conn.execute("SELECT name FROM tunnels WHERE deleted_at IS NULL")
+            conflicts.name_looks_taken("tunnel", name, (n for (n,) in live))
             from warpcli.core.tokens import new_tunnel_token, token_digest
 
             tunnel = Tunnel(id=new_id(), name=name, account_tag=self.account_id, created_at=utcnow())
@@ -309,9 +311,11 @@ class LocalController(ApiTokenStore, Controller):
         if row is not None and row[0] != but:
             existing = self._vnet(row)
             raise conflicts.vnet_name_taken(existing)
+        live = conn.execute("SELECT id, name FROM virtual_networks WHERE deleted_at IS NULL")
+        conflicts.name_looks_taken("virtual network", name, (n for (vid, n) in live if vid != but))
 
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
-        validate_name("virtual network", name)
+        name = validate_name("virtual network", name)
         validate_comment(comment, MAX_VNET_COMMENT)
         with self._write() as conn:
             self._check_vnet_name(conn, name)
@@ -361,7 +365,7 @@ class LocalController(ApiTokenStore, Controller):
         with self._write() as conn:
             vnet = self._live_vnet(conn, vnet_id)
             if name is not None and name != vnet.name:
-                validate_name("virtual network", name)
+                name = validate_name("virtual network", name)
                 self._check_vnet_name(conn, name, but=vnet_id)
                 conn.execute("UPDATE virtual_networks SET name = ? WHERE id = ?", (name, vnet_id))
             if comment is not None:
