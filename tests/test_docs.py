@@ -129,6 +129,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     "string or null": (str, NoneType),
     "boolean": (bool,),
     "integer": (int,),
+    "integer or null": (int, NoneType),
     "number": (int, float),
     "array": (list,),
     "object": (dict,),
@@ -283,7 +284,7 @@ def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPa
 
 #: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py and
 #: tests/host/test_warp_enroll.py check them
-HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result",
+HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result", "Hub",
                "Warp enrollment"}
 #: shapes only the cloudflare controller's commands print: checked by the test below on cf_samples
 CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
