@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -37,9 +38,11 @@ def test_following_hub_and_connector_pick_up_a_new_route_and_stop_on_sigterm(sit
     hub = spawn(s, "hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"],
                 "--follow", "--interval", "0.2", "--json")
     conb = spawn(s, "conb", "up", "--follow", "--interval", "0.2", "--json")
-    # the first reconcile of each: nothing to do (bring_up did it), one JSON line each
-    assert json.loads(read_line(hub))["changed"] is False
-    assert json.loads(read_line(conb))["changed"] is False
+    # the first reconcile of each: nothing to do (bring_up did it), one JSON line each, time-stamped
+    first_hub, first_conb = json.loads(read_line(hub)), json.loads(read_line(conb))
+    assert first_hub["changed"] is False and first_conb["changed"] is False
+    for line in (first_hub, first_conb):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line["time"]), line
 
     s.warpcli("ctl", "route", "add", "10.1.7.0/24", "--tunnel", "site-a")
     change_b = json.loads(read_line(conb))

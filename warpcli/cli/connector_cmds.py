@@ -96,8 +96,8 @@ def status(ctx: typer.Context, json: Json = False) -> None:
             ("tunnel", report["tunnel_name"]),
             ("hub", peer.get("endpoint")),
             ("handshake", "never" if peer.get("last_handshake_seconds_ago") is None
-             else f"{peer['last_handshake_seconds_ago']} s ago"),
-            ("bytes", f"rx {peer.get('rx_bytes', 0)} tx {peer.get('tx_bytes', 0)}"),
+             else f"{render.human_age(peer['last_handshake_seconds_ago'])} ago"),
+            ("bytes", f"rx {render.human_bytes(peer.get('rx_bytes', 0))}, tx {render.human_bytes(peer.get('tx_bytes', 0))}"),
             ("routes", f"{len(report['routes']['installed'])} installed, {len(report['routes']['missing'])} missing, "
                        f"{len(report['routes']['extra'])} extra"),
             ("forwarding", ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["forwarding"].items())),

@@ -31,11 +31,11 @@ def run(
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    render.message(f"following the controller (every {interval:g} s); stop with SIGTERM or Ctrl-C")
+    render.follow_message(f"following the controller (every {interval:g} s); stop with SIGTERM or Ctrl-C")
     try:
         follow(reconcile, version, interval=interval, stop=stop, on_result=show,
-               on_error=lambda exc: render.message(f"warning: {exc}; trying again in {interval:g} s"))
+               on_error=lambda exc: render.follow_message(f"warning: {exc}; trying again in {interval:g} s"))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    render.message("stopped following; the interface and routes stay as they are (`warpcli down` removes them)")
+    render.follow_message("stopped following; the interface and routes stay as they are (`warpcli down` removes them)")
