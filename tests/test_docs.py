@@ -342,3 +342,21 @@ def test_no_secret_in_any_cloudflare_json(cf_samples: dict[str, list[Any]], back
         assert api_token not in text, f"the API token leaked into {heading}"
         if heading != "Tunnel token":
             assert tunnel_token not in text, f"the tunnel token leaked into {heading}"
+
+
+def test_every_config_key_and_controller_is_documented() -> None:
+    """docs/commands.md names every config.toml key (in `config set`/`unset`/`show` and the
+    environment table) and every controller; a key added to the code and not the docs fails here."""
+    from warpcli.core.settings import CONTROLLERS, KEYS
+
+    text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    for heading in ("### `warpcli config set`", "### `warpcli config unset`", "### `warpcli config show`"):
+        section = text.split(heading, 1)[1].split("\n### ", 1)[0]
+        missing = [k for k in KEYS if f"`{k}`" not in section]
+        assert not missing, f"{heading} does not name {missing}"
+    env_table = text.split("## Environment and files", 1)[1].split("\n## ", 1)[0]
+    for key, (var, _) in KEYS.items():
+        assert f"| `{var}` | `{key}` |" in env_table, f"the environment table lacks {var} / {key}"
+    set_section = text.split("### `warpcli config set`", 1)[1].split("\n### ", 1)[0]
+    for controller in CONTROLLERS:
+        assert f"`{controller}`" in set_section, f"`config set controller` does not name {controller!r}"

@@ -28,6 +28,24 @@ def test_readme_starts_with_install_and_test_commands() -> None:
     assert "pytest" in test
 
 
+def test_the_install_command_installs_what_the_readme_then_uses() -> None:
+    """The README documents `controller serve`, which needs the `server` extra: the first command
+    installs it (a newcomer who follows the README top to bottom must not hit "needs the server extra")."""
+    install, _ = _readme_commands()
+    readme = (ROOT / "README.md").read_text()
+    if "controller serve" in readme:
+        extras = re.search(r"-e '?\.\[([^\]]+)\]", install)
+        assert extras and "server" in extras.group(1).split(","), install
+
+
+def test_no_readme_example_pipes_an_embedded_token_to_another_machine() -> None:
+    """A tunnel token of this machine's embedded controller means nothing to another machine's
+    embedded controller: every `tunnel token ... | ssh HOST warpcli enroll` names the served one."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if re.search(r"tunnel token .*\|\s*ssh .*warpcli .*enroll", line):
+            assert "--controller cloudflare" in line and "--api-url" in line, line
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     _, test = _readme_commands()
     ci = (ROOT / ".ci" / "run").read_text()

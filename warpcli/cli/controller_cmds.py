@@ -83,7 +83,8 @@ def serve(
         import cheroot  # noqa: F401
         import flask  # noqa: F401
     except ImportError:
-        raise WarpcliError("`controller serve` needs the server extra: pip install 'warpcli[server]'") from None
+        raise WarpcliError("`controller serve` needs the server extra",
+                           hint="pip install 'warpcli[server]' (in a checkout: pip install -e '.[server]')") from None
     from warpcli.server.run import serve as run
 
     def listening(info) -> None:

@@ -118,6 +118,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             out: Any = float(value)
             if not math.isfinite(out) or out < 0:
                 raise ValueError
+            if key == "api_timeout" and out == 0:  # every request would time out at once
+                raise ConfigError(f"{origin}: api_timeout = {value!r} is not a valid number of seconds (more than 0)")
             return out
         if not isinstance(value, str) or not value:
             raise ValueError
