@@ -251,6 +251,10 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     add = lambda heading, *objs: s.setdefault(heading, []).extend(objs)  # noqa: E731
     add("Connector config", _json(ok("enroll", "--tunnel", "office", "--interface", "wcdoc0")))
     add("Connector config", _json(ok("enroll", "--tunnel", "office")))
+    listed = _json(ok("connector", "list"))
+    add("Connector", *listed)
+    add("Connector", _json(ok("connector", "list", "--tunnel", "office")))  # the array itself is checked below
+    s["Connector"] = [c for c in s["Connector"] if isinstance(c, dict)]
     root = tmp_path / "root"
     root.mkdir()
     add("Install result", _json(ok("install", "--root", str(root), "--no-start")),

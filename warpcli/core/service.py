@@ -12,10 +12,11 @@ from typing import Generic, NamedTuple, TypeVar
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
-from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
+from warpcli.core.model import Connector, Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
 from warpcli.core.names import normalize_name
 from warpcli.core.overlap_view import OverlapView
 from warpcli.core.overlaps import OverlapReport, overlap_report
+from warpcli.core.records import replace
 
 ALL = "all"
 
@@ -276,3 +277,31 @@ def overlap_view(ctrl: Controller, vnet: str | None = None,
     listed = sorted(ctrl.list_virtual_networks(), key=lambda v: (not v.is_default_network, v.name))
     vnets = {v.id: v.name for v in listed}
     return OverlapView(report, tunnels, vnets, _connected_in(ctrl, connected, vnet_id))
+
+
+# -- connectors (enrolled hosts) --------------------------------------------------------
+def list_connectors(ctrl: Controller, *, tunnel: str | None = None, vnet: str | None = None) -> list[Connector]:
+    """Enrolled connectors, by tunnel then address; ``tunnel``/``vnet`` are names or ids."""
+    tunnel_id = resolve_tunnel(ctrl, tunnel).id if tunnel is not None else None
+    vnet_id = resolve_vnet(ctrl, vnet).id if vnet is not None else None
+    found = ctrl.list_connectors(tunnel_id=tunnel_id, virtual_network_id=vnet_id)
+    names = {t.id: t.name for t in ctrl.list_tunnels()} if any(c.tunnel_name is None for c in found) else {}
+    out = [c if c.tunnel_name is not None else replace(c, tunnel_name=names.get(c.tunnel_id)) for c in found]
+    return sorted(out, key=lambda c: (c.tunnel_name or "", parse_address(c.address), c.id))
+
+
+def find_connector(ctrl: Controller, ref: str) -> Connector:
+    """A connector by id or by device address (``100.96.0.2``)."""
+    connectors = ctrl.list_connectors()
+    by_id = [c for c in connectors if c.id == ref.lower()]
+    if by_id:
+        return by_id[0]
+    try:
+        address = parse_address(ref)
+    except InvalidInput:
+        address = None
+    by_address = [c for c in connectors if address is not None and parse_address(c.address) == address]
+    if by_address:
+        return by_address[0]
+    raise NotFound(f"no connector with id or address {ref!r}",
+                   hint="`warpcli connector list` shows them" if connectors else "no connector is enrolled")
