@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from warpcli import __version__
-from warpcli.cli import render
+from warpcli.cli import completion, render
 from warpcli.cli.context import Runtime
 from warpcli.cli.exit_codes import ExitCode, exit_code_for
 from warpcli.cli.options import Json
@@ -69,6 +69,7 @@ class WarpcliGroup(TyperGroup):
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,  # type: ignore[override]
              standalone_mode: bool = True, **extra: Any) -> Any:
+        completion.register_shells_if_completing()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         from typer import Abort
@@ -116,6 +117,7 @@ app = typer.Typer(
     name="warpcli",
     help="Provision and operate network connectors: tunnels, virtual networks and the route tables.",
     no_args_is_help=True,
+    add_completion=False,  # our own --show/--install-completion below: they take the shell's name
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -141,7 +143,7 @@ def root(
     controller: Annotated[
         str | None,
         typer.Option(
-            "--controller", metavar="local|cloudflare",
+            "--controller", metavar="local|cloudflare", autocompletion=completion.choices("local", "cloudflare"),
             help="The control plane: the embedded SQLite one, or Cloudflare API v4 \\[env: WARPCLI_CONTROLLER].",
         ),
     ] = None,
@@ -159,6 +161,18 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    show_completion: Annotated[
+        str | None,
+        typer.Option("--show-completion", metavar="SHELL", callback=completion.show_completion, is_eager=True,
+                     autocompletion=completion.choices(*completion.SHELLS),
+                     help="Print the completion script for SHELL (bash, zsh or fish) and exit."),
+    ] = None,
+    install_completion: Annotated[
+        str | None,
+        typer.Option("--install-completion", metavar="SHELL", callback=completion.install_completion,
+                     is_eager=True, autocompletion=completion.choices(*completion.SHELLS),
+                     help="Install the completion script for SHELL (bash, zsh or fish) and exit."),
+    ] = None,
 ) -> None:
     """Provision and operate network connectors: tunnels, virtual networks and the route tables."""
     overrides = {"controller": controller, "account_id": account_id, "api_url": api_url}

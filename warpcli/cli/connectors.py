@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import completion, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
 from warpcli.core import service
@@ -26,8 +26,10 @@ def _rows(connectors):
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    tunnel: Annotated[str | None, typer.Option("--tunnel", help="Only this tunnel's (name or id).")] = None,
-    vnet: Annotated[str | None, typer.Option("--vnet", help="Only this virtual network's (name or id).")] = None,
+    tunnel: Annotated[str | None, typer.Option("--tunnel", help="Only this tunnel's (name or id).",
+                                                         autocompletion=completion.tunnel_names)] = None,
+    vnet: Annotated[str | None, typer.Option("--vnet", help="Only this virtual network's (name or id).",
+                                                       autocompletion=completion.vnet_names)] = None,
     json: Json = False,
 ) -> None:
     """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen."""

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import completion, render
 from warpcli.cli.context import runtime
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
@@ -12,7 +12,8 @@ from warpcli.core import service
 from warpcli.core.errors import InvalidInput
 
 TableOpt = Annotated[
-    str, typer.Option("--table", help="gateway (the controller's table) or local (this host's kernel).")
+    str, typer.Option("--table", help="gateway (the controller's table) or local (this host's kernel).",
+                      autocompletion=completion.choices("gateway", "local"))
 ]
 
 app = typer.Typer(
@@ -117,7 +118,8 @@ def get(
     ctx: typer.Context,
     ip: Annotated[str, typer.Argument(metavar="IP", help="An IPv4 or IPv6 address.", show_default=False)],
     vnet: Annotated[
-        str | None, typer.Option("--vnet", help="Virtual network name or id, or 'all' to ask each one.")
+        str | None, typer.Option("--vnet", help="Virtual network name or id, or 'all' to ask each one.",
+                              autocompletion=completion.vnet_names_or_all)
     ] = None,
     json: Json = False,
 ) -> None:
