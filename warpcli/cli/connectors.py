@@ -6,7 +6,7 @@ import typer
 
 from warpcli.cli import completion, render
 from warpcli.cli.context import runtime
-from warpcli.cli.options import Json
+from warpcli.cli.options import IfExists, Json
 from warpcli.core import service
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ def delete(
     ctx: typer.Context,
     connector: Annotated[str, typer.Argument(metavar="CONNECTOR", help="The connector's id or device address.",
                                              show_default=False)],
+    if_exists: IfExists = False,
     json: Json = False,
 ) -> None:
     """Retire one connector (its key and address), keeping its tunnel and routes.
@@ -54,10 +55,9 @@ def delete(
     The host's tunnel stops working at the hub's next reconcile; `warpcli down` on the
     host removes its interface.
     """
-    ctrl = runtime(ctx, json=json).controller
-    c = ctrl.delete_connector(service.find_connector(ctrl, connector).id)
-    render.message(f"deleted connector {c.id} ({c.address})")
-    if json:
-        render.emit_json(c)
-    else:
+    gone = service.delete_connector(runtime(ctx, json=json).controller, connector, if_exists=if_exists)
+    c = gone.obj
+    render.deleted(c, done=f"deleted connector {c.id} ({c.address})" if c else "",
+                   missing=f"no connector {connector!r}; nothing to delete", json=json)
+    if c is not None and not json:
         render.plain(c.id)

@@ -11,6 +11,10 @@ IfNotExists = Annotated[
     bool,
     typer.Option("--if-not-exists", help="If it already exists, succeed and print the existing one."),
 ]
+IfExists = Annotated[
+    bool,
+    typer.Option("--if-exists", help="If there is nothing to delete, succeed (exit 0) and say so."),
+]
 Force = Annotated[bool, typer.Option("--force", help="Also delete the routes that depend on it.")]
 Vnet = Annotated[
     str | None, typer.Option("--vnet", help="Virtual network name or id (default: the default vnet).",

@@ -97,6 +97,17 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
         plain(f"{key.ljust(width)}  {'' if value is None else value}")
 
 
+def deleted(obj: Any, *, done: str, missing: str, routes: int = 0, json: bool) -> None:
+    """What every delete prints: ``done`` on stderr (plus the routes that went along under
+    --force), or ``missing`` when --if-exists found nothing; with --json the deleted object, or null."""
+    if obj is None:
+        message(missing)
+    else:
+        message(done + (f" and its {routes} route{'s' if routes != 1 else ''}" if routes else ""))
+    if json:
+        emit_json(obj)
+
+
 def human_bytes(n: int) -> str:
     """``1532`` -> ``1.5 KiB``: binary units, three significant digits (tables; JSON keeps the number)."""
     value = float(n)

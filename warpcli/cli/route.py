@@ -7,7 +7,7 @@ import typer
 from warpcli.cli import completion, render
 from warpcli.cli.context import runtime
 from warpcli.cli.exit_codes import ExitCode
-from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
+from warpcli.cli.options import Comment, IfExists, IfNotExists, Json, Tunnel, Vnet
 from warpcli.core import service
 from warpcli.core.errors import InvalidInput
 
@@ -89,6 +89,7 @@ def delete(
     route: Annotated[str, typer.Argument(metavar="ROUTE", help="A route id, or a CIDR (with --vnet).", show_default=False)],
     vnet: Vnet = None,
     table: TableOpt = "gateway",
+    if_exists: IfExists = False,
     json: Json = False,
 ) -> None:
     """Delete a route by id, or by CIDR within a virtual network (or --table local: from this host)."""
@@ -106,11 +107,30 @@ def delete(
         return
     if table != "gateway":
         raise InvalidInput(f"--table {table!r}: route delete takes gateway or local")
-    ctrl = rt.controller
-    r = ctrl.delete_route(service.find_route(ctrl, route, vnet).id)
-    render.message(f"deleted {r.network} (tunnel {r.tunnel_name!r}, virtual network {r.virtual_network_name!r})")
+    removed = service.delete_route(rt.controller, route, vnet, if_exists=if_exists).obj
+    done = (f"deleted {removed.network} (tunnel {removed.tunnel_name!r}, virtual network "
+            f"{removed.virtual_network_name!r})") if removed else ""
+    render.deleted(removed, done=done, missing=f"no route {route!r}; nothing to delete", json=json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    route: Annotated[str, typer.Argument(metavar="ROUTE", help="A route id, or a CIDR (with --vnet).", show_default=False)],
+    vnet: Vnet = None,
+    network: Annotated[str | None, typer.Option("--network", help="The new CIDR.")] = None,
+    tunnel: Tunnel = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="The new remark ('' clears it).")] = None,
+    json: Json = False,
+) -> None:
+    """Change a route in place: its CIDR, the tunnel that serves it, or its comment (the id stays)."""
+    r = service.update_route(runtime(ctx, json=json).controller, route, vnet=vnet, network=network, tunnel=tunnel,
+                             comment=comment)
+    render.message(f"updated {r.network} (tunnel {r.tunnel_name!r}, virtual network {r.virtual_network_name!r})")
     if json:
         render.emit_json(r)
+    else:
+        render.plain(r.id)
 
 
 @app.command("get")

@@ -305,3 +305,75 @@ def find_connector(ctrl: Controller, ref: str) -> Connector:
         return by_address[0]
     raise NotFound(f"no connector with id or address {ref!r}",
                    hint="`warpcli connector list` shows them" if connectors else "no connector is enrolled")
+
+
+# -- updates and re-runnable deletes ---------------------------------------------------
+def update_route(
+    ctrl: Controller, ref: str, *, vnet: str | None = None, network: str | None = None, tunnel: str | None = None,
+    comment: str | None = None,
+) -> Route:
+    """Change a route in place (its CIDR, tunnel or comment); the id stays. ``ref`` is an id, or a
+    CIDR within ``vnet``. Nothing to change is refused, so a typo in a flag is not a silent success."""
+    if network is None and tunnel is None and comment is None:
+        raise InvalidInput("nothing to change", hint="give --network, --tunnel or --comment")
+    route = find_route(ctrl, ref, vnet)
+    return ctrl.update_route(
+        route.id,
+        network=parse_network(network) if network is not None else None,
+        tunnel_id=resolve_tunnel(ctrl, tunnel).id if tunnel is not None else None,
+        comment=comment,
+    )
+
+
+class Deleted(NamedTuple, Generic[T]):
+    """What a delete removed: the object (None when ``--if-exists`` found nothing), and how many
+    routes went with it (``--force``)."""
+
+    obj: T | None
+    routes: int = 0
+
+
+def _routes_of(ctrl: Controller, flt: RouteFilter) -> int:
+    return sum(1 for _ in ctrl.list_routes(flt))
+
+
+def delete_tunnel(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[Tunnel]:
+    try:
+        tunnel = resolve_tunnel(ctrl, ref)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    routes = _routes_of(ctrl, RouteFilter(tunnel_id=tunnel.id)) if force else 0
+    return Deleted(ctrl.delete_tunnel(tunnel.id, force=force), routes)
+
+
+def delete_vnet(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[VirtualNetwork]:
+    try:
+        vnet = resolve_vnet(ctrl, ref)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    routes = _routes_of(ctrl, RouteFilter(virtual_network_id=vnet.id)) if force else 0
+    return Deleted(ctrl.delete_virtual_network(vnet.id, force=force), routes)
+
+
+def delete_route(ctrl: Controller, ref: str, vnet: str | None = None, *, if_exists: bool = False) -> Deleted[Route]:
+    try:
+        route = find_route(ctrl, ref, vnet)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    return Deleted(ctrl.delete_route(route.id))
+
+
+def delete_connector(ctrl: Controller, ref: str, *, if_exists: bool = False) -> Deleted[Connector]:
+    try:
+        connector = find_connector(ctrl, ref)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    return Deleted(ctrl.delete_connector(connector.id))
