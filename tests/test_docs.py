@@ -364,3 +364,16 @@ def test_every_config_key_and_controller_is_documented() -> None:
     set_section = text.split("### `warpcli config set`", 1)[1].split("\n### ", 1)[0]
     for controller in CONTROLLERS:
         assert f"`{controller}`" in set_section, f"`config set controller` does not name {controller!r}"
+
+
+def test_every_metric_is_documented() -> None:
+    """docs/metrics.md lists every metric name the follow loop registers (a renamed metric fails here)."""
+    from warpcli.metrics.follow import FollowMetrics, PeerSample
+
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    m = FollowMetrics("connector", lambda: [PeerSample("wg0", "k", None, 1.0, 1, 2)])
+    names = {family.name for family in m.registry.collect()}
+    counters = {family.name for family in m.registry.collect() if family.type == "counter"}
+    for name in names:
+        shown = f"{name}_total" if name in counters else name
+        assert f"`{shown}`" in text, f"docs/metrics.md does not list {shown}"

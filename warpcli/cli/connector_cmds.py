@@ -27,6 +27,7 @@ def up(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
+    metrics_listen: following.MetricsListen = None,
     json: Json = False,
 ) -> None:
     """Install the tunnel interface and routes; reconcile with the controller.
@@ -41,6 +42,8 @@ def up(
     rt = runtime(ctx, json=json)
     if follow and dry_run:
         raise InvalidInput("--follow and --dry-run do not go together")
+    if metrics_listen is not None and not follow:
+        raise InvalidInput("--metrics-listen needs --follow (a single run has nothing to serve)")
     cfg = _config(rt)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
@@ -54,9 +57,20 @@ def up(
                                           "plan": result.lines, "skipped": [s.message() for s in result.skipped]},
                            json=json, dry_run=dry_run, compact=follow)
 
+    metrics = None
+    if metrics_listen is not None:
+        from warpcli.host import peers
+
+        def routes(_result) -> tuple[int | None, int | None]:
+            report = connector.status(rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
+            desired = report["routes"]["desired"]
+            return (None if desired is None else len(desired)), len(report["routes"]["installed"])
+
+        metrics = following.Metrics(metrics_listen, "connector",
+                                    lambda: peers.peer_samples([cfg.interface], run_dir=rt.settings.run_dir), routes)
     if follow:
         following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
-                      interval=interval, show=show)
+                      interval=interval, show=show, metrics=metrics)
     else:
         show(reconcile())
 

@@ -29,6 +29,7 @@ def up(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
+    metrics_listen: following.MetricsListen = None,
     json: Json = False,
 ) -> None:
     """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet.
@@ -43,6 +44,8 @@ def up(
     hub.parse_endpoint(endpoint)
     if follow and dry_run:
         raise InvalidInput("--follow and --dry-run do not go together")
+    if metrics_listen is not None and not follow:
+        raise InvalidInput("--metrics-listen needs --follow (a single run has nothing to serve)")
     if not dry_run:
         require_root()
     v = service.resolve_vnet(rt.controller, vnet)
@@ -56,8 +59,19 @@ def up(
         render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
                            json=json, dry_run=dry_run, compact=follow)
 
+    metrics = None
+    if metrics_listen is not None:
+        from warpcli.host import peers
+
+        def routes(_result) -> tuple[int | None, int | None]:
+            slot = hub.claim_slot(rt.settings.run_dir, interface, v.id, dry_run=True)
+            return None, peers.table_route_count(slot.table)
+
+        metrics = following.Metrics(metrics_listen, "hub",
+                                    lambda: peers.peer_samples([interface], run_dir=rt.settings.run_dir), routes)
     if follow:
-        following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show)
+        following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show,
+                      metrics=metrics)
     else:
         show(reconcile())
 
