@@ -77,6 +77,9 @@ class WarpcliGroup(TyperGroup):
 
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except KeyboardInterrupt:
+            render.error("interrupted")
+            sys.exit(ExitCode.INTERRUPTED)
         except ClickException as exc:
             text = exc.format_message().rstrip(".")
             if text:  # empty when a group called without a command has just printed its help
@@ -84,9 +87,20 @@ class WarpcliGroup(TyperGroup):
                 hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
                 render.error(f"{text}{hint}")
             sys.exit(exc.exit_code)
-        except Abort:
+        except Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Click turns Ctrl-C into Abort
+                render.error("interrupted")
+                sys.exit(ExitCode.INTERRUPTED)
             render.error("aborted")
             sys.exit(ExitCode.ERROR)
+        except SystemExit:
+            raise
+        except Exception as exc:  # a bug: one line, not a traceback (unless asked for)
+            if _debug(args):
+                raise
+            render.error(f"internal error ({type(exc).__name__}); run it again with WARPCLI_DEBUG=1 (or --debug) "
+                         "to see the traceback, and please report it")
+            sys.exit(ExitCode.INTERNAL)
         sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
     def invoke(self, ctx: Any) -> Any:
@@ -96,10 +110,21 @@ class WarpcliGroup(TyperGroup):
             rt = ctx.obj if isinstance(ctx.obj, Runtime) else None
             _report(exc, json=bool(rt and rt.json))
             raise typer.Exit(exit_code_for(exc)) from None
+        except KeyboardInterrupt:
+            # before Typer turns it into a silent exit 130: say so, in one line
+            render.error("interrupted")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except BrokenPipeError:
             # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(ExitCode.ERROR) from None
+
+
+def _debug(args: Any) -> bool:
+    """--debug among the arguments (before the command), or WARPCLI_DEBUG set to a true value."""
+    argv = sys.argv[1:] if args is None else list(args)
+    flag = "--debug" in argv[: next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))]
+    return flag or os.environ.get("WARPCLI_DEBUG", "").lower() in ("1", "true", "yes")
 
 
 def _report(exc: WarpcliError, *, json: bool) -> None:
@@ -160,6 +185,9 @@ def root(
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an internal error \\[env: WARPCLI_DEBUG=1].")
     ] = False,
     show_completion: Annotated[
         str | None,
