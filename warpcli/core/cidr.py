@@ -100,6 +100,11 @@ _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 _new_network = tuple.__new__
 
 
+def as_network(value: Network | str) -> Network:
+    """A :class:`Network` as given, or parsed from CIDR text (so library callers may pass ``"10.0.0.0/24"``)."""
+    return value if isinstance(value, Network) else parse_network(value)
+
+
 def parse_network(text: str) -> Network:
     """Parse a CIDR strictly.
 

@@ -84,7 +84,7 @@ class Controller(ABC):
     @abstractmethod
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
@@ -100,7 +100,7 @@ class Controller(ABC):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from warpcli.controllers.cloudflare import shapes
 from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, ServerError, path_segment
 from warpcli.core import conflicts
-from warpcli.core.cidr import Network
+from warpcli.core.cidr import Network, as_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import (
     AuthError,
@@ -324,12 +324,13 @@ class CloudflareController(Controller):
 
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        network = as_network(network)
         validate_comment(comment)
         tunnel = self.get_tunnel(tunnel_id)
         vnet = self._vnet_id(virtual_network_id)
@@ -372,11 +373,12 @@ class CloudflareController(Controller):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        network = None if network is None else as_network(network)
         if comment is not None:
             validate_comment(comment)
         current = self._get_route(route_id)

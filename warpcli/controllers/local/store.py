@@ -16,7 +16,7 @@ from pathlib import Path
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
-from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
+from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
 from warpcli.core.model import (
@@ -545,12 +545,13 @@ class LocalController(ApiTokenStore, Controller):
 
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        network = as_network(network)
         validate_comment(comment)
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
@@ -590,11 +591,12 @@ class LocalController(ApiTokenStore, Controller):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        network = None if network is None else as_network(network)
         if comment is not None:
             validate_comment(comment)
         with self._write() as conn:
