@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.conftest import dump_state
-from warpcli.host.keys import generate_keypair
+from warpcli.core.keys import generate_keypair
 
 
 def _enroll(backend, paths, tunnel: str, vnet: str | None = None):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from warpcli.core.cidr import parse_endpoint
 from warpcli.core.errors import InvalidInput
-from warpcli.host.hub import parse_endpoint
 
 
 @pytest.mark.parametrize("endpoint, expected", [

@@ -129,3 +129,46 @@ def test_cli_is_the_only_user_of_typer_and_rich() -> None:
         if "cli" in path.relative_to(ROOT / "warpcli").parts:
             continue
         assert not (_imports(path) & {"typer", "rich", "click"}), f"{path} imports the CLI framework"
+
+
+def _warpcli_imports(path: Path) -> set[str]:
+    """The warpcli subpackages a module imports (``warpcli.core.x`` -> ``core``), at any depth."""
+    import ast
+
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+        for m in modules:
+            parts = m.split(".")
+            if parts[0] == "warpcli" and len(parts) > 1:
+                out.add(parts[1])
+    return out
+
+
+#: which top-level subpackage may import which (the adapters never reach into each other)
+ALLOWED = {
+    "core": {"core"},
+    "secrets": {"core", "secrets"},
+    "metrics": {"core", "metrics"},
+    "controllers": {"core", "controllers", "secrets"},
+    "server": {"core", "server", "controllers", "secrets"},
+    "host": {"core", "host", "metrics"},
+}
+
+
+def test_layers_import_only_downwards() -> None:
+    """core imports nothing above it; controllers, server and host are adapters that never import each
+    other's internals (server -> controllers only to open the embedded store); validators live in core."""
+    for path in (ROOT / "warpcli").rglob("*.py"):
+        rel = path.relative_to(ROOT / "warpcli").parts
+        if len(rel) < 2 or rel[0] not in ALLOWED:
+            continue
+        bad = _warpcli_imports(path) - ALLOWED[rel[0]]
+        assert not bad, f"warpcli/{'/'.join(rel)} imports warpcli.{', warpcli.'.join(sorted(bad))}"
+
+
+def test_core_imports_no_drivers_or_servers() -> None:
+    banned = {"psycopg", "psycopg_pool", "sqlite3_driver", "flask", "cheroot", "waitress", "prometheus_client"}
+    for path in (ROOT / "warpcli" / "core").rglob("*.py"):
+        assert not (_imports(path) & banned), f"{path.name} imports {_imports(path) & banned}"

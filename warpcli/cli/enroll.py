@@ -36,7 +36,7 @@ def _read_token(token_file: Path | None) -> str | None:
 
 
 def _keygen() -> tuple[str, str]:
-    from warpcli.host.keys import generate_keypair
+    from warpcli.core.keys import generate_keypair
 
     pair = generate_keypair()
     return pair.private_key, pair.public_key

@@ -8,6 +8,7 @@ from warpcli.cli import following, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
+from warpcli.core.cidr import parse_endpoint
 from warpcli.core.errors import InvalidInput
 from warpcli.host.constants import HUB_INTERFACE
 
@@ -41,7 +42,7 @@ def up(
     from warpcli.host.connector import require_root
 
     rt = runtime(ctx, json=json)
-    hub.parse_endpoint(endpoint)
+    parse_endpoint(endpoint)
     if follow and dry_run:
         raise InvalidInput("--follow and --dry-run do not go together")
     if metrics_listen is not None and not follow:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
@@ -35,44 +36,12 @@ HUB_PRIORITY_BASE = 24520
 HUB_SLOTS = 400
 
 
-def parse_endpoint(endpoint: str) -> tuple[str, int]:
-    """``HOST:PORT`` where HOST is an IP (IPv6 in brackets) or a DNS name; refused otherwise."""
-    from warpcli.core.cidr import parse_address
-    from warpcli.core.errors import WarpcliError
-
-    bad = InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")
-    host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise bad
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if ":" not in host:
-            raise bad
-    elif ":" in host:  # an IPv6 address needs brackets, or its last group reads as the port
-        raise bad
-    try:
-        parse_address(host)
-        return host, int(port)
-    except WarpcliError:
-        pass
-    try:
-        ascii_name = host.encode("idna").decode()
-    except UnicodeError:
-        raise bad from None
-    labels = ascii_name.rstrip(".").split(".")
-    if ":" in host or len(ascii_name) > 253 or not all(
-        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-") for label in labels
-    ):
-        raise bad
-    return host, int(port)
-
-
 def hub_keypair(secrets, vnet_id: str, *, store: bool = True) -> tuple[str, str]:
     """The hub's key pair for this vnet, made once and kept in this host's secret store.
 
     With ``store=False`` (a dry run) a missing key is made up and not kept.
     """
-    from warpcli.host.keys import generate_keypair, public_key
+    from warpcli.core.keys import generate_keypair, public_key
 
     name = f"hub-key:{vnet_id}"
     private = secrets.get(name)
