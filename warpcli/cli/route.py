@@ -150,16 +150,7 @@ def get(
     answers = service.lookup(runtime(ctx, json=json).controller, ip, vnet)
     found = [a for a in answers if a.route is not None]
     if json:
-        shaped = [
-            {
-                "ip": a.ip,
-                "virtual_network_id": a.virtual_network.id,
-                "virtual_network_name": a.virtual_network.name,
-                "route": a.route.to_dict() if a.route else None,
-            }
-            for a in answers
-        ]
-        render.emit_json(shaped if vnet == service.ALL else shaped[0])
+        render.emit_json(answers if vnet == service.ALL else answers[0])
     elif vnet == service.ALL:
         render.table(
             ["VNET", "NETWORK", "TUNNEL", "ROUTE ID"],

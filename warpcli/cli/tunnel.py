@@ -32,9 +32,7 @@ def create(
     result = service.create_tunnel(ctrl, name, if_not_exists=if_not_exists)
     tunnel = result.obj
     if result.created:
-        store = getattr(ctrl, "secrets", None)
-        where = f"in {store.description}" if store is not None else f"by the {ctrl.kind} controller"
-        render.message(f"created tunnel {tunnel.name!r}; its token is kept {where} (`warpcli tunnel token`)")
+        render.message(f"created tunnel {tunnel.name!r}; its token is kept {ctrl.token_home()} (`warpcli tunnel token`)")
     else:
         render.message(f"tunnel {tunnel.name!r} already exists")
     render.emit_json(tunnel) if json else render.plain(tunnel.id)

@@ -208,6 +208,10 @@ class Controller(ABC):
             h.update(b"h -\n")
         return h.hexdigest()
 
+    def token_home(self) -> str:
+        """Where this controller keeps tunnel tokens, as a phrase for messages ("in the OS keyring")."""
+        return f"by the {self.kind} controller"
+
     def warpcli_server(self) -> dict | None:
         """The health answer of the warpcli server this controller talks to (``controller serve``),
         or None: the embedded controller and Cloudflare itself are not one."""

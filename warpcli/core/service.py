@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
@@ -197,6 +197,15 @@ class Lookup:
     ip: str
     virtual_network: VirtualNetwork
     route: Route | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The lookup result of docs/json.md (`route get --json`)."""
+        return {
+            "ip": self.ip,
+            "virtual_network_id": self.virtual_network.id,
+            "virtual_network_name": self.virtual_network.name,
+            "route": self.route.to_dict() if self.route else None,
+        }
 
 
 def lookup(ctrl: Controller, ip: str, vnet: str | None = None) -> list[Lookup]:

@@ -70,6 +70,8 @@ KEYS: dict[str, tuple[str, type]] = {
     "api_timeout": ("WARPCLI_API_TIMEOUT", float),
 }
 CONTROLLERS = ("local", "cloudflare")
+#: where `controller serve` listens unless --listen says otherwise (loopback: tokens never cross a network in clear)
+DEFAULT_LISTEN = "127.0.0.1:8787"
 SECRET_BACKENDS = ("auto", "keyring", "file")
 #: keys whose value must be one of a fixed set
 CHOICES: dict[str, tuple[str, ...]] = {"controller": CONTROLLERS, "secret_backend": SECRET_BACKENDS}

@@ -71,6 +71,9 @@ class LocalController(ApiTokenStore, Controller):
             self._secrets = self._secrets_factory()
         return self._secrets
 
+    def token_home(self) -> str:
+        return f"in {self.secrets.description}"
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
