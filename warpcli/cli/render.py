@@ -72,22 +72,31 @@ def plain(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _console() -> Any:
-    from rich.console import Console
+def terminal_width() -> int | None:
+    """The width to fit tables to: the terminal's (COLUMNS wins), or None for a pipe or a file
+    (nothing there is cropped or reflowed) unless COLUMNS asks for one."""
+    import os
+    import shutil
 
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 250, highlight=False)
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-    from rich import box
-    from rich.table import Table
+    """A table in plain aligned columns (see :mod:`warpcli.cli.layout`): ids, CIDRs and names whole,
+    free text shortened first, one block per record when the key columns do not fit."""
+    from warpcli.cli.layout import layout
 
-    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
-    for c in columns:
-        t.add_column(c, no_wrap=True, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    _console().print(t)
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    lines = layout(columns, cells, terminal_width())
+    if sys.stdout.isatty() and lines and lines[0].startswith(columns[0]):
+        lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"  # the header in bold on a terminal (not a colour: NO_COLOR allows it)
+    if title:
+        lines = [title, *lines]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
