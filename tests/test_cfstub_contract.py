@@ -68,7 +68,7 @@ def test_a_wrong_path_is_caught() -> None:
 
 def test_a_wrong_method_is_caught() -> None:
     (v,) = validate_request("PUT", f"{A}/teamnet/routes/{UUID}", {}, AUTH, b"")
-    assert "has no PUT operation" in v and "DELETE, PATCH" in v
+    assert "has no PUT operation" in v and "DELETE, GET, PATCH" in v
 
 
 def test_an_unknown_query_parameter_is_caught() -> None:

@@ -249,6 +249,21 @@ class LocalController(ApiTokenStore, Controller):
         with self._errors():
             return self._live_tunnel(self.conn, tunnel_id)
 
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        with self._write() as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
+            if name is None or name == tunnel.name:
+                return tunnel
+            validate_name("tunnel", name)
+            row = conn.execute(
+                f"SELECT {self._TUNNEL_COLS} FROM tunnels WHERE name = ? AND deleted_at IS NULL AND id != ?",
+                (name, tunnel_id),
+            ).fetchone()
+            if row is not None:
+                raise conflicts.tunnel_name_taken(self._tunnel(row, tunnel.account_tag))
+            conn.execute("UPDATE tunnels SET name = ? WHERE id = ?", (name, tunnel_id))
+        return replace(tunnel, name=name)
+
     def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
