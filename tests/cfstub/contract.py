@@ -10,9 +10,10 @@ The contract is two files next to this one, merged when loaded (:func:`merged_sp
   current API has beyond it, with shapes from its official Python SDK's types: get a
   route and a virtual network by id, list all tunnels, get a WARP connector's client,
   the ``is_default_network`` and ``default_virtual_network_fallback`` query parameters,
-  the ``warp``/``magic`` tunnel types, and ``tun_types`` as a list. New operations and
-  components are added, ``x-query-parameters`` are appended to an operation's, and a
-  component of the same name replaces the subset's.
+  the ``warp``/``magic`` tunnel types, ``tun_types`` as a list, and deletes without a
+  body. New operations and components are added, ``x-query-parameters`` are appended to
+  an operation's, ``x-optional-request-body`` operations no longer require a body, and
+  a component of the same name replaces the subset's.
 
 Both functions return a list of violations (empty: conforms). What is checked:
 
@@ -519,6 +520,9 @@ def merged_spec(subset: dict[str, Any] | None = None, additions: dict[str, Any] 
             if param["name"] in names:
                 raise ValueError(f"the additions redefine query parameter {param['name']!r} of {key}")
             operation.setdefault("parameters", []).append(param)
+    for key in add.get("x-optional-request-body", []):
+        method, template = key.split(" ", 1)
+        spec["paths"][template][method]["requestBody"]["required"] = False
     spec["components"]["schemas"].update(add["components"]["schemas"])
     spec["info"]["x-additions"] = add["info"]
     return spec

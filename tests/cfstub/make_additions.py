@@ -108,6 +108,12 @@ def build(subset: dict[str, Any]) -> dict[str, Any]:
                                           "routes that do not have a virtual network.", "type": "boolean"},
                 "x-source": SDK + "networks/routes/ip_get_params.py"}],
         },
+        # the current API's deletes take no body: the SDK sends none (its delete methods have no body
+        # parameters), nor does cloudflared on a virtual network's; the 2024-08 schema required one
+        "x-optional-request-body": [
+            f"delete {_A}/warp_connector/{{tunnel_id}}",
+            f"delete {_A}/teamnet/virtual_networks/{{virtual_network_id}}",
+        ],
         "components": {"schemas": {
             # replaced: the newer API's tunnel types, and tun_types as a list (the SDK's List[Literal])
             "tunnel_tunnel_type": {

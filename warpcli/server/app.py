@@ -289,7 +289,8 @@ class _Api:
     def verify_token(self) -> Response:
         from flask import g
 
-        return _ok({"id": g.token_id, "status": "active"})
+        # Cloudflare's token ids are 32 hex digits (the schema's maxLength): a UUID without its dashes
+        return _ok({"id": g.token_id.replace("-", ""), "status": "active"})
 
     # -- tunnels ------------------------------------------------------------------
     def _tunnel(self, t) -> dict[str, Any]:
