@@ -424,12 +424,12 @@ class _Api:
         """One route with its names; a deleted one too, with ``deleted_at`` (as tunnels)."""
         ctl = self.ctl
         try:
-            route = ctl.get_route(route_id)
+            return _ok(shapes.teamnet(ctl.get_route(route_id)))
         except NotFound:
-            route = next(iter(ctl.list_routes(RouteFilter(route_id=route_id, is_deleted=True))), None)
-            if route is None or route.id != route_id:
+            deleted = next(iter(ctl.list_routes(RouteFilter(route_id=route_id, is_deleted=True))), None)
+            if deleted is None or deleted.id != route_id:
                 raise
-        return _ok(shapes.teamnet(route))
+        return _ok(shapes.teamnet(deleted))
 
     def delete_route(self, account_id: str, route_id: str) -> Response:
         return _ok(shapes.route(self.ctl.delete_route(route_id)))

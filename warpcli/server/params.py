@@ -6,6 +6,7 @@ with the wrong type is refused, never guessed at. In a body, ``null`` means "not
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 from collections.abc import Mapping
@@ -65,7 +66,7 @@ class Query:
             raise InvalidInput(f"query parameter {key!r} is given more than once")
         return values[0]
 
-    def many(self, key: str) -> list[str] | None:
+    def many(self, key: builtins.str) -> list[builtins.str] | None:
         """A list-valued parameter: repeated (``k=a&k=b``, what Cloudflare's SDKs send) or
         comma-separated (``k=a,b``, what its docs describe), or both; None when absent."""
         values = self._args.getlist(key)
