@@ -91,9 +91,16 @@ class Exchanges:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedController]:
-    state = tmp_path_factory.mktemp("sdk") / "state"
-    with ServedController(state) as server:
-        yield server
+    """One server for the module, its state, secrets and home in a temporary directory."""
+    root = tmp_path_factory.mktemp("sdk")
+    with pytest.MonkeyPatch.context() as env:
+        for var, value in {"HOME": root / "home", "XDG_DATA_HOME": root / "home/.local/share",
+                           "XDG_CONFIG_HOME": root / "home/.config", "WARPCLI_CONFIG_DIR": root / "config",
+                           "WARPCLI_STATE_DIR": root / "state", "WARPCLI_SECRET_BACKEND": "file"}.items():
+            env.setenv(var, str(value))
+        env.delenv("WARPCLI_CONTROLLER", raising=False)
+        with ServedController(root / "state") as server:
+            yield server
     assert server.problems() == []
 
 

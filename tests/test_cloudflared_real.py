@@ -77,7 +77,7 @@ def _binary(tmp: Path) -> Path:
 
 def _served_target(tmp: Path) -> Iterator[Target]:
     state = tmp / "state"
-    env = {**os.environ, "WARPCLI_SECRET_BACKEND": "file", "WARPCLI_STATE_DIR": str(state), "HOME": str(tmp)}
+    env = {**os.environ, "WARPCLI_SECRET_BACKEND": "file", "WARPCLI_STATE_DIR": str(state)}
     with ServedController(state) as served:
         cert = tmp / "cert.pem"
         made = subprocess.run([WARPCLI, "controller", "token", "create", "--name", "cloudflared", "--origincert",
@@ -120,7 +120,8 @@ def _stand_in_target(tmp: Path) -> Iterator[Target]:
 
 
 @pytest.fixture(params=["serve", "stand-in"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+def target(request: pytest.FixtureRequest, tmp_path: Path, paths) -> Iterator[Target]:
+    """``paths`` keeps the server's home, secrets and config in ``tmp_path``."""
     make = _served_target if request.param == "serve" else _stand_in_target
     gen = make(tmp_path)
     t = next(gen)
