@@ -58,10 +58,20 @@ def test_tunnel_update_conflicts_and_bad_names_change_nothing(sh, backend, state
     assert "a tunnel named 'lab' already exists" in taken.stderr
     bad = sh("tunnel", "update", "office", "--name", " office ")
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
+    looks = sh("tunnel", "update", "office", "--name", "\uff4c\uff41\uff42")  # fullwidth "lab"
+    assert looks.exit_code == 4 and "looks the same as the existing tunnel 'lab'" in looks.stderr
     missing = sh("tunnel", "update", "nope", "--name", "x")
     assert missing.exit_code == 3 and missing.stderr.count("\n") == 1
     assert dump_state(state.state) == before
-    assert "Traceback" not in taken.stderr + bad.stderr + missing.stderr
+    assert "Traceback" not in taken.stderr + bad.stderr + looks.stderr + missing.stderr
+
+
+def test_tunnel_update_stores_the_nfc_spelling(sh, backend) -> None:
+    assert sh("tunnel", "create", "office").exit_code == 0
+    r = sh("tunnel", "update", "office", "--name", "bu\u0308ro", "--json")  # NFD: u + combining diaeresis
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "b\u00fcro"
+    assert sh("tunnel", "show", "b\u00fcro").exit_code == 0
 
 
 @pytest.fixture

@@ -200,12 +200,16 @@ class CloudflareController(Controller):
     def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
         """``PATCH .../warp_connector/{id}`` with the new name; the name is checked free first."""
         tunnel = self.get_tunnel(tunnel_id)
-        if name is None or name == tunnel.name:
+        if name is None:
             return tunnel
-        validate_name("tunnel", name)
-        clash = [t for t in self.list_tunnels(name=name) if t.id != tunnel.id]
+        name = validate_name("tunnel", name)
+        if name == tunnel.name:
+            return tunnel
+        others = [t for t in self.list_tunnels() if t.id != tunnel.id]  # the same name, or one that looks it
+        clash = [t for t in others if t.name == name]
         if clash:
             raise conflicts.tunnel_name_taken(clash[0])
+        conflicts.name_looks_taken("tunnel", name, (t.name for t in others))
         try:
             obj = self._call("PATCH", f"/warp_connector/{path_segment(tunnel.id)}", body={"name": name})
         except Conflict:
