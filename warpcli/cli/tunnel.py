@@ -72,6 +72,23 @@ def show(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
         render.table(["NETWORK", "VNET", "COMMENT"], ((r.network, r.virtual_network_name, r.comment) for r in routes))
 
 
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    tunnel: Name,
+    name: Annotated[str | None, typer.Option("--name", help="Rename it (unique in the account).")] = None,
+    json: Json = False,
+) -> None:
+    """Rename a tunnel. Its id, token, routes and connectors stay as they are."""
+    ctrl = runtime(ctx, json=json).controller
+    t = ctrl.update_tunnel(service.resolve_tunnel(ctrl, tunnel).id, name=name)
+    render.message(f"updated tunnel {t.name!r}")
+    if json:
+        render.emit_json(t)
+    else:
+        render.table(["NAME", "ID", "STATUS", "CREATED"], [[t.name, t.id, t.status, t.created_at]])
+
+
 @app.command("token")
 def token(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
     """Print a tunnel's enrollment token (a secret: the only command that shows it)."""

@@ -50,6 +50,15 @@ class Controller(ABC):
     @abstractmethod
     def get_tunnel_token(self, tunnel_id: str) -> str: ...
 
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        """Rename a live tunnel; Conflict if another live tunnel has the name (as on create).
+
+        Concrete so that a backend without renames still loads; every shipped one overrides it.
+        """
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller cannot rename a tunnel")
+
     # -- virtual networks -------------------------------------------------------
     @abstractmethod
     def create_virtual_network(
@@ -108,6 +117,15 @@ class Controller(ABC):
 
     @abstractmethod
     def delete_route(self, route_id: str) -> Route: ...
+
+    def get_route(self, route_id: str) -> Route:
+        """One live route by id (with its names); NotFound otherwise. Backends may do better."""
+        from warpcli.core.errors import NotFound
+
+        for r in self.list_routes(RouteFilter(route_id=route_id)):
+            if r.id == route_id:
+                return r
+        raise NotFound(f"no route with id {route_id}")
 
     @abstractmethod
     def get_route_by_ip(

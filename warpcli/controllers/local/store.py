@@ -252,6 +252,25 @@ class LocalController(ApiTokenStore, Controller):
         with self._errors():
             return self._live_tunnel(self.conn, tunnel_id)
 
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        with self._write() as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
+            if name is None:
+                return tunnel
+            name = validate_name("tunnel", name)
+            if name == tunnel.name:
+                return tunnel
+            row = conn.execute(
+                f"SELECT {self._TUNNEL_COLS} FROM tunnels WHERE name = ? AND deleted_at IS NULL AND id != ?",
+                (name, tunnel_id),
+            ).fetchone()
+            if row is not None:
+                raise conflicts.tunnel_name_taken(self._tunnel(row, tunnel.account_tag))
+            others = conn.execute("SELECT name FROM tunnels WHERE deleted_at IS NULL AND id != ?", (tunnel_id,))
+            conflicts.name_looks_taken("tunnel", name, (n for (n,) in others))
+            conn.execute("UPDATE tunnels SET name = ? WHERE id = ?", (name, tunnel_id))
+        return replace(tunnel, name=name)
+
     def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
