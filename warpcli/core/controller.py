@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 from warpcli.core.cidr import Network
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
@@ -207,6 +208,14 @@ class Controller(ABC):
         except (NotFound, NotSupported):
             h.update(b"h -\n")
         return h.hexdigest()
+
+    def transaction(self) -> AbstractContextManager[bool]:
+        """A block whose writes commit together or not at all; yields whether it can promise that.
+
+        ``apply`` runs in one. The default promises nothing (yields False): a remote API
+        has no transactions, so ``apply`` undoes what it did instead.
+        """
+        return nullcontext(False)
 
     def close(self) -> None:  # noqa: B027 - optional hook: most controllers hold nothing to release
         """Release connections; the controller is not used afterwards."""
