@@ -88,7 +88,7 @@ class Change:
         extra = []
         if self.kind == "route":
             extra.append(f"via {fields['tunnel']}")
-        if self.kind == "vnet" and fields.get("default"):
+        if self.kind == "vnet" and self.action == CREATE and fields.get("default"):
             extra.append("(default)")
         if fields.get("comment"):
             extra.append(f"comment {_show(fields['comment'])}")
