@@ -94,8 +94,8 @@ def apply(
         outcome = planner.apply(rt.controller, parse(text, source), prune=prune, force=force, dry_run=dry_run)
     except NetworkFileError as exc:
         render.error(exc.message)
-        for p in exc.problems:
-            render.message(f"  {describe(p)}")
+        for bad in exc.problems:
+            render.message(f"  {describe(bad)}")
         if json:
             render.emit_json({"error": exc.message, "problems": exc.problems})
         raise typer.Exit(ExitCode.USAGE) from None

@@ -17,7 +17,7 @@ from warpcli.core.cidr import Network, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import WarpcliError
 from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
-from warpcli.core.netfile import FORMAT_VERSION, NetworkFile, problem, refuse
+from warpcli.core.netfile import FORMAT_VERSION, NetworkFile, RouteEntry, problem, refuse
 from warpcli.core.records import record
 
 CREATE, UPDATE, DELETE, KEEP = "create", "update", "delete", "keep"
@@ -163,7 +163,8 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
             vnet_changes.append(Change(CREATE, "vnet", e.name,
                                        after={"name": e.name, "comment": e.comment, "default": bool(e.default)}))
             continue
-        before, after = {}, {}
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         if have.comment != e.comment:
             before["comment"], after["comment"] = have.comment, e.comment
         if e.default and not have.is_default_network:
@@ -217,42 +218,43 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
     cur_r: dict[tuple[str, Network], Route] = {}
     for r in state.routes:
         cur_r[(vid_name.get(r.virtual_network_id, r.virtual_network_id), parse_network(r.network))] = r
-    seen: dict[tuple[str, Network], Any] = {}
+    seen: dict[tuple[str, Network], RouteEntry] = {}
     route_changes: list[Change] = []
-    for e in desired.routes:
-        where = f"routes[{e.index}] {e.network}"
-        vname = e.vnet or target_default
+    for re_ in desired.routes:
+        where = f"routes[{re_.index}] {re_.network}"
+        vname = re_.vnet or target_default
         bad = []
         if vname is None:
             bad.append("there is no default virtual network")
         elif vname not in live_v:
             bad.append(_gone("virtual network", vname, vname in cur_v, "vnets"))
-        if e.tunnel not in live_t:
-            bad.append(_gone("tunnel", e.tunnel, e.tunnel in cur_t, "tunnels"))
+        if re_.tunnel not in live_t:
+            bad.append(_gone("tunnel", re_.tunnel, re_.tunnel in cur_t, "tunnels"))
         if bad:
-            problems.append(problem(src, e.line, where, "; ".join(bad)))
+            problems.append(problem(src, re_.line, where, "; ".join(bad)))
             continue
         assert vname is not None
-        key = (vname, e.network)
-        first = seen.setdefault(key, e)
-        if first is not e:
+        key = (vname, re_.network)
+        first = seen.setdefault(key, re_)
+        if first is not re_:
             at = f"line {first.line}" if first.line else f"routes[{first.index}]"
-            problems.append(problem(src, e.line, where, f"duplicate of {at} (the same network in {vname!r})"))
+            problems.append(problem(src, re_.line, where, f"duplicate of {at} (the same network in {vname!r})"))
             continue
-        have = cur_r.get(key)
-        want = {"network": str(e.network), "tunnel": e.tunnel, "vnet": vname, "comment": e.comment}
-        if have is None:
-            route_changes.append(Change(CREATE, "route", str(e.network), vname, after=want))
+        cur_route = cur_r.get(key)
+        want = {"network": str(re_.network), "tunnel": re_.tunnel, "vnet": vname, "comment": re_.comment}
+        if cur_route is None:
+            route_changes.append(Change(CREATE, "route", str(re_.network), vname, after=want))
             continue
-        before, after = {}, {}
-        have_tunnel = tid_name.get(have.tunnel_id, have.tunnel_id)
-        if have_tunnel != e.tunnel:
-            before["tunnel"], after["tunnel"] = have_tunnel, e.tunnel
-        if have.comment != e.comment:
-            before["comment"], after["comment"] = have.comment, e.comment
-        if after:
-            route_changes.append(Change(UPDATE, "route", str(e.network), vname, before=before, after=after,
-                                        id=have.id))
+        r_before: dict[str, str] = {}
+        r_after: dict[str, str] = {}
+        have_tunnel = tid_name.get(cur_route.tunnel_id, cur_route.tunnel_id)
+        if have_tunnel != re_.tunnel:
+            r_before["tunnel"], r_after["tunnel"] = have_tunnel, re_.tunnel
+        if cur_route.comment != re_.comment:
+            r_before["comment"], r_after["comment"] = cur_route.comment, re_.comment
+        if r_after:
+            route_changes.append(Change(UPDATE, "route", str(re_.network), vname, before=r_before, after=r_after,
+                                        id=cur_route.id))
     if problems:
         problems.sort(key=lambda p: (p["line"] or 0, p["entry"]))
         raise refuse(problems, src)
@@ -264,7 +266,9 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
                     "network": str(key[1]), "tunnel": tid_name.get(r.tunnel_id, r.tunnel_id), "vnet": key[0],
                     "comment": r.comment}))
     order = {v: (v != target_default, v) for v in {*cur_v, *file_v}}
-    rkey: Callable[[Change], tuple] = lambda c: (order.get(c.vnet, (True, c.vnet)), parse_network(c.name))  # noqa: E731
+    def rkey(c: Change) -> tuple:
+        return order.get(c.vnet or "", (True, c.vnet or "")), parse_network(c.name)
+
     route_changes.sort(key=rkey)
     del_r.sort(key=rkey)
     return Plan((*vnet_changes, *tunnel_changes, *route_changes, *del_r, *del_t, *del_v, *kept))
