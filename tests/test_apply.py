@@ -288,3 +288,59 @@ def test_apply_then_export_is_the_file(paths: Paths, a: dict, b: dict, prune: bo
             assert all(r in got["routes"] for r in want["routes"])
         again = planner.apply(ctrl, parse("".join(dump_toml(_full(b)))), prune=prune, force=True)
         assert not again.plan.pending and again.plan.lines() == ["no changes"]
+
+
+# -- the JSON shapes are the documented ones -----------------------------------------------------
+def test_json_shapes_match_docs_json_md(seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_docs import _conforms, _field_tables
+
+    cli = seeded
+    tables = _field_tables()
+    doc = export_doc(cli)
+    _conforms(doc, tables["Network file document"], "export --json")
+    for section, heading in (("vnets", "Network file vnet"), ("tunnels", "Network file tunnel"),
+                             ("routes", "Network file route")):
+        assert doc[section]
+        for item in doc[section]:
+            _conforms(item, tables[heading], f"export --json {section}")
+    assert VALIDATOR.is_valid(doc)
+    f = write(tmp_path, 'vnets = [{ name = "blue" }]\ntunnels = [{ name = "lab" }, { name = "edge" }]\nroutes = [\n'
+                        '  { network = "10.0.0.0/24", tunnel = "lab" },\n  { network = "10.8.0.0/16", tunnel = "edge" },\n]\n')
+    for args, code in ((("--dry-run", "--prune"), 10), (("--prune",), 0), ((), 0)):
+        r = cli("apply", "-f", f, *args, "--json")
+        assert r.exit_code == code, r.stderr
+        result = json.loads(r.stdout)
+        _conforms(result, tables["Apply result"], "apply --json")
+        for change in result["changes"]:
+            _conforms(change, tables["Plan change"], "apply --json change")
+    assert {c["action"] for c in json.loads(cli("apply", "-f", f, "--json").stdout)["changes"]} == set()
+    bad = write(tmp_path, 'routes = [{ network = "10.0.0.1/24", tunnel = "lab" }]\n', "bad.toml")
+    r = cli("apply", "-f", bad, "--json")
+    assert r.exit_code == 2
+    report = json.loads(r.stdout)
+    _conforms(report, tables["Apply error report"], "apply error report")
+    _conforms(report["problems"][0], tables["Apply problem"], "apply problem")
+
+
+def test_a_failure_midway_reports_what_was_undone(seeded, backend, tmp_path: Path) -> None:
+    """Through the CLI: the error line, the failure report's shape, and the exit code of the failure."""
+    from tests.test_docs import _conforms, _field_tables
+
+    if backend.name != "cloudflare":
+        pytest.skip("faults are injected into the Cloudflare stand-in (the embedded case: test_apply_atomic.py)")
+    cli = seeded
+    before = export_doc(cli)
+    f = write(tmp_path, 'tunnels = [{ name = "lab" }, { name = "office" }, { name = "new" }]\n'
+                        'routes = [{ network = "10.7.0.0/16", tunnel = "new" }]\n')
+    backend.cf.faults.respond("DELETE", r"/teamnet/routes/[0-9a-f-]+$", status=403,
+                              errors=[{"code": 10000, "message": "Authentication error"}])
+    r = cli("apply", "-f", f, "--prune", "--json")
+    assert r.exit_code == ExitCode.AUTH, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "apply stopped at `- route 10.0.0.0/16 in default via lab`; 2 change(s) undone)" \
+        in lines[0], lines
+    report = json.loads(r.stdout)
+    _conforms(report, _field_tables()["Apply failure report"], "apply failure report")
+    assert report["undone"] == ["+ route 10.7.0.0/16 in default via new", "+ tunnel new"]
+    assert report["not_undone"] == []
+    assert export_doc(cli) == before
