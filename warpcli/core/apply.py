@@ -17,7 +17,7 @@ from warpcli.core.cidr import Network, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import WarpcliError
 from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
-from warpcli.core.netfile import FORMAT_VERSION, NetworkFile, RouteEntry, problem, refuse
+from warpcli.core.netfile import FORMAT_VERSION, NetworkFile, RouteEntry, paused_gc, problem, refuse
 from warpcli.core.records import record
 
 CREATE, UPDATE, DELETE, KEEP = "create", "update", "delete", "keep"
@@ -27,15 +27,28 @@ SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-", KEEP: "!"}
 # -- the current state ------------------------------------------------------------------
 @record
 class State:
-    """The controller's live objects (one listing each: a list page per request remotely)."""
+    """The controller's live objects (one listing each: a list page per request remotely).
+
+    ``routes`` are :meth:`Controller.route_rows` rows: ``(id, network, version, lo,
+    prefixlen, tunnel_id, vnet_id, comment)`` (a hundred thousand of them is the design point).
+    """
 
     vnets: tuple[VirtualNetwork, ...]
     tunnels: tuple[Tunnel, ...]
-    routes: tuple[Route, ...]
+    routes: tuple[tuple, ...]
+
+    @classmethod
+    def of(cls, vnets: Iterable[VirtualNetwork], tunnels: Iterable[Tunnel], routes: Iterable[Route]) -> State:
+        rows = []
+        for r in routes:
+            n = r.net
+            rows.append((r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id,
+                         r.comment))
+        return cls(tuple(vnets), tuple(tunnels), tuple(rows))
 
 
 def read_state(ctrl: Controller) -> State:
-    return State(tuple(ctrl.list_virtual_networks()), tuple(ctrl.list_tunnels()), tuple(ctrl.list_routes()))
+    return State(tuple(ctrl.list_virtual_networks()), tuple(ctrl.list_tunnels()), tuple(ctrl.route_rows()))
 
 
 def _vnet_order(vnets: Iterable[VirtualNetwork]) -> dict[str, tuple]:
@@ -48,15 +61,15 @@ def export_document(state: State) -> dict[str, Any]:
     order = _vnet_order(state.vnets)
     vnames = {v.id: v.name for v in state.vnets}
     tnames = {t.id: t.name for t in state.tunnels}
-    routes = sorted(state.routes, key=lambda r: (order.get(r.virtual_network_id, (True, "")), r.net))
+    last = (True, "")
+    routes = sorted(state.routes, key=lambda r: (order.get(r[6], last), r[2], r[3], r[4]))
     return {
         "version": FORMAT_VERSION,
         "vnets": [{"name": v.name, "comment": v.comment, "default": v.is_default_network}
                   for v in sorted(state.vnets, key=lambda v: order[v.id])],
         "tunnels": [{"name": t.name} for t in sorted(state.tunnels, key=lambda t: t.name)],
-        "routes": [{"network": r.network, "tunnel": tnames.get(r.tunnel_id, r.tunnel_name or r.tunnel_id),
-                    "vnet": vnames.get(r.virtual_network_id, r.virtual_network_name or r.virtual_network_id),
-                    "comment": r.comment} for r in routes],
+        "routes": [{"network": network, "tunnel": tnames.get(tid, tid), "vnet": vnames.get(vid, vid),
+                    "comment": comment} for _, network, _, _, _, tid, vid, comment in routes],
     }
 
 
@@ -157,7 +170,7 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
     for e in sorted(desired.vnets, key=lambda e: e.name):
         have = cur_v.get(e.name)
         if e.default is False and target_default == e.name:
-            problems.append(problem(src, e.line, f"vnets[{e.index}] {e.name}",
+            problems.append(problem(src, e.line, f"vnets[{e.pos}] {e.name}",
                                     "it is the default virtual network; mark another one `default = true`"))
         if have is None:
             vnet_changes.append(Change(CREATE, "vnet", e.name,
@@ -215,63 +228,72 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
     # routes: identity (vnet, network)
     vid_name = {v.id: v.name for v in state.vnets}
     tid_name = {t.id: t.name for t in state.tunnels}
-    cur_r: dict[tuple[str, Network], Route] = {}
-    for r in state.routes:
-        cur_r[(vid_name.get(r.virtual_network_id, r.virtual_network_id), parse_network(r.network))] = r
+    # keyed (vnet name, (version, lo, prefixlen)): equal to the file's (vnet, Network), a tuple too
+    cur_r: dict[tuple[str, tuple], tuple] = {
+        (vid_name.get(r[6], r[6]), r[2:5]): r for r in state.routes}
     seen: dict[tuple[str, Network], RouteEntry] = {}
     route_changes: list[Change] = []
-    for re_ in desired.routes:
-        where = f"routes[{re_.index}] {re_.network}"
-        vname = re_.vnet or target_default
-        bad = []
-        if vname is None:
-            bad.append("there is no default virtual network")
-        elif vname not in live_v:
-            bad.append(_gone("virtual network", vname, vname in cur_v, "vnets"))
-        if re_.tunnel not in live_t:
-            bad.append(_gone("tunnel", re_.tunnel, re_.tunnel in cur_t, "tunnels"))
-        if bad:
-            problems.append(problem(src, re_.line, where, "; ".join(bad)))
+    no_route = (None,) * 8
+    get_route, first_of, get_tname = cur_r.get, seen.setdefault, tid_name.get
+    for re_ in desired.routes:  # the hot loop: a file of 100k routes plans in a fraction of a second
+        net, tunnel, vnet, comment = re_[:4]
+        vname = vnet or target_default
+        if vname not in live_v or tunnel not in live_t:
+            problems.append(_bad_route(src, re_, vname, live_v, live_t, cur_v, cur_t))
             continue
-        assert vname is not None
-        key = (vname, re_.network)
-        first = seen.setdefault(key, re_)
+        key = (vname, net)
+        first = first_of(key, re_)
         if first is not re_:
-            at = f"line {first.line}" if first.line else f"routes[{first.index}]"
-            problems.append(problem(src, re_.line, where, f"duplicate of {at} (the same network in {vname!r})"))
+            at = f"line {first.line}" if first.line else f"routes[{first.pos}]"
+            problems.append(problem(src, re_.line, f"routes[{re_.pos}] {net}",
+                                    f"duplicate of {at} (the same network in {vname!r})"))
             continue
-        cur_route = cur_r.get(key)
-        want = {"network": str(re_.network), "tunnel": re_.tunnel, "vnet": vname, "comment": re_.comment}
-        if cur_route is None:
-            route_changes.append(Change(CREATE, "route", str(re_.network), vname, after=want))
+        cur_route = get_route(key, no_route)
+        if cur_route is no_route:
+            text = str(net)
+            route_changes.append(Change(CREATE, "route", text, vname, after={
+                "network": text, "tunnel": tunnel, "vnet": vname, "comment": comment}))
+            continue
+        have_tunnel = get_tname(cur_route[5], cur_route[5])
+        if have_tunnel == tunnel and cur_route[7] == comment:
             continue
         r_before: dict[str, str] = {}
         r_after: dict[str, str] = {}
-        have_tunnel = tid_name.get(cur_route.tunnel_id, cur_route.tunnel_id)
-        if have_tunnel != re_.tunnel:
-            r_before["tunnel"], r_after["tunnel"] = have_tunnel, re_.tunnel
-        if cur_route.comment != re_.comment:
-            r_before["comment"], r_after["comment"] = cur_route.comment, re_.comment
-        if r_after:
-            route_changes.append(Change(UPDATE, "route", str(re_.network), vname, before=r_before, after=r_after,
-                                        id=cur_route.id))
+        if have_tunnel != tunnel:
+            r_before["tunnel"], r_after["tunnel"] = have_tunnel, tunnel
+        if cur_route[7] != comment:
+            r_before["comment"], r_after["comment"] = cur_route[7], comment
+        route_changes.append(Change(UPDATE, "route", cur_route[1], vname, before=r_before, after=r_after,
+                                    id=cur_route[0]))
     if problems:
         problems.sort(key=lambda p: (p["line"] or 0, p["entry"]))
         raise refuse(problems, src)
     del_r: list[Change] = []
     if prune:
-        for key, r in cur_r.items():
-            if key not in seen:
-                del_r.append(Change(DELETE, "route", str(key[1]), key[0], id=r.id, before={
-                    "network": str(key[1]), "tunnel": tid_name.get(r.tunnel_id, r.tunnel_id), "vnet": key[0],
-                    "comment": r.comment}))
+        for ckey, r in cur_r.items():
+            if ckey not in seen:
+                del_r.append(Change(DELETE, "route", r[1], ckey[0], id=r[0], before={
+                    "network": r[1], "tunnel": tid_name.get(r[5], r[5]), "vnet": ckey[0], "comment": r[7]}))
     order = {v: (v != target_default, v) for v in {*cur_v, *file_v}}
+
     def rkey(c: Change) -> tuple:
         return order.get(c.vnet or "", (True, c.vnet or "")), parse_network(c.name)
 
     route_changes.sort(key=rkey)
     del_r.sort(key=rkey)
     return Plan((*vnet_changes, *tunnel_changes, *route_changes, *del_r, *del_t, *del_v, *kept))
+
+
+def _bad_route(src: str, e: RouteEntry, vname: str | None, live_v: set[str], live_t: set[str],
+               cur_v: dict, cur_t: dict) -> dict[str, Any]:
+    bad = []
+    if vname is None:
+        bad.append("there is no default virtual network")
+    elif vname not in live_v:
+        bad.append(_gone("virtual network", vname, vname in cur_v, "vnets"))
+    if e.tunnel not in live_t:
+        bad.append(_gone("tunnel", e.tunnel, e.tunnel in cur_t, "tunnels"))
+    return problem(src, e.line, f"routes[{e.pos}] {e.network}", "; ".join(bad))
 
 
 def _gone(kind: str, name: str, exists: bool, section: str) -> str:
@@ -315,11 +337,12 @@ def apply(ctrl: Controller, desired: NetworkFile, *, prune: bool = False, force:
 
 
 def _plan_from(ctrl: Controller, desired: NetworkFile, prune: bool, force: bool) -> Plan:
-    state = read_state(ctrl)
-    connectors: list[Connector] = []
-    if prune and (len(state.tunnels) > len(desired.tunnels) or len(state.vnets) > len(desired.vnets)):
-        connectors = ctrl.list_connectors()
-    return plan(desired, state, prune=prune, force=force, connectors=connectors)
+    with paused_gc():
+        state = read_state(ctrl)
+        connectors: list[Connector] = []
+        if prune and (len(state.tunnels) > len(desired.tunnels) or len(state.vnets) > len(desired.vnets)):
+            connectors = ctrl.list_connectors()
+        return plan(desired, state, prune=prune, force=force, connectors=connectors)
 
 
 class _Ids:

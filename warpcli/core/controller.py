@@ -166,6 +166,16 @@ class Controller(ABC):
             n = r.net
             yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id
 
+    def route_rows(self) -> Iterator[tuple]:
+        """Every live route as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id, comment)``.
+
+        What ``export`` and ``apply`` read: the whole table, no names resolved. Backends
+        may stream it faster than building :class:`Route` objects.
+        """
+        for r in self.list_routes():
+            n = r.net
+            yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id, r.comment
+
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:
         """Create many routes all-or-nothing; raise BulkImportError listing every conflict.
 

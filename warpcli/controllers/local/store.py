@@ -576,6 +576,16 @@ class LocalController(ApiTokenStore, Controller):
             for rid, network, version, lo, plen, tid, vid in self.conn.execute(sql, params):
                 yield rid, network, version, decode(lo, "big"), plen, same(tid, tid), same(vid, vid)
 
+    def route_rows(self) -> Iterator[tuple]:
+        """Live routes as plain rows for ``export`` and ``apply`` (no Route objects, no name joins)."""
+        decode = int.from_bytes
+        with self._errors():
+            for rid, network, version, lo, plen, tid, vid, comment in self.conn.execute(
+                "SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id, comment FROM routes "
+                "WHERE deleted_at IS NULL"
+            ):
+                yield rid, network, version, decode(lo, "big"), plen, tid, vid, comment
+
     def _existing_route(self, conn: sqlite3.Connection, vnet_id: str, net: Network) -> tuple | None:
         return conn.execute(
             f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.virtual_network_id = ? AND r.version = ? "
