@@ -241,3 +241,28 @@ def test_a_concurrent_writer_waits_for_the_whole_apply(paths: Paths, tmp_path: P
         assert add.exit_code in (4, 5), add.stderr
     assert sum(1 for net, _ in routes if net.startswith("10.1") and net.endswith(".0/24") and
                net.split(".")[1] in ("100", "101")) == n
+
+
+def test_prune_keeps_a_vnet_with_a_hub_or_connectors_unless_forced(paths: Paths) -> None:
+    ctrl = local(paths)
+    seed(ctrl)
+    old = ctrl.list_virtual_networks(name="old")[0]
+    gone = ctrl.list_tunnels(name="gone")[0]
+    ctrl.register_hub("hubkey=", "192.0.2.1:51820", virtual_network_id=old.id)
+    ctrl.register_connector(gone.id, "connkey=", virtual_network_id=old.id)
+    target = parse('vnets = [{ name = "default" }]\ntunnels = [{ name = "office" }]\n'
+                   'routes = [{ network = "10.0.0.0/24", tunnel = "office", comment = "keep me" }]\n')
+    p = planner.apply(ctrl, target, prune=True).plan
+    assert p.lines() == [
+        '~ vnet default: comment "created with the state" -> ""',
+        "- route 10.9.0.0/16 in old via gone",
+        "! tunnel gone: not deleted, it has 1 connector(s); --force deletes it",
+        "! vnet old: not deleted, it has 1 connector(s); --force deletes it",
+    ]
+    ctrl.delete_connector(ctrl.list_connectors()[0].id)
+    p = planner.apply(ctrl, target, prune=True).plan
+    assert p.lines() == ["- tunnel gone", "! vnet old: not deleted, it has a hub; --force deletes it"]
+    p = planner.apply(ctrl, target, prune=True, force=True).plan
+    assert p.lines() == ['- vnet old comment "to prune"']
+    assert [v.name for v in ctrl.list_virtual_networks()] == ["default"]
+    ctrl.close()

@@ -146,12 +146,12 @@ class Plan:
 
 
 def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool = False,
-         connectors: Iterable[Connector] = ()) -> Plan:
+         connectors: Iterable[Connector] = (), hubs: Iterable[str] = ()) -> Plan:
     """The changes that make ``state`` what ``desired`` says; NetworkFileError lists every
     problem (the file's own and those found by resolving names against the state).
 
-    ``connectors``: the enrolled connectors, read only for ``prune`` (a tunnel or vnet
-    that has some is kept unless ``force``).
+    ``connectors``: the enrolled connectors, and ``hubs`` the ids of the vnets that have a
+    hub, read only for ``prune`` (a tunnel or vnet that has some is kept unless ``force``).
     """
     src = desired.source
     problems = list(desired.problems)
@@ -160,6 +160,7 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
     file_default = next((e for e in desired.vnets if e.default), None)
     cur_default = next((v for v in state.vnets if v.is_default_network), None)
     target_default = file_default.name if file_default else (cur_default.name if cur_default else None)
+    hub_of = set(hubs)
     used_t: dict[str, int] = {}
     used_v: dict[str, int] = {}
     for c in connectors:
@@ -214,8 +215,8 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
                     note += " once the file marks another one `default = true`"
             elif v.is_default_network and not file_default:
                 note = "it is the default virtual network; mark another one `default = true` in the file"
-            elif n and not force:
-                note = f"it has {n} connector(s); --force deletes it"
+            elif (n or v.id in hub_of) and not force:
+                note = f"it has {n} connector(s); --force deletes it" if n else "it has a hub; --force deletes it"
             if note:
                 kept.append(Change(KEEP, "vnet", v.name, id=v.id, note=note))
             else:
@@ -332,7 +333,7 @@ def apply(ctrl: Controller, desired: NetworkFile, *, prune: bool = False, force:
     with ctrl.transaction() as atomic:
         p = _plan_from(ctrl, desired, prune, force)
         if p.pending:
-            execute(ctrl, p, atomic=atomic)
+            execute(ctrl, p, atomic=atomic, force=force)
     return Outcome(p, True, atomic)
 
 
@@ -340,9 +341,22 @@ def _plan_from(ctrl: Controller, desired: NetworkFile, prune: bool, force: bool)
     with paused_gc():
         state = read_state(ctrl)
         connectors: list[Connector] = []
+        hubs: list[str] = []
         if prune and (len(state.tunnels) > len(desired.tunnels) or len(state.vnets) > len(desired.vnets)):
             connectors = ctrl.list_connectors()
-        return plan(desired, state, prune=prune, force=force, connectors=connectors)
+            named = {e.name for e in desired.vnets}
+            hubs = [v.id for v in state.vnets if v.name not in named and _has_hub(ctrl, v.id)]
+        return plan(desired, state, prune=prune, force=force, connectors=connectors, hubs=hubs)
+
+
+def _has_hub(ctrl: Controller, vnet_id: str) -> bool:
+    from warpcli.core.errors import NotFound, NotSupported
+
+    try:
+        ctrl.get_hub(vnet_id)
+        return True
+    except (NotFound, NotSupported):
+        return False
 
 
 class _Ids:
@@ -361,7 +375,7 @@ class _Ids:
             self.loaded = True
 
 
-def execute(ctrl: Controller, p: Plan, *, atomic: bool = False) -> None:
+def execute(ctrl: Controller, p: Plan, *, atomic: bool = False, force: bool = False) -> None:
     """Carry out a plan in its order; on failure undo (unless ``atomic``: the caller's
     transaction rolls back) and re-raise the error with the report attached."""
     ids = _Ids(ctrl)
@@ -373,7 +387,7 @@ def execute(ctrl: Controller, p: Plan, *, atomic: bool = False) -> None:
             if c.action == KEEP:
                 continue
             current = c
-            done.append((c, _do(ctrl, c, ids)))
+            done.append((c, _do(ctrl, c, ids, force)))
     except WarpcliError as exc:
         stopped = f"apply stopped at `{current.line()}`" if current else "apply stopped"
         if atomic:
@@ -394,10 +408,10 @@ def execute(ctrl: Controller, p: Plan, *, atomic: bool = False) -> None:
         raise
 
 
-def _do(ctrl: Controller, c: Change, ids: _Ids) -> Callable[[], None]:
+def _do(ctrl: Controller, c: Change, ids: _Ids, force: bool) -> Callable[[], None]:
     """Make one change; return its undo."""
     if c.kind == "vnet":
-        return _do_vnet(ctrl, c, ids)
+        return _do_vnet(ctrl, c, ids, force)
     if c.kind == "tunnel":
         if c.action == CREATE:
             t = ctrl.create_tunnel(c.name)
@@ -434,7 +448,7 @@ def _do(ctrl: Controller, c: Change, ids: _Ids) -> Callable[[], None]:
                                            comment=b["comment"]))
 
 
-def _do_vnet(ctrl: Controller, c: Change, ids: _Ids) -> Callable[[], None]:
+def _do_vnet(ctrl: Controller, c: Change, ids: _Ids, force: bool) -> Callable[[], None]:
     if c.action == CREATE:
         v = ctrl.create_virtual_network(c.name, comment=c.after["comment"])
         ids.vnets[c.name] = v.id
@@ -463,7 +477,7 @@ def _do_vnet(ctrl: Controller, c: Change, ids: _Ids) -> Callable[[], None]:
                 ctrl.update_virtual_network(old.id, is_default=True)
             ctrl.update_virtual_network(vid, comment=c.before.get("comment"))
         return revert
-    ctrl.delete_virtual_network(vid)
+    ctrl.delete_virtual_network(vid, force=force)  # its routes went first; force: its connectors and hub
     ids.vnets.pop(c.name, None)
     b = c.before
 
