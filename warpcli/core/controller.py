@@ -176,6 +176,14 @@ class Controller(ABC):
             n = r.net
             yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id, r.comment
 
+    def transaction(self) -> AbstractContextManager[bool]:
+        """A block whose writes commit together or not at all; yields whether it can promise that.
+
+        ``apply`` runs in one. The default promises nothing (yields False): a remote API
+        has no transactions, so ``apply`` undoes what it did instead.
+        """
+        return nullcontext(False)
+
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:
         """Create many routes all-or-nothing; raise BulkImportError listing every conflict.
 
@@ -218,14 +226,6 @@ class Controller(ABC):
         except (NotFound, NotSupported):
             h.update(b"h -\n")
         return h.hexdigest()
-
-    def transaction(self) -> AbstractContextManager[bool]:
-        """A block whose writes commit together or not at all; yields whether it can promise that.
-
-        ``apply`` runs in one. The default promises nothing (yields False): a remote API
-        has no transactions, so ``apply`` undoes what it did instead.
-        """
-        return nullcontext(False)
 
     def close(self) -> None:  # noqa: B027 - optional hook: most controllers hold nothing to release
         """Release connections; the controller is not used afterwards."""
