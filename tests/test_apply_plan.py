@@ -415,3 +415,20 @@ def test_the_fast_reader_agrees_with_tomllib(state, extra) -> None:
             assert parse(text, "f.toml") == real(text, "f.toml")
         finally:
             netfile._parse_slow = real
+
+
+def test_routes_of_foreign_tunnels_are_neither_exported_nor_pruned_nor_overwritten() -> None:
+    """A Cloudflare account lists cloudflared's routes too; their tunnels are not warpcli's."""
+    v = VirtualNetwork("v1", "default", "", True, "t")
+    state = A.State.of((v,), (Tunnel("t1", "office", "a", "t"),), (
+        Route("r1", "10.0.0.0/24", "t1", "v1", "", "t", "office", "default"),
+        Route("r2", "10.5.0.0/16", "cfd-tunnel-id", "v1", "", "t", None, "default"),
+    ))
+    doc = A.export_document(state)
+    assert [r["network"] for r in doc["routes"]] == ["10.0.0.0/24"]
+    assert [r[0] for r in A.foreign_routes(state)] == ["r2"]
+    assert A.plan(parse("".join(dump_toml(doc))), state, prune=True, force=True).changes == ()
+    text = 'tunnels = [{ name = "office" }]\nroutes = [{ network = "10.5.0.0/16", tunnel = "office" }]\n'
+    with pytest.raises(NetworkFileError) as info:
+        A.plan(parse(text), state)
+    assert "through tunnel cfd-tunnel-id, which is not a warp_connector tunnel" in info.value.problems[0]["reason"]

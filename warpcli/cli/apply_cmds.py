@@ -34,9 +34,14 @@ def export(
 
         _write(file, lambda out: bulk.write_rows(bulk.export_rows(rt.controller), out, fmt))
         return
-    from warpcli.core.apply import export_document, read_state
+    from warpcli.core.apply import export_document, foreign_routes, read_state
 
-    doc = export_document(read_state(rt.controller))
+    state = read_state(rt.controller)
+    doc = export_document(state)
+    foreign = len(foreign_routes(state))
+    if foreign:
+        render.message(f"note: {foreign} route(s) through tunnels that are not warp_connector tunnels "
+                       "(cloudflared's) are left out; apply never changes them")
     if json:
         import json as json_module
 

@@ -56,13 +56,25 @@ def _vnet_order(vnets: Iterable[VirtualNetwork]) -> dict[str, tuple]:
     return {v.id: (not v.is_default_network, v.name) for v in vnets}
 
 
+def foreign_routes(state: State) -> list[tuple]:
+    """Routes through tunnels that are not among the state's tunnels.
+
+    On a Cloudflare account, routes of ``cloudflared`` tunnels (``cfd_tunnel``) are listed
+    with the rest but their tunnels are not warpcli's: export leaves them out, apply
+    never touches them (not even with --prune) and refuses a file route on their CIDR.
+    """
+    tunnels = {t.id for t in state.tunnels}
+    return [r for r in state.routes if r[5] not in tunnels]
+
+
 def export_document(state: State) -> dict[str, Any]:
     """The state as the network file's document (names, no ids, no secrets), sorted."""
     order = _vnet_order(state.vnets)
     vnames = {v.id: v.name for v in state.vnets}
     tnames = {t.id: t.name for t in state.tunnels}
     last = (True, "")
-    routes = sorted(state.routes, key=lambda r: (order.get(r[6], last), r[2], r[3], r[4]))
+    routes = sorted((r for r in state.routes if r[5] in tnames),
+                    key=lambda r: (order.get(r[6], last), r[2], r[3], r[4]))
     return {
         "version": FORMAT_VERSION,
         "vnets": [{"name": v.name, "comment": v.comment, "default": v.is_default_network}
@@ -232,6 +244,7 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
     # keyed (vnet name, (version, lo, prefixlen)): equal to the file's (vnet, Network), a tuple too
     cur_r: dict[tuple[str, tuple], tuple] = {
         (vid_name.get(r[6], r[6]), r[2:5]): r for r in state.routes}
+    foreign = {key: cur_r.pop(key) for key in [k for k, r in cur_r.items() if r[5] not in tid_name]}
     seen: dict[tuple[str, Network], RouteEntry] = {}
     route_changes: list[Change] = []
     no_route = (None,) * 8
@@ -251,6 +264,11 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
             continue
         cur_route = get_route(key, no_route)
         if cur_route is no_route:
+            if foreign and key in foreign:
+                problems.append(problem(src, re_.line, f"routes[{re_.pos}] {net}", (
+                    f"already routed in {vname!r} through tunnel {foreign[key][5]}, which is not a "
+                    "warp_connector tunnel (cloudflared's?); apply leaves such routes alone")))
+                continue
             text = str(net)
             route_changes.append(Change(CREATE, "route", text, vname, after={
                 "network": text, "tunnel": tunnel, "vnet": vname, "comment": comment}))
