@@ -235,6 +235,8 @@ def test_unreadable_input_is_one_line(cli, tmp_path: Path) -> None:
     bad.write_bytes(b'# caf\xe9\n')
     r = cli("apply", "-f", str(bad))
     assert r.exit_code == 2 and "is not UTF-8 text" in r.stderr
+    r = cli("apply", "-f", str(bad), "--force")
+    assert r.exit_code == 2 and r.stderr == "warpcli: error: --force goes with --prune (it lets --prune delete more)\n"
     r = cli("export", "--format", "yaml")
     assert r.exit_code == 2 and "--format 'yaml'" in r.stderr
 

@@ -94,6 +94,8 @@ def apply(
     from warpcli.core.netfile import NetworkFileError, describe, parse
 
     rt = runtime(ctx, json=json)
+    if force and not prune:
+        raise InvalidInput("--force goes with --prune (it lets --prune delete more)")
     source, text = _read(file)
     try:
         outcome = planner.apply(rt.controller, parse(text, source), prune=prune, force=force, dry_run=dry_run)
