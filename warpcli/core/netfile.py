@@ -102,9 +102,10 @@ _AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)$|\s*\(at end of documen
 
 
 #: one route exactly as `export` writes it (the only escapes in its strings: \" and \\)
-_STR = r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\["\\])*)"'
+_CH = r'[^"\\\x00-\x08\x0a-\x1f\x7f]'
+_STR = rf'"({_CH}*(?:\\["\\]{_CH}*)*)"'  # the loop unrolled: a plain run of characters is one step
 _ROUTE_LINE = re.compile(
-    rf"^  \{{ network = {_STR}, tunnel = {_STR}, vnet = {_STR}(?:, comment = {_STR})? \}},\n", re.M)
+    rf'^  \{{ network = "([0-9A-Fa-f.:/]+)", tunnel = {_STR}, vnet = {_STR}(?:, comment = {_STR})? \}},\n', re.M)
 _ROUTES_OPEN = "routes = [\n"
 
 
