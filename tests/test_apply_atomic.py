@@ -266,3 +266,16 @@ def test_prune_keeps_a_vnet_with_a_hub_or_connectors_unless_forced(paths: Paths)
     assert p.lines() == ['- vnet old comment "to prune"']
     assert [v.name for v in ctrl.list_virtual_networks()] == ["default"]
     ctrl.close()
+
+
+def test_prune_reads_connectors_whenever_it_would_delete_a_tunnel(paths: Paths) -> None:
+    """As many tunnels in the file as on the controller, but other ones: the old ones are still checked."""
+    ctrl = local(paths)
+    edge = ctrl.create_tunnel("edge")
+    ctrl.register_connector(edge.id, "connkey=")
+    p = planner.apply(ctrl, parse('vnets = [{ name = "default" }]\ntunnels = [{ name = "other" }]\n'),
+                      prune=True).plan
+    assert p.lines() == ['~ vnet default: comment "created with the state" -> ""', "+ tunnel other",
+                         "! tunnel edge: not deleted, it has 1 connector(s); --force deletes it"]
+    assert {t.name for t in ctrl.list_tunnels()} == {"edge", "other"}
+    ctrl.close()

@@ -360,10 +360,12 @@ def _plan_from(ctrl: Controller, desired: NetworkFile, prune: bool, force: bool)
         state = read_state(ctrl)
         connectors: list[Connector] = []
         hubs: list[str] = []
-        if prune and (len(state.tunnels) > len(desired.tunnels) or len(state.vnets) > len(desired.vnets)):
+        named_t = {e.name for e in desired.tunnels}
+        named_v = {e.name for e in desired.vnets}
+        if prune and (any(t.name not in named_t for t in state.tunnels) or
+                      any(v.name not in named_v for v in state.vnets)):  # only then can it matter
             connectors = ctrl.list_connectors()
-            named = {e.name for e in desired.vnets}
-            hubs = [v.id for v in state.vnets if v.name not in named and _has_hub(ctrl, v.id)]
+            hubs = [v.id for v in state.vnets if v.name not in named_v and _has_hub(ctrl, v.id)]
         return plan(desired, state, prune=prune, force=force, connectors=connectors, hubs=hubs)
 
 
