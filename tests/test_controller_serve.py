@@ -252,7 +252,8 @@ def test_without_the_server_extra_serve_says_what_to_install(paths: Paths) -> No
     )
     p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1
-    assert p.stderr == "warpcli: error: `controller serve` needs the server extra: pip install 'warpcli[server]'\n"
+    assert p.stderr == ("warpcli: error: `controller serve` needs the server extra; pip install 'warpcli[server]' "
+                        "(in a checkout: pip install -e '.[server]')\n")
 
 
 def test_serve_over_tls(paths: Paths, tmp_path: Path) -> None:

@@ -251,6 +251,10 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     add = lambda heading, *objs: s.setdefault(heading, []).extend(objs)  # noqa: E731
     add("Connector config", _json(ok("enroll", "--tunnel", "office", "--interface", "wcdoc0")))
     add("Connector config", _json(ok("enroll", "--tunnel", "office")))
+    listed = _json(ok("connector", "list"))
+    add("Connector", *listed)
+    add("Connector", _json(ok("connector", "list", "--tunnel", "office")))  # the array itself is checked below
+    s["Connector"] = [c for c in s["Connector"] if isinstance(c, dict)]
     root = tmp_path / "root"
     root.mkdir()
     add("Install result", _json(ok("install", "--root", str(root), "--no-start")),
@@ -284,7 +288,7 @@ def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPa
 
 #: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py and
 #: tests/host/test_warp_enroll.py check them
-HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result",
+HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result", "Hub",
                "Warp enrollment"}
 #: shapes only the cloudflare controller's commands print: checked by the test below on cf_samples
 CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
@@ -345,3 +349,34 @@ def test_no_secret_in_any_cloudflare_json(cf_samples: dict[str, list[Any]], back
         assert api_token not in text, f"the API token leaked into {heading}"
         if heading != "Tunnel token":
             assert tunnel_token not in text, f"the tunnel token leaked into {heading}"
+
+
+def test_every_config_key_and_controller_is_documented() -> None:
+    """docs/commands.md names every config.toml key (in `config set`/`unset`/`show` and the
+    environment table) and every controller; a key added to the code and not the docs fails here."""
+    from warpcli.core.settings import CONTROLLERS, KEYS
+
+    text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    for heading in ("### `warpcli config set`", "### `warpcli config unset`", "### `warpcli config show`"):
+        section = text.split(heading, 1)[1].split("\n### ", 1)[0]
+        missing = [k for k in KEYS if f"`{k}`" not in section]
+        assert not missing, f"{heading} does not name {missing}"
+    env_table = text.split("## Environment and files", 1)[1].split("\n## ", 1)[0]
+    for key, (var, _) in KEYS.items():
+        assert f"| `{var}` | `{key}` |" in env_table, f"the environment table lacks {var} / {key}"
+    set_section = text.split("### `warpcli config set`", 1)[1].split("\n### ", 1)[0]
+    for controller in CONTROLLERS:
+        assert f"`{controller}`" in set_section, f"`config set controller` does not name {controller!r}"
+
+
+def test_every_metric_is_documented() -> None:
+    """docs/metrics.md lists every metric name the follow loop registers (a renamed metric fails here)."""
+    from warpcli.metrics.follow import FollowMetrics, PeerSample
+
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    m = FollowMetrics("connector", lambda: [PeerSample("wg0", "k", None, 1.0, 1, 2)])
+    names = {family.name for family in m.registry.collect()}
+    counters = {family.name for family in m.registry.collect() if family.type == "counter"}
+    for name in names:
+        shown = f"{name}_total" if name in counters else name
+        assert f"`{shown}`" in text, f"docs/metrics.md does not list {shown}"

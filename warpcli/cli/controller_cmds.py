@@ -15,13 +15,12 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
+from warpcli.core.settings import DEFAULT_LISTEN
 
 if TYPE_CHECKING:
     from warpcli.controllers.local import LocalController
     from warpcli.core.settings import Settings
 
-#: where `controller serve` listens by default (kept in step with warpcli.server.run.DEFAULT_LISTEN)
-DEFAULT_LISTEN = "127.0.0.1:8787"
 API_URL_HINT = f"http://{DEFAULT_LISTEN}/client/v4"
 
 app = typer.Typer(
@@ -83,7 +82,8 @@ def serve(
         import cheroot  # noqa: F401
         import flask  # noqa: F401
     except ImportError:
-        raise WarpcliError("`controller serve` needs the server extra: pip install 'warpcli[server]'") from None
+        raise WarpcliError("`controller serve` needs the server extra",
+                           hint="pip install 'warpcli[server]' (in a checkout: pip install -e '.[server]')") from None
     from warpcli.server.run import serve as run
 
     def listening(info) -> None:

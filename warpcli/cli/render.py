@@ -97,19 +97,69 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
         plain(f"{key.ljust(width)}  {'' if value is None else value}")
 
 
+def deleted(obj: Any, *, done: str, missing: str, routes: int = 0, json: bool) -> None:
+    """What every delete prints: ``done`` on stderr (plus the routes that went along under
+    --force), or ``missing`` when --if-exists found nothing; with --json the deleted object, or null."""
+    if obj is None:
+        message(missing)
+    else:
+        message(done + (f" and its {routes} route{'s' if routes != 1 else ''}" if routes else ""))
+    if json:
+        emit_json(obj)
+
+
+def human_bytes(n: int) -> str:
+    """``1532`` -> ``1.5 KiB``: binary units, three significant digits (tables; JSON keeps the number)."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_age(seconds: float) -> str:
+    """``75`` -> ``1 min 15 s``; ``7300`` -> ``2 h 1 min``; ``200000`` -> ``2 d 7 h``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    for size, unit, sub_size, sub_unit in ((86400, "d", 3600, "h"), (3600, "h", 60, "min"), (60, "min", 1, "s")):
+        if s >= size:
+            rest = (s % size) // sub_size
+            return f"{s // size} {unit}" + (f" {rest} {sub_unit}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def timestamp() -> str:
+    """Now, in ISO 8601 UTC to the second: the prefix of every `--follow` line."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def follow_message(text: str) -> None:
+    """A `--follow` message on stderr, stamped with the time."""
+    message(f"{timestamp()} {text}")
+
+
 def plan_result(lines: list[str], data: dict, *, json: bool, dry_run: bool = False, compact: bool = False) -> None:
     """What `up`, `hub up` and `route add --table local` print: the plan's lines, or JSON.
 
-    ``compact``: the JSON on one line (``--follow`` prints JSON lines, one per reconcile).
+    ``compact`` (``--follow``): JSON lines, one per reconcile, each with its ``time``; text
+    lines each start with that time (ISO 8601, UTC).
     """
     if json and compact:
-        sys.stdout.write(json_module.dumps(data, default=_default, ensure_ascii=False) + "\n")
+        stamped = {"time": timestamp(), **data}
+        sys.stdout.write(json_module.dumps(stamped, default=_default, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     elif json:
         emit_json(data)
     else:
+        now = timestamp() if compact else None
         for line in lines:
-            plain(line)
+            plain(f"{now} {line}" if now else line)
         if compact:
             sys.stdout.flush()
     if dry_run:

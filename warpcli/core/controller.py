@@ -85,7 +85,7 @@ class Controller(ABC):
     @abstractmethod
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
@@ -101,7 +101,7 @@ class Controller(ABC):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
@@ -226,6 +226,15 @@ class Controller(ABC):
         except (NotFound, NotSupported):
             h.update(b"h -\n")
         return h.hexdigest()
+
+    def token_home(self) -> str:
+        """Where this controller keeps tunnel tokens, as a phrase for messages ("in the OS keyring")."""
+        return f"by the {self.kind} controller"
+
+    def warpcli_server(self) -> dict | None:
+        """The health answer of the warpcli server this controller talks to (``controller serve``),
+        or None: the embedded controller and Cloudflare itself are not one."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook: most controllers hold nothing to release
         """Release connections; the controller is not used afterwards."""

@@ -372,8 +372,8 @@ def install(
     edited = []  # managed files changed by someone since the last install: replaced, with a warning
     for rel in to_write:
         mine = prev.entry(rel) if prev else None
-        data = current[rel]
-        if mine is not None and data is not None and sha256(data) != mine.sha256:
+        current_data = current[rel]
+        if mine is not None and current_data is not None and sha256(current_data) != mine.sha256:
             edited.append(str(root / rel))
     new_dirs = _missing_dirs(root, [*files, MANIFEST_PATH])
     manifest = Manifest(entries, sorted(set(prev.directories if prev else []) | set(new_dirs)))

@@ -27,13 +27,14 @@ from __future__ import annotations
 import hmac
 import socket
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from warpcli.controllers.cloudflare import shapes
 from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, ServerError, path_segment
 from warpcli.core import conflicts
-from warpcli.core.cidr import Network
+from warpcli.core.cidr import Network, as_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import (
     AuthError,
@@ -161,11 +162,12 @@ class CloudflareController(Controller):
 
     # -- tunnels ----------------------------------------------------------------------
     def create_tunnel(self, name: str) -> Tunnel:
-        validate_name("tunnel", name)
-        existing = self.list_tunnels(name=name)
+        name = validate_name("tunnel", name)
+        live = self.list_tunnels()  # one listing for both checks: the same name, and one that looks the same
+        existing = [t for t in live if t.name == name]
         if existing:
-            t = existing[0]
-            raise conflicts.tunnel_name_taken(t)
+            raise conflicts.tunnel_name_taken(existing[0])
+        conflicts.name_looks_taken("tunnel", name, (t.name for t in live))
 
         def find() -> dict | None:
             found = self.list_tunnels(name=name)
@@ -213,12 +215,13 @@ class CloudflareController(Controller):
 
     # -- virtual networks -------------------------------------------------------------
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
-        validate_name("virtual network", name)
+        name = validate_name("virtual network", name)
         validate_comment(comment, MAX_VNET_COMMENT)
-        existing = self.list_virtual_networks(name=name)
+        live = self.list_virtual_networks()  # one listing for the same name and one that looks the same
+        existing = [v for v in live if v.name == name]
         if existing:
-            v = existing[0]
-            raise conflicts.vnet_name_taken(v)
+            raise conflicts.vnet_name_taken(existing[0])
+        conflicts.name_looks_taken("virtual network", name, (v.name for v in live))
 
         def find() -> dict | None:
             found = self.list_virtual_networks(name=name)
@@ -272,10 +275,12 @@ class CloudflareController(Controller):
     ) -> VirtualNetwork:
         vnet = self._live_vnet(vnet_id)
         if name is not None:
-            validate_name("virtual network", name)
-            clash = [v for v in self.list_virtual_networks(name=name) if v.id != vnet.id]
+            name = validate_name("virtual network", name)
+            others = [v for v in self.list_virtual_networks() if v.id != vnet.id]
+            clash = [v for v in others if v.name == name]
             if clash:
                 raise conflicts.vnet_name_taken(clash[0])
+            conflicts.name_looks_taken("virtual network", name, (v.name for v in others))
         if comment is not None:
             validate_comment(comment, MAX_VNET_COMMENT)
         if is_default is False and vnet.is_default_network:
@@ -319,12 +324,13 @@ class CloudflareController(Controller):
 
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        network = as_network(network)
         validate_comment(comment)
         tunnel = self.get_tunnel(tunnel_id)
         vnet = self._vnet_id(virtual_network_id)
@@ -367,11 +373,12 @@ class CloudflareController(Controller):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        network = None if network is None else as_network(network)
         if comment is not None:
             validate_comment(comment)
         current = self._get_route(route_id)
@@ -448,7 +455,7 @@ class CloudflareController(Controller):
             for s in specs:
                 body = {"network": str(s.network), "tunnel_id": s.tunnel_id,
                         "virtual_network_id": s.virtual_network_id, "comment": s.comment}
-                obj = self._create("/teamnet/routes", body, lambda s=s: self._found_spec(s))
+                obj = self._create("/teamnet/routes", body, partial(self._found_spec, s))
                 made.append(obj["id"] if isinstance(obj, dict) else "")
         except WarpcliError as exc:
             undone = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
-from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
+from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
 from warpcli.core.model import (
@@ -87,6 +87,9 @@ class LocalController(ApiTokenStore, Controller):
         if self._secrets is None:
             self._secrets = self._secrets_factory()
         return self._secrets
+
+    def token_home(self) -> str:
+        return f"in {self.secrets.description}"
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -255,7 +258,7 @@ class LocalController(ApiTokenStore, Controller):
         return self._tunnel(row, self.account_id)
 
     def create_tunnel(self, name: str) -> Tunnel:
-        validate_name("tunnel", name)
+        name = validate_name("tunnel", name)
         store = self.secrets  # fail before writing anything if no secret store is usable
         with self._write() as conn:
             row = conn.execute(
@@ -264,6 +267,8 @@ class LocalController(ApiTokenStore, Controller):
             if row is not None:
                 existing = self._tunnel(row, self.account_id)
                 raise conflicts.tunnel_name_taken(existing)
+            live = conn.execute("SELECT name FROM tunnels WHERE deleted_at IS NULL")
+            conflicts.name_looks_taken("tunnel", name, (n for (n,) in live))
             from warpcli.core.tokens import new_tunnel_token, token_digest
 
             tunnel = Tunnel(id=new_id(), name=name, account_tag=self.account_id, created_at=utcnow())
@@ -359,9 +364,11 @@ class LocalController(ApiTokenStore, Controller):
         if row is not None and row[0] != but:
             existing = self._vnet(row)
             raise conflicts.vnet_name_taken(existing)
+        live = conn.execute("SELECT id, name FROM virtual_networks WHERE deleted_at IS NULL")
+        conflicts.name_looks_taken("virtual network", name, (n for (vid, n) in live if vid != but))
 
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
-        validate_name("virtual network", name)
+        name = validate_name("virtual network", name)
         validate_comment(comment, MAX_VNET_COMMENT)
         with self._write() as conn:
             self._check_vnet_name(conn, name)
@@ -384,7 +391,8 @@ class LocalController(ApiTokenStore, Controller):
         is_default: bool | None = None,
         is_deleted: bool | None = False,
     ) -> list[VirtualNetwork]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         for col, value in (("id", id), ("name", name)):
             if value is not None:
                 where.append(f"{col} = ?")
@@ -410,7 +418,7 @@ class LocalController(ApiTokenStore, Controller):
         with self._write() as conn:
             vnet = self._live_vnet(conn, vnet_id)
             if name is not None and name != vnet.name:
-                validate_name("virtual network", name)
+                name = validate_name("virtual network", name)
                 self._check_vnet_name(conn, name, but=vnet_id)
                 conn.execute("UPDATE virtual_networks SET name = ? WHERE id = ?", (name, vnet_id))
             if comment is not None:
@@ -600,12 +608,13 @@ class LocalController(ApiTokenStore, Controller):
 
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        network = as_network(network)
         validate_comment(comment)
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
@@ -645,11 +654,12 @@ class LocalController(ApiTokenStore, Controller):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        network = None if network is None else as_network(network)
         if comment is not None:
             validate_comment(comment)
         with self._write() as conn:
