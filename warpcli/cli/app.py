@@ -33,6 +33,8 @@ SUBCOMMANDS = {
     "controller": "warpcli.cli.controller_cmds",
     "install": "warpcli.cli.install_cmds:install",
     "uninstall": "warpcli.cli.install_cmds:uninstall",
+    "export": "warpcli.cli.apply_cmds:export",
+    "apply": "warpcli.cli.apply_cmds:apply",
 }
 
 

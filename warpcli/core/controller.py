@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 from warpcli.core.cidr import Network
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
@@ -182,6 +183,24 @@ class Controller(ABC):
         for r in self.list_routes(RouteFilter(virtual_network_id=virtual_network_id)):
             n = r.net
             yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id
+
+    def route_rows(self) -> Iterator[tuple]:
+        """Every live route as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id, comment)``.
+
+        What ``export`` and ``apply`` read: the whole table, no names resolved. Backends
+        may stream it faster than building :class:`Route` objects.
+        """
+        for r in self.list_routes():
+            n = r.net
+            yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id, r.comment
+
+    def transaction(self) -> AbstractContextManager[bool]:
+        """A block whose writes commit together or not at all; yields whether it can promise that.
+
+        ``apply`` runs in one. The default promises nothing (yields False): a remote API
+        has no transactions, so ``apply`` undoes what it did instead.
+        """
+        return nullcontext(False)
 
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:
         """Create many routes all-or-nothing; raise BulkImportError listing every conflict.

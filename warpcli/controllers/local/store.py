@@ -47,6 +47,22 @@ def token_key(tunnel_id: str) -> str:
     return f"tunnel-token:{tunnel_id}"
 
 
+class _TxnHooks:
+    """What :meth:`LocalController.transaction` does to the secret store after it ends."""
+
+    def __init__(self) -> None:
+        self.on_commit: list[Callable[[], object]] = []
+        self.on_rollback: list[Callable[[], object]] = []
+
+    @staticmethod
+    def run(actions: list[Callable[[], object]]) -> None:
+        for action in actions:
+            try:
+                action()
+            except WarpcliError:
+                pass  # a stale secret is harmless and unusable
+
+
 class LocalController(ApiTokenStore, Controller):
     kind = "local"
 
@@ -63,6 +79,7 @@ class LocalController(ApiTokenStore, Controller):
         self._secrets: SecretStore | None = None
         self._lock_timeout = lock_timeout
         self._conn: sqlite3.Connection | None = None
+        self._txn: _TxnHooks | None = None  #: set inside transaction()
 
     # -- plumbing -----------------------------------------------------------------
     @property
@@ -173,6 +190,10 @@ class LocalController(ApiTokenStore, Controller):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self.conn
+        if self._txn is not None:  # inside transaction(): its BEGIN and COMMIT hold for this write too
+            with self._errors():
+                yield conn
+            return
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -182,6 +203,30 @@ class LocalController(ApiTokenStore, Controller):
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[bool]:
+        """One ``BEGIN IMMEDIATE`` around every read and write inside (``apply``): all or
+        nothing, and a concurrent writer sees the state before or after, never between.
+
+        Secrets follow: a token stored inside is removed again on rollback, a token
+        deleted inside is deleted only once the transaction commits.
+        """
+        if self._txn is not None:
+            yield True
+            return
+        hooks = _TxnHooks()
+        try:
+            with self._write():
+                self._txn = hooks
+                try:
+                    yield True
+                finally:
+                    self._txn = None
+        except BaseException:
+            hooks.run(hooks.on_rollback)
+            raise
+        hooks.run(hooks.on_commit)
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
         with self._errors():
@@ -233,6 +278,8 @@ class LocalController(ApiTokenStore, Controller):
                 (tunnel.id, name, tunnel.status, token_digest(token), tunnel.created_at),
             )
             store.set(token_key(tunnel.id), token)
+            if self._txn is not None:
+                self._txn.on_rollback.append(lambda: store.delete(token_key(tunnel.id)))
         return tunnel
 
     def list_tunnels(self, *, name: str | None = None, is_deleted: bool | None = False) -> list[Tunnel]:
@@ -287,10 +334,13 @@ class LocalController(ApiTokenStore, Controller):
             conn.execute(
                 "UPDATE connectors SET deleted_at = ? WHERE tunnel_id = ? AND deleted_at IS NULL", (now, tunnel_id)
             )
-        try:
-            self.secrets.delete(token_key(tunnel_id))
-        except WarpcliError:
-            pass  # the tunnel is gone; a stale secret is harmless and unusable
+            if self._txn is not None:  # the token goes once the deletion is committed
+                self._txn.on_commit.append(lambda: self.secrets.delete(token_key(tunnel_id)))
+        if self._txn is None:
+            try:
+                self.secrets.delete(token_key(tunnel_id))
+            except WarpcliError:
+                pass  # the tunnel is gone; a stale secret is harmless and unusable
         return replace(tunnel, deleted_at=now)
 
     def get_tunnel_token(self, tunnel_id: str) -> str:
@@ -552,6 +602,16 @@ class LocalController(ApiTokenStore, Controller):
         with self._errors():
             for rid, network, version, lo, plen, tid, vid in self.conn.execute(sql, params):
                 yield rid, network, version, decode(lo, "big"), plen, same(tid, tid), same(vid, vid)
+
+    def route_rows(self) -> Iterator[tuple]:
+        """Live routes as plain rows for ``export`` and ``apply`` (no Route objects, no name joins)."""
+        decode = int.from_bytes
+        with self._errors():
+            for rid, network, version, lo, plen, tid, vid, comment in self.conn.execute(
+                "SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id, comment FROM routes "
+                "WHERE deleted_at IS NULL"
+            ):
+                yield rid, network, version, decode(lo, "big"), plen, tid, vid, comment
 
     def _existing_route(self, conn: sqlite3.Connection, vnet_id: str, net: Network) -> tuple | None:
         return conn.execute(
