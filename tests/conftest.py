@@ -175,3 +175,10 @@ def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch):
     assert code == 0, f"controller serve exited {code}:\n{served.log_text()}"
     problems = served.problems()
     assert not problems, "controller serve saw problems:\n  " + "\n  ".join(problems)
+
+
+def assert_one_line_error(r, code: int) -> None:
+    """A refused command: the documented exit code, and one line on stderr (no traceback)."""
+    assert r.exit_code == code, (r.exit_code, r.stderr)
+    assert r.stderr.startswith("warpcli: error: ") and "Traceback" not in r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr

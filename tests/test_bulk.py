@@ -286,3 +286,49 @@ def test_a_table_moves_from_the_embedded_controller_to_cloudflare(setup, tmp_pat
         r = cli("routes", "import", str(out), "--json")
         assert r.exit_code == 4 and len(json.loads(r.stdout)["problems"]) == len(original)
         assert len(cf.requests_to("POST", r"/teamnet/routes$")) == len(original)
+
+
+def test_import_of_a_file_that_is_not_utf8(sh, paths, tmp_path: Path) -> None:
+    assert sh("tunnel", "create", "office").exit_code == 0
+    before = dump_state(paths.state)
+    for name, data in (("latin1.csv", "network,tunnel,vnet,comment\n10.0.0.0/24,office,,caf\xe9\n".encode("latin-1")),
+                       ("binary.csv", b"\xff\xfe\x00\x01garbage")):
+        f = tmp_path / name
+        f.write_bytes(data)
+        r = sh("routes", "import", str(f))
+        assert r.exit_code == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "not UTF-8" in r.stderr
+    assert dump_state(paths.state) == before
+
+
+def test_import_with_a_huge_csv_field(sh, paths, tmp_path: Path) -> None:
+    assert sh("tunnel", "create", "office").exit_code == 0
+    before = dump_state(paths.state)
+    f = tmp_path / "huge.csv"
+    f.write_text("network,tunnel,vnet,comment\n10.0.0.0/24,office,,\"" + "x" * 200_000 + "\"\n")
+    r = sh("routes", "import", str(f))
+    assert r.exit_code == 2 and "unreadable CSV" in r.stderr and "Traceback" not in r.stderr
+    assert dump_state(paths.state) == before
+
+
+def test_import_refuses_rows_whose_tunnel_was_deleted_meanwhile(tmp_path: Path) -> None:
+    """Rows are resolved before the write transaction; the transaction checks again."""
+    import pytest
+
+    from warpcli.controllers.local import LocalController
+    from warpcli.core.cidr import parse_network
+    from warpcli.core.controller import RouteSpec
+    from warpcli.core.errors import BulkImportError
+    from warpcli.secrets.file_store import FileStore
+
+    ctrl = LocalController(tmp_path / "s", secrets=lambda: FileStore(tmp_path / "s" / "secrets.json"))
+    keep, gone = ctrl.create_tunnel("keep"), ctrl.create_tunnel("gone")
+    vnet = ctrl.list_virtual_networks()[0]
+    specs = [RouteSpec(parse_network("10.0.0.0/24"), keep.id, vnet.id, "", 1),
+             RouteSpec(parse_network("10.0.1.0/24"), gone.id, vnet.id, "", 2)]
+    ctrl.delete_tunnel(gone.id)  # another process, between resolution and import
+    with pytest.raises(BulkImportError) as err:
+        ctrl.import_routes(specs)
+    assert [p["row"] for p in err.value.problems] == [2]
+    assert list(ctrl.list_routes()) == []
+    ctrl.close()

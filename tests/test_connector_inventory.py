@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import dump_state
+from tests.conftest import assert_one_line_error, dump_state
 from warpcli.core.keys import generate_keypair
 
 
@@ -87,3 +87,21 @@ def test_no_connectors_says_so_on_stderr(cli, backend) -> None:
     r = cli("connector", "list")
     assert r.exit_code == 0 and r.stdout == "" and "no connectors" in r.stderr
     assert json.loads(cli("connector", "list", "--json").stdout) == []
+
+
+def test_deleting_a_vnet_with_connectors_or_a_hub_needs_force(cli, paths) -> None:
+    assert cli("tunnel", "create", "office").exit_code == 0
+    assert cli("vnet", "add", "staging").exit_code == 0
+    assert cli("enroll", "--tunnel", "office", "--vnet", "staging", "--interface", "wcx0").exit_code == 0
+    before = dump_state(paths.state)
+    r = cli("vnet", "delete", "staging")
+    assert_one_line_error(r, 4)
+    assert "1 enrolled connector" in r.stderr
+    assert dump_state(paths.state) == before
+    assert cli("vnet", "delete", "staging", "--force").exit_code == 0
+    from warpcli.controllers.local import LocalController
+    from warpcli.secrets.file_store import FileStore
+
+    ctrl = LocalController(paths.state, secrets=lambda: FileStore(paths.state / "secrets.json"))
+    assert ctrl.list_connectors() == []
+    ctrl.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import dump_state
+from tests.conftest import assert_one_line_error, dump_state
 
 
 def _files(p: Path) -> dict[str, bytes]:
@@ -95,3 +95,42 @@ def test_a_corrupt_connector_config_is_one_clear_line(sh, paths) -> None:
     r = sh("enroll", "--tunnel", "office")
     assert r.exit_code == 2
     assert "connector.toml is not a valid connector config" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_enroll_with_a_binary_token_file(sh, paths, tmp_path: Path) -> None:
+    assert sh("tunnel", "create", "office").exit_code == 0
+    f = tmp_path / "token"
+    f.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    before = dump_state(paths.state)
+    r = sh("enroll", "--token-file", str(f))
+    assert_one_line_error(r, 2)
+    assert "malformed" in r.stderr
+    assert dump_state(paths.state) == before and not (paths.config / "connector.toml").exists()
+
+
+def test_re_enrolling_with_other_settings_needs_force(cli, paths) -> None:
+    assert cli("tunnel", "create", "office").exit_code == 0
+    assert cli("vnet", "add", "staging").exit_code == 0
+    assert cli("enroll", "--tunnel", "office", "--interface", "wcx0").exit_code == 0
+    cfg = (paths.config / "connector.toml").read_bytes()
+    before = dump_state(paths.state)
+    for extra in (["--vnet", "staging"], ["--interface", "wcx1"], ["--mtu", "1400"]):
+        r = cli("enroll", "--tunnel", "office", *extra)
+        assert_one_line_error(r, 4)
+        assert "with other settings" in r.stderr and "--force" in r.stderr
+    assert (paths.config / "connector.toml").read_bytes() == cfg and dump_state(paths.state) == before
+    assert cli("enroll", "--tunnel", "office", "--interface", "wcx0").exit_code == 0  # the same: a no-op
+    forced = cli("enroll", "--tunnel", "office", "--mtu", "1400", "--force")
+    assert forced.exit_code == 0 and "mtu = 1400" in (paths.config / "connector.toml").read_text()
+
+
+def test_a_connector_config_with_a_bad_address_is_one_line(cli, paths) -> None:
+    assert cli("tunnel", "create", "office").exit_code == 0
+    assert cli("enroll", "--tunnel", "office", "--interface", "wcx0").exit_code == 0
+    path = paths.config / "connector.toml"
+    good = path.read_text()
+    for bad in ('"not-an-ip"', '"10.0.0.1"', '"2001:db8::1"'):
+        path.write_text(good.replace('address = "100.96.0.2"', f"address = {bad}"))
+        r = cli("status")
+        assert_one_line_error(r, 2)
+        assert "connector.toml is not a valid connector config" in r.stderr
