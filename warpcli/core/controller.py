@@ -150,10 +150,33 @@ class Controller(ABC):
 
         Backends that can encode natively override this; ``routes --json`` uses it.
         """
-        import json
+        from warpcli.core.jsontext import compact_encoder
 
+        encode = compact_encoder()
         for r in self.list_routes(flt):
-            yield json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":"))
+            yield encode(r.to_dict())
+
+    def route_page_json(
+        self, flt: RouteFilter, offset: int, limit: int, *, drop_nulls: bool = False
+    ) -> tuple[list[str], int]:
+        """Routes ``offset`` to ``offset + limit`` of :meth:`list_routes` as JSON text, and
+        how many routes match in all (what one page of a paginated API answers).
+
+        The shape is :meth:`Route.to_dict`'s; ``drop_nulls`` leaves out members whose
+        value is null, as the Cloudflare API does. This default reads the whole stream;
+        backends that can count and seek override it, so that a page deep in a listing
+        costs what the first one does.
+        """
+        from warpcli.core.jsontext import compact_encoder
+
+        encode = compact_encoder()
+        page, total = [], 0
+        for r in self.list_routes(flt):
+            if offset <= total < offset + limit:
+                d = r.to_dict()
+                page.append(encode({k: v for k, v in d.items() if v is not None} if drop_nulls else d))
+            total += 1
+        return page, total
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Live routes as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)``.

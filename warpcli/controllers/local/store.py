@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
+from warpcli.controllers.local.readcache import Quiet, cache_for
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
 from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
@@ -43,6 +44,11 @@ def _blob(version: int, value: int) -> bytes:
     return value.to_bytes(_LEN[version], "big")
 
 
+def scans_key(scans: list[tuple[str, list]]) -> tuple:
+    """A hashable key for a listing's scans (their SQL and parameters)."""
+    return tuple((sql, tuple(params)) for sql, params in scans)
+
+
 def token_key(tunnel_id: str) -> str:
     return f"tunnel-token:{tunnel_id}"
 
@@ -63,6 +69,8 @@ class LocalController(ApiTokenStore, Controller):
         self._secrets: SecretStore | None = None
         self._lock_timeout = lock_timeout
         self._conn: sqlite3.Connection | None = None
+        self._quiet: Quiet | None = None
+        self._cache = cache_for(str(self.path.resolve()))
 
     # -- plumbing -----------------------------------------------------------------
     @property
@@ -100,6 +108,7 @@ class LocalController(ApiTokenStore, Controller):
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = self._open()
+            self._quiet = Quiet(self._conn)
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
@@ -501,6 +510,88 @@ class LocalController(ApiTokenStore, Controller):
             with self._errors():
                 for (text,) in self.conn.execute(sql + " ORDER BY r.version, r.lo, r.prefixlen", params):
                     yield text
+
+    #: ``_ROUTE_JSON`` without its null members (the Cloudflare API's style). A live route
+    #: with both names, the usual row, leaves out deleted_at; any other goes through
+    #: json_patch onto an empty object, which drops null members (RFC 7396) and keeps the
+    #: order of the others (slower, hence not for every row).
+    _ROUTE_JSON_NO_NULLS = (
+        "CASE WHEN r.deleted_at IS NULL AND t.name IS NOT NULL AND v.name IS NOT NULL THEN "
+        + _ROUTE_JSON.replace(", 'deleted_at', r.deleted_at", "")
+        + f" ELSE json_patch('{{}}', {_ROUTE_JSON}) END"
+    )
+    _ROUTE_JOINS = (
+        "LEFT JOIN tunnels t ON t.id = r.tunnel_id LEFT JOIN virtual_networks v ON v.id = r.virtual_network_id"
+    )
+    #: the listing order within one vnet; rowid settles ties between deleted routes
+    _ROUTE_KEY = "r.version, r.lo, r.prefixlen, r.rowid"
+
+    def route_page_json(
+        self, flt: RouteFilter, offset: int, limit: int, *, drop_nulls: bool = False
+    ) -> tuple[list[str], int]:
+        """One page of :meth:`list_routes_json` and the count of all matches.
+
+        The count is one ``count(*)`` per vnet, and the page starts with an index seek
+        after the last row of the page before (keyset pagination) when that page was
+        just served; neither is recomputed while the database is unchanged
+        (:mod:`readcache`, shared by the server's threads). So walking a listing
+        costs one page's rows per page, not a scan of everything before it.
+        """
+        filters = self._scans(flt)
+        scans = [self._route_query(f) for f in filters]
+        listing = scans_key(scans)
+        with self._errors():
+            conn, quiet, cache = self.conn, self._quiet, self._cache
+            assert quiet is not None
+            counts = [
+                cache.get(quiet, ("count", sql, tuple(params)),
+                          lambda sql=sql, params=params: conn.execute(sql, params).fetchone()[0])
+                for sql, params in (self._route_query(f, "count(*)") for f in filters)
+            ]
+            total = sum(counts)
+            page: list[str] = []
+            if limit <= 0 or offset >= total:
+                return page, total
+            stamp = cache.stamp()
+            start = cache.peek(quiet, ("after", listing, offset)) or self._page_start(conn, filters, counts, offset)
+            if start is None:
+                return page, total
+            index, after = start
+            columns = (self._ROUTE_JSON_NO_NULLS if drop_nulls else self._ROUTE_JSON) + ", r.rowid"
+            last = None
+            for i in range(index, len(filters)):
+                sql, params = self._route_query(filters[i], columns, self._ROUTE_JOINS)
+                if after is not None and i == index:
+                    sql += (" AND " if " WHERE " in sql else " WHERE ") + f"({self._ROUTE_KEY}) > (?, ?, ?, ?)"
+                    params = [*params, *after]
+                sql += f" ORDER BY {self._ROUTE_KEY} LIMIT ?"
+                rows = conn.execute(sql, [*params, limit - len(page)]).fetchall()
+                page += [text for text, _ in rows]
+                if rows:
+                    last = (i, rows[-1][1])
+                if len(page) >= limit:
+                    break
+            if last is not None:  # where the next page starts, should it be asked for next
+                key = conn.execute(
+                    f"SELECT {self._ROUTE_KEY} FROM routes r WHERE r.rowid = ?", (last[1],)
+                ).fetchone()
+                cache.put(stamp, ("after", listing, offset + len(page)), (last[0], tuple(key)))
+        return page, total
+
+    def _page_start(
+        self, conn: sqlite3.Connection, filters: list[RouteFilter], counts: list[int], offset: int
+    ) -> tuple[int, tuple | None] | None:
+        """Where row ``offset`` is, found by counting: (scan index, key of the row before it there, or None)."""
+        skip = offset
+        for index, n in enumerate(counts):
+            if skip < n:
+                if skip == 0:
+                    return index, None
+                sql, params = self._route_query(filters[index], self._ROUTE_KEY)
+                row = conn.execute(f"{sql} ORDER BY {self._ROUTE_KEY} LIMIT 1 OFFSET ?", [*params, skip - 1]).fetchone()
+                return (index, tuple(row)) if row is not None else None
+            skip -= n
+        return None
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Raw ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)`` rows for the overlap sweep,
