@@ -64,7 +64,7 @@ def routes(
         render.emit_json_texts(ctrl.list_routes_json(flt))
     else:
         rows = ctrl.list_routes(flt)
-        render.table(
+        render.stream_table(
             ["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
             ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in rows),
         )
