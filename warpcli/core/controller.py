@@ -188,11 +188,19 @@ class Controller(ABC):
             n = r.net
             yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id
 
-    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+    def import_routes(self, specs: Iterable[RouteSpec], *, rejected: list[dict] | None = None) -> int:
         """Create many routes all-or-nothing; raise BulkImportError listing every conflict.
 
-        The default goes one by one; backends with transactions override it.
+        ``rejected``: the rows the caller refused while producing ``specs`` (it may
+        grow as they are consumed; ``bulk.ImportPlan``). Given, even empty, it makes
+        the import fail as "bad rows" when it holds any row or two rows name the same
+        (vnet, network), listing those with the clashes; without it, repeats are
+        conflicts. The default goes one by one; backends with transactions override it.
         """
+        from warpcli.core.bulk import refuse_bad_rows
+
+        specs = list(specs)  # every row is checked before the first route is created
+        refuse_bad_rows(self, specs, rejected)
         n = 0
         for spec in specs:
             self.create_route(

@@ -453,14 +453,17 @@ class CloudflareController(Controller):
         return self._route(obj)
 
     # -- bulk -------------------------------------------------------------------------
-    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+    def import_routes(self, specs: Iterable[RouteSpec], *, rejected: list[dict] | None = None) -> int:
         """Check every row against the account's routes first; undo what was made if a call fails.
 
         The API has no transactions or bulk endpoint: this is all-or-nothing as far as a
-        client can make it. The rows are already resolved (``bulk.plan_import``), so each
+        client can make it. The rows are already resolved (``bulk.ImportPlan``), so each
         is one POST; Cloudflare's rate limit (429) paces a large import.
         """
+        from warpcli.core.bulk import refuse_bad_rows
+
         specs = list(specs)
+        refuse_bad_rows(self, specs, rejected)
         have = {(r.virtual_network_id, r.network): r for r in self.list_routes()}
         problems = []
         for s in specs:
