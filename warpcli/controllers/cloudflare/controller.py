@@ -394,6 +394,25 @@ class CloudflareController(Controller):
                 "deleted_at": get("deleted_at") or None,
             })
 
+    def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
+        """The overlap sweep's rows, read off the API's objects (no :class:`Route` in between)."""
+        if self.tunnel_id is not None:
+            yield from super().route_entries(virtual_network_id)
+            return
+        from warpcli.core.cidr import parse_network
+
+        for o in self._route_objects(RouteFilter(virtual_network_id=virtual_network_id)):
+            get = o.get if type(o) is dict else None
+            if get is None or not (type(get("id")) is str and type(get("network")) is str
+                                   and type(get("tunnel_id")) is str):
+                r = self._route(o)  # raises on a malformed object, as list_routes does
+                rid, network, tid, vid = r.id, r.network, r.tunnel_id, r.virtual_network_id
+            else:
+                rid, network, tid, vid = o["id"], o["network"], o["tunnel_id"], get("virtual_network_id")
+                vid = "" if vid is None else vid
+            n = parse_network(network)
+            yield rid, network, n.version, n.value, n.prefixlen, tid, vid
+
     def update_route(
         self,
         route_id: str,
