@@ -408,8 +408,8 @@ class CloudflareController(Controller):
                 r = self._route(o)  # raises on a malformed object, as list_routes does
                 rid, network, tid, vid = r.id, r.network, r.tunnel_id, r.virtual_network_id
             else:
-                rid, network, tid, vid = o["id"], o["network"], o["tunnel_id"], get("virtual_network_id")
-                vid = "" if vid is None else vid
+                rid, network, tid = o["id"], o["network"], o["tunnel_id"]
+                vid = get("virtual_network_id") or ""
             n = parse_network(network)
             yield rid, network, n.version, n.value, n.prefixlen, tid, vid
 

@@ -546,11 +546,11 @@ class LocalController(ApiTokenStore, Controller):
         with self._errors():
             conn, quiet, cache = self.conn, self._quiet, self._cache
             assert quiet is not None
-            counts = [
-                cache.get(quiet, ("count", sql, tuple(params)),
-                          lambda sql=sql, params=params: conn.execute(sql, params).fetchone()[0])
-                for sql, params in (self._route_query(f, "count(*)") for f in filters)
-            ]
+            def count(sql: str, params: list) -> int:
+                return cache.get(quiet, ("count", sql, tuple(params)),
+                                 lambda: int(conn.execute(sql, params).fetchone()[0]))
+
+            counts = [count(*self._route_query(f, "count(*)")) for f in filters]
             total = sum(counts)
             page: list[str] = []
             if limit <= 0 or offset >= total:
