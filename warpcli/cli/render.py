@@ -107,6 +107,7 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     from itertools import islice
 
     write, flush = sys.stdout.write, sys.stdout.flush
+    bold = sys.stdout.isatty()
     widths = [len(c) for c in columns]
     last = len(columns) - 1
     it = iter(rows)
@@ -123,7 +124,10 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
             return "".join([c.ljust(p) for c, p in zip(cells, pads, strict=False)] + [cells[last]]).rstrip()
 
         if n == 0:
-            write(line(columns) + "\n" + line(["─" * w for w in widths]) + "\n")
+            head = line(columns)
+            if bold:  # on a terminal the header is bold, as Rich draws it (bold is not a colour: NO_COLOR keeps it)
+                head = f"\x1b[1m{head}\x1b[0m"
+            write(head + "\n" + line(["─" * w for w in widths]) + "\n")
         if page:
             write("\n".join(line(row) for row in page) + "\n")
             flush()
