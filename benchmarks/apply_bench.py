@@ -1,12 +1,12 @@
 """Issue 15's benchmark rows: `warpcli apply` against `routes export` / `routes import` (whole CLI
 commands as subprocesses, baselines in the same run, medians).
 
-- row 7: the plan (`apply --dry-run`) of a file of N routes against a store holding the same N
+- row 10: the plan (`apply --dry-run`) of a file of N routes against a store holding the same N
   routes, vs `routes export` of that store (target <= 1.5x);
-- row 8: `apply --prune` of 1,000 changes (creates, comment edits, deletes) within N routes, vs
+- row 11: `apply --prune` of 1,000 changes (creates, comment edits, deletes) within N routes, vs
   `routes import` of 1,000 rows into the same store (target <= 2x).
 
-Run through benchmarks/run.py (``--only 7,8``). The request count of a plan against a
+Run through benchmarks/run.py (``--only 10,11``). The request count of a plan against a
 Cloudflare-dialect server is a test (tests/test_apply_atomic.py), not a timing.
 """
 
@@ -73,7 +73,7 @@ def _env(tmp: str, state: Path) -> dict:
             "WARPCLI_SECRET_BACKEND": "file"}
 
 
-def row7(quick: bool, warpcli: str) -> dict:
+def row10(quick: bool, warpcli: str) -> dict:
     n = 10_000 if quick else 100_000
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "s"
@@ -89,7 +89,7 @@ def row7(quick: bool, warpcli: str) -> dict:
                        "routes export", 1.5)
 
 
-def row8(quick: bool, warpcli: str) -> dict:
+def row11(quick: bool, warpcli: str) -> dict:
     n = 10_000 if quick else 100_000
     k = 1000
     with tempfile.TemporaryDirectory() as tmp:

@@ -99,6 +99,53 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+#: rows of the first page of a streamed table: small, so that the first rows show at once
+FIRST_PAGE = 100
+PAGE = 2000
+
+
+def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """A table of plain, aligned text columns, printed a page of rows at a time.
+
+    For listings that can be long (``warpcli routes`` on a hundred thousand routes):
+    the first rows appear before the rest are read, memory holds one page, and
+    ``| head`` stops the command early. Each column is as wide as its widest cell so
+    far, so nothing is cropped (an id, a CIDR); a page with a wider cell than the pages
+    before it widens that column from there on. Returns the number of rows.
+    """
+    from itertools import islice
+
+    write, flush = sys.stdout.write, sys.stdout.flush
+    bold = sys.stdout.isatty()
+    widths = [len(c) for c in columns]
+    last = len(columns) - 1
+    it = iter(rows)
+    size, n = FIRST_PAGE, 0
+    while True:
+        page = [["" if v is None else str(v) for v in row] for row in islice(it, size)]
+        for row in page:
+            for i, cell in enumerate(row):
+                if len(cell) > widths[i]:
+                    widths[i] = len(cell)
+        pads = [w + 2 for w in widths[:last]]
+
+        def line(cells: Sequence[str], pads: list[int] = pads) -> str:
+            return "".join([c.ljust(p) for c, p in zip(cells, pads, strict=False)] + [cells[last]]).rstrip()
+
+        if n == 0:
+            head = line(columns)
+            if bold:  # on a terminal the header is bold, as Rich draws it (bold is not a colour: NO_COLOR keeps it)
+                head = f"\x1b[1m{head}\x1b[0m"
+            write(head + "\n" + line(["─" * w for w in widths]) + "\n")
+        if page:
+            write("\n".join(line(row) for row in page) + "\n")
+            flush()
+        n += len(page)
+        if len(page) < size:
+            return n
+        size = PAGE
+
+
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     """A key/value listing of one object."""
     width = max(len(k) for k, _ in pairs)

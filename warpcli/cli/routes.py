@@ -64,7 +64,7 @@ def routes(
         render.emit_json_texts(ctrl.list_routes_json(flt))
     else:
         rows = ctrl.list_routes(flt)
-        render.table(
+        render.stream_table(
             ["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
             ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in rows),
         )
@@ -172,11 +172,10 @@ def import_(
             raise InvalidInput(f"{file} is not UTF-8 text", hint="save it as UTF-8 CSV or JSON lines") from None
         fmt = fmt or bulk.guess_format(file, first)
         lines = _chain(first, stream)
-        specs = bulk.plan_import(rt.controller, bulk.read_rows(lines, fmt), enrolled_tunnel_id=rt.enrolled_tunnel_id())
+        n = bulk.import_rows(rt.controller, bulk.read_rows(lines, fmt), enrolled_tunnel_id=rt.enrolled_tunnel_id())
     finally:
         if stream is not sys.stdin:
             stream.close()
-    n = rt.controller.import_routes(specs)
     render.message(f"imported {n} route(s)")
     if json:
         render.emit_json({"imported": n})

@@ -31,7 +31,7 @@ def open_controller(settings: Settings, *, tunnel_token: str | None = None) -> C
 
 def _open_cloudflare(settings: Settings) -> Controller:
     from warpcli.controllers.cloudflare import ApiClient, CloudflareController, RetryPolicy, valid_account_id
-    from warpcli.controllers.cloudflare.credentials import require_token
+    from warpcli.controllers.cloudflare.credentials import find_token, require_token
     from warpcli.core.errors import ConfigError
     from warpcli.secrets import open_secret_store
 
@@ -41,7 +41,10 @@ def _open_cloudflare(settings: Settings) -> Controller:
             hint="pass --account-id, set CLOUDFLARE_ACCOUNT_ID, or `warpcli config set account_id ID`",
         )
     account = valid_account_id(settings.account_id)
-    token = require_token(settings.api_url, open_secret_store(settings.secret_backend, settings.config_dir))
+    # the environment's token first: opening the secret store loads keyring (~0.4 s)
+    token = find_token(settings.api_url, None) or require_token(
+        settings.api_url, open_secret_store(settings.secret_backend, settings.config_dir)
+    )
     policy = RetryPolicy(read_timeout=settings.api_timeout)
     return CloudflareController(ApiClient(settings.api_url, token.value, policy=policy), account)
 

@@ -1,7 +1,9 @@
 """Route tables in bulk: CSV or JSON lines with the columns network, tunnel, vnet, comment.
 
-Import is all or nothing: every row is parsed and resolved first, every problem
-is reported at once, and the controller writes the rows in one transaction.
+Import is all or nothing: every row is parsed and resolved, every problem is
+reported at once, and the controller writes the rows in one transaction. The rows
+stream from the file to the controller (the local one stages them in a temporary
+table and checks them in SQL), so memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -61,75 +63,107 @@ def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] 
         return
     reader = csv.reader(stream)
     header: list[str] | None = None
+    names = list(COLUMNS)
+    strip = str.strip
     for row in reader:
         n = reader.line_num
-        if not row or all(not c.strip() for c in row):
+        if not row or not "".join(row).strip():
             continue
-        cells = [c.strip().lower() for c in row]
-        if header is None and (cells[0] == "network" or ("network" in cells and set(cells) <= set(COLUMNS))):
-            header = cells
-            unknown = set(header) - set(COLUMNS)
-            if unknown:
-                yield n, f"unknown column(s) {', '.join(sorted(unknown))}; expected {', '.join(COLUMNS)}"
-                return
+        if header is None and "network" in ",".join(row).lower():  # (the cheap test first: every row)
+            cells = [c.strip().lower() for c in row]
+            if cells[0] == "network" or ("network" in cells and set(cells) <= set(COLUMNS)):
+                header = names = cells
+                unknown = set(header) - set(COLUMNS)
+                if unknown:
+                    yield n, f"unknown column(s) {', '.join(sorted(unknown))}; expected {', '.join(COLUMNS)}"
+                    return
+                continue
+        if len(row) == len(names):
+            yield n, dict(zip(names, map(strip, row), strict=True))
             continue
-        names = header or list(COLUMNS)
         if len(row) > len(names):
             yield n, f"{len(row)} fields, expected at most {len(names)}"
             continue
         yield n, {k: (row[i].strip() if i < len(row) else "") for i, k in enumerate(names)}
 
 
-def plan_import(
+class ImportPlan:
+    """Rows to :class:`RouteSpec`, one at a time: names resolved, CIDRs and comments checked.
+
+    ``specs(rows)`` yields the good rows as they are read, so nothing holds the whole
+    file; a bad row is noted in ``problems`` instead (the controller's
+    ``import_routes(specs, rejected=plan.problems)`` refuses the import once the rows
+    are consumed if any were noted, with every duplicate and clash found as well).
+    """
+
+    def __init__(self, ctrl: Controller, *, enrolled_tunnel_id: str | None = None) -> None:
+        self.ctrl = ctrl
+        self.enrolled_tunnel_id = enrolled_tunnel_id
+        self.problems: list[dict] = []
+        self.tunnels: dict[str, str] = {}
+        for t in ctrl.list_tunnels():
+            self.tunnels[t.name] = self.tunnels[t.id] = t.id
+        self.vnets: dict[str, str] = {}
+        for v in ctrl.list_virtual_networks():
+            self.vnets[v.name] = self.vnets[v.id] = v.id
+        self.default_vnet = service.resolve_vnet(ctrl, None).id
+        self._default_tunnel: str | None = None
+
+    def _tunnel(self, name: str) -> str:
+        if name:
+            tid = self.tunnels.get(name)
+            if tid is None:
+                raise InvalidInput(f"unknown tunnel {name!r}")
+            return tid
+        if self._default_tunnel is None:
+            self._default_tunnel = service.default_tunnel(self.ctrl, self.enrolled_tunnel_id).id
+        return self._default_tunnel
+
+    def specs(self, rows: Iterable[tuple[int, dict[str, str] | str]]) -> Iterator[RouteSpec]:
+        problems, vnets, default_vnet = self.problems, self.vnets, self.default_vnet
+        for n, row in rows:
+            if isinstance(row, str):
+                problems.append({"row": n, "network": None, "reason": row})
+                continue
+            get = row.get
+            try:
+                net = parse_network(get("network", ""))
+                tid = self._tunnel(get("tunnel", ""))
+                vname = get("vnet", "")
+                if vname and vname not in vnets:
+                    raise InvalidInput(f"unknown virtual network {vname!r}")
+                comment = get("comment", "")
+                validate_comment(comment)
+            except WarpcliError as exc:
+                problems.append({"row": n, "network": get("network") or None, "reason": str(exc)})
+                continue
+            yield RouteSpec(net, tid, vnets[vname] if vname else default_vnet, comment, n)
+
+
+def import_rows(
     ctrl: Controller, rows: Iterable[tuple[int, dict[str, str] | str]], *, enrolled_tunnel_id: str | None = None
-) -> list[RouteSpec]:
-    """Parse and resolve every row; raise BulkImportError listing all the bad ones."""
-    tunnels: dict[str, str] = {}
-    for t in ctrl.list_tunnels():
-        tunnels[t.name] = tunnels[t.id] = t.id
-    vnets: dict[str, str] = {}
-    for v in ctrl.list_virtual_networks():
-        vnets[v.name] = vnets[v.id] = v.id
-    default_vnet = service.resolve_vnet(ctrl, None).id
-    default_tunnel: str | None = None
-    specs: list[RouteSpec] = []
-    problems: list[dict] = []
+) -> int:
+    """Import rows all or nothing; raise BulkImportError listing every bad row."""
+    plan = ImportPlan(ctrl, enrolled_tunnel_id=enrolled_tunnel_id)
+    return ctrl.import_routes(plan.specs(rows), rejected=plan.problems)
+
+
+def refuse_bad_rows(ctrl: Controller, specs: list[RouteSpec], rejected: list[dict] | None) -> None:
+    """For controllers that check in Python: raise BulkImportError when the caller
+    ``rejected`` rows or rows repeat a (vnet, network) of an earlier one, listing them
+    with the rows that clash with existing routes."""
+    if rejected is None:
+        return
+    problems = list(rejected)
     seen: dict[str, dict[Network, int]] = {}  # vnet id -> network -> first row
-    for n, row in rows:
-        if isinstance(row, str):
-            problems.append({"row": n, "network": None, "reason": row})
-            continue
-        try:
-            net = parse_network(row.get("network", ""))
-            tname = row.get("tunnel", "")
-            if tname:
-                if tname not in tunnels:
-                    raise InvalidInput(f"unknown tunnel {tname!r}")
-                tid = tunnels[tname]
-            else:
-                if default_tunnel is None:
-                    default_tunnel = service.default_tunnel(ctrl, enrolled_tunnel_id).id
-                tid = default_tunnel
-            vname = row.get("vnet", "")
-            if vname and vname not in vnets:
-                raise InvalidInput(f"unknown virtual network {vname!r}")
-            vid = vnets[vname] if vname else default_vnet
-            validate_comment(row.get("comment", ""))
-        except WarpcliError as exc:
-            problems.append({"row": n, "network": row.get("network") or None, "reason": str(exc)})
-            continue
-        first = seen.setdefault(vid, {}).setdefault(net, n)
-        if first != n:
-            problems.append({"row": n, "network": str(net), "reason": f"duplicate of row {first}"})
-            continue
-        specs.append(RouteSpec(net, tid, vid, row.get("comment", ""), n))
+    for s in specs:
+        first = seen.setdefault(s.virtual_network_id, {}).setdefault(s.network, s.row)
+        if first != s.row:
+            problems.append({"row": s.row, "network": str(s.network), "reason": f"duplicate of row {first}"})
     if problems:
-        # the store reports clashes with existing routes only when every row is valid;
-        # look for them here so that one run reports every bad row
         problems += _existing_clashes(ctrl, seen)
         problems.sort(key=lambda p: p["row"])
         raise BulkImportError(f"import refused: {len(problems)} bad row(s); nothing was imported", problems)
-    return specs
 
 
 def _existing_clashes(ctrl: Controller, rows: dict[str, dict[Network, int]]) -> list[dict]:

@@ -169,10 +169,33 @@ class Controller(ABC):
 
         Backends that can encode natively override this; ``routes --json`` uses it.
         """
-        import json
+        from warpcli.core.jsontext import compact_encoder
 
+        encode = compact_encoder()
         for r in self.list_routes(flt):
-            yield json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":"))
+            yield encode(r.to_dict())
+
+    def route_page_json(
+        self, flt: RouteFilter, offset: int, limit: int, *, drop_nulls: bool = False
+    ) -> tuple[list[str], int]:
+        """Routes ``offset`` to ``offset + limit`` of :meth:`list_routes` as JSON text, and
+        how many routes match in all (what one page of a paginated API answers).
+
+        The shape is :meth:`Route.to_dict`'s; ``drop_nulls`` leaves out members whose
+        value is null, as the Cloudflare API does. This default reads the whole stream;
+        backends that can count and seek override it, so that a page deep in a listing
+        costs what the first one does.
+        """
+        from warpcli.core.jsontext import compact_encoder
+
+        encode = compact_encoder()
+        page, total = [], 0
+        for r in self.list_routes(flt):
+            if offset <= total < offset + limit:
+                d = r.to_dict()
+                page.append(encode({k: v for k, v in d.items() if v is not None} if drop_nulls else d))
+            total += 1
+        return page, total
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Live routes as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)``.
@@ -202,11 +225,19 @@ class Controller(ABC):
         """
         return nullcontext(False)
 
-    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+    def import_routes(self, specs: Iterable[RouteSpec], *, rejected: list[dict] | None = None) -> int:
         """Create many routes all-or-nothing; raise BulkImportError listing every conflict.
 
-        The default goes one by one; backends with transactions override it.
+        ``rejected``: the rows the caller refused while producing ``specs`` (it may
+        grow as they are consumed; ``bulk.ImportPlan``). Given, even empty, it makes
+        the import fail as "bad rows" when it holds any row or two rows name the same
+        (vnet, network), listing those with the clashes; without it, repeats are
+        conflicts. The default goes one by one; backends with transactions override it.
         """
+        from warpcli.core.bulk import refuse_bad_rows
+
+        specs = list(specs)  # every row is checked before the first route is created
+        refuse_bad_rows(self, specs, rejected)
         n = 0
         for spec in specs:
             self.create_route(

@@ -71,7 +71,7 @@ def validate_comment(comment: str, limit: int = MAX_COMMENT) -> str:
     """Free text, but no control characters: they would reach terminals and tables raw."""
     if len(comment) > limit:
         raise InvalidInput(f"the comment is longer than {limit} characters")
-    if any(not ch.isprintable() for ch in comment):
+    if not comment.isprintable():
         raise InvalidInput("the comment contains control characters")
     return comment
 

@@ -46,7 +46,7 @@ from warpcli.core.errors import (
     Unavailable,
     WarpcliError,
 )
-from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
+from warpcli.core.model import TUN_TYPE, Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
 from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
 
 T = TypeVar("T")
@@ -386,6 +386,11 @@ class CloudflareController(Controller):
         if self.tunnel_id is not None:
             yield from self._peer_routes(flt)
             return
+        for o in self._route_objects(flt):
+            yield self._route(o)
+
+    def _route_objects(self, flt: RouteFilter) -> Iterator[Any]:
+        """The API's route objects for a filter, page by page."""
         params = {
             "tunnel_id": flt.tunnel_id,
             "virtual_network_id": flt.virtual_network_id,
@@ -396,8 +401,53 @@ class CloudflareController(Controller):
             "route_id": flt.route_id,
         }
         self._names()
-        for o in self.client.pages(f"{self._base}/teamnet/routes", params):
-            yield self._route(o)
+        yield from self.client.pages(f"{self._base}/teamnet/routes", params)
+
+    def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
+        """``Route.to_dict()`` of each route as JSON text, built from the API's objects
+        without a :class:`Route` in between where the object is complete (the usual
+        case); anything else goes the way :meth:`list_routes` goes."""
+        from warpcli.core.jsontext import compact_encoder
+
+        if self.tunnel_id is not None:
+            yield from super().list_routes_json(flt)
+            return
+        encode = compact_encoder()
+        for o in self._route_objects(flt):
+            get = o.get if type(o) is dict else None
+            if get is None or not (type(get("id")) is str and type(get("network")) is str
+                                   and type(get("tunnel_id")) is str
+                                   and get("tunnel_name") and get("virtual_network_name")):
+                yield encode(self._route(o).to_dict())
+                continue
+            vid, comment, created, tun_type = get("virtual_network_id"), get("comment"), get("created_at"), get("tun_type")
+            yield encode({
+                "id": o["id"], "network": o["network"], "tunnel_id": o["tunnel_id"], "tunnel_name": o["tunnel_name"],
+                "tun_type": TUN_TYPE if tun_type is None else tun_type,
+                "virtual_network_id": "" if vid is None else vid,
+                "virtual_network_name": o["virtual_network_name"],
+                "comment": "" if comment is None else comment, "created_at": "" if created is None else created,
+                "deleted_at": get("deleted_at") or None,
+            })
+
+    def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
+        """The overlap sweep's rows, read off the API's objects (no :class:`Route` in between)."""
+        if self.tunnel_id is not None:
+            yield from super().route_entries(virtual_network_id)
+            return
+        from warpcli.core.cidr import parse_network
+
+        for o in self._route_objects(RouteFilter(virtual_network_id=virtual_network_id)):
+            get = o.get if type(o) is dict else None
+            if get is None or not (type(get("id")) is str and type(get("network")) is str
+                                   and type(get("tunnel_id")) is str):
+                r = self._route(o)  # raises on a malformed object, as list_routes does
+                rid, network, tid, vid = r.id, r.network, r.tunnel_id, r.virtual_network_id
+            else:
+                rid, network, tid = o["id"], o["network"], o["tunnel_id"]
+                vid = get("virtual_network_id") or ""
+            n = parse_network(network)
+            yield rid, network, n.version, n.value, n.prefixlen, tid, vid
 
     def update_route(
         self,
@@ -462,14 +512,17 @@ class CloudflareController(Controller):
         return self._route(obj)
 
     # -- bulk -------------------------------------------------------------------------
-    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+    def import_routes(self, specs: Iterable[RouteSpec], *, rejected: list[dict] | None = None) -> int:
         """Check every row against the account's routes first; undo what was made if a call fails.
 
         The API has no transactions or bulk endpoint: this is all-or-nothing as far as a
-        client can make it. The rows are already resolved (``bulk.plan_import``), so each
+        client can make it. The rows are already resolved (``bulk.ImportPlan``), so each
         is one POST; Cloudflare's rate limit (429) paces a large import.
         """
+        from warpcli.core.bulk import refuse_bad_rows
+
         specs = list(specs)
+        refuse_bad_rows(self, specs, rejected)
         have = {(r.virtual_network_id, r.network): r for r in self.list_routes()}
         problems = []
         for s in specs:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ class ApiClient:
         self.policy = policy
         self.tunnel_token = tunnel_token
         self._session: Any = None
+        self._lock = threading.Lock()  # one request at a time: pages() fetches ahead in a thread
 
     def __repr__(self) -> str:  # never the token
         return f"ApiClient({self.base_url!r})"
@@ -155,7 +157,8 @@ class ApiClient:
             headers["Authorization"] = None  # requests drops a session header set to None
         # `from None`: no chained exception whose request object carries the Authorization header
         try:
-            resp = self.session.request(method, self.base_url + path, **kwargs)
+            with self._lock:
+                resp = self.session.request(method, self.base_url + path, **kwargs)
         except requests.exceptions.Timeout:
             raise ApiTimeout(f"{what}: no answer from {self._host()} within the timeout") from None
         except requests.exceptions.RetryError as exc:
@@ -212,27 +215,45 @@ class ApiClient:
 
         Stops at a short page, an empty page, or when ``result_info.total_count`` is
         reached; a server that repeats a page (ignores ``page``) is an error, not a loop.
+        While the caller works through one page, the next is already being fetched (one
+        request ahead, in a thread), so the server's time and ours overlap.
         """
+        def fetch(page: int) -> dict[str, Any]:
+            return self.call("GET", path, params={**(params or {}), "page": page, "per_page": PER_PAGE})
+
         page, seen = 1, 0
         first_ids: set[str] = set()
-        while True:
-            data = self.call("GET", path, params={**(params or {}), "page": page, "per_page": PER_PAGE})
-            items = data.get("result") or []
-            if not isinstance(items, list):
-                raise Unavailable(f"GET {path}: the result is not a list")
-            if items:
-                head = items[0].get("id") if isinstance(items[0], dict) else None
-                if head is not None:
-                    if head in first_ids:
-                        raise Unavailable(f"GET {path}: the server returned page {page} twice (it ignores `page`)")
-                    first_ids.add(head)
-            yield from items
-            seen += len(items)
-            info = data.get("result_info") or {}
-            total = info.get("total_count")
-            if len(items) < PER_PAGE or (isinstance(total, (int, float)) and seen >= total):
-                return
-            page += 1
+        pool: Any = None
+        try:
+            data = fetch(page)
+            while True:
+                items = data.get("result") or []
+                if not isinstance(items, list):
+                    raise Unavailable(f"GET {path}: the result is not a list")
+                if items:
+                    head = items[0].get("id") if isinstance(items[0], dict) else None
+                    if head is not None:
+                        if head in first_ids:
+                            raise Unavailable(f"GET {path}: the server returned page {page} twice (it ignores `page`)")
+                        first_ids.add(head)
+                seen += len(items)
+                info = data.get("result_info") or {}
+                total = info.get("total_count")
+                last = len(items) < PER_PAGE or (isinstance(total, (int, float)) and seen >= total)
+                if not last:
+                    if pool is None:
+                        from concurrent.futures import ThreadPoolExecutor
+
+                        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warpcli-pages")
+                    ahead = pool.submit(fetch, page + 1)
+                yield from items
+                if last:
+                    return
+                page += 1
+                data = ahead.result()
+        finally:
+            if pool is not None:  # an early stop waits for the request in flight, then drops it
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 class ApiTimeout(Unavailable):

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
+from warpcli.controllers.local.readcache import Quiet, cache_for
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
 from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
@@ -36,11 +37,19 @@ from warpcli.core.records import replace
 from warpcli.core.secrets import SecretStore
 
 DB_NAME = "state.db"
+#: SQLite's page cache while an import writes (negative: KiB), against the default 2 MB;
+#: a few times fewer cache misses on a million rows, well inside the import's memory budget
+IMPORT_CACHE_KB = -100_000
 _LEN = {4: 4, 6: 16}
 
 
 def _blob(version: int, value: int) -> bytes:
     return value.to_bytes(_LEN[version], "big")
+
+
+def scans_key(scans: list[tuple[str, list]]) -> tuple:
+    """A hashable key for a listing's scans (their SQL and parameters)."""
+    return tuple((sql, tuple(params)) for sql, params in scans)
 
 
 def token_key(tunnel_id: str) -> str:
@@ -80,6 +89,8 @@ class LocalController(ApiTokenStore, Controller):
         self._lock_timeout = lock_timeout
         self._conn: sqlite3.Connection | None = None
         self._txn: _TxnHooks | None = None  #: set inside transaction()
+        self._quiet: Quiet | None = None
+        self._cache = cache_for(str(self.path.resolve()))
 
     # -- plumbing -----------------------------------------------------------------
     @property
@@ -120,6 +131,7 @@ class LocalController(ApiTokenStore, Controller):
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = self._open()
+            self._quiet = Quiet(self._conn)
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
@@ -579,6 +591,88 @@ class LocalController(ApiTokenStore, Controller):
                 for (text,) in self.conn.execute(sql + " ORDER BY r.version, r.lo, r.prefixlen", params):
                     yield text
 
+    #: ``_ROUTE_JSON`` without its null members (the Cloudflare API's style). A live route
+    #: with both names, the usual row, leaves out deleted_at; any other goes through
+    #: json_patch onto an empty object, which drops null members (RFC 7396) and keeps the
+    #: order of the others (slower, hence not for every row).
+    _ROUTE_JSON_NO_NULLS = (
+        "CASE WHEN r.deleted_at IS NULL AND t.name IS NOT NULL AND v.name IS NOT NULL THEN "
+        + _ROUTE_JSON.replace(", 'deleted_at', r.deleted_at", "")
+        + f" ELSE json_patch('{{}}', {_ROUTE_JSON}) END"
+    )
+    _ROUTE_JOINS = (
+        "LEFT JOIN tunnels t ON t.id = r.tunnel_id LEFT JOIN virtual_networks v ON v.id = r.virtual_network_id"
+    )
+    #: the listing order within one vnet; rowid settles ties between deleted routes
+    _ROUTE_KEY = "r.version, r.lo, r.prefixlen, r.rowid"
+
+    def route_page_json(
+        self, flt: RouteFilter, offset: int, limit: int, *, drop_nulls: bool = False
+    ) -> tuple[list[str], int]:
+        """One page of :meth:`list_routes_json` and the count of all matches.
+
+        The count is one ``count(*)`` per vnet, and the page starts with an index seek
+        after the last row of the page before (keyset pagination) when that page was
+        just served; neither is recomputed while the database is unchanged
+        (:mod:`readcache`, shared by the server's threads). So walking a listing
+        costs one page's rows per page, not a scan of everything before it.
+        """
+        filters = self._scans(flt)
+        scans = [self._route_query(f) for f in filters]
+        listing = scans_key(scans)
+        with self._errors():
+            conn, quiet, cache = self.conn, self._quiet, self._cache
+            assert quiet is not None
+            def count(sql: str, params: list) -> int:
+                return cache.get(quiet, ("count", sql, tuple(params)),
+                                 lambda: int(conn.execute(sql, params).fetchone()[0]))
+
+            counts = [count(*self._route_query(f, "count(*)")) for f in filters]
+            total = sum(counts)
+            page: list[str] = []
+            if limit <= 0 or offset >= total:
+                return page, total
+            stamp = cache.stamp()
+            start = cache.peek(quiet, ("after", listing, offset)) or self._page_start(conn, filters, counts, offset)
+            if start is None:
+                return page, total
+            index, after = start
+            columns = (self._ROUTE_JSON_NO_NULLS if drop_nulls else self._ROUTE_JSON) + ", r.rowid"
+            last = None
+            for i in range(index, len(filters)):
+                sql, params = self._route_query(filters[i], columns, self._ROUTE_JOINS)
+                if after is not None and i == index:
+                    sql += (" AND " if " WHERE " in sql else " WHERE ") + f"({self._ROUTE_KEY}) > (?, ?, ?, ?)"
+                    params = [*params, *after]
+                sql += f" ORDER BY {self._ROUTE_KEY} LIMIT ?"
+                rows = conn.execute(sql, [*params, limit - len(page)]).fetchall()
+                page += [text for text, _ in rows]
+                if rows:
+                    last = (i, rows[-1][1])
+                if len(page) >= limit:
+                    break
+            if last is not None:  # where the next page starts, should it be asked for next
+                key = conn.execute(
+                    f"SELECT {self._ROUTE_KEY} FROM routes r WHERE r.rowid = ?", (last[1],)
+                ).fetchone()
+                cache.put(stamp, ("after", listing, offset + len(page)), (last[0], tuple(key)))
+        return page, total
+
+    def _page_start(
+        self, conn: sqlite3.Connection, filters: list[RouteFilter], counts: list[int], offset: int
+    ) -> tuple[int, tuple | None] | None:
+        """Where row ``offset`` is, found by counting: (scan index, key of the row before it there, or None)."""
+        skip = offset
+        for index, n in enumerate(counts):
+            if skip < n:
+                if skip == 0:
+                    return index, None
+                sql, params = self._route_query(filters[index], self._ROUTE_KEY)
+                row = conn.execute(f"{sql} ORDER BY {self._ROUTE_KEY} LIMIT 1 OFFSET ?", [*params, skip - 1]).fetchone()
+                return (index, tuple(row)) if row is not None else None
+            skip -= n
+        return None
+
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         """Raw ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id)`` rows for the overlap sweep,
         in address order (IPv4 first).
@@ -726,67 +820,121 @@ class LocalController(ApiTokenStore, Controller):
         return self._route(rows[0], *self._name_maps())
 
     # -- bulk ---------------------------------------------------------------------
-    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
-        """All rows in one transaction; every duplicate (in the input or the store) is reported."""
-        problems: list[dict] = []
-        seen: dict[tuple, int] = {}
-        rows: list[tuple] = []
+    #: a version 4 UUID in its text form, from 16 random bytes in hex (``h``), as new_id() makes
+    _SQL_UUID = (
+        "substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-' || "
+        "substr('89ab', 1 + (unicode(substr(h, 17, 1)) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12)"
+    )
+
+    def import_routes(self, specs: Iterable[RouteSpec], *, rejected: list[dict] | None = None) -> int:
+        """All rows in one transaction; every duplicate (in the input or the store) is reported.
+
+        The rows stream into a temporary table (no lock on the state is held meanwhile,
+        and memory holds one batch); the checks are SQL over an index of that table,
+        which also hands the rows to the routes table in its index order.
+        """
         now = utcnow()
-        for s in specs:
-            net = s.network
-            key = (s.virtual_network_id, net.version, net.prefixlen, net.value)
-            if key in seen:
-                problems.append({"row": s.row, "network": str(net), "reason": f"duplicate of row {seen[key]}"})
-                continue
-            seen[key] = s.row
-            rows.append((
-                s.row, new_id(), str(net), net.version, _blob(net.version, net.lo), _blob(net.version, net.hi),
-                net.prefixlen, s.tunnel_id, s.virtual_network_id, s.comment, now,
-            ))
-        del seen
-        with self._write() as conn:
+        blob = _blob
+        staged = (
+            (s.row, str(net), net.version, blob(net.version, net.value), blob(net.version, net.hi),
+             net.prefixlen, s.tunnel_id, s.virtual_network_id, s.comment)
+            for s in specs for net in (s.network,)
+        )
+        with self._errors():
+            conn = self.conn
             conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS import_rows(row INTEGER, id TEXT, network TEXT, version INTEGER, "
-                "lo BLOB, hi BLOB, prefixlen INTEGER, tunnel_id TEXT, virtual_network_id TEXT, comment TEXT, "
-                "created_at TEXT)"
+                "CREATE TEMP TABLE IF NOT EXISTS import_rows(row INTEGER, network TEXT, version INTEGER, "
+                "lo BLOB, hi BLOB, prefixlen INTEGER, tunnel_id TEXT, virtual_network_id TEXT, comment TEXT)"
             )
+            conn.execute("DROP INDEX IF EXISTS temp.import_key")
             conn.execute("DELETE FROM import_rows")
+            conn.execute("BEGIN")  # the temporary database only: the state file is not locked
             try:
-                conn.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", staged)
+                conn.execute("CREATE INDEX temp.import_key ON import_rows(virtual_network_id, version, lo, "
+                             "prefixlen, row)")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                conn.execute("DELETE FROM import_rows")
+                raise
+        with self._errors():
+            (cache,) = conn.execute("PRAGMA cache_size").fetchone()
+            conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KB}")  # the index inserts miss less
+        try:
+            return self._import_staged(now, rejected)
+        finally:
+            with self._errors():
+                conn.execute(f"PRAGMA cache_size = {int(cache)}")
+                conn.execute("DROP INDEX IF EXISTS temp.import_key")
+                conn.execute("DELETE FROM import_rows")
+
+    #: the first row of each (vnet, network) in the input: the others are its duplicates
+    _FIRSTS = (
+        "SELECT virtual_network_id, version, lo, prefixlen, min(row) AS first, count(*) AS n FROM import_rows "
+        "GROUP BY virtual_network_id, version, lo, prefixlen"
+    )
+
+    def _import_staged(self, now: str, rejected: list[dict] | None) -> int:
+        with self._write() as conn:
+            duplicates = [
+                {"row": row_no, "network": network, "reason": f"duplicate of row {first}"}
+                for row_no, network, first in conn.execute(
+                    "SELECT i.row, i.network, f.first FROM (" + self._FIRSTS + " HAVING n > 1) f "
+                    "JOIN import_rows i ON i.virtual_network_id = f.virtual_network_id AND i.version = f.version "
+                    "AND i.lo = f.lo AND i.prefixlen = f.prefixlen AND i.row > f.first"
+                )
+            ]
+            skip = {p["row"] for p in duplicates}
+            clashes = [
+                {"row": row_no, "network": network,
+                 "reason": f"already routed in {vname!r} through {tname!r} (route {rid})"}
                 for row_no, network, rid, tname, vname in conn.execute(
                     "SELECT i.row, i.network, r.id, t.name, v.name FROM import_rows i "
                     "JOIN routes r ON r.virtual_network_id = i.virtual_network_id AND r.version = i.version "
-                    "AND r.prefixlen = i.prefixlen AND r.lo = i.lo AND r.deleted_at IS NULL "
+                    "AND r.lo = i.lo AND r.prefixlen = i.prefixlen AND r.deleted_at IS NULL "
                     "JOIN tunnels t ON t.id = r.tunnel_id JOIN virtual_networks v ON v.id = r.virtual_network_id"
-                ):
-                    problems.append({
-                        "row": row_no, "network": network,
-                        "reason": f"already routed in {vname!r} through {tname!r} (route {rid})",
-                    })
-                for row_no, network in conn.execute(
+                )
+                if row_no not in skip
+            ]
+            if rejected or (rejected is not None and duplicates):
+                problems = sorted([*rejected, *duplicates, *clashes], key=lambda p: p["row"])
+                raise BulkImportError(f"import refused: {len(problems)} bad row(s); nothing was imported", problems)
+            problems = duplicates + clashes
+            # deleted by another process since the rows were resolved (the few ids first, then their rows)
+            gone = conn.execute(
+                "SELECT 1 FROM (SELECT DISTINCT tunnel_id FROM import_rows) i "
+                "LEFT JOIN tunnels t ON t.id = i.tunnel_id AND t.deleted_at IS NULL WHERE t.id IS NULL "
+                "UNION ALL SELECT 1 FROM (SELECT DISTINCT virtual_network_id FROM import_rows) i "
+                "LEFT JOIN virtual_networks v ON v.id = i.virtual_network_id AND v.deleted_at IS NULL "
+                "WHERE v.id IS NULL LIMIT 1"
+            ).fetchone()
+            problems += [
+                {"row": row_no, "network": network, "reason": "its tunnel or virtual network no longer exists"}
+                for row_no, network in (conn.execute(
                     "SELECT i.row, i.network FROM import_rows i "
                     "LEFT JOIN tunnels t ON t.id = i.tunnel_id AND t.deleted_at IS NULL "
                     "LEFT JOIN virtual_networks v ON v.id = i.virtual_network_id AND v.deleted_at IS NULL "
                     "WHERE t.id IS NULL OR v.id IS NULL"
-                ):  # deleted by another process since the rows were resolved
-                    problems.append({"row": row_no, "network": network,
-                                     "reason": "its tunnel or virtual network no longer exists"})
-                if problems:
-                    problems.sort(key=lambda p: p["row"])
-                    raise BulkImportError(
-                        f"import refused: {len(problems)} conflicting row(s); nothing was imported",
-                        problems,
-                        conflict=True,
-                    )
-                conn.execute(
-                    "INSERT INTO routes(id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, "
-                    "comment, created_at) SELECT id, network, version, lo, hi, prefixlen, tunnel_id, "
-                    "virtual_network_id, comment, created_at FROM import_rows ORDER BY virtual_network_id, "
-                    "version, lo, prefixlen"
+                ) if gone else ())
+                if row_no not in skip
+            ]
+            if problems:
+                problems.sort(key=lambda p: p["row"])
+                raise BulkImportError(
+                    f"import refused: {len(problems)} conflicting row(s); nothing was imported",
+                    problems,
+                    conflict=True,
                 )
-            finally:
-                conn.execute("DELETE FROM import_rows")
-        return len(rows)
+            cursor = conn.execute(
+                "INSERT INTO routes(id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, "
+                f"comment, created_at) SELECT {self._SQL_UUID}, network, version, lo, hi, prefixlen, tunnel_id, "
+                "virtual_network_id, comment, ? FROM (SELECT *, lower(hex(randomblob(16))) AS h FROM import_rows "
+                "INDEXED BY import_key ORDER BY virtual_network_id, version, lo, prefixlen)",
+                (now,),
+            )
+            return cursor.rowcount
 
     # -- connectors and hubs ------------------------------------------------------
     def verify_tunnel_token(self, token: str) -> Tunnel:
