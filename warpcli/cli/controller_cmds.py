@@ -1,6 +1,6 @@
 """warpcli controller serve | token create|list|revoke: the embedded controller on the network.
 
-``serve`` is the only command that loads the HTTP server (flask, cheroot: the ``server``
+``serve`` is the only command that loads the HTTP server (flask, h11: the ``server``
 extra), and only once it runs. The token commands work on the state database directly,
 whatever controller the other commands are set to use.
 """
@@ -80,8 +80,8 @@ def serve(
 
     settings = _settings(ctx, state_dir, json)
     try:
-        import cheroot  # noqa: F401
         import flask  # noqa: F401
+        import h11  # noqa: F401
     except ImportError:
         raise WarpcliError("`controller serve` needs the server extra: pip install 'warpcli[server]'") from None
     from warpcli.server.run import serve as run

@@ -3,7 +3,7 @@
 The CLI parses the options and calls :func:`serve`; this module owns the process's life:
 bind, log a start-up line, serve, and on SIGTERM/SIGINT stop accepting, let in-flight
 requests finish (up to :data:`SHUTDOWN_GRACE` seconds), close every controller, return.
-Signal handlers only set an event; the main thread does the shutdown, so no cheroot code
+Signal handlers only set an event; the main thread does the shutdown, so no server code
 runs inside a signal handler.
 """
 
@@ -136,7 +136,6 @@ def serve(
 
 
 def _bind(make_server, app, host, port, tls_cert, tls_key, threads):
-    import re
     import ssl
 
     for path in (tls_cert, tls_key):
@@ -150,9 +149,7 @@ def _bind(make_server, app, host, port, tls_cert, tls_key, threads):
     except ssl.SSLError as exc:
         raise InvalidInput(f"cannot use the TLS certificate or key ({exc.reason or exc.strerror})") from None
     except OSError as exc:
-        # cheroot: "No socket could be created -- (('127.0.0.1', 8787): [Errno 98] Address already in use)"
-        m = re.search(r"\[Errno -?\d+\] ([^)]*)", str(exc))
-        why = m.group(1) if m else (exc.strerror or str(exc))
+        why = exc.strerror or str(exc)
         raise WarpcliError(f"cannot listen on {host}:{port} ({why})") from None
 
 
