@@ -72,6 +72,10 @@ def serve(
     threads: Annotated[
         int, typer.Option("--threads", min=1, max=256, help="Worker threads (requests served at once).")
     ] = 8,
+    per_client: Annotated[
+        int, typer.Option("--max-connections-per-client", min=1, max=100000,
+                          help="Connections one client address (IPv6: one /64) may hold open; more are refused.")
+    ] = 64,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
@@ -93,7 +97,8 @@ def serve(
 
             sys.stdout.flush()
 
-    run(settings, listen=listen, tls_cert=tls_cert, tls_key=tls_key, threads=threads, on_listening=listening)
+    run(settings, listen=listen, tls_cert=tls_cert, tls_key=tls_key, threads=threads, per_client=per_client,
+        on_listening=listening)
 
 
 @token_app.command("create")

@@ -32,6 +32,7 @@ import io
 import ipaddress
 import json
 import logging
+import re
 import socket
 import ssl
 import sys
@@ -53,6 +54,7 @@ log = logging.getLogger("warpcli.server")
 _SINGLE_HEADERS = frozenset({b"authorization", b"host", b"content-type", b"content-length"})
 #: how often one refused client (or the global cap) is logged at most, in seconds
 _REFUSAL_LOG_INTERVAL = 10.0
+_QUOTED_SLASH = re.compile(rb"%2F", re.IGNORECASE)
 #: after refusing a body (413), how much of it is read and dropped so that the client,
 #: still sending, reads the answer instead of a reset
 _DRAIN_BYTES = 8 << 20
@@ -432,8 +434,9 @@ class Server:
         environ: dict[str, Any] = {
             "REQUEST_METHOD": request.method.decode("ascii"),
             "SCRIPT_NAME": "",
-            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "PATH_INFO": _path_info(path),
             "QUERY_STRING": query.decode("latin-1"),
+            "REQUEST_URI": request.target.decode("latin-1"),
             "SERVER_NAME": self.host,
             "SERVER_PORT": str(self.port),
             "SERVER_PROTOCOL": f"HTTP/{request.http_version.decode('ascii')}",
@@ -458,6 +461,12 @@ class Server:
                 key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
                 environ[key] = f"{environ[key]},{text}" if key in environ else text
         return environ
+
+
+def _path_info(path: bytes) -> str:
+    """The path percent-decoded, except an encoded slash, which stays ``%2F`` (a CIDR in one
+    path segment stays one segment, as cheroot and most WSGI servers do)."""
+    return b"%2F".join(unquote_to_bytes(part) for part in _QUOTED_SLASH.split(path)).decode("latin-1")
 
 
 def _call_app(app: Callable, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
