@@ -180,13 +180,8 @@ class Extension:
 
     @tunnel_scoped
     def joinable_vnets(self, account_id: str, tunnel_id: str) -> Response:
-        """Every vnet for an API token; for a tunnel token, those it may join (README, "Security")."""
-        tunnel = self._tunnel(tunnel_id)
-        vnets = self.ctl.list_virtual_networks()
-        if current_principal().kind != "api":
-            routed = {r.virtual_network_id for r in self.ctl.list_routes(RouteFilter(tunnel_id=tunnel.id))}
-            vnets = [v for v in vnets if v.id in routed or (not routed and v.is_default_network)]
-        return _ok([joinable_vnet(v) for v in vnets])
+        self._tunnel(tunnel_id)
+        return _ok([joinable_vnet(v) for v in self.ctl.list_virtual_networks()])
 
     @tunnel_scoped
     def enroll_connector(self, account_id: str, tunnel_id: str) -> Response:
