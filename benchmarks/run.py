@@ -473,7 +473,15 @@ def row5(quick: bool) -> dict:
     return kernel_routes.measure(quick)
 
 
-ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6}
+def row7(quick: bool) -> list[dict]:
+    """Route creates through `controller serve` (benchmarks/served_creates.py)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import served_creates
+
+    return served_creates.measure(quick)
+
+
+ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6, 7: row7}
 
 
 def _cache_bytecode() -> None:
