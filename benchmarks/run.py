@@ -477,6 +477,15 @@ def row5(quick: bool) -> dict:
     return kernel_routes.measure(quick)
 
 
+def row12(quick: bool) -> list[dict]:
+    """Route creates through `controller serve` (benchmarks/served_creates.py)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import served_creates
+
+    return served_creates.measure(quick)
+
+
+
 def row10(quick: bool) -> dict:
     import apply_bench  # issue 15: the plan and the apply of a network file
 
@@ -501,7 +510,7 @@ def _control_plane(name: str) -> Callable[[bool], list[dict]]:
 
 ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6,
         7: _control_plane("row7"), 8: _control_plane("row8"), 9: _control_plane("row9"),
-        10: row10, 11: row11}
+        10: row10, 11: row11, 12: row12}
 
 
 def _cache_bytecode() -> None:

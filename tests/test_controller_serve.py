@@ -496,6 +496,7 @@ def test_the_cli_defaults_are_the_servers() -> None:
     assert controller_cmds.DEFAULT_LISTEN == run.DEFAULT_LISTEN == "127.0.0.1:8787"
     assert controller_cmds.API_URL_HINT == f"http://{run.DEFAULT_LISTEN}{run.PREFIX}"
     assert inspect.signature(controller_cmds.serve).parameters["threads"].default == run.DEFAULT_THREADS
+    assert inspect.signature(controller_cmds.serve).parameters["per_client"].default == run.DEFAULT_PER_CLIENT
 
 
 def test_token_create_writes_a_cloudflared_origin_cert_only_as_a_new_0600_file(paths: Paths, sh, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """warpcli controller serve | token create|list|revoke: the embedded controller on the network.
 
-``serve`` is the only command that loads the HTTP server (flask, cheroot: the ``server``
+``serve`` is the only command that loads the HTTP server (flask, h11: the ``server``
 extra), and only once it runs. The token commands work on the state database directly,
 whatever controller the other commands are set to use.
 """
@@ -71,6 +71,10 @@ def serve(
     threads: Annotated[
         int, typer.Option("--threads", min=1, max=256, help="Worker threads (requests served at once).")
     ] = 8,
+    per_client: Annotated[
+        int, typer.Option("--max-connections-per-client", min=1, max=100000,
+                          help="Connections one client address (IPv6: one /64) may hold open; more are refused.")
+    ] = 64,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
@@ -79,8 +83,8 @@ def serve(
 
     settings = _settings(ctx, state_dir, json)
     try:
-        import cheroot  # noqa: F401
         import flask  # noqa: F401
+        import h11  # noqa: F401
     except ImportError:
         raise WarpcliError("`controller serve` needs the server extra",
                            hint="pip install 'warpcli[server]' (in a checkout: pip install -e '.[server]')") from None
@@ -93,7 +97,8 @@ def serve(
 
             sys.stdout.flush()
 
-    run(settings, listen=listen, tls_cert=tls_cert, tls_key=tls_key, threads=threads, on_listening=listening)
+    run(settings, listen=listen, tls_cert=tls_cert, tls_key=tls_key, threads=threads, per_client=per_client,
+        on_listening=listening)
 
 
 @token_app.command("create")

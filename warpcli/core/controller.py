@@ -141,9 +141,14 @@ class Controller(ABC):
 
     @abstractmethod
     def register_connector(
-        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
+        tunnel_token: bool = False,
     ) -> Connector:
-        """Enroll a host's public key; allocate its device address. Idempotent per key."""
+        """Enroll a host's public key; allocate its device address. Idempotent per key.
+
+        ``tunnel_token``: the caller holds only the tunnel's token, so the tunnel may join
+        only a virtual network where it has a route (with no route at all, the default
+        one); AuthError otherwise. A hub's public key is refused (Conflict)."""
 
     @abstractmethod
     def list_connectors(

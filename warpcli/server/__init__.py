@@ -1,6 +1,6 @@
-"""The controller served over HTTP in the Cloudflare API v4 dialect (Flask app + cheroot).
+"""The controller served over HTTP in the Cloudflare API v4 dialect (Flask app on an asyncio + h11 front end).
 
-Needs the ``server`` extra (flask, cheroot). Nothing in the CLI's normal commands imports
+Needs the ``server`` extra (flask, h11). Nothing in the CLI's normal commands imports
 this package.
 
     app = create_app(open_controller, account_id=..., authorize=...)

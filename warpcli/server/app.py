@@ -5,8 +5,10 @@ The paths, bodies and envelopes are those of Cloudflare's ``warp_connector``,
 so the Cloudflare controller of warpcli, pointed at this server's base URL, talks to
 it as it talks to Cloudflare. Documented choices where the API leaves room:
 
-- Lists paginate with ``page`` (default 1) and ``per_page`` (default 20, at most 1000);
-  virtual networks are not paginated, as in the API.
+- Lists paginate with ``page`` (default 1, at most 1,000,000) and ``per_page`` (default 20,
+  at most 1000), each in ASCII digits only; virtual networks are not paginated, as in the API.
+- Every answer carries ``Cache-Control: no-store`` (some carry tokens). A path with ``//``
+  is not rewritten or redirected: it matches no route (404 in the envelope).
 - ``is_deleted`` absent means "deleted and live alike", as the API documents; clients
   that want only live objects send ``is_deleted=false``. ``GET .../warp_connector/{id}``
   answers a deleted tunnel too, with its ``deleted_at`` (Cloudflare's clients check it);
@@ -67,6 +69,7 @@ from warpcli.server.errors import (
     ApiError,
     failure_for,
 )
+from warpcli.server.logfmt import log_fields
 from warpcli.server.params import Query, body_bool, body_str, existed_at, json_object
 from warpcli.server.pool import ControllerPool
 from warpcli.server.retry import retry_headers
@@ -77,6 +80,7 @@ if TYPE_CHECKING:
 PREFIX = "/client/v4"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 1000
+MAX_PAGE = 1_000_000
 MAX_BODY = 1 << 20
 #: ``tunnel_status`` and ``tunnel_tunnel_type`` (with the newer API's ``warp`` and ``magic``)
 TUNNEL_STATUSES = ("inactive", "degraded", "healthy", "down")
@@ -114,6 +118,8 @@ def create_app(
 
     app = Flask("warpcli.server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.url_map.merge_slashes = False  # "//" would answer an HTML redirect, not the envelope
+    app.after_request(_no_store)
     pool = ControllerPool(open_controller)
     app.extensions[POOL_KEY] = pool
     api = _Api(pool, account_id, authenticate)
@@ -145,6 +151,11 @@ def _json_response(status: int, body: dict[str, Any]) -> Response:
 
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(text, status=status, mimetype="application/json")
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _ok(result: Any, result_info: dict[str, int] | None = None) -> Response:
@@ -270,6 +281,10 @@ class _Api:
         if failure.status >= 500 and not isinstance(exc, (WarpcliError, ApiError)):
             log.error("unexpected %s handling %s %s", type(exc).__name__, request.method, request.path,
                       exc_info=exc)
+        elif failure.status >= 500:  # the client is told a generic message; the details are here
+            log_fields(log, logging.WARNING, {"msg": "request failed", "method": request.method,
+                                              "path": request.path, "status": failure.status,
+                                              "code": failure.code, "error": str(exc)})
         response = _json_response(failure.status, shapes.failure(failure.code, failure.message))
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
@@ -282,7 +297,7 @@ class _Api:
         return self.pool.get()
 
     def _page(self, q: Query) -> tuple[int, int]:
-        return q.count("page", default=1), q.count("per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE)
+        return q.count("page", default=1, maximum=MAX_PAGE), q.count("per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE)
 
     @staticmethod
     def _paginated(items: Iterable[Any], page: int, per_page: int, shape: Callable[[Any], Any]) -> Response:

@@ -64,6 +64,7 @@ TUNNEL_TOKEN_NOT_ALLOWED = (403, 9109, "Unauthorized to access requested resourc
 NO_ROUTE = (404, 7003, "No route for the URI")
 WRONG_METHOD = (405, 10405, "Method not allowed for this path")
 MALFORMED_JSON = (400, 6007, "Malformed JSON in request body")
+TOO_DEEP = (400, 6007, "Malformed JSON in request body: nested too deeply")
 TOO_LARGE = (413, 1008, "Request body too large")
 INTERNAL = (500, 1000, "Internal server error")
 
@@ -80,6 +81,17 @@ _BY_CLASS: dict[type[errors.WarpcliError], tuple[int, int]] = {
     errors.AuthError: (502, 1010),
     errors.Unavailable: (503, 1011),
     errors.WarpcliError: (500, 1000),
+}
+
+#: what a remote client is told of a server-side failure; the details (a file path, an
+#: environment variable, an upstream's answer) go to the server's log only
+_GENERIC = {
+    1005: "The server's state is unavailable; try again later",
+    1006: "The server's secret store is unavailable",
+    1007: "The server's configuration is invalid",
+    1010: "The server's upstream controller refused its credentials",
+    1011: "The server's upstream controller is unavailable; try again later",
+    1000: "Internal server error",
 }
 
 #: statuses of errors werkzeug raises itself, by status
@@ -102,7 +114,7 @@ def failure_for(exc: BaseException) -> ApiFailure:
                 break
         if isinstance(exc, errors.BulkImportError) and exc.conflict:
             status = 409
-        return ApiFailure(status, code, str(exc))
+        return ApiFailure(status, code, _GENERIC.get(code, str(exc)) if status >= 500 else str(exc))
     from werkzeug.exceptions import HTTPException
 
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from warpcli import __version__
 from warpcli.core.controller import Controller
-from warpcli.core.errors import NotFound
+from warpcli.core.errors import AuthError, NotFound
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
 from warpcli.server import shapes
 from warpcli.server.auth import current_principal, public, tunnel_scoped
@@ -189,7 +189,11 @@ class Extension:
         body = _body()
         key = _public_key(body)
         ctl = self.ctl
-        c = ctl.register_connector(tunnel.id, key, virtual_network_id=body_str(body, "virtual_network_id"))
+        try:
+            c = ctl.register_connector(tunnel.id, key, virtual_network_id=body_str(body, "virtual_network_id"),
+                                       tunnel_token=current_principal().kind != "api")
+        except AuthError as exc:  # the rule of which vnets a tunnel token may join (README, "Security")
+            raise ApiError(403, 9109, f"Unauthorized to access requested resource: {exc}") from None
         return _ok({"connector": connector(c), "hub": hub(_hub_of(ctl, c.virtual_network_id))})
 
     @tunnel_scoped

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from warpcli.core.errors import InvalidInput
-from warpcli.server.errors import MALFORMED_JSON, ApiError
+from warpcli.server.errors import MALFORMED_JSON, TOO_DEEP, ApiError
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
@@ -27,6 +26,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(*MALFORMED_JSON) from None
+    except RecursionError:  # nesting deeper than the parser recurses: no body of this API is so
+        raise ApiError(*TOO_DEEP) from None
     if not isinstance(obj, dict):
         raise InvalidInput("the request body must be a JSON object")
     return obj
@@ -82,20 +83,18 @@ class Query:
             raise InvalidInput(f"query parameter {key!r} must be true or false, not {text!r}")
         return text == "true"
 
-    def count(self, key: str, *, default: int, maximum: int | None = None) -> int:
-        """A whole number >= 1 (the API types these as ``number``, so ``2.0`` is 2)."""
+    def count(self, key: str, *, default: int, maximum: int) -> int:
+        """A whole number from 1 to ``maximum``, in ASCII digits only (no sign, point, space or
+        other script's digits: what ``int()`` or ``float()`` would also take is refused)."""
         text = self.str(key)
         if text is None:
             return default
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value.is_integer() and value >= 1):
-            raise InvalidInput(f"query parameter {key!r} must be a whole number >= 1, not {text!r}")
-        if maximum is not None and value > maximum:
+        if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)) or not 1 <= int(text):
+            raise InvalidInput(f"query parameter {key!r} must be a whole number from 1 to {maximum}, "
+                               f"in digits, not {text!r}")
+        if int(text) > maximum:
             raise InvalidInput(f"query parameter {key!r} must be at most {maximum}")
-        return int(value)
+        return int(text)
 
     def timestamp(self, key: str) -> datetime | None:
         text = self.str(key)

@@ -3,7 +3,7 @@
 The CLI parses the options and calls :func:`serve`; this module owns the process's life:
 bind, log a start-up line, serve, and on SIGTERM/SIGINT stop accepting, let in-flight
 requests finish (up to :data:`SHUTDOWN_GRACE` seconds), close every controller, return.
-Signal handlers only set an event; the main thread does the shutdown, so no cheroot code
+Signal handlers only set an event; the main thread does the shutdown, so no server code
 runs inside a signal handler.
 """
 
@@ -27,6 +27,10 @@ from warpcli.server.logfmt import log_fields
 #: tokens must not cross a network in clear by default. Exposing it is a deliberate
 #: ``--listen 0.0.0.0:8787 --tls-cert ... --tls-key ...`` (or a TLS proxy in front).
 DEFAULT_THREADS = 8
+#: connections one client (an IPv4 address, an IPv6 /64) may hold open at once
+DEFAULT_PER_CLIENT = 64
+#: connections held open in all, at most (and no more than the file descriptors allow)
+MAX_CONNECTIONS = 16384
 #: seconds an in-flight request may take to finish once shutdown has begun
 SHUTDOWN_GRACE = 10.0
 PREFIX = "/client/v4"
@@ -76,11 +80,13 @@ def serve(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     threads: int = DEFAULT_THREADS,
+    per_client: int = DEFAULT_PER_CLIENT,
     on_listening: Callable[[Listening], None] | None = None,
 ) -> None:
     """Serve the embedded controller of ``settings.state_dir`` until SIGTERM or SIGINT."""
     from warpcli.controllers import open_controller
     from warpcli.server import close_controllers, create_app, make_server, setup_access_log
+    from warpcli.server.front import Limits
     from warpcli.server.principals import TokenAuthenticator
 
     host, port = parse_listen(listen)
@@ -108,11 +114,15 @@ def serve(
     setup_access_log()
     authenticate = TokenAuthenticator(open_local)
     app = create_app(open_local, account_id=account_id, authenticate=authenticate)
-    server = _bind(make_server, app, host, port, tls_cert, tls_key, threads)
+    limits = Limits(per_client=per_client, max_connections=_connection_budget(MAX_CONNECTIONS))
+    server = _bind(make_server, app, host, port, tls_cert, tls_key, threads, limits)
     server.shutdown_timeout = SHUTDOWN_GRACE
     server.start_in_thread()
     info = Listening(f"{server.url}{PREFIX}", account_id, str(local.state_dir), tls_cert is not None)
-    log_fields(log, logging.INFO, {"msg": "listening", **info.to_dict(), "threads": threads, "pid": os.getpid()})
+    log_fields(log, logging.INFO, {"msg": "listening", **info.to_dict(), "threads": threads,
+                                     "max_connections_per_client": limits.per_client,
+                                     "max_connections": limits.max_connections,
+                                     "request_timeout_s": limits.request_timeout, "pid": os.getpid()})
     if live_tokens == 0:
         log_fields(log, logging.WARNING, {"msg": "no API token yet: only tunnel tokens are accepted",
                                           "hint": "warpcli controller token create --name NAME"})
@@ -134,8 +144,22 @@ def serve(
         log_fields(log, logging.INFO, {"msg": "stopped"})
 
 
-def _bind(make_server, app, host, port, tls_cert, tls_key, threads):
-    import re
+def _connection_budget(wanted: int) -> int:
+    """Raise this process's file-descriptor limit to its hard limit; the connections it leaves room for."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = wanted + 256 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return max(16, min(wanted, soft - 256))
+
+
+def _bind(make_server, app, host, port, tls_cert, tls_key, threads, limits):
     import ssl
 
     for path in (tls_cert, tls_key):
@@ -145,13 +169,12 @@ def _bind(make_server, app, host, port, tls_cert, tls_key, threads):
             except OSError as exc:
                 raise InvalidInput(f"cannot read {path} ({exc.strerror})") from None
     try:
-        return make_server(app, host, port, tls_cert=_str(tls_cert), tls_key=_str(tls_key), threads=threads)
+        return make_server(app, host, port, tls_cert=_str(tls_cert), tls_key=_str(tls_key), threads=threads,
+                           limits=limits)
     except ssl.SSLError as exc:
         raise InvalidInput(f"cannot use the TLS certificate or key ({exc.reason or exc.strerror})") from None
     except OSError as exc:
-        # cheroot: "No socket could be created -- (('127.0.0.1', 8787): [Errno 98] Address already in use)"
-        m = re.search(r"\[Errno -?\d+\] ([^)]*)", str(exc))
-        why = m.group(1) if m else (exc.strerror or str(exc))
+        why = exc.strerror or str(exc)
         raise WarpcliError(f"cannot listen on {host}:{port} ({why})") from None
 
 

@@ -1,4 +1,4 @@
-"""Serving a WSGI app with cheroot: threaded, embeddable, optionally TLS.
+"""Serving a WSGI app (:mod:`warpcli.server.front`: an event loop and worker threads), optionally TLS.
 
 ``make_server(app, "127.0.0.1", 0)`` binds at once (so a port of 0 is resolved and
 readable as ``server.port``); ``start_in_thread()`` serves in the background and
@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from cheroot import wsgi
-
 from warpcli.server.auth import PRINCIPAL_ENVIRON_KEY
+from warpcli.server.front import Limits, Server, tls_context
 from warpcli.server.logfmt import LogfmtFormatter, log_fields
 
 access_log = logging.getLogger("warpcli.server.access")
@@ -113,59 +111,6 @@ class _ClosingIterator:
 LISTEN_BACKLOG = 1024
 
 
-class Server(wsgi.Server):
-    """cheroot's WSGI server with a resolved ``port`` and background start/stop."""
-
-    _thread: threading.Thread | None = None
-    #: the select() timeout of cheroot's connection loop, which ``stop()`` waits out
-    #: (cheroot's 0.5 s made every shutdown take half a second)
-    expiration_interval = 0.1
-
-    @property
-    def host(self) -> str:
-        return self.bind_addr[0]
-
-    @property
-    def port(self) -> int:
-        return self.bind_addr[1]
-
-    @property
-    def url(self) -> str:
-        """``scheme://host:port`` (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        scheme = "https" if self.ssl_adapter is not None else "http"
-        return f"{scheme}://{host}:{self.port}"
-
-    @property
-    def serving_in_thread(self) -> bool:
-        """Whether the thread of ``start_in_thread()`` is still serving."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        """Serve in this thread until ``stop()`` (binding first if ``make_server`` did not)."""
-        if not self.ready:
-            self.prepare()
-        self.serve()
-
-    def start_in_thread(self) -> None:
-        """Serve in a daemon thread; the socket is already bound and listening on return."""
-        if not self.ready:
-            self.prepare()
-        self._thread = threading.Thread(target=self.serve, name=f"warpcli-server-{self.port}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting, finish or drop in-flight requests, wait for the serving thread."""
-        super().stop()
-        if self._thread is not None:
-            self._thread.join(timeout=self.shutdown_timeout + 5)
-            self._thread = None
-
-    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
-        """cheroot's own errors (TLS handshakes, sockets) go to the server's log, not raw stderr."""
-        logging.getLogger("warpcli.server").log(level, "%s", msg, exc_info=traceback)
-
-
 def make_server(
     app: Callable,
     host: str,
@@ -175,21 +120,18 @@ def make_server(
     tls_key: str | None = None,
     threads: int = 8,
     access_log: bool = True,
+    limits: Limits | None = None,
 ) -> Server:
     """A bound, listening server for ``app`` (``port=0`` picks a free port).
 
-    Give both ``tls_cert`` and ``tls_key`` (PEM files) to serve HTTPS.
+    Give both ``tls_cert`` and ``tls_key`` (PEM files) to serve HTTPS. ``limits``: what
+    one client may cost (:class:`warpcli.server.front.Limits`).
     """
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("give both tls_cert and tls_key, or neither")
-    server = Server((host, port), AccessLog(app) if access_log else app, numthreads=threads, max=threads,
-                    server_name="warpcli", request_queue_size=LISTEN_BACKLOG)
-    if tls_cert is not None:
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-        server.ssl_adapter = BuiltinSSLAdapter(tls_cert, tls_key)
-    server.prepare()  # bind now: errors surface here and port 0 is resolved
-    return server
+    context = tls_context(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+    return Server(AccessLog(app) if access_log else app, host, port, threads=threads, ssl_context=context,
+                  limits=limits, backlog=LISTEN_BACKLOG)
 
 
 def setup_access_log(stream: Any = None, level: int = logging.INFO) -> logging.Handler:

@@ -623,8 +623,10 @@ class CloudflareController(Controller):
         return tunnel
 
     def register_connector(
-        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
+        tunnel_token: bool = False,
     ) -> Connector:
+        # ``tunnel_token``: the server decides by the bearer it is sent, not by this flag
         ext = self._extension("does not register WireGuard keys")
         body = {"public_key": public_key, "virtual_network_id": virtual_network_id}
         # idempotent per key on the server, so a POST that timed out is simply sent again

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,7 +78,10 @@ class ApiClient:
         self, base_url: str, token: str, *, policy: RetryPolicy = RetryPolicy(), tunnel_token: bool = False
     ) -> None:
         """``tunnel_token``: the bearer is a tunnel's token (a connector host of a served
-        controller), not an API token; only error messages differ."""
+        controller), not an API token; only error messages differ. A token with a character
+        no token has (a control character, a space, non-ASCII) is refused here, before any
+        request: the HTTP stack would echo it in its error."""
+        check_bearer(token, tunnel_token=tunnel_token)
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.policy = policy
@@ -162,10 +166,17 @@ class ApiClient:
         except requests.exceptions.Timeout:
             raise ApiTimeout(f"{what}: no answer from {self._host()} within the timeout") from None
         except requests.exceptions.RetryError as exc:
-            raise Unavailable(f"{what}: {self._host()} kept failing: {_reason(exc)}") from None
-        except requests.exceptions.RequestException as exc:
-            raise Unavailable(f"{what}: cannot reach {self._host()}: {_reason(exc)}") from None
+            raise Unavailable(f"{what}: {self._host()} kept failing: {self._scrub(_reason(exc))}") from None
+        except (requests.exceptions.RequestException, ValueError) as exc:
+            raise Unavailable(f"{what}: cannot reach {self._host()}: {self._scrub(_reason(exc))}") from None
         return self._envelope(what, resp)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the token, in any form an exception may quote it."""
+        for form in {self._token, repr(self._token)[1:-1], self._token.strip()}:
+            if form:
+                text = text.replace(form, "***")
+        return _BEARER.sub("Bearer ***", text)
 
     def _host(self) -> str:
         return urlsplit(self.base_url).netloc or self.base_url
@@ -314,6 +325,21 @@ def _permission_hint(what: str) -> str:
         if fragment in what:
             return f"the token needs the '{name}' permission on this account"
     return "check the token's permissions and the account id"
+
+
+_BEARER = re.compile(r"Bearer\s+[^\s'\",)]+", re.IGNORECASE)
+
+
+def check_bearer(token: str, *, tunnel_token: bool = False) -> str:
+    """``token`` when it can be a bearer token (printable ASCII, no space); AuthError otherwise,
+    a message that never quotes it."""
+    if token and all(33 <= ord(c) < 127 for c in token):
+        return token
+    what = "tunnel token" if tunnel_token else "API token"
+    hint = ("get a fresh one with `warpcli tunnel token`" if tunnel_token
+            else "check CLOUDFLARE_API_TOKEN (or the stored token: `warpcli auth login`)")
+    raise AuthError(f"the {what} contains characters a token cannot have (control characters, spaces or "
+                    "non-ASCII)" if token else f"the {what} is empty", hint=hint)
 
 
 def _reason(exc: BaseException) -> str:

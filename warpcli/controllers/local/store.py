@@ -19,7 +19,15 @@ from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
 from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
-from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
+from warpcli.core.errors import (
+    AuthError,
+    BulkImportError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StateError,
+    WarpcliError,
+)
 from warpcli.core.model import (
     DEVICE_RANGE,
     HUB_ADDRESS,
@@ -987,11 +995,18 @@ class LocalController(ApiTokenStore, Controller):
         return candidate
 
     def register_connector(
-        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
+        tunnel_token: bool = False,
     ) -> Connector:
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
             vnet = self._live_vnet(conn, virtual_network_id)
+            if tunnel_token:
+                self._check_may_join(conn, tunnel, vnet)
+            hub = conn.execute("SELECT virtual_network_id FROM hubs WHERE public_key = ? AND deleted_at IS NULL",
+                               (public_key,)).fetchone()
+            if hub is not None:
+                raise Conflict("this key is a hub's public key; a connector needs its own key pair")
             existing = self._connectors(conn, "AND c.public_key = ?", (public_key,))
             if existing:
                 found = existing[0]
@@ -1009,6 +1024,21 @@ class LocalController(ApiTokenStore, Controller):
                 (cid, tunnel.id, vnet.id, public_key, self._free_address(conn), now),
             )
             return self._connectors(conn, "AND c.id = ?", (cid,))[0]
+
+    @staticmethod
+    def _check_may_join(conn: sqlite3.Connection, tunnel: Tunnel, vnet: VirtualNetwork) -> None:
+        """The rule for a tunnel token (README, "Security"): a tunnel joins a virtual network
+        where it has a route; a tunnel with no route at all, the default one only."""
+        vnets = {row[0] for row in conn.execute(
+            "SELECT DISTINCT virtual_network_id FROM routes WHERE tunnel_id = ? AND deleted_at IS NULL",
+            (tunnel.id,))}
+        if vnet.id in vnets or (not vnets and vnet.is_default_network):
+            return
+        where = "the default virtual network" if not vnets else "a virtual network where it has a route"
+        raise AuthError(
+            f"a tunnel token may enroll tunnel {tunnel.name!r} only in {where}, not in {vnet.name!r}",
+            hint="add a route of the tunnel in that virtual network first, or enroll with an API token",
+        )
 
     def list_connectors(
         self, *, tunnel_id: str | None = None, virtual_network_id: str | None = None
@@ -1045,6 +1075,9 @@ class LocalController(ApiTokenStore, Controller):
         now = utcnow()
         with self._write() as conn:
             vnet = self._live_vnet(conn, virtual_network_id)
+            if conn.execute("SELECT 1 FROM connectors WHERE public_key = ? AND deleted_at IS NULL",
+                            (public_key,)).fetchone():
+                raise Conflict("this key is a connector's public key; the hub needs its own key pair")
             row = conn.execute(
                 f"SELECT {self._HUB_COLS} FROM hubs WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet.id,)
             ).fetchone()
