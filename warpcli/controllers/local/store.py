@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
+from warpcli.controllers.local.interface import StateStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
 from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
@@ -47,8 +48,9 @@ def token_key(tunnel_id: str) -> str:
     return f"tunnel-token:{tunnel_id}"
 
 
-class LocalController(ApiTokenStore, Controller):
+class LocalController(ApiTokenStore, StateStore, Controller):
     kind = "local"
+    engine = "sqlite"
 
     def __init__(
         self,
@@ -56,15 +58,34 @@ class LocalController(ApiTokenStore, Controller):
         *,
         secrets: Callable[[], SecretStore],
         lock_timeout: float = 10.0,
+        path: Path | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
-        self.path = self.state_dir / DB_NAME
+        self.path = Path(path) if path is not None else self.state_dir / DB_NAME
         self._secrets_factory = secrets
         self._secrets: SecretStore | None = None
         self._lock_timeout = lock_timeout
         self._conn: sqlite3.Connection | None = None
 
     # -- plumbing -----------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the schema (opening the file does it): (version before, after)."""
+        if not self.path.exists():
+            before = 0
+        else:
+            with self._errors():
+                probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                try:
+                    before = self._refuse_newer(probe)
+                finally:
+                    probe.close()
+        self.conn  # noqa: B018 - opening migrates
+        return before, SCHEMA_VERSION
+
     @property
     def secrets(self) -> SecretStore:
         if self._secrets is None:
