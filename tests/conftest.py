@@ -174,3 +174,45 @@ def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch):
     assert code == 0, f"controller serve exited {code}:\n{served.log_text()}"
     problems = served.problems()
     assert not problems, "controller serve saw problems:\n  " + "\n  ".join(problems)
+
+
+# -- a private PostgreSQL cluster (tests/pg.py), one per test session (per xdist worker) ------
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """Started on first use, stopped and removed at the end; skips where it cannot start."""
+    from tests.pg import PgCluster
+
+    why = PgCluster.unavailable()
+    if why is not None:
+        pytest.skip(f"no PostgreSQL for the tests: {why}")
+    cluster = PgCluster.start()
+    try:
+        yield cluster
+    finally:
+        from warpcli.controllers.local.postgres import close_pools
+
+        close_pools()
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh, empty database of the session's cluster (its URL holds the password)."""
+    url = pg_cluster.new_database()
+    yield url
+    from warpcli.controllers.local.postgres import close_pool
+
+    close_pool(url)
+
+
+#: the engines of the embedded controller's store
+ENGINES = ("sqlite", "postgresql")
+
+
+def open_engine(engine: str, state: Path, request: pytest.FixtureRequest, **kw):
+    """A store of ``engine`` whose secrets are in ``state`` (PostgreSQL: a fresh database)."""
+    from warpcli.controllers.local.interface import open_store
+    from warpcli.secrets.file_store import FileStore
+
+    url = request.getfixturevalue("pg_url") if engine == "postgresql" else None
+    return open_store(url, state, secrets=lambda: FileStore(state / "secrets.json"), **kw)

@@ -160,6 +160,15 @@ def _pool_for(url: str, timeout: float) -> ConnectionPool:
         return pool
 
 
+def close_pool(url: str) -> None:
+    """Close the pool of ``url`` if this process has one."""
+    with _POOLS_LOCK:
+        pool = _POOLS.pop(url, None)
+        _CHECKED.discard(url)
+    if pool is not None:
+        pool.close()
+
+
 def close_pools() -> None:
     """Close every pool of this process (at exit, or when a test stops its cluster)."""
     with _POOLS_LOCK:
