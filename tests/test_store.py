@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import ENGINES, open_engine
 from warpcli.controllers.local import LocalController
 from warpcli.controllers.local.schema import SCHEMA_VERSION
 from warpcli.controllers.local.store import DB_NAME, token_key
@@ -21,7 +22,6 @@ from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError
 from warpcli.core.model import RouteFilter
 from warpcli.core.tokens import parse_tunnel_token, token_digest
 from warpcli.secrets.file_store import FileStore
-from tests.conftest import ENGINES, open_engine
 
 BASE = {4: 0x0A000000, 6: 0x20010DB8 << 96}
 
