@@ -18,6 +18,7 @@ from warpcli.core.errors import Conflict
 
 if TYPE_CHECKING:
     from warpcli.controllers.local.interface import StateStore
+    from warpcli.core.settings import Settings
 
 BATCH = 5000
 
@@ -77,3 +78,58 @@ def copy_store(source: StateStore, target: StateStore, *, replace: bool = False)
     if hasattr(target, "_account"):
         target._account = None  # the account id moved with the rows
     return counts
+
+
+def copy_urls(settings: Settings, from_url: str, to_url: str | None, *, replace: bool = False) -> dict:
+    """``controller copy``: open both stores (``to_url`` None: the one the settings name), copy, close.
+
+    What was done, for the CLI to render: ``{"from", "to", "rows"}`` (URLs without passwords).
+    """
+    from pathlib import Path
+
+    from warpcli.controllers.local.interface import open_store
+    from warpcli.core.dburl import check, is_postgres, mask, sqlite_path
+    from warpcli.core.errors import InvalidInput, NotFound
+    from warpcli.secrets import open_secret_store
+
+    check(from_url, "--from")
+    if to_url is not None:
+        check(to_url, "--to")
+    target_url = to_url if to_url is not None else settings.database_url
+    if not is_postgres(from_url):
+        path = sqlite_path(from_url)
+        db = path / "state.db" if path.is_dir() or path.suffix != ".db" else path
+        if not db.is_file():
+            raise NotFound(f"no SQLite state database at {db}")
+    if _same(from_url, target_url, settings.state_dir):
+        raise InvalidInput("--from and --to name the same store")
+
+    def secrets():
+        return open_secret_store(settings.secret_backend, settings.state_dir)
+
+    source = open_store(from_url, Path(settings.state_dir), secrets=secrets, lock_timeout=settings.lock_timeout)
+    try:
+        target = open_store(target_url, Path(settings.state_dir), secrets=secrets, lock_timeout=settings.lock_timeout)
+        try:
+            counts = copy_store(source, target, replace=replace)
+            return {"from": mask(from_url), "to": target.location, "rows": counts}
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _same(a: str, b: str | None, state_dir: object) -> bool:
+    from pathlib import Path
+
+    from warpcli.core.dburl import is_postgres, sqlite_path
+
+    def where(url: str | None) -> str:
+        if url is None:
+            return str((Path(str(state_dir)) / "state.db").resolve())
+        if is_postgres(url):
+            return url
+        p = sqlite_path(url)
+        return str((p / "state.db" if p.is_dir() or p.suffix != ".db" else p).resolve())
+
+    return where(a) == where(b)
