@@ -139,6 +139,11 @@ _CHECKED: set[str] = set()
 
 
 def _pool_for(url: str, timeout: float) -> ConnectionPool:
+    import logging
+
+    # the pool's reconnection warnings: a served replica's log gets them through the root
+    # handler; a CLI run, which configures no logging, must not print them (one line only)
+    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
     with _POOLS_LOCK:
         pool = _POOLS.get(url)
         if pool is None:
@@ -219,11 +224,10 @@ class PostgresController(LocalController):
 
     @property
     def pool(self) -> ConnectionPool:
-        pool = _pool_for(self.url, max(self._lock_timeout, 1.0))
-        if self.url not in _CHECKED:
+        if self.url not in _CHECKED:  # once per process: before any pool exists
             self._check_schema()
             _CHECKED.add(self.url)
-        return pool
+        return _pool_for(self.url, max(self._lock_timeout, 1.0))
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -289,10 +293,16 @@ class PostgresController(LocalController):
             return 0
         return raw.execute("SELECT version FROM warpcli_schema").fetchone()[0]
 
+    def _connect(self) -> Any:
+        """One connection outside the pool: its error says why the database cannot be used."""
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._lock_timeout)),
+                               application_name="warpcli")
+
     def _check_schema(self) -> None:
         """Create the schema in an empty database; refuse a newer one, or an older one (migrate)."""
-        pool = _pool_for(self.url, max(self._lock_timeout, 1.0))
-        with self._errors(), pool.connection() as raw:
+        with self._errors(), self._connect() as raw:
             version = self._version(raw)
         if version == 0:
             self.migrate()
@@ -307,8 +317,7 @@ class PostgresController(LocalController):
     def migrate(self) -> tuple[int, int]:
         """Create or upgrade the schema in one transaction, under an advisory lock: idempotent,
         and safe when several replicas run it at once."""
-        pool = _pool_for(self.url, max(self._lock_timeout, 1.0))
-        with self._errors(), pool.connection() as raw, raw.transaction():
+        with self._errors(), self._connect() as raw, raw.transaction():
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_SCHEMA,))
             before = self._version(raw)
             if before > POSTGRES_SCHEMA_VERSION:
