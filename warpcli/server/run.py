@@ -43,9 +43,11 @@ class Listening:
     account_id: str
     state_dir: str
     tls: bool
+    database: str | None = None  #: the PostgreSQL URL without its password; None: SQLite in state_dir
 
     def to_dict(self) -> dict[str, object]:
-        return {"url": self.url, "account_id": self.account_id, "state_dir": self.state_dir, "tls": self.tls}
+        return {"url": self.url, "account_id": self.account_id, "state_dir": self.state_dir, "tls": self.tls,
+                "database": self.database}
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -79,7 +81,8 @@ def serve(
     threads: int = DEFAULT_THREADS,
     on_listening: Callable[[Listening], None] | None = None,
 ) -> None:
-    """Serve the embedded controller of ``settings.state_dir`` until SIGTERM or SIGINT."""
+    """Serve the embedded controller (``settings.database_url``, else ``settings.state_dir``) until
+    SIGTERM or SIGINT. Several processes may serve one PostgreSQL database."""
     from warpcli.controllers import open_controller
     from warpcli.server import close_controllers, create_app, make_server, setup_access_log
     from warpcli.server.principals import TokenAuthenticator
@@ -112,7 +115,10 @@ def serve(
     server = _bind(make_server, app, host, port, tls_cert, tls_key, threads)
     server.shutdown_timeout = SHUTDOWN_GRACE
     server.start_in_thread()
-    info = Listening(f"{server.url}{PREFIX}", account_id, str(local.state_dir), tls_cert is not None)
+    from warpcli.core.dburl import mask
+
+    info = Listening(f"{server.url}{PREFIX}", account_id, str(local.state_dir), tls_cert is not None,
+                     mask(local.database_url))
     log_fields(log, logging.INFO, {"msg": "listening", **info.to_dict(), "threads": threads, "pid": os.getpid()})
     if live_tokens == 0:
         log_fields(log, logging.WARNING, {"msg": "no API token yet: only tunnel tokens are accepted",
