@@ -93,7 +93,11 @@ def sh(paths: Paths):
 
 
 def dump_state(state_dir: Path) -> list[str]:
-    """Every row of the state database, for before/after comparisons."""
+    """Every row of the state database, for before/after comparisons (the PostgreSQL one when
+    ``WARPCLI_DATABASE_URL`` is set: the shared suite's PostgreSQL runs)."""
+    url = os.environ.get("WARPCLI_DATABASE_URL")
+    if url:
+        return _dump_postgres(url)
     db = state_dir / "state.db"
     if not db.exists():
         return []
@@ -104,8 +108,22 @@ def dump_state(state_dir: Path) -> list[str]:
         conn.close()
 
 
+def _dump_postgres(url: str) -> list[str]:
+    import psycopg
+
+    out = []
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        for table in tables:
+            out += [f"{table} {row!r}" for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1")]
+    return out
+
+
 # -- one behavioural suite, every controller ------------------------------------------
-BACKENDS = ("local", "cloudflare", "served")
+#: the embedded controller (SQLite, and on PostgreSQL), the Cloudflare client against the
+#: contract-checked stand-in, and against ``controller serve`` (SQLite, and on PostgreSQL)
+BACKENDS = ("local", "cloudflare", "served", "postgresql", "served-postgresql")
 #: fixtures that fill ``paths.state`` before a test runs (e.g. a copied template)
 SEEDERS = ("state",)
 
@@ -140,6 +158,13 @@ def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.Mo
     marker = request.node.get_closest_marker("local_only")
     if marker is not None:
         pytest.skip(f"embedded controller only: {marker.args[0] if marker.args else ''}")
+    if request.param in ("postgresql", "served-postgresql"):
+        _to_postgres(request, paths, monkeypatch)
+        if request.param == "postgresql":
+            yield Backend("postgresql")
+        else:
+            yield from _served_backend(paths, monkeypatch, "served-postgresql")
+        return
     from tests.cfstub.server import CloudflareStandIn
 
     for name in SEEDERS:  # a test's prepared state must be in place before the server opens it
@@ -161,14 +186,31 @@ def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.Mo
     assert not problems, "the Cloudflare stand-in saw problems:\n  " + "\n  ".join(problems)
 
 
-def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch):
+def _to_postgres(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the embedded controller at a fresh PostgreSQL database; a prepared SQLite state
+    (a seeder's) moves there with ``controller copy`` and its file is removed."""
+    url = request.getfixturevalue("pg_url")
+    for name in SEEDERS:
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+    db = paths.state / "state.db"
+    if db.exists():
+        p = subprocess.run([WARPCLI, "controller", "copy", "--from", f"sqlite:///{db}", "--to", url],
+                           capture_output=True, text=True, env=dict(os.environ), timeout=120)
+        assert p.returncode == 0, p.stderr
+        for f in paths.state.glob("state.db*"):
+            f.unlink()
+    monkeypatch.setenv("WARPCLI_DATABASE_URL", url)
+
+
+def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch, name: str = "served"):
     from tests.served import ServedController
 
     served = ServedController(paths.state, log_file=paths.home.parent / "serve.log").start()
     try:
         for var, value in served.env.items():
             monkeypatch.setenv(var, value)
-        yield Backend("served", served=served)
+        yield Backend(name, served=served)
     finally:
         code = served.stop()
     assert code == 0, f"controller serve exited {code}:\n{served.log_text()}"

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 #: tries of one write when it loses a race (unique violation) or a deadlock
 ATTEMPTS = 5
 POOL_MAX = 10
+#: an import of at least this many rows refreshes the planner's statistics of ``routes``
+ANALYZE_AFTER = 10_000
 #: advisory lock keys (per database): enrolment, hubs, API tokens, schema migration
 _LOCK_CONNECTORS, _LOCK_HUBS, _LOCK_TOKENS, _LOCK_SCHEMA = 0x77617270_01, 0x77617270_02, 0x77617270_03, 0x77617270_04
 
@@ -255,7 +257,7 @@ class PostgresController(LocalController):
             raise StateError(f"database {where}: {_first_line(exc)}") from None
 
     @property
-    def conn(self) -> Any:  # type: ignore[override]
+    def conn(self) -> Any:
         self.pool  # noqa: B018 - the schema check
         return _AutoConn(self)
 
@@ -263,7 +265,7 @@ class PostgresController(LocalController):
         raise NotImplementedError
 
     @contextmanager
-    def _write(self) -> Iterator[Any]:  # type: ignore[override]
+    def _write(self) -> Iterator[Any]:
         first, self._first = self._first, []
         with self._errors(), self.pool.connection() as raw, raw.transaction():
             for statement in first:
@@ -426,7 +428,10 @@ class PostgresController(LocalController):
         vnets = sorted({s.virtual_network_id for s in specs if s.virtual_network_id})
         self._locking("SELECT 1 FROM tunnels WHERE id = ANY(%s) FOR KEY SHARE", tunnels)
         self._locking("SELECT 1 FROM virtual_networks WHERE id = ANY(%s) FOR KEY SHARE", vnets)
-        return super().import_routes(specs)
+        n = super().import_routes(specs)
+        if n >= ANALYZE_AFTER:  # fresh statistics now, not when autovacuum gets round to it
+            self._read("ANALYZE routes")
+        return n
 
     @_retrying
     def register_connector(self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None) -> Any:
