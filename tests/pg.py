@@ -127,6 +127,10 @@ class PgCluster:
     def url(self, dbname: str) -> str:
         return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{dbname}"
 
+    def socket_url(self, dbname: str) -> str:
+        """The URL through the unix socket (reachable from inside a network namespace)."""
+        return f"postgresql://{USER}:{PASSWORD}@/{dbname}?host={self.sock}&port={self.port}"
+
     def stop_server(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
 
