@@ -18,10 +18,13 @@ processes, in the database and not in one process:
 - Enrolment (the lowest free device address), hub registration and token revocation take a
   transaction-level advisory lock: they are rare, and the next free address must not be
   handed out twice.
-- Every write transaction bumps the one row of ``state_counter`` as its last statement, so
-  ``state_version`` is the same answer on every replica and moves on every change.
-- Deadlocks and serialisation failures are retried a few times; a lost connection is a
-  StateError (HTTP 503), and the pool replaces the connection on the next request.
+- Every write transaction inserts a row into ``state_changes`` in the same transaction, and
+  ``state_version`` is ``state_counter`` plus the count of those rows: the same answer on
+  every replica, moving on every commit, without a hot row that writers queue on.
+- Deadlocks and serialisation failures are retried a few times. A pooled connection found
+  dead before anything was sent on it (the database restarted) is replaced and the
+  statement retried; a connection lost mid-transaction is a StateError (HTTP 503) and the
+  transaction is rolled back by the server, never half-applied.
 
 The URL's password never appears in a message (:func:`warpcli.core.dburl.mask`).
 """
@@ -53,6 +56,8 @@ ATTEMPTS = 5
 POOL_MAX = 10
 #: an import of at least this many rows refreshes the planner's statistics of ``routes``
 ANALYZE_AFTER = 10_000
+#: ``state_version`` folds the change rows into the counter once there are this many
+FOLD_AT = 1000
 #: advisory lock keys (per database): enrolment, hubs, API tokens, schema migration
 _LOCK_CONNECTORS, _LOCK_HUBS, _LOCK_TOKENS, _LOCK_SCHEMA = 0x77617270_01, 0x77617270_02, 0x77617270_03, 0x77617270_04
 
@@ -113,9 +118,19 @@ class _AutoConn:
         self._store = store
 
     def execute(self, sql: str, params: Iterable = ()) -> _Rows:
-        with self._store.pool.connection() as raw:
-            cur = raw.execute(_pg(sql), tuple(params))
-            return _Rows(cur.fetchall() if cur.description else [])
+        import psycopg
+
+        params = tuple(params)
+        for attempt in (1, 2):
+            with self._store.pool.connection() as raw:
+                try:
+                    cur = raw.execute(_pg(sql), params)
+                    return _Rows(cur.fetchall() if cur.description else [])
+                except psycopg.OperationalError:
+                    if attempt == 2 or not raw.broken:
+                        raise
+            # a pooled connection the database dropped (a restart): one read more, on a new one
+        raise AssertionError("unreachable")
 
 
 class _TxConn:
@@ -158,8 +173,7 @@ def _pool_for(url: str, timeout: float) -> ConnectionPool:
             pool = ConnectionPool(
                 url, min_size=1, max_size=POOL_MAX, timeout=timeout, open=True, name="warpcli",
                 kwargs={"autocommit": True, "application_name": "warpcli", "connect_timeout": max(1, int(timeout))},
-                configure=configure, check=ConnectionPool.check_connection,
-                reconnect_timeout=0,  # never give up: the database may come back
+                configure=configure,
             )
             if not _POOLS:
                 atexit.register(close_pools)
@@ -266,12 +280,26 @@ class PostgresController(LocalController):
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
+        import psycopg
+
         first, self._first = self._first, []
-        with self._errors(), self.pool.connection() as raw, raw.transaction():
-            for statement in first:
-                raw.execute(*statement)
-            yield _TxConn(raw)
-            raw.execute("UPDATE state_counter SET version = version + 1 WHERE id = 1")
+        with self._errors(), self.pool.connection() as raw:
+            try:
+                raw.execute("BEGIN")
+            except psycopg.OperationalError:
+                if raw.broken:  # dead before anything was sent: the retry takes a fresh connection
+                    raise _Transient(f"the database {self.location} dropped a pooled connection",
+                                     hint="retry") from None
+                raise
+            try:
+                for statement in first:
+                    raw.execute(*statement)
+                yield _TxConn(raw)
+                raw.execute("INSERT INTO state_changes DEFAULT VALUES; COMMIT")  # one round trip
+            except BaseException:
+                if not raw.broken:
+                    raw.execute("ROLLBACK")
+                raise
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
         with self._errors():
@@ -347,7 +375,21 @@ class PostgresController(LocalController):
 
     def state_version(self, virtual_network_id: str | None = None) -> str:
         """The change counter: every write transaction on any replica moves it."""
-        return f"pg-{self._read('SELECT version FROM state_counter WHERE id = 1')[0][0]}"
+        base, pending = self._read(
+            "SELECT (SELECT version FROM state_counter WHERE id = 1), (SELECT count(*) FROM state_changes)")[0]
+        if pending >= FOLD_AT:
+            self._fold()
+        return f"pg-{base + pending}"
+
+    def _fold(self) -> None:
+        """Move the counted changes into the counter, in one transaction: the sum stays the same for
+        every reader (rows inserted meanwhile are not deleted, so they are counted later)."""
+        try:
+            with self._errors(), self.pool.connection() as raw, raw.transaction():
+                raw.execute("WITH gone AS (DELETE FROM state_changes RETURNING 1) "
+                            "UPDATE state_counter SET version = version + (SELECT count(*) FROM gone) WHERE id = 1")
+        except StateError:
+            pass  # housekeeping: the next poll folds
 
     # -- row locks on the parents of a write --------------------------------------
     def _live_tunnel(self, conn: Any, tunnel_id: str) -> Tunnel:

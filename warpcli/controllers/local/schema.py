@@ -112,14 +112,17 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: takes it from ``i`` to ``i + 1``; append, never edit). Text is ``COLLATE "C"`` so that
 #: names and ids sort bytewise as in SQLite, network bounds are ``bytea`` (compared
 #: bytewise, like SQLite's BLOBs) and timestamps stay the exact text SQLite keeps, so
-#: ``controller copy`` moves rows between the two unchanged. ``state_counter`` is the one
-#: row every write transaction bumps: ``state_version`` on every replica.
+#: ``controller copy`` moves rows between the two unchanged. Every write transaction adds a
+#: row to ``state_changes``; ``state_version`` is ``state_counter.version`` plus their count
+#: (folded into the counter now and then). An insert per write, not an update of one hot row,
+#: so concurrent writers do not queue on a row lock held until their commit is flushed.
 POSTGRES_MIGRATIONS: list[str] = [
     # 0 -> 1: everything SQLite's schema 4 has, plus the change counter
     """
     CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT COLLATE "C" NOT NULL);
     CREATE TABLE state_counter (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
     INSERT INTO state_counter(id, version) VALUES (1, 0);
+    CREATE TABLE state_changes (one SMALLINT NOT NULL DEFAULT 1);
     CREATE TABLE virtual_networks (
         id TEXT COLLATE "C" PRIMARY KEY,
         name TEXT COLLATE "C" NOT NULL,
