@@ -278,6 +278,9 @@ def test_a_database_restart_mid_write_is_503_then_recovers_by_itself(replicas, p
     # a 503 is "not done" except when the connection dropped at COMMIT, which the client cannot
     # tell from outside: such a route may exist, but nothing else does
     assert stored <= {n for n, _, _ in results}
+    for served in replicas:
+        served.log_lines()  # every line logfmt: no stray driver warning, no traceback
+        assert "Traceback" not in served.log_text()
 
 
 def test_a_served_replica_reports_the_database_without_its_password(replicas) -> None:

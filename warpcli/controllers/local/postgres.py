@@ -158,9 +158,10 @@ _CHECKED: set[str] = set()
 def _pool_for(url: str, timeout: float) -> ConnectionPool:
     import logging
 
-    # the pool's reconnection warnings: a served replica's log gets them through the root
-    # handler; a CLI run, which configures no logging, must not print them (one line only)
-    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+    # psycopg's own warnings (pool reconnections, an aborted pipeline after a lost race) are not
+    # printed by Python's last-resort handler: a CLI run shows one error line, and a replica's
+    # log stays logfmt (what matters is in its access log and answers: 503, /warpcli/health)
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     with _POOLS_LOCK:
         pool = _POOLS.get(url)
         if pool is None:
@@ -283,22 +284,27 @@ class PostgresController(LocalController):
         import psycopg
 
         first, self._first = self._first, []
+        committing = False
         with self._errors(), self.pool.connection() as raw:
             try:
-                raw.execute("BEGIN")
-            except psycopg.OperationalError:
-                if raw.broken:  # dead before anything was sent: the retry takes a fresh connection
-                    raise _Transient(f"the database {self.location} dropped a pooled connection",
-                                     hint="retry") from None
-                raise
-            try:
-                for statement in first:
-                    raw.execute(*statement)
-                yield _TxConn(raw)
-                raw.execute("INSERT INTO state_changes DEFAULT VALUES; COMMIT")  # one round trip
-            except BaseException:
+                # pipelined: BEGIN travels with the first statement, and the statements whose
+                # results nobody reads travel with the change row and COMMIT
+                with raw.pipeline():
+                    raw.execute("BEGIN")
+                    for statement in first:
+                        raw.execute(*statement)
+                    yield _TxConn(raw)
+                    raw.execute("INSERT INTO state_changes DEFAULT VALUES")
+                    raw.execute("COMMIT")
+                    committing = True  # sent when the pipeline ends: from here on, the outcome is in doubt
+            except BaseException as exc:
                 if not raw.broken:
                     raw.execute("ROLLBACK")
+                elif isinstance(exc, psycopg.OperationalError) and not committing:
+                    # the connection died before COMMIT went out (a restarted database): nothing
+                    # was applied, so the whole write is retried on a fresh connection
+                    raise _Transient(f"the database {self.location} dropped the connection",
+                                     hint="retry") from None
                 raise
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
