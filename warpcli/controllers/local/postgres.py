@@ -312,12 +312,10 @@ class PostgresController(LocalController):
             return self.conn.execute(sql, params).fetchall()
 
     def _stream(self, sql: str, params: list) -> Iterator[tuple]:
-        """A server-side cursor: a million rows never sit in memory at once."""
-        with self._errors(), self.pool.connection() as raw, raw.transaction(), \
-                raw.cursor(name="warpcli_stream") as cur:
-            cur.itersize = 2000
-            cur.execute(_pg(sql), tuple(params))
-            yield from cur
+        """Rows as they arrive, in chunks (libpq's chunked rows mode): a million rows never sit in
+        memory at once, and a short answer costs one round trip, no server-side cursor."""
+        with self._errors(), self.pool.connection() as raw, raw.cursor() as cur:
+            yield from cur.stream(_pg(sql), tuple(params), size=2000)
 
     def close(self) -> None:
         """The pool is the process's (shared by every controller on this URL): nothing to release."""
@@ -510,6 +508,32 @@ class PostgresController(LocalController):
         return super().revoke_api_token(id_or_name)
 
     # -- reads SQLite answers its own way --------------------------------------------
+    def get_route_by_ip(
+        self, version: int, address: int, *, virtual_network_id: str | None = None
+    ) -> Any:
+        """Longest prefix match as one index seek per candidate start (``lo``), longest first.
+
+        PostgreSQL does not walk an ``IN`` list in index order for ``ORDER BY ... LIMIT 1`` (it
+        scans the vnet backwards instead), so each candidate is its own LATERAL probe.
+        """
+        from warpcli.core.cidr import BITS, Network, mask
+
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+        host = Network(version, address, BITS[version])
+        width = 4 if version == 4 else 16
+        los = sorted({address & mask(version, p) for p in range(BITS[version] + 1)}, reverse=True)
+        cols = self._ROUTE_COLS
+        rows = self._read(
+            f"SELECT {cols} FROM unnest(?::bytea[]) WITH ORDINALITY AS p(lo, k) CROSS JOIN LATERAL ("
+            f"SELECT {cols} FROM routes r WHERE r.virtual_network_id = ? AND r.version = ? AND r.lo = p.lo "
+            "AND r.deleted_at IS NULL AND r.hi >= ? ORDER BY r.prefixlen DESC LIMIT 1) r ORDER BY p.k LIMIT 1",
+            [[lo.to_bytes(width, "big") for lo in los], vnet.id, version, host.hi.to_bytes(width, "big")],
+        )
+        if not rows:
+            return None
+        return self._route(rows[0], *self._name_maps())
+
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         return Controller.list_routes_json(self, flt)
 
