@@ -156,17 +156,23 @@ _CHECKED: set[str] = set()
 
 
 def _pool_for(url: str, timeout: float) -> ConnectionPool:
-    import logging
-
-    # psycopg's own warnings (pool reconnections, an aborted pipeline after a lost race) are not
-    # printed by Python's last-resort handler: a CLI run shows one error line, and a replica's
-    # log stays logfmt (what matters is in its access log and answers: 503, /warpcli/health)
-    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    pool = _POOLS.get(url)
+    if pool is not None:
+        return pool
     with _POOLS_LOCK:
         pool = _POOLS.get(url)
         if pool is None:
+            import logging
+
             import psycopg
             from psycopg_pool import ConnectionPool
+
+            # psycopg's own warnings (pool reconnections, an aborted pipeline after a lost race) are
+            # not printed by Python's last-resort handler: a CLI run shows one error line, and a
+            # replica's log stays logfmt (what matters is in its answers: 503, /warpcli/health)
+            quiet = logging.getLogger("psycopg")
+            if not any(isinstance(h, logging.NullHandler) for h in quiet.handlers):
+                quiet.addHandler(logging.NullHandler())
 
             def configure(conn: psycopg.Connection) -> None:
                 conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
@@ -290,7 +296,7 @@ class PostgresController(LocalController):
                 # pipelined: BEGIN travels with the first statement, and the statements whose
                 # results nobody reads travel with the change row and COMMIT
                 with raw.pipeline():
-                    raw.execute("BEGIN")
+                    raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     for statement in first:
                         raw.execute(*statement)
                     yield _TxConn(raw)
