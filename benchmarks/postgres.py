@@ -137,10 +137,9 @@ def row7(quick: bool) -> dict:
 
 
 def _fill(ctrl, n: int) -> None:
+    from benchmarks.run import random_cidrs
     from warpcli.core.cidr import parse_network
     from warpcli.core.controller import RouteSpec
-
-    from benchmarks.run import random_cidrs
 
     t = ctrl.create_tunnel("t")
     v = ctrl.list_virtual_networks(is_default=True)[0]

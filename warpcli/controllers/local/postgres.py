@@ -144,6 +144,10 @@ class _TxConn:
     def execute(self, sql: str, params: Iterable = ()) -> Any:
         return self._raw.execute(_pg(sql), tuple(params))
 
+    def execute_raw(self, sql: str, params: tuple) -> Any:
+        """SQL already in PostgreSQL's words (``%s``)."""
+        return self._raw.execute(sql, params)
+
     def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         with self._raw.cursor() as cur:
             cur.executemany(_pg(sql), rows)
@@ -210,6 +214,8 @@ def close_pools() -> None:
 def _retrying(method: Callable) -> Callable:
     @functools.wraps(method)
     def run(self: PostgresController, *args: Any, **kwargs: Any) -> Any:
+        if self._txconn is not None:  # inside transaction(): a lost race fails the whole block
+            return method(self, *args, **kwargs)
         try:
             for attempt in range(ATTEMPTS):
                 try:
@@ -238,6 +244,7 @@ class PostgresController(LocalController):
         super().__init__(state_dir, secrets=secrets, lock_timeout=lock_timeout)
         self.url = url
         self._account: str | None = None
+        self._txconn: _TxConn | None = None  #: the connection of the open transaction(), if any
         self._first: list[tuple[str, tuple]] = []
 
     # -- plumbing -----------------------------------------------------------------
@@ -279,6 +286,8 @@ class PostgresController(LocalController):
 
     @property
     def conn(self) -> Any:
+        if self._txconn is not None:  # inside transaction(): reads see its own writes
+            return self._txconn
         self.pool  # noqa: B018 - the schema check
         return _AutoConn(self)
 
@@ -290,6 +299,12 @@ class PostgresController(LocalController):
         import psycopg
 
         first, self._first = self._first, []
+        if self._txn is not None and self._txconn is not None:  # inside transaction(): its BEGIN/COMMIT
+            with self._errors():
+                for statement in first:
+                    self._txconn.execute_raw(*statement)
+                yield self._txconn
+            return
         committing = False
         with self._errors(), self.pool.connection() as raw:
             try:
@@ -299,7 +314,11 @@ class PostgresController(LocalController):
                     raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     for statement in first:
                         raw.execute(*statement)
-                    yield _TxConn(raw)
+                    self._txconn = _TxConn(raw)
+                    try:
+                        yield self._txconn
+                    finally:
+                        self._txconn = None
                     raw.execute("INSERT INTO state_changes DEFAULT VALUES")
                     raw.execute("COMMIT")
                     committing = True  # sent when the pipeline ends: from here on, the outcome is in doubt
@@ -320,6 +339,10 @@ class PostgresController(LocalController):
     def _stream(self, sql: str, params: list) -> Iterator[tuple]:
         """Rows as they arrive, in chunks (libpq's chunked rows mode): a million rows never sit in
         memory at once, and a short answer costs one round trip, no server-side cursor."""
+        if self._txconn is not None:  # inside transaction() (pipelined: no streaming there)
+            with self._errors():
+                yield from self._txconn.execute(sql, params).fetchall()
+            return
         with self._errors(), self.pool.connection() as raw, raw.cursor() as cur:
             yield from cur.stream(_pg(sql), tuple(params), size=2000)
 
@@ -438,6 +461,11 @@ class PostgresController(LocalController):
     @_retrying
     def create_tunnel(self, name: str) -> Tunnel:
         return super().create_tunnel(name)
+
+    @_retrying
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        self._locking("SELECT 1 FROM tunnels WHERE id = %s FOR UPDATE", tunnel_id)
+        return super().update_tunnel(tunnel_id, name=name)
 
     @_retrying
     def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
