@@ -140,8 +140,11 @@ class _TxConn:
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
+        self.wrote = False  #: whether a statement changed data (else nothing to count as a change)
 
     def execute(self, sql: str, params: Iterable = ()) -> Any:
+        if not self.wrote and sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.wrote = True
         return self._raw.execute(_pg(sql), tuple(params))
 
     def execute_raw(self, sql: str, params: tuple) -> Any:
@@ -149,6 +152,7 @@ class _TxConn:
         return self._raw.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
+        self.wrote = True
         with self._raw.cursor() as cur:
             cur.executemany(_pg(sql), rows)
 
@@ -314,12 +318,13 @@ class PostgresController(LocalController):
                     raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     for statement in first:
                         raw.execute(*statement)
-                    self._txconn = _TxConn(raw)
+                    self._txconn = tx = _TxConn(raw)
                     try:
-                        yield self._txconn
+                        yield tx
                     finally:
                         self._txconn = None
-                    raw.execute("INSERT INTO state_changes DEFAULT VALUES")
+                    if tx.wrote:  # a write that changed nothing (an apply with no changes) moves nothing
+                        raw.execute("INSERT INTO state_changes DEFAULT VALUES")
                     raw.execute("COMMIT")
                     committing = True  # sent when the pipeline ends: from here on, the outcome is in doubt
             except BaseException as exc:
