@@ -513,6 +513,18 @@ ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6,
         10: row10, 11: row11, 12: row12}
 
 
+def _postgres_row(num: int) -> Callable[[bool], object]:
+    """Rows 7-9 (benchmarks/postgres.py), imported only when run: they start a PostgreSQL cluster."""
+    def run_row(quick: bool) -> object:
+        from benchmarks import postgres
+
+        return getattr(postgres, f"row{num}")(quick)
+    return run_row
+
+
+ROWS.update({num: _postgres_row(num) for num in (7, 8, 9)})
+
+
 def _cache_bytecode() -> None:
     """Time warpcli as installed: with its modules' .pyc files written and used.
 

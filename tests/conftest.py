@@ -94,7 +94,11 @@ def sh(paths: Paths):
 
 
 def dump_state(state_dir: Path) -> list[str]:
-    """Every row of the state database, for before/after comparisons."""
+    """Every row of the state database, for before/after comparisons (the PostgreSQL one when
+    ``WARPCLI_DATABASE_URL`` is set: the shared suite's PostgreSQL runs)."""
+    url = os.environ.get("WARPCLI_DATABASE_URL")
+    if url:
+        return _dump_postgres(url)
     db = state_dir / "state.db"
     if not db.exists():
         return []
@@ -105,8 +109,22 @@ def dump_state(state_dir: Path) -> list[str]:
         conn.close()
 
 
+def _dump_postgres(url: str) -> list[str]:
+    import psycopg
+
+    out = []
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        for table in tables:
+            out += [f"{table} {row!r}" for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1")]
+    return out
+
+
 # -- one behavioural suite, every controller ------------------------------------------
-BACKENDS = ("local", "cloudflare", "served")
+#: the embedded controller (SQLite, and on PostgreSQL), the Cloudflare client against the
+#: contract-checked stand-in, and against ``controller serve`` (SQLite, and on PostgreSQL)
+BACKENDS = ("local", "cloudflare", "served", "postgresql", "served-postgresql")
 #: fixtures that fill ``paths.state`` before a test runs (e.g. a copied template)
 SEEDERS = ("state",)
 
@@ -141,6 +159,13 @@ def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.Mo
     marker = request.node.get_closest_marker("local_only")
     if marker is not None:
         pytest.skip(f"embedded controller only: {marker.args[0] if marker.args else ''}")
+    if request.param in ("postgresql", "served-postgresql"):
+        _to_postgres(request, paths, monkeypatch)
+        if request.param == "postgresql":
+            yield Backend("postgresql")
+        else:
+            yield from _served_backend(paths, monkeypatch, "served-postgresql")
+        return
     from tests.cfstub.server import CloudflareStandIn
 
     for name in SEEDERS:  # a test's prepared state must be in place before the server opens it
@@ -162,14 +187,31 @@ def backend(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.Mo
     assert not problems, "the Cloudflare stand-in saw problems:\n  " + "\n  ".join(problems)
 
 
-def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch):
+def _to_postgres(request: pytest.FixtureRequest, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the embedded controller at a fresh PostgreSQL database; a prepared SQLite state
+    (a seeder's) moves there with ``controller copy`` and its file is removed."""
+    url = request.getfixturevalue("pg_url")
+    for name in SEEDERS:
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+    db = paths.state / "state.db"
+    if db.exists():
+        p = subprocess.run([WARPCLI, "controller", "copy", "--from", f"sqlite:///{db}", "--to", url],
+                           capture_output=True, text=True, env=dict(os.environ), timeout=120)
+        assert p.returncode == 0, p.stderr
+        for f in paths.state.glob("state.db*"):
+            f.unlink()
+    monkeypatch.setenv("WARPCLI_DATABASE_URL", url)
+
+
+def _served_backend(paths: Paths, monkeypatch: pytest.MonkeyPatch, name: str = "served"):
     from tests.served import ServedController
 
     served = ServedController(paths.state, log_file=paths.home.parent / "serve.log").start()
     try:
         for var, value in served.env.items():
             monkeypatch.setenv(var, value)
-        yield Backend("served", served=served)
+        yield Backend(name, served=served)
     finally:
         code = served.stop()
     assert code == 0, f"controller serve exited {code}:\n{served.log_text()}"
@@ -182,3 +224,43 @@ def assert_one_line_error(r, code: int) -> None:
     assert r.exit_code == code, (r.exit_code, r.stderr)
     assert r.stderr.startswith("warpcli: error: ") and "Traceback" not in r.stderr
     assert len(r.stderr.splitlines()) == 1, r.stderr
+# -- a private PostgreSQL cluster (tests/pg.py), one per test session (per xdist worker) ------
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """Started on first use, stopped and removed at the end; skips where it cannot start."""
+    from tests.pg import PgCluster
+
+    why = PgCluster.unavailable()
+    if why is not None:
+        pytest.skip(f"no PostgreSQL for the tests: {why}")
+    cluster = PgCluster.start()
+    try:
+        yield cluster
+    finally:
+        from warpcli.controllers.local.postgres import close_pools
+
+        close_pools()
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh, empty database of the session's cluster (its URL holds the password)."""
+    url = pg_cluster.new_database()
+    yield url
+    from warpcli.controllers.local.postgres import close_pool
+
+    close_pool(url)
+
+
+#: the engines of the embedded controller's store
+ENGINES = ("sqlite", "postgresql")
+
+
+def open_engine(engine: str, state: Path, request: pytest.FixtureRequest, **kw):
+    """A store of ``engine`` whose secrets are in ``state`` (PostgreSQL: a fresh database)."""
+    from warpcli.controllers.local.interface import open_store
+    from warpcli.secrets.file_store import FileStore
+
+    url = request.getfixturevalue("pg_url") if engine == "postgresql" else None
+    return open_store(url, state, secrets=lambda: FileStore(state / "secrets.json"), **kw)

@@ -84,7 +84,7 @@ def test_config_show_for_people(cli) -> None:
     assert r.exit_code == 0
     keys = [line.split()[0] for line in r.stdout.splitlines()]
     assert keys == ["config_file", "state_dir", "controller", "secret_backend", "lock_timeout", "run_dir",
-                    "account_id", "api_url", "api_timeout"]
+                    "account_id", "api_url", "api_timeout", "database_url"]
 
 
 # -- config set / unset -----------------------------------------------------------------------
@@ -211,3 +211,21 @@ def test_config_that_is_not_utf8_is_an_error_not_a_traceback(cli, paths: Paths) 
     path.write_bytes(b'controller = "local"\nstate_dir = "\xff"\n')
     r = cli("config", "show")
     assert r.exit_code == 2 and str(path) in r.stderr and "line 2" in r.stderr and "UTF-8" in r.stderr
+
+
+def test_the_database_password_is_never_shown(cli, monkeypatch) -> None:
+    """config show masks the password of WARPCLI_DATABASE_URL, and a refused URL is not echoed with it."""
+    monkeypatch.setenv("WARPCLI_DATABASE_URL", "postgresql://warpcli:hunter2-secret@db.example.net:5433/warpcli")
+    for args in (("config", "show"), ("config", "show", "--json")):
+        r = cli(*args)
+        assert r.exit_code == 0, r.stderr
+        assert "hunter2-secret" not in r.stdout + r.stderr
+        assert "postgresql://warpcli:***@db.example.net:5433/warpcli" in r.stdout
+    monkeypatch.setenv("WARPCLI_DATABASE_URL", "mysql://warpcli:hunter2-secret@db/warpcli")
+    r = cli("config", "show")
+    assert r.exit_code == 2
+    assert "hunter2-secret" not in r.stdout + r.stderr
+    assert "not a postgresql:// URL" in r.stderr
+    monkeypatch.delenv("WARPCLI_DATABASE_URL")
+    r = cli("--database", "postgresql://u@h/db?password=hunter2-secret", "config", "show", "--json")
+    assert r.exit_code == 0 and "hunter2-secret" not in r.stdout + r.stderr

@@ -275,7 +275,7 @@ def test_serve_json_matches_docs(paths: Paths) -> None:
         pass
     _conforms(served.info, _field_tables()["Controller server"], "Controller server")
     assert served.info == {"url": served.url, "account_id": served.account_id, "state_dir": str(paths.state),
-                           "tls": False}
+                           "tls": False, "database": None}
 
 
 # -- auth ---------------------------------------------------------------------------------------

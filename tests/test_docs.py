@@ -260,6 +260,10 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     add("Install result", _json(ok("install", "--root", str(root), "--no-start")),
         _json(ok("install", "--root", str(root))))
     add("Uninstall result", _json(ok("uninstall", "--root", str(root))), _json(ok("uninstall", "--root", str(root))))
+    add("Migration result", _json(ok("controller", "migrate", "--json")))
+    copied = tmp_path / "copied"
+    add("Copy result", _json(ok("controller", "copy", "--from", f"sqlite:///{paths.state}/state.db",
+                                "--to", f"sqlite:///{copied}", "--json")))
 
     add("Settings", _json(ok("config", "show")))
     add("Version", _json(ok("version")))

@@ -8,9 +8,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import ENGINES, open_engine
 from warpcli.controllers.local import LocalController
 from warpcli.controllers.local.schema import SCHEMA_VERSION
 from warpcli.controllers.local.store import DB_NAME, token_key
@@ -29,11 +30,26 @@ def make_controller(state: Path, **kw) -> LocalController:
     return LocalController(state, secrets=lambda: FileStore(state / "secrets.json"), **kw)
 
 
-@pytest.fixture
-def ctrl(tmp_path: Path):
-    c = make_controller(tmp_path / "state")
+@pytest.fixture(params=ENGINES)
+def ctrl(request: pytest.FixtureRequest, tmp_path: Path):
+    """The store on each engine: SQLite, and PostgreSQL on the session's private cluster."""
+    c = open_engine(request.param, tmp_path / "state", request)
     yield c
     c.close()
+
+
+def reopen(c: LocalController) -> LocalController:
+    """A second controller on the same store."""
+    from warpcli.controllers.local.interface import open_store
+
+    return open_store(getattr(c, "url", None), c.state_dir, secrets=lambda: FileStore(c.state_dir / "secrets.json"))
+
+
+def state_of(c: LocalController) -> dict:
+    """Every row, whatever the engine (for "nothing changed" checks)."""
+    from warpcli.controllers.local.copy import dump
+
+    return dump(c)
 
 
 def sql_dump(path: Path) -> list[str]:
@@ -101,6 +117,23 @@ def test_lookups_and_filters_match_brute_force(scenario):
             _check_scenario(c, n_vnets, rows, queries)
         finally:
             c.close()
+
+
+@pytest.mark.slow
+@settings(max_examples=30)
+@given(scenario=scenarios())
+def test_lookups_and_filters_match_brute_force_on_postgresql(pg_cluster, scenario):
+    """The same oracle on PostgreSQL (a fresh database per example; fewer examples: each costs one)."""
+    from warpcli.controllers.local.postgres import PostgresController, close_pool
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        url = pg_cluster.new_database()
+        c = PostgresController(url, state_dir=state, secrets=lambda: FileStore(state / "secrets.json"))
+        try:
+            _check_scenario(c, *scenario)
+        finally:
+            close_pool(url)
 
 
 def _check_scenario(c: LocalController, n_vnets: int, rows, queries) -> None:
@@ -178,7 +211,7 @@ def _check_scenario(c: LocalController, n_vnets: int, rows, queries) -> None:
 def test_duplicate_cidr_in_a_vnet_is_a_conflict_naming_the_tunnel(ctrl):
     t1, t2 = ctrl.create_tunnel("site-a"), ctrl.create_tunnel("site-b")
     first = ctrl.create_route(net("10.0.0.0/24"), t1.id, comment="first")
-    before = sql_dump(ctrl.path)
+    before = state_of(ctrl)
     with pytest.raises(Conflict) as err:
         ctrl.create_route(net("10.0.0.0/24"), t2.id)
     assert err.value.existing is not None
@@ -187,7 +220,7 @@ def test_duplicate_cidr_in_a_vnet_is_a_conflict_naming_the_tunnel(ctrl):
     assert err.value.existing.tunnel_id == t1.id
     assert "'site-a'" in str(err.value)
     assert "10.0.0.0/24" in str(err.value)
-    assert sql_dump(ctrl.path) == before
+    assert state_of(ctrl) == before
 
 
 def test_same_cidr_in_another_vnet_is_allowed(ctrl):
@@ -223,11 +256,11 @@ def test_deleting_a_tunnel_with_routes_needs_force(ctrl):
     keep = ctrl.create_tunnel("site-b")
     r = ctrl.create_route(net("10.0.0.0/24"), t.id)
     other = ctrl.create_route(net("10.0.1.0/24"), keep.id)
-    before = sql_dump(ctrl.path)
+    before = state_of(ctrl)
     with pytest.raises(Conflict) as err:
         ctrl.delete_tunnel(t.id)
     assert "1 route" in str(err.value)
-    assert sql_dump(ctrl.path) == before
+    assert state_of(ctrl) == before
 
     gone = ctrl.delete_tunnel(t.id, force=True)
     assert gone.deleted_at is not None
@@ -253,10 +286,10 @@ def test_deleting_a_vnet_with_routes_needs_force(ctrl):
     v = ctrl.create_virtual_network("staging")
     r = ctrl.create_route(net("10.0.0.0/24"), t.id, virtual_network_id=v.id)
     kept = ctrl.create_route(net("10.0.0.0/24"), t.id)
-    before = sql_dump(ctrl.path)
+    before = state_of(ctrl)
     with pytest.raises(Conflict):
         ctrl.delete_virtual_network(v.id)
-    assert sql_dump(ctrl.path) == before
+    assert state_of(ctrl) == before
     ctrl.delete_virtual_network(v.id, force=True)
     assert [x.name for x in ctrl.list_virtual_networks()] == ["default"]
     assert ids(ctrl.list_routes()) == {kept.id}
@@ -270,13 +303,13 @@ def test_deleting_a_vnet_with_routes_needs_force(ctrl):
 
 def test_default_vnet_cannot_be_deleted_nor_undefaulted(ctrl):
     (default,) = ctrl.list_virtual_networks(is_default=True)
-    before = sql_dump(ctrl.path)
+    before = state_of(ctrl)
     for force in (False, True):
         with pytest.raises(Conflict):
             ctrl.delete_virtual_network(default.id, force=force)
     with pytest.raises(Conflict):
         ctrl.update_virtual_network(default.id, is_default=False)
-    assert sql_dump(ctrl.path) == before
+    assert state_of(ctrl) == before
     assert ctrl.list_virtual_networks(is_default=True) == [default]
 
 
@@ -310,7 +343,7 @@ def test_import_is_all_or_nothing_and_reports_every_conflict(ctrl):
     other = ctrl.create_virtual_network("other")
     existing = ctrl.create_route(net("10.0.0.0/24"), t.id)
     existing6 = ctrl.create_route(net("2001:db8::/64"), t.id, virtual_network_id=other.id)
-    before = sql_dump(ctrl.path)
+    before = state_of(ctrl)
 
     specs = [
         RouteSpec(net("10.0.1.0/24"), t.id, default.id, row=1),
@@ -330,7 +363,7 @@ def test_import_is_all_or_nothing_and_reports_every_conflict(ctrl):
     assert existing6.id in by_row[5]["reason"]
     assert "row 1" in by_row[4]["reason"] and "row 1" in by_row[7]["reason"]
     assert err.value.conflict
-    assert sql_dump(ctrl.path) == before
+    assert state_of(ctrl) == before
 
     # the good rows alone go in, in one piece
     good = [s for s in specs if s.row in (1, 3, 6)]
@@ -350,12 +383,12 @@ def test_import_is_all_or_nothing_and_reports_every_conflict(ctrl):
 def test_import_of_only_input_duplicates_changes_nothing(ctrl):
     t = ctrl.create_tunnel("site-a")
     (default,) = ctrl.list_virtual_networks(is_default=True)
-    before = sql_dump(ctrl.path)
+    before = state_of(ctrl)
     specs = [RouteSpec(net("10.0.0.0/8"), t.id, default.id, row=i) for i in (1, 2)]
     with pytest.raises(BulkImportError) as err:
         ctrl.import_routes(specs)
     assert [p["row"] for p in err.value.problems] == [2]
-    assert sql_dump(ctrl.path) == before
+    assert state_of(ctrl) == before
 
 
 # -- secrets ------------------------------------------------------------------------------------------
@@ -368,13 +401,13 @@ def test_tunnel_token_round_trips_and_never_reaches_the_database(ctrl):
     fields = parse_tunnel_token(token)
     assert fields["t"] == t.id and fields["a"] == t.account_tag
     # a second controller on the same state reads the same token
-    again = make_controller(ctrl.state_dir)
+    again = reopen(ctrl)
     try:
         assert again.get_tunnel_token(t.id) == token
     finally:
         again.close()
 
-    dump = "\n".join(sql_dump(ctrl.path))
+    dump = repr(state_of(ctrl))
     assert token not in dump
     assert fields["s"] not in dump
     assert token_digest(token) in dump  # only the digest is kept

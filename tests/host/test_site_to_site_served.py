@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,17 @@ class HubController:
     account_id: str
     token: str
     log_file: Path
+    #: more replicas on the same PostgreSQL database: (process, url, log file); site B uses the first
+    replicas: list[tuple[subprocess.Popen, str, Path]] = field(default_factory=list)
+
+    def connector_env_of(self, role: str) -> dict[str, str]:
+        """The controller URL a connector is given: with replicas, site B talks to another one."""
+        url = self.replicas[0][1] if self.replicas and role == "conb" else self.url
+        return {"WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": url}
+
+    @property
+    def log_files(self) -> list[Path]:
+        return [self.log_file, *(f for _, _, f in self.replicas)]
 
     @property
     def admin_env(self) -> dict[str, str]:
@@ -47,28 +58,39 @@ class HubController:
         return {"WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": self.url}
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
+        """SIGTERM to every replica; the worst exit status."""
+        codes = []
+        for proc in (self.proc, *(p for p, _, _ in self.replicas)):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            codes.append(proc.wait(timeout=30))
+        return max(codes, key=abs)
 
     def access_log(self) -> list[dict[str, str]]:
-        lines = [parse_logfmt(x) for x in self.log_file.read_text().splitlines() if x.strip()]
+        lines = [parse_logfmt(x) for f in self.log_files for x in f.read_text().splitlines() if x.strip()]
         return [x for x in lines if x.get("logger") == "warpcli.server.access"]
 
 
-def serve_in_hub(s: Site) -> HubController:
+def serve_in_hub(s: Site, database_url: str | None = None, replicas: int = 1) -> HubController:
+    """``controller serve`` in the hub's namespace; with a database URL, ``replicas`` of them on it."""
     state = s.tmp / "hub-controller"
-    made = create_token(state, "admin", env=s.env("hub"))
-    log_file = s.tmp / "hub-controller.log"
-    with open(log_file, "wb") as log:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", s.ns["hub"], WARPCLI, "controller", "serve", "--listen", "192.0.2.1:0",
-             "--state-dir", str(state), "--json"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=s.env("hub"),
-        )
-    s.lab.procs.append(proc)  # killed by the lab's cleanup whatever happens
-    info = _read_json_object(proc, 30)
-    assert info["url"].startswith("http://192.0.2.1:") and info["account_id"] == made["account_id"]
-    return HubController(proc, info["url"], made["account_id"], made["token"], log_file)
+    env = {**s.env("hub"), **({"WARPCLI_DATABASE_URL": database_url} if database_url else {})}
+    made = create_token(state, "admin", env=env)
+    started = []
+    for i in range(replicas):
+        log_file = s.tmp / f"hub-controller{i or ''}.log"
+        with open(log_file, "wb") as log:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", s.ns["hub"], WARPCLI, "controller", "serve", "--listen", "192.0.2.1:0",
+                 "--state-dir", str(state), "--json"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
+            )
+        s.lab.procs.append(proc)  # killed by the lab's cleanup whatever happens
+        info = _read_json_object(proc, 30)
+        assert info["url"].startswith("http://192.0.2.1:") and info["account_id"] == made["account_id"]
+        started.append((proc, info["url"], log_file))
+    (proc, url, log_file), *more = started
+    return HubController(proc, url, made["account_id"], made["token"], log_file, more)
 
 
 def as_connector(s: Site, role: str) -> dict[str, str]:
@@ -76,12 +98,17 @@ def as_connector(s: Site, role: str) -> dict[str, str]:
     return {"WARPCLI_STATE_DIR": str(s.tmp / f"state-{role}")}
 
 
-@pytest.fixture
-def served_site(site: Site):
-    hub = serve_in_hub(site)
+@pytest.fixture(params=["sqlite", "postgresql-2-replicas"])
+def served_site(site: Site, request: pytest.FixtureRequest):
+    """The controller on SQLite; then on PostgreSQL behind two replicas, the connectors using one URL
+    each (the database reached over its unix socket, which no network namespace hides)."""
+    if request.param == "sqlite":
+        hub = serve_in_hub(site)
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        hub = serve_in_hub(site, cluster.socket_url(cluster.new_database().rsplit("/", 1)[1]), replicas=2)
     yield site, hub
-    if hub.proc.poll() is None:
-        hub.stop()
+    hub.stop()
 
 
 def test_site_to_site_over_http_true_source_both_ways_and_clean_down(served_site) -> None:
@@ -98,7 +125,7 @@ def test_site_to_site_over_http_true_source_both_ways_and_clean_down(served_site
 
     # each connector gets its tunnel token, nothing else
     for role in ("cona", "conb"):
-        env = {**as_connector(s, role), **hub.connector_env}
+        env = {**as_connector(s, role), **hub.connector_env_of(role)}
         out = json.loads(s.warpcli(role, "enroll", "--interface", s.wg[role], "--json", input=tokens[role],
                                    env=env).stdout)
         assert out["changed"] is True
@@ -150,9 +177,12 @@ def test_site_to_site_over_http_true_source_both_ways_and_clean_down(served_site
     assert by_host["192.0.2.11"] <= {"tunnel", "-"} and "tunnel" in by_host["192.0.2.11"]
     assert by_host["192.0.2.12"] <= {"tunnel", "-"} and "tunnel" in by_host["192.0.2.12"]
     assert by_host["192.0.2.1"] <= {"api", "-"} and "api" in by_host["192.0.2.1"]  # the admin, on the hub
+    if hub.replicas:  # site B enrolled and followed through the second replica, on the same database
+        second = [parse_logfmt(x) for x in hub.replicas[0][2].read_text().splitlines() if x.strip()]
+        assert {x.get("remote") for x in second if x.get("logger") == "warpcli.server.access"} == {"192.0.2.12"}
     failed = [(x["method"], x["path"].rsplit("/warpcli/", 1)[-1], x["status"]) for x in access
               if not x["status"].startswith("2")]
     assert [(m, p.split("/", 2)[0], status) for m, p, status in failed] == [("GET", "virtual_networks", "404")], \
         "only the first `hub up` asks for a hub that is not there yet"
-    log = hub.log_file.read_text()
+    log = "".join(f.read_text() for f in hub.log_files)
     assert hub.token not in log and not any(t.strip() in log for t in tokens.values())

@@ -185,6 +185,14 @@ def root(
             help="API v4 base URL; any server of the same dialect (default Cloudflare's) \\[env: WARPCLI_API_URL].",
         ),
     ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database", metavar="URL",
+            help="The embedded controller on PostgreSQL: postgresql://USER@HOST/DB, the password in ~/.pgpass "
+                 "or PGPASSWORD, never here \\[env: WARPCLI_DATABASE_URL].",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -205,7 +213,7 @@ def root(
     ] = None,
 ) -> None:
     """Provision and operate network connectors: tunnels, virtual networks and the route tables."""
-    overrides = {"controller": controller, "account_id": account_id, "api_url": api_url}
+    overrides = {"controller": controller, "account_id": account_id, "api_url": api_url, "database_url": database}
     ctx.obj = Runtime(state_dir, config_dir, overrides)
     ctx.call_on_close(ctx.obj.close)
 

@@ -7,6 +7,7 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
+from warpcli.core.dburl import mask
 from warpcli.core.settings import CONFIG_FILE, KEYS, write_config_value
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ def show(ctx: typer.Context, json: Json = False) -> None:
         "account_id": s.account_id,
         "api_url": s.api_url,
         "api_timeout": s.api_timeout,
+        "database_url": mask(s.database_url),  # never the password
     }
     render.emit_json(data) if json else render.fields(list(data.items()))
 

@@ -1,4 +1,4 @@
-"""warpcli controller serve | token create|list|revoke: the embedded controller on the network.
+"""warpcli controller serve | migrate | copy | token create|list|revoke: the embedded controller on the network.
 
 ``serve`` is the only command that loads the HTTP server (flask, h11: the ``server``
 extra), and only once it runs. The token commands work on the state database directly,
@@ -99,6 +99,44 @@ def serve(
 
     run(settings, listen=listen, tls_cert=tls_cert, tls_key=tls_key, threads=threads, per_client=per_client,
         on_listening=listening)
+
+
+@app.command("migrate")
+def migrate(ctx: typer.Context, state_dir: StateDir = None, json: Json = False) -> None:
+    """Create or upgrade the state's schema (the --database PostgreSQL one, else the SQLite file). Idempotent."""
+    store = _local(ctx, state_dir, json)
+    before, after = store.migrate()
+    what = "already at" if before == after else f"upgraded from version {before} to"
+    render.message(f"the {store.engine} state {store.location} is {what} schema version {after}")
+    if json:
+        render.emit_json({"engine": store.engine, "location": store.location, "from_version": before,
+                          "to_version": after, "changed": before != after})
+
+
+@app.command("copy")
+def copy(
+    ctx: typer.Context,
+    from_url: Annotated[
+        str, typer.Option("--from", metavar="URL", help="The store to copy: sqlite:///PATH or postgresql://USER@HOST/DB.")
+    ],
+    to_url: Annotated[
+        str | None,
+        typer.Option("--to", metavar="URL", help="The store to fill (default: the --database one, else --state-dir's)."),
+    ] = None,
+    replace_: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a target that already holds state (default: refuse).")
+    ] = False,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Copy every row of one store into another, all or nothing (ids, timestamps, token hashes kept)."""
+    from warpcli.controllers.local.copy import copy_urls
+
+    done = copy_urls(_settings(ctx, state_dir, json), from_url, to_url, replace=replace_)
+    total = sum(done["rows"].values())
+    render.message(f"copied {total} rows from {done['from']} to {done['to']}")
+    if json:
+        render.emit_json(done)
 
 
 @token_app.command("create")

@@ -14,10 +14,11 @@ def open_controller(settings: Settings, *, tunnel_token: str | None = None) -> C
     then enroll and read its peers, nothing else). The account is the token's.
     """
     if settings.controller == "local":
-        from warpcli.controllers.local import LocalController
+        from warpcli.controllers.local.interface import open_store
         from warpcli.secrets import open_secret_store
 
-        return LocalController(
+        return open_store(
+            settings.database_url,
             settings.state_dir,
             secrets=lambda: open_secret_store(settings.secret_backend, settings.state_dir),
             lock_timeout=settings.lock_timeout,

@@ -49,6 +49,8 @@ class Settings:
     account_id: str | None = None  #: the Cloudflare account (cloudflare controller)
     api_url: str = "https://api.cloudflare.com/client/v4"  #: the API v4 base URL (cloudflare controller)
     api_timeout: float = 30.0  #: seconds to wait for one API answer
+    #: the embedded controller's PostgreSQL database (None: the SQLite file in state_dir)
+    database_url: str | None = None
 
 
 def default_run_dir(env: Mapping[str, str]) -> Path:
@@ -68,6 +70,7 @@ KEYS: dict[str, tuple[str, type]] = {
     "account_id": ("CLOUDFLARE_ACCOUNT_ID", str),
     "api_url": ("WARPCLI_API_URL", str),
     "api_timeout": ("WARPCLI_API_TIMEOUT", float),
+    "database_url": ("WARPCLI_DATABASE_URL", str),
 }
 CONTROLLERS = ("local", "cloudflare")
 #: where `controller serve` listens unless --listen says otherwise (loopback: tokens never cross a network in clear)
@@ -127,7 +130,14 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             raise ValueError
     except (TypeError, ValueError):
         what = "number of seconds (0 or more)" if kind is float else "non-empty string"
-        raise ConfigError(f"{origin}: {key} = {value!r} is not a valid {what}") from None
+        shown = "***" if key == "database_url" else repr(value)  # it may hold a password
+        raise ConfigError(f"{origin}: {key} = {shown} is not a valid {what}") from None
+    if key == "database_url":
+        from warpcli.core.dburl import is_postgres, mask
+
+        if not is_postgres(value):
+            raise ConfigError(f"{origin}: database_url = {mask(value)!r} is not a postgresql:// URL",
+                              hint="e.g. postgresql://warpcli@db.example.net/warpcli (the password in ~/.pgpass)")
     if key == "api_url" and not value.startswith(("https://", "http://")):
         raise ConfigError(f"{origin}: api_url = {value!r} is not an http(s) URL")
     choices = CHOICES.get(key)

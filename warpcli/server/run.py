@@ -46,9 +46,11 @@ class Listening:
     account_id: str
     state_dir: str
     tls: bool
+    database: str | None = None  #: the PostgreSQL URL without its password; None: SQLite in state_dir
 
     def to_dict(self) -> dict[str, object]:
-        return {"url": self.url, "account_id": self.account_id, "state_dir": self.state_dir, "tls": self.tls}
+        return {"url": self.url, "account_id": self.account_id, "state_dir": self.state_dir, "tls": self.tls,
+                "database": self.database}
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -83,7 +85,8 @@ def serve(
     per_client: int = DEFAULT_PER_CLIENT,
     on_listening: Callable[[Listening], None] | None = None,
 ) -> None:
-    """Serve the embedded controller of ``settings.state_dir`` until SIGTERM or SIGINT."""
+    """Serve the embedded controller (``settings.database_url``, else ``settings.state_dir``) until
+    SIGTERM or SIGINT. Several processes may serve one PostgreSQL database."""
     from warpcli.controllers import open_controller
     from warpcli.server import close_controllers, create_app, make_server, setup_access_log
     from warpcli.server.front import Limits
@@ -118,7 +121,10 @@ def serve(
     server = _bind(make_server, app, host, port, tls_cert, tls_key, threads, limits)
     server.shutdown_timeout = SHUTDOWN_GRACE
     server.start_in_thread()
-    info = Listening(f"{server.url}{PREFIX}", account_id, str(local.state_dir), tls_cert is not None)
+    from warpcli.core.dburl import mask
+
+    info = Listening(f"{server.url}{PREFIX}", account_id, str(local.state_dir), tls_cert is not None,
+                     mask(local.database_url))
     log_fields(log, logging.INFO, {"msg": "listening", **info.to_dict(), "threads": threads,
                                      "max_connections_per_client": limits.per_client,
                                      "max_connections": limits.max_connections,

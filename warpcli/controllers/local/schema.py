@@ -107,3 +107,104 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The same tables on PostgreSQL, versioned in ``warpcli_schema`` (``POSTGRES_MIGRATIONS[i]``
+#: takes it from ``i`` to ``i + 1``; append, never edit). Text is ``COLLATE "C"`` so that
+#: names and ids sort bytewise as in SQLite, network bounds are ``bytea`` (compared
+#: bytewise, like SQLite's BLOBs) and timestamps stay the exact text SQLite keeps, so
+#: ``controller copy`` moves rows between the two unchanged. Every write transaction adds a
+#: row to ``state_changes``; ``state_version`` is ``state_counter.version`` plus their count
+#: (folded into the counter now and then). An insert per write, not an update of one hot row,
+#: so concurrent writers do not queue on a row lock held until their commit is flushed.
+POSTGRES_MIGRATIONS: list[str] = [
+    # 0 -> 1: everything SQLite's schema 4 has, plus the change counter
+    """
+    CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT COLLATE "C" NOT NULL);
+    CREATE TABLE state_counter (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+    INSERT INTO state_counter(id, version) VALUES (1, 0);
+    CREATE TABLE state_changes (one SMALLINT NOT NULL DEFAULT 1);
+    CREATE TABLE virtual_networks (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL,
+        comment TEXT COLLATE "C" NOT NULL DEFAULT '',
+        is_default INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT COLLATE "C" NOT NULL,
+        deleted_at TEXT COLLATE "C"
+    );
+    CREATE UNIQUE INDEX vnet_name ON virtual_networks(name) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX vnet_one_default ON virtual_networks(is_default)
+        WHERE is_default = 1 AND deleted_at IS NULL;
+    CREATE TABLE tunnels (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL,
+        status TEXT COLLATE "C" NOT NULL DEFAULT 'inactive',
+        token_sha256 TEXT COLLATE "C" NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        deleted_at TEXT COLLATE "C"
+    );
+    CREATE UNIQUE INDEX tunnel_name ON tunnels(name) WHERE deleted_at IS NULL;
+    CREATE TABLE routes (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        network TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL,
+        lo BYTEA NOT NULL,
+        hi BYTEA NOT NULL,
+        prefixlen INTEGER NOT NULL,
+        tunnel_id TEXT COLLATE "C" NOT NULL REFERENCES tunnels(id),
+        virtual_network_id TEXT COLLATE "C" NOT NULL REFERENCES virtual_networks(id),
+        comment TEXT COLLATE "C" NOT NULL DEFAULT '',
+        created_at TEXT COLLATE "C" NOT NULL,
+        deleted_at TEXT COLLATE "C"
+    );
+    CREATE UNIQUE INDEX route_cidr ON routes(virtual_network_id, version, lo, prefixlen)
+        WHERE deleted_at IS NULL;
+    CREATE INDEX route_tunnel ON routes(tunnel_id) WHERE deleted_at IS NULL;
+    CREATE INDEX route_sweep ON routes(version, lo, prefixlen)
+        INCLUDE (virtual_network_id, tunnel_id, id, network) WHERE deleted_at IS NULL;
+    CREATE TABLE connectors (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        tunnel_id TEXT COLLATE "C" NOT NULL REFERENCES tunnels(id),
+        virtual_network_id TEXT COLLATE "C" NOT NULL REFERENCES virtual_networks(id),
+        public_key TEXT COLLATE "C" NOT NULL,
+        address BIGINT NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        last_seen TEXT COLLATE "C",
+        deleted_at TEXT COLLATE "C"
+    );
+    CREATE UNIQUE INDEX connector_address ON connectors(address) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX connector_key ON connectors(public_key) WHERE deleted_at IS NULL;
+    CREATE TABLE hubs (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        virtual_network_id TEXT COLLATE "C" NOT NULL REFERENCES virtual_networks(id),
+        public_key TEXT COLLATE "C" NOT NULL,
+        endpoint TEXT COLLATE "C" NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL,
+        deleted_at TEXT COLLATE "C"
+    );
+    CREATE UNIQUE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
+    CREATE TABLE api_tokens (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL,
+        token_sha256 TEXT COLLATE "C" NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        last_used_at TEXT COLLATE "C",
+        revoked_at TEXT COLLATE "C"
+    );
+    CREATE UNIQUE INDEX api_token_name ON api_tokens(name) WHERE revoked_at IS NULL;
+    CREATE UNIQUE INDEX api_token_digest ON api_tokens(token_sha256);
+    """,
+]
+
+POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)
+
+#: The tables ``controller copy`` moves, parents first, with the columns both schemas share
+COPIED_TABLES: list[tuple[str, str, str]] = [
+    ("virtual_networks", "id, name, comment, is_default, created_at, deleted_at", "id"),
+    ("tunnels", "id, name, status, token_sha256, created_at, deleted_at", "id"),
+    ("routes", "id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, comment, created_at, "
+               "deleted_at", "id"),
+    ("connectors", "id, tunnel_id, virtual_network_id, public_key, address, created_at, last_seen, deleted_at", "id"),
+    ("hubs", "id, virtual_network_id, public_key, endpoint, created_at, updated_at, deleted_at", "id"),
+    ("api_tokens", "id, name, token_sha256, created_at, last_used_at, revoked_at", "id"),
+]

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
+from warpcli.controllers.local.interface import StateStore
 from warpcli.controllers.local.readcache import Quiet, cache_for
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts
@@ -80,8 +81,9 @@ class _TxnHooks:
                 pass  # a stale secret is harmless and unusable
 
 
-class LocalController(ApiTokenStore, Controller):
+class LocalController(ApiTokenStore, StateStore, Controller):
     kind = "local"
+    engine = "sqlite"
 
     def __init__(
         self,
@@ -89,9 +91,10 @@ class LocalController(ApiTokenStore, Controller):
         *,
         secrets: Callable[[], SecretStore],
         lock_timeout: float = 10.0,
+        path: Path | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
-        self.path = self.state_dir / DB_NAME
+        self.path = Path(path) if path is not None else self.state_dir / DB_NAME
         self._secrets_factory = secrets
         self._secrets: SecretStore | None = None
         self._lock_timeout = lock_timeout
@@ -101,6 +104,24 @@ class LocalController(ApiTokenStore, Controller):
         self._cache = cache_for(str(self.path.resolve()))
 
     # -- plumbing -----------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the schema (opening the file does it): (version before, after)."""
+        if not self.path.exists():
+            before = 0
+        else:
+            with self._errors():
+                probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                try:
+                    before = self._refuse_newer(probe)
+                finally:
+                    probe.close()
+        self.conn  # noqa: B018 - opening migrates
+        return before, SCHEMA_VERSION
+
     @property
     def secrets(self) -> SecretStore:
         if self._secrets is None:
