@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     AUTH = 7  #: the controller's API refused the credentials (no token, invalid token, missing permission)
     DEGRADED = 8  #: `status`: the connector is not healthy (down, no handshake, route drift, no forwarding)
     UNAVAILABLE = 9  #: the controller's API could not be reached, or kept failing (timeouts, 5xx): retry later
+    INTERRUPTED = 130  #: Ctrl-C (SIGINT); the message says whether the change was made
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
@@ -33,6 +34,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         (errors.StateError, ExitCode.STATE),
         (errors.AuthError, ExitCode.AUTH),
         (errors.Unavailable, ExitCode.UNAVAILABLE),
+        (errors.Interrupted, ExitCode.INTERRUPTED),
     ):
         if isinstance(exc, kind):
             return code

@@ -2,6 +2,10 @@
 
 Rich is imported only when a table is drawn, so ``--json`` runs stay light. Colour
 follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
+
+Everything for people (messages, errors, plain lines, table cells) goes through
+:func:`warpcli.core.text.visible`, so control characters in data reach no terminal;
+table cells are plain text, never Rich markup. JSON is written exactly.
 """
 
 import json
@@ -9,6 +13,8 @@ import json as json_module
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from warpcli.core.text import visible
 
 
 def _default(obj: Any) -> Any:
@@ -61,15 +67,20 @@ def emit_json_sections(sections: dict[str, Iterable[Any]]) -> None:
 
 def message(text: str) -> None:
     """A line for the person at the terminal; never part of the data."""
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(visible(text) + "\n")
 
 
 def error(text: str) -> None:
-    sys.stderr.write(f"warpcli: error: {text}\n")
+    sys.stderr.write(f"warpcli: error: {visible(text)}\n")
 
 
 def plain(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(visible(text) + "\n")
+
+
+def plain_row(values: Sequence[Any], sep: str = "\t") -> None:
+    """One line of fields joined by ``sep`` (each field escaped, so ``sep`` stays a separator)."""
+    sys.stdout.write(sep.join("" if v is None else visible(v) for v in values) + "\n")
 
 
 def _console() -> Any:
@@ -81,12 +92,13 @@ def _console() -> Any:
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
     for c in columns:
         t.add_column(c, no_wrap=True, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*(Text("" if v is None else visible(v)) for v in row))
     _console().print(t)
 
 
@@ -94,7 +106,7 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     """A key/value listing of one object."""
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
-        plain(f"{key.ljust(width)}  {'' if value is None else value}")
+        plain(f"{key.ljust(width)}  {'' if value is None else visible(value)}")
 
 
 def plan_result(lines: list[str], data: dict, *, json: bool, dry_run: bool = False, compact: bool = False) -> None:

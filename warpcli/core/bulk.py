@@ -146,6 +146,13 @@ def _existing_clashes(ctrl: Controller, rows: dict[str, dict[Network, int]]) -> 
     return out
 
 
+def interrupted_message(ctrl: Controller) -> str:
+    """What a Ctrl-C before the commit point left behind."""
+    if ctrl.atomic_import:
+        return "interrupted; nothing was imported"
+    return "interrupted; routes created before the interrupt may remain (check with `warpcli routes`)"
+
+
 def export_rows(ctrl: Controller, flt: RouteFilter = RouteFilter()) -> Iterator[dict[str, str]]:
     r: Route
     for r in ctrl.list_routes(flt):
