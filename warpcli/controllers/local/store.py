@@ -17,7 +17,7 @@ from pathlib import Path
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
-from warpcli.core import conflicts, interrupts
+from warpcli.core import conflicts, faults, interrupts
 from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
@@ -258,22 +258,23 @@ class LocalController(ApiTokenStore, Controller):
         conn = self.conn
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
+            committed = False
             try:
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            interrupts.commit_point()
-            try:
+                faults.point("commit-before")
+                interrupts.commit_point()  # a Ctrl-C from here on is reported, not raised
+                faults.point("commit")
                 conn.execute("COMMIT")
+                committed = True
+                faults.point("commit-after")
             except BaseException:
-                interrupts.cancel_commit_point()
+                if not committed:
+                    interrupts.cancel_commit_point()
                 if conn.in_transaction:
                     try:
                         conn.execute("ROLLBACK")
                     except sqlite3.Error:
-                        pass
+                        pass  # the error being raised is the one to report
                 raise
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
