@@ -99,7 +99,7 @@ def test_ctrl_c_at_any_instant_matches_the_database(office: Paths, tmp_path: Pat
             os.kill(proc.pid, signal.SIGINT)
         except ProcessLookupError:
             pass
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, err
         added = count_routes(office.state) - n_before
         if proc.returncode == 0:
