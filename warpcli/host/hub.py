@@ -19,6 +19,7 @@ from warpcli.host import wg
 from warpcli.host.connector import (
     FORWARDING,
     discard_interface,
+    prepare_run_dir,
     remember_sysctls,
     require_root,
     restore_sysctls,
@@ -205,10 +206,13 @@ def hub_up(
     require_root()
     _, port = parse_endpoint(endpoint)
     wg.validate_ifname(ifname)
+    run_dir = prepare_run_dir(run_dir, netns)
     existing = wg.find_interface(ifname, netns=netns, run_dir=run_dir)
+    if existing is None and not dry_run:
+        wg.reclaim(ifname, netns=netns, run_dir=run_dir)  # what a killed run left half made
     if existing is None:
         with Netlink(netns) as nl:
-            if nl.link(ifname) is not None:
+            if nl.link(ifname) is not None and not (dry_run and wg.has_record(ifname, netns=netns, run_dir=run_dir)):
                 from warpcli.host.errors import InterfaceInUse
 
                 raise InterfaceInUse(f"an interface named {ifname} exists and is not warpcli's",
@@ -249,7 +253,7 @@ def hub_up(
         if dry_run or not changed:
             return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers))
         wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
-        remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls)
+        remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls, netns)
         with KernelExecutor(netns) as executor:
             apply(plan, executor)
     except BaseException:
@@ -287,6 +291,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
     from warpcli.host.netlink import Netlink
 
     require_root()
+    run_dir = prepare_run_dir(run_dir, netns)
     slot = release_slot(run_dir, ifname)
     lines: list[str] = []
     if slot is not None:
@@ -297,5 +302,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {ifname}")
+    elif wg.remove_stale_socket(ifname):
+        lines.append(f"- stale socket of {ifname}")
     lines += restore_sysctls(run_dir, ifname, netns)
     return lines or ["nothing to remove"]
