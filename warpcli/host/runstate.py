@@ -77,7 +77,7 @@ def remove_stale_temp_files(run_dir: Path) -> list[str]:
     Provably ours: only atomic_write makes names of that shape in the run directory, and a
     writer that is still running is left alone. Returns the removed names.
     """
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(Path(run_dir).iterdir())
     except OSError:
