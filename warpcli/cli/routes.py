@@ -7,8 +7,9 @@ import typer
 
 from warpcli.cli import render
 from warpcli.cli.context import runtime
+from warpcli.cli.exit_codes import Interrupted
 from warpcli.cli.options import Json, Tunnel, VnetFilter
-from warpcli.core.errors import Interrupted, InvalidInput
+from warpcli.core.errors import InvalidInput
 from warpcli.core.interrupts import CommitGuard
 
 app = typer.Typer(

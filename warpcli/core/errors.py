@@ -74,9 +74,5 @@ class Unavailable(WarpcliError):
     """
 
 
-class Interrupted(WarpcliError):
-    """Ctrl-C stopped the command; the message says whether its change was made."""
-
-
 class NotSupported(InvalidInput):
     """The chosen controller cannot do this (e.g. hubs on Cloudflare, whose edge is the hub)."""
