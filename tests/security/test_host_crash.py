@@ -162,3 +162,21 @@ def test_a_killed_wireguard_go_and_a_killed_writer_leave_nothing_behind(site: Si
     assert not dead.exists() and live.exists()
     live.unlink()
     assert_same(before, snapshot(s))
+
+
+@pytest.mark.parametrize("step", ["wg-intent", "wg-spawned", "wg-recorded"])
+def test_a_kill_while_hub_up_makes_its_interface_converges(site: Site, step: str) -> None:
+    s = site
+    s.warpcli("ctl", "tunnel", "create", "site-b")
+    s.warpcli("ctl", "route", "add", "10.2.0.0/24", "--tunnel", "site-b")
+    s.warpcli("conb", "enroll", "--tunnel", "site-b", "--interface", s.wg["conb"])
+    before = snapshot(s, "hub")
+    hub_up = ["hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"]]
+    crashed = s.warpcli("hub", *hub_up, check=False, env={"WARPCLI_FAULT_KILL_AT": step})
+    s.track_wireguard()
+    assert crashed.returncode == -signal.SIGKILL, (step, crashed.returncode, crashed.stderr)
+    s.warpcli("hub", *hub_up)
+    s.track_wireguard()
+    assert "no changes" in s.warpcli("hub", *hub_up).stdout
+    s.warpcli("hub", "hub", "down", "--interface", s.wg["hub"])
+    assert_same(before, snapshot(s, "hub"))

@@ -136,7 +136,10 @@ def release_slot(run_dir: Path, ifname: str) -> HubSlot | None:
     s = slots.pop(ifname, None)
     if s is None:
         return None
-    write_json(_slots_path(run_dir), slots)
+    if slots:
+        write_json(_slots_path(run_dir), slots)
+    else:  # the last hub is down: leave the run directory as it was before the first `hub up`
+        _slots_path(run_dir).unlink(missing_ok=True)
     return HubSlot(ifname, s["vnet"], s["n"])
 
 
