@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
 from warpcli.core.cidr import parse_network  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -473,7 +475,19 @@ def row5(quick: bool) -> dict:
     return kernel_routes.measure(quick)
 
 
-ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6}
+def row7(quick: bool) -> dict:
+    import apply_bench  # issue 15: the plan and the apply of a network file
+
+    return apply_bench.row7(quick, WARPCLI)
+
+
+def row8(quick: bool) -> dict:
+    import apply_bench
+
+    return apply_bench.row8(quick, WARPCLI)
+
+
+ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6, 7: row7, 8: row8}
 
 
 def _cache_bytecode() -> None:

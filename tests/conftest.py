@@ -70,7 +70,8 @@ def cli(paths: Paths):
     from warpcli.cli.app import app
 
     def run(*args: str, input: str | None = None) -> Result:
-        r = CliRunner().invoke(app, list(args), input=input, env=dict(os.environ))
+        # WARPCLI_DEBUG: an internal error reaches the test as its exception, not as exit 70
+        r = CliRunner().invoke(app, list(args), input=input, env={**os.environ, "WARPCLI_DEBUG": "1"})
         if r.exception is not None and not isinstance(r.exception, SystemExit):
             raise r.exception
         return Result(r.exit_code, r.stdout, r.stderr)

@@ -42,13 +42,21 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance  # noqa: E402
 
-from tests.cfstub.contract import SPEC_FILE, Contract  # noqa: E402
+from tests.cfstub.contract import SPEC_FILE, Contract, merged_spec  # noqa: E402
 from tests.cfstub.server import CloudflareStandIn  # noqa: E402
 from warpcli.core.cidr import parse_network  # noqa: E402
 from warpcli.core.model import RouteFilter  # noqa: E402
-from warpcli.server.openapi import ADDED_QUERY, SECURITY, SERVED, server_openapi, without_additions  # noqa: E402
+from warpcli.server.openapi import (  # noqa: E402
+    ADDED_QUERY,
+    REFUSED,
+    SECURITY,
+    SERVED,
+    server_openapi,
+    without_additions,
+)
 
-SUBSET = json.loads(SPEC_FILE.read_text())
+#: Cloudflare's document: the 2024-08 subset with the newer operations (tests/cfstub/contract.py)
+SUBSET = merged_spec()
 DOC = server_openapi(SUBSET)
 EXAMPLES = int(os.environ.get("WARPCLI_API_EXAMPLES", "25"))
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -98,8 +106,10 @@ def test_components_are_cloudflares_and_every_ref_resolves() -> None:
 
 def test_the_document_is_valid_openapi_and_the_subset_is_untouched() -> None:
     before = SPEC_FILE.read_text()
-    server_openapi(json.loads(before))
-    assert json.loads(before) == SUBSET  # the builder copies, never edits
+    merged = merged_spec(json.loads(before))
+    server_openapi(merged)
+    assert json.loads(before) == json.loads(SPEC_FILE.read_text())  # merging copies, never edits
+    assert merged == SUBSET  # and the builder copies too
     schemathesis.openapi.from_dict(DOC).validate()  # OpenAPI 3.0 meta-schema
 
 
@@ -119,7 +129,10 @@ def test_the_document_and_the_app_agree(tmp_path: Path) -> None:
     documented = {(m, _template_of(t)) for m, t, _ in _operations(DOC)}
     cloudflare = {(m, _template_of(t)) for m, t, op in _operations(SUBSET)}
     assert documented <= routed, sorted(documented - routed)
-    assert routed & cloudflare <= documented, sorted((routed & cloudflare) - documented)
+    refused = {(m, _template_of(t)) for m, t, _ in REFUSED}
+    assert not refused & documented
+    assert routed & cloudflare <= documented | refused, sorted((routed & cloudflare) - documented - refused)
+    assert refused <= routed and refused <= cloudflare  # refused with a reason, not left to a 404
 
 
 # -- 2. schemathesis against a live server ----------------------------------------------------

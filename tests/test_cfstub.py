@@ -141,11 +141,16 @@ def test_tunnel_create_refusals(api: Api, cf_api: CloudflareStandIn) -> None:
     assert [t.name for t in cf_api.controller().list_tunnels()] == ["office", "replica-less"]
 
 
-def test_tunnel_rename_is_refused_without_controller_support(api: Api) -> None:
+def test_tunnel_rename_takes_a_free_name_only(api: Api) -> None:
     tid = new_tunnel(api, "office")["id"]
-    assert "renaming" in err(api("PATCH", f"/warp_connector/{tid}", json={"name": "lab"}), 400, 1009)
+    new_tunnel(api, "lab")
+    resp = api("PATCH", f"/warp_connector/{tid}", json={"name": "lab"})
+    assert "already exists" in err(resp, 409, 1003)
+    assert resp.headers["x-should-retry"] == "false"  # Cloudflare's SDKs would retry a 409 twice otherwise
+    assert ok(api("PATCH", f"/warp_connector/{tid}", json={"name": "office-2"}))["name"] == "office-2"
     err(api("PATCH", f"/warp_connector/{tid}", json={"tunnel_secret": "AQIDBAUGBwg="}), 400, 1009)
-    assert ok(api("GET", f"/warp_connector/{tid}"))["name"] == "office"
+    err(api("PATCH", f"/warp_connector/{tid}", json={"name": ""}), 400, 1001)
+    assert ok(api("GET", f"/warp_connector/{tid}"))["name"] == "office-2"
 
 
 def test_tunnel_delete_with_routes_needs_force(api: Api, cf_api: CloudflareStandIn) -> None:
@@ -273,7 +278,7 @@ def routed(api: Api) -> dict:
     return {"a": a, "b": b, "staging_vnet": staging, **ids}
 
 
-def test_route_list_filters(api: Api, routed: dict) -> None:
+def test_route_list_filters(api: Api, routed: dict, cf_api: CloudflareStandIn) -> None:
     by_id = {v: k for k, v in routed.items()}
 
     def found(**params) -> set[str]:
@@ -297,6 +302,7 @@ def test_route_list_filters(api: Api, routed: dict) -> None:
     assert found(existed_at="2999-01-01T00:00:00Z") == {"big", "mid", "small", "staging", "v6"}
     err(api("GET", "/teamnet/routes", params={"tun_types": "bogus"}), 400, 1001)
     err(api("GET", "/teamnet/routes", params={"network_subset": "10.1.0.1/16"}), 400, 1001)
+    taken(cf_api, "'bogus' is not one of")
 
 
 def test_route_by_ip_is_longest_prefix_match(api: Api, routed: dict) -> None:
@@ -392,13 +398,16 @@ def test_another_account_is_forbidden(api: Api, cf_api: CloudflareStandIn) -> No
 def test_unknown_paths_and_methods_answer_in_the_envelope(api: Api, cf_api: CloudflareStandIn) -> None:
     assert err(api.session.get(cf_api.url + "/zones", timeout=10), 404, 7003) == "No route for the URI"
     err(api.session.get(cf_api.url.replace("/client/v4", "/"), timeout=10), 404, 7003)
-    err(api("GET", "/teamnet/routes/network/10.0.0.0%2F8"), 404, 7003)  # deprecated: not served
+    err(api("GET", "/teamnet/routes/network/10.0.0.0%2F8"), 405, 10405)  # not even in Cloudflare's API
+    # deprecated by Cloudflare: refused, saying so
+    assert "deprecated" in err(api("DELETE", "/teamnet/routes/network/10.0.0.0%2F8"), 400, 1009)
     resp = api("PUT", "/teamnet/routes")
     err(resp, 405, 10405)
     assert resp.headers["Allow"] == "GET, HEAD, POST"
     err(api("OPTIONS", "/warp_connector"), 405, 10405)
     taken(cf_api, "no path of the contract matches", "the path is not under /client/v4",
-          "/teamnet/routes/network/{ip_network_encoded} has no GET operation", "has no PUT operation",
+          "/teamnet/routes/network/{ip_network_encoded} has no GET operation", "is deprecated",
+          "has no PUT operation",
           "has no OPTIONS operation")
 
 

@@ -68,7 +68,7 @@ def test_a_wrong_path_is_caught() -> None:
 
 def test_a_wrong_method_is_caught() -> None:
     (v,) = validate_request("PUT", f"{A}/teamnet/routes/{UUID}", {}, AUTH, b"")
-    assert "has no PUT operation" in v and "DELETE, PATCH" in v
+    assert "has no PUT operation" in v and "DELETE, GET, PATCH" in v
 
 
 def test_an_unknown_query_parameter_is_caught() -> None:
@@ -113,7 +113,7 @@ def test_a_missing_required_body_field_is_caught() -> None:
 
 
 @pytest.mark.parametrize("method, path, headers, body, expected", [
-    ("DELETE", f"{A}/teamnet/virtual_networks/{UUID}", AUTH, b"", "request body is required"),
+    ("POST", f"{A}/teamnet/virtual_networks", AUTH, b"", "request body is required"),
     ("DELETE", f"{A}/teamnet/routes/{UUID}", JSON, b"{}", "takes no request body"),
     ("POST", f"{A}/warp_connector", JSON, b"{name", "not valid JSON"),
     ("POST", f"{A}/warp_connector", {**AUTH, "Content-Type": "text/plain"}, b'{"name": "x"}', "content type"),
@@ -121,6 +121,22 @@ def test_a_missing_required_body_field_is_caught() -> None:
 def test_request_bodies_are_checked(method, path, headers, body, expected) -> None:
     (v,) = validate_request(method, path, {}, headers, body)
     assert expected in v
+
+
+@pytest.mark.parametrize("path", [f"{A}/teamnet/virtual_networks/{UUID}", f"{A}/warp_connector/{UUID}"])
+def test_deletes_take_a_body_or_none(path) -> None:
+    """The current API (and its SDK, and cloudflared) sends none; the 2024-08 schema required one."""
+    assert validate_request("DELETE", path, {}, AUTH, b"") == []
+    assert validate_request("DELETE", path, {}, JSON, b"{}") == []
+
+
+def test_list_valued_parameters_are_taken_repeated_and_comma_separated() -> None:
+    routes = f"{A}/teamnet/routes"
+    assert validate_request("GET", routes, {"tun_types": ["cfd_tunnel", "warp_connector,warp"]}, AUTH, b"") == []
+    (v,) = validate_request("GET", routes, {"tun_types": ["warp_connector", "nope"]}, AUTH, b"")
+    assert "'nope' is not one of" in v
+    (v,) = validate_request("GET", routes, {"tunnel_id": [UUID, UUID]}, AUTH, b"")
+    assert "'tunnel_id' is given 2 times" in v
 
 
 def test_missing_credentials_are_caught() -> None:

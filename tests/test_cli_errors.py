@@ -263,6 +263,11 @@ CASES = [
     Case("config-set-bad-value", ["config", "set", "lock_timeout", "soon"], USAGE, ["lock_timeout"],
          config_file('lock_timeout = 3.0\n')),
     Case("config-set-bad-choice", ["config", "set", "controller", "aws"], USAGE, ["local", "cloudflare"]),
+    # a value that starts with "-" is a value (refused by its rule), not an unknown option
+    Case("config-set-negative", ["config", "set", "lock_timeout", "-1"], USAGE, ["lock_timeout", "'-1'", "0 or more"],
+         config_file('lock_timeout = 3.0\n')),
+    Case("config-set-zero-api-timeout", ["config", "set", "api_timeout", "0"], USAGE, ["api_timeout", "more than 0"],
+         config_file('lock_timeout = 3.0\n')),
     # bulk input that cannot even be read
     Case("import-missing-file", ["routes", "import", "/nonexistent/routes.csv"], USAGE, ["/nonexistent/routes.csv"]),
     Case("import-bad-format", ["routes", "import", "-", "--format", "xml"], USAGE, ["xml", "csv, jsonl"],

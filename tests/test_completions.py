@@ -130,3 +130,38 @@ def test_install_completion_installs_the_same_script(shell: str, installed: str,
     target = paths.home / installed
     assert target.exists(), r.stdout
     assert target.read_text().strip() == _without_notice((COMPLETIONS / FILES[shell]).read_text())
+
+
+@pytest.mark.parametrize("shell", sorted(FILES))
+def test_the_shell_named_is_the_shell_served_whatever_the_login_shell(shell: str, sh, paths) -> None:
+    """`--show-completion zsh` printed bash's script when shell detection was on (as it is for users)."""
+    r = sh("--show-completion", shell, env={"SHELL": "/bin/bash"})
+    assert r.exit_code == 0, r.stderr
+    assert _without_notice((COMPLETIONS / FILES[shell]).read_text()) == r.stdout.strip()
+
+
+def test_an_unknown_shell_is_one_clear_line(sh, paths) -> None:
+    r = sh("--show-completion", "tcsh")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "bash, zsh, fish" in r.stderr
+
+
+def test_values_complete_from_the_current_controller(sh, paths) -> None:
+    for args in (["tunnel", "create", "office"], ["tunnel", "create", "lab"], ["vnet", "add", "staging"]):
+        assert sh(*args).exit_code == 0
+    assert _complete_bash(sh, "warpcli route add 10.0.0.0/24 --tunnel ") == ["lab", "office"]
+    assert _complete_bash(sh, "warpcli route add 10.0.0.0/24 --tunnel o") == ["office"]
+    assert _complete_bash(sh, "warpcli routes --vnet ") == ["default", "staging"]
+    assert _complete_bash(sh, "warpcli route get 10.0.0.1 --vnet ") == ["default", "staging", "all"]
+    assert _complete_bash(sh, "warpcli route add 10.0.0.0/24 --table ") == ["gateway", "local"]
+    assert _complete_bash(sh, "warpcli --controller ") == ["local", "cloudflare"]
+    assert _complete_bash(sh, "warpcli connector list --tunnel l") == ["lab"]
+    r = sh(env={"_WARPCLI_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "warpcli routes --vnet st"})
+    assert r.exit_code == 0 and '"staging"' in r.stdout, r.stdout + r.stderr
+
+
+def test_a_controller_that_cannot_be_read_completes_nothing_silently(sh, paths, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    assert _complete_bash(sh, f"warpcli --state-dir {missing} route add 10.0.0.0/24 --tunnel ") == []
+    assert not missing.exists()  # completing created no store
+    assert _complete_bash(sh, "warpcli --controller cloudflare --api-url http://127.0.0.1:9 routes --vnet ") == []

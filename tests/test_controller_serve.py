@@ -101,7 +101,7 @@ def test_serve_starts_serves_logs_and_stops_cleanly(paths: Paths, sig: int) -> N
     served = ServedController(paths.state).start()
     try:
         verify = requests.get(f"{served.url}/user/tokens/verify", headers=served.headers, timeout=30)
-        assert verify.json()["result"] == {"id": served.token_id, "status": "active"}
+        assert verify.json()["result"] == {"id": served.token_id.replace("-", ""), "status": "active"}
         created = requests.post(served.account_url("/warp_connector"), json={"name": "office"},
                                 headers=served.headers, timeout=30)
         assert created.status_code == 200, created.text
@@ -252,7 +252,8 @@ def test_without_the_server_extra_serve_says_what_to_install(paths: Paths) -> No
     )
     p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1
-    assert p.stderr == "warpcli: error: `controller serve` needs the server extra: pip install 'warpcli[server]'\n"
+    assert p.stderr == ("warpcli: error: `controller serve` needs the server extra; pip install 'warpcli[server]' "
+                        "(in a checkout: pip install -e '.[server]')\n")
 
 
 def test_serve_over_tls(paths: Paths, tmp_path: Path) -> None:

@@ -129,6 +129,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     "string or null": (str, NoneType),
     "boolean": (bool,),
     "integer": (int,),
+    "integer or null": (int, NoneType),
     "number": (int, float),
     "array": (list,),
     "object": (dict,),
@@ -250,6 +251,10 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     add = lambda heading, *objs: s.setdefault(heading, []).extend(objs)  # noqa: E731
     add("Connector config", _json(ok("enroll", "--tunnel", "office", "--interface", "wcdoc0")))
     add("Connector config", _json(ok("enroll", "--tunnel", "office")))
+    listed = _json(ok("connector", "list"))
+    add("Connector", *listed)
+    add("Connector", _json(ok("connector", "list", "--tunnel", "office")))  # the array itself is checked below
+    s["Connector"] = [c for c in s["Connector"] if isinstance(c, dict)]
     root = tmp_path / "root"
     root.mkdir()
     add("Install result", _json(ok("install", "--root", str(root), "--no-start")),
@@ -283,19 +288,22 @@ def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPa
 
 #: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py and
 #: tests/host/test_warp_enroll.py check them
-HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result",
+HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result", "Hub",
                "Warp enrollment"}
 #: shapes only the cloudflare controller's commands print: checked by the test below on cf_samples
 CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
 #: what `controller serve --json` prints once listening: tests/test_controller_serve.py checks it
 SERVE_SHAPES = {"Controller server"}
+#: `export --json` and `apply --json`: tests/test_apply.py checks them on every controller
+APPLY_SHAPES = {"Network file document", "Network file vnet", "Network file tunnel", "Network file route",
+                "Apply result", "Plan change", "Apply error report", "Apply problem", "Apply failure report"}
 
 
 def test_json_shapes_match_docs(samples: dict[str, list[Any]]) -> None:
     tables = _field_tables()
-    checked = {h for h in samples if not h.startswith("_")} | HOST_SHAPES | CF_SHAPES | SERVE_SHAPES
+    checked = {h for h in samples if not h.startswith("_")} | HOST_SHAPES | CF_SHAPES | SERVE_SHAPES | APPLY_SHAPES
     assert not sorted(set(tables) - checked), f"field tables not checked against output: {sorted(set(tables) - checked)}"
-    for heading in sorted(checked - HOST_SHAPES - CF_SHAPES - SERVE_SHAPES):
+    for heading in sorted(checked - HOST_SHAPES - CF_SHAPES - SERVE_SHAPES - APPLY_SHAPES):
         assert heading in tables, f"docs/json.md has no field table under a heading {heading!r}"
         assert samples[heading], f"no sample of {heading!r} was produced"
         for i, obj in enumerate(samples[heading]):
@@ -341,3 +349,34 @@ def test_no_secret_in_any_cloudflare_json(cf_samples: dict[str, list[Any]], back
         assert api_token not in text, f"the API token leaked into {heading}"
         if heading != "Tunnel token":
             assert tunnel_token not in text, f"the tunnel token leaked into {heading}"
+
+
+def test_every_config_key_and_controller_is_documented() -> None:
+    """docs/commands.md names every config.toml key (in `config set`/`unset`/`show` and the
+    environment table) and every controller; a key added to the code and not the docs fails here."""
+    from warpcli.core.settings import CONTROLLERS, KEYS
+
+    text = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    for heading in ("### `warpcli config set`", "### `warpcli config unset`", "### `warpcli config show`"):
+        section = text.split(heading, 1)[1].split("\n### ", 1)[0]
+        missing = [k for k in KEYS if f"`{k}`" not in section]
+        assert not missing, f"{heading} does not name {missing}"
+    env_table = text.split("## Environment and files", 1)[1].split("\n## ", 1)[0]
+    for key, (var, _) in KEYS.items():
+        assert f"| `{var}` | `{key}` |" in env_table, f"the environment table lacks {var} / {key}"
+    set_section = text.split("### `warpcli config set`", 1)[1].split("\n### ", 1)[0]
+    for controller in CONTROLLERS:
+        assert f"`{controller}`" in set_section, f"`config set controller` does not name {controller!r}"
+
+
+def test_every_metric_is_documented() -> None:
+    """docs/metrics.md lists every metric name the follow loop registers (a renamed metric fails here)."""
+    from warpcli.metrics.follow import FollowMetrics, PeerSample
+
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    m = FollowMetrics("connector", lambda: [PeerSample("wg0", "k", None, 1.0, 1, 2)])
+    names = {family.name for family in m.registry.collect()}
+    counters = {family.name for family in m.registry.collect() if family.type == "counter"}
+    for name in names:
+        shown = f"{name}_total" if name in counters else name
+        assert f"`{shown}`" in text, f"docs/metrics.md does not list {shown}"

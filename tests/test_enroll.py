@@ -13,7 +13,7 @@ def _files(p: Path) -> dict[str, bytes]:
 
 
 def test_enroll_with_token_on_stdin_registers_a_key_pair(sh, paths) -> None:
-    from warpcli.host.keys import public_key
+    from warpcli.core.keys import public_key
 
     assert sh("tunnel", "create", "office").exit_code == 0
     token = sh("tunnel", "token", "office").stdout.strip()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from warpcli.core.cidr import parse_endpoint
 from warpcli.core.errors import InvalidInput
-from warpcli.host.hub import parse_endpoint
 
 
 @pytest.mark.parametrize("endpoint, expected", [
@@ -52,3 +52,23 @@ def test_a_dry_run_keeps_no_hub_key(cli, paths, monkeypatch) -> None:
     assert r.exit_code == 0, r.stderr
     assert calls["dry_run"] is True and calls["private_key"]
     assert not (paths.config / "secrets.json").exists()
+
+
+def test_hub_down_without_interface_asks_when_several_hubs_run(tmp_path) -> None:
+    """Several hubs in the run state and no --interface: refused with their names, nothing removed."""
+    from warpcli.core.errors import InvalidInput
+    from warpcli.host import hub
+    from warpcli.host.constants import HUB_INTERFACE
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert hub.hubs_to_remove(run, None, remove_all=False) == [HUB_INTERFACE]  # no run state: the default
+    hub.claim_slot(run, "hub-a", "vnet-a")
+    assert hub.hubs_to_remove(run, None, remove_all=False) == ["hub-a"]
+    hub.claim_slot(run, "hub-b", "vnet-b")
+    with pytest.raises(InvalidInput, match="runs 2 hubs") as exc:
+        hub.hubs_to_remove(run, None, remove_all=False)
+    assert "hub-a, hub-b" in str(exc.value) and "--all" in (exc.value.hint or "")
+    assert hub.hubs_to_remove(run, None, remove_all=True) == ["hub-a", "hub-b"]
+    assert hub.hubs_to_remove(run, "hub-b", remove_all=False) == ["hub-b"]
+    assert [s.ifname for s in hub.running_hubs(run)] == ["hub-a", "hub-b"]  # nothing was released

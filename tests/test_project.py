@@ -28,6 +28,24 @@ def test_readme_starts_with_install_and_test_commands() -> None:
     assert "pytest" in test
 
 
+def test_the_install_command_installs_what_the_readme_then_uses() -> None:
+    """The README documents `controller serve`, which needs the `server` extra: the first command
+    installs it (a newcomer who follows the README top to bottom must not hit "needs the server extra")."""
+    install, _ = _readme_commands()
+    readme = (ROOT / "README.md").read_text()
+    if "controller serve" in readme:
+        extras = re.search(r"-e '?\.\[([^\]]+)\]", install)
+        assert extras and "server" in extras.group(1).split(","), install
+
+
+def test_no_readme_example_pipes_an_embedded_token_to_another_machine() -> None:
+    """A tunnel token of this machine's embedded controller means nothing to another machine's
+    embedded controller: every `tunnel token ... | ssh HOST warpcli enroll` names the served one."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if re.search(r"tunnel token .*\|\s*ssh .*warpcli .*enroll", line):
+            assert "--controller cloudflare" in line and "--api-url" in line, line
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     _, test = _readme_commands()
     ci = (ROOT / ".ci" / "run").read_text()
@@ -111,3 +129,46 @@ def test_cli_is_the_only_user_of_typer_and_rich() -> None:
         if "cli" in path.relative_to(ROOT / "warpcli").parts:
             continue
         assert not (_imports(path) & {"typer", "rich", "click"}), f"{path} imports the CLI framework"
+
+
+def _warpcli_imports(path: Path) -> set[str]:
+    """The warpcli subpackages a module imports (``warpcli.core.x`` -> ``core``), at any depth."""
+    import ast
+
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+        for m in modules:
+            parts = m.split(".")
+            if parts[0] == "warpcli" and len(parts) > 1:
+                out.add(parts[1])
+    return out
+
+
+#: which top-level subpackage may import which (the adapters never reach into each other)
+ALLOWED = {
+    "core": {"core"},
+    "secrets": {"core", "secrets"},
+    "metrics": {"core", "metrics"},
+    "controllers": {"core", "controllers", "secrets"},
+    "server": {"core", "server", "controllers", "secrets"},
+    "host": {"core", "host", "metrics"},
+}
+
+
+def test_layers_import_only_downwards() -> None:
+    """core imports nothing above it; controllers, server and host are adapters that never import each
+    other's internals (server -> controllers only to open the embedded store); validators live in core."""
+    for path in (ROOT / "warpcli").rglob("*.py"):
+        rel = path.relative_to(ROOT / "warpcli").parts
+        if len(rel) < 2 or rel[0] not in ALLOWED:
+            continue
+        bad = _warpcli_imports(path) - ALLOWED[rel[0]]
+        assert not bad, f"warpcli/{'/'.join(rel)} imports warpcli.{', warpcli.'.join(sorted(bad))}"
+
+
+def test_core_imports_no_drivers_or_servers() -> None:
+    banned = {"psycopg", "psycopg_pool", "sqlite3_driver", "flask", "cheroot", "waitress", "prometheus_client"}
+    for path in (ROOT / "warpcli" / "core").rglob("*.py"):
+        assert not (_imports(path) & banned), f"{path.name} imports {_imports(path) & banned}"

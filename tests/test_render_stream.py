@@ -45,3 +45,23 @@ def test_each_element_is_written_before_the_next_is_made(monkeypatch: pytest.Mon
 
     render.emit_json_sections({"nested": groups(), "shared": iter([]), "connected": []})
     assert json.loads(out.getvalue()) == {"nested": [{"n": 0}, {"n": 1}, {"n": 2}], "shared": [], "connected": []}
+
+
+@pytest.mark.parametrize(("n", "text"), [
+    (0, "0 B"), (1023, "1023 B"), (1024, "1 KiB"), (1532, "1.5 KiB"), (10 * 1024**2, "10 MiB"),
+    (5 * 1024**4, "5 TiB"), (3 * 1024**5, "3072 TiB"), (1023 * 1024 + 900, "1024 KiB"), (1000 * 1024, "1000 KiB"),
+])
+def test_human_bytes(n: int, text: str) -> None:
+    from warpcli.cli.render import human_bytes
+
+    assert human_bytes(n) == text
+
+
+@pytest.mark.parametrize(("s", "text"), [
+    (0, "0 s"), (59, "59 s"), (60, "1 min"), (75, "1 min 15 s"), (3600, "1 h"), (7300, "2 h 1 min"),
+    (200000, "2 d 7 h"),
+])
+def test_human_age(s: int, text: str) -> None:
+    from warpcli.cli.render import human_age
+
+    assert human_age(s) == text

@@ -23,8 +23,8 @@ from tests.conftest import dump_state
 from warpcli.controllers.cloudflare import ApiClient, CloudflareController
 from warpcli.core.cidr import parse_network
 from warpcli.core.errors import AuthError, InvalidInput, NotFound, NotSupported
+from warpcli.core.keys import generate_keypair, public_key
 from warpcli.core.model import RouteFilter
-from warpcli.host.keys import generate_keypair, public_key
 from warpcli.server.extension import templates
 
 TIMEOUT = 10

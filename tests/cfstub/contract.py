@@ -1,9 +1,19 @@
-"""Checks HTTP requests and responses against Cloudflare's OpenAPI schema (the subset we use).
+"""Checks HTTP requests and responses against Cloudflare's OpenAPI schema (the part we use).
 
-``cloudflare-openapi-subset.json`` next to this file is a byte-identical copy of
-``shared/reference/cloudflare-openapi-subset.json``: Cloudflare's published
-``openapi.json`` (cloudflare/api-schemas, commit cca3064f, 2024-08-06) cut down to the
-tunnel, route, virtual-network and token-verify paths, content unchanged.
+The contract is two files next to this one, merged when loaded (:func:`merged_spec`):
+
+- ``cloudflare-openapi-subset.json``, a byte-identical copy of
+  ``shared/reference/cloudflare-openapi-subset.json``: Cloudflare's published
+  ``openapi.json`` (cloudflare/api-schemas, commit cca3064f, 2024-08-06) cut down to the
+  tunnel, route, virtual-network and token-verify paths, content unchanged;
+- ``cloudflare-openapi-additions.json`` (made by ``make_additions.py``): what Cloudflare's
+  current API has beyond it, with shapes from its official Python SDK's types: get a
+  route and a virtual network by id, list all tunnels, get a WARP connector's client,
+  the ``is_default_network`` and ``default_virtual_network_fallback`` query parameters,
+  the ``warp``/``magic`` tunnel types, ``tun_types`` as a list, and deletes without a
+  body. New operations and components are added, ``x-query-parameters`` are appended to
+  an operation's, ``x-optional-request-body`` operations no longer require a body, and
+  a component of the same name replaces the subset's.
 
 Both functions return a list of violations (empty: conforms). What is checked:
 
@@ -13,7 +23,9 @@ Both functions return a list of violations (empty: conforms). What is checked:
 - path and query parameters: query strings are converted by their schema's type
   (integer, number, boolean; anything else is refused) and then validated against it;
   a parameter the operation does not declare is a violation, except for the
-  documented ``ALLOWED_EXTRA_QUERY``; a parameter given twice is a violation;
+  documented ``ALLOWED_EXTRA_QUERY``; a parameter given twice is a violation unless its
+  schema is an array, which is taken repeated (``k=a&k=b``, form style, exploded: what
+  Cloudflare's SDKs send) and comma-separated (``k=a,b``, what its docs describe);
 - the credentials one of the operation's security requirements asks for are present;
 - the request body: present when required, absent when the operation takes none,
   a declared content type, well-formed JSON, valid against the schema;
@@ -49,6 +61,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 SPEC_FILE = Path(__file__).with_name("cloudflare-openapi-subset.json")
+ADDITIONS_FILE = Path(__file__).with_name("cloudflare-openapi-additions.json")
 BASE_PATH = "/client/v4"
 _URI = "urn:cloudflare:openapi-subset"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -248,6 +261,9 @@ class Contract:
                 if param.get("required"):
                     problems.append(f"required {where} parameter {name!r} is missing")
                 continue
+            if where == "query" and self._type_of(param.get("schema", {})) == "array":
+                problems += self._check_array(pointer, param["schema"], values, f"{where} parameter {name!r}")
+                continue
             if len(values) > 1:
                 problems.append(f"{where} parameter {name!r} is given {len(values)} times")
                 continue
@@ -307,6 +323,20 @@ class Contract:
                     return value, None
             return None, f"{text!r} is not a valid {kind}"
         return None, f"parameters of type {kind!r} are not supported by this checker"
+
+    def _check_array(self, pointer: str, schema: dict, values: list[str], what: str) -> list[str]:
+        """A list-valued query parameter: every value, split on commas, as an item of the array."""
+        items = self._resolve(schema).get("items", {})
+        kind = self._type_of(items)
+        out, problems = [], []
+        for text in (part for value in values for part in value.split(",")):
+            value, problem = self._coerce(kind, text)
+            if problem:
+                problems.append(f"{what}: {problem}")
+            out.append(value)
+        if problems:
+            return problems
+        return _schema_errors(self.validator(pointer, response=False), out, what)
 
     def _check_value(self, pointer: str, schema: dict, text: str, what: str) -> list[str]:
         value, problem = self._coerce(self._type_of(schema), text)
@@ -470,10 +500,38 @@ def _extension_response(status: int, body: bytes, content_type: str | None) -> l
     return []
 
 
+def merged_spec(subset: dict[str, Any] | None = None, additions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The subset with the additions merged over it (neither argument is modified)."""
+    import copy
+
+    spec = copy.deepcopy(subset if subset is not None else json.loads(SPEC_FILE.read_text()))
+    add = copy.deepcopy(additions if additions is not None else json.loads(ADDITIONS_FILE.read_text()))
+    for template, item in add["paths"].items():
+        for method, operation in item.items():
+            target = spec["paths"].setdefault(template, {})
+            if method in target:
+                raise ValueError(f"the additions redefine {method.upper()} {template}")
+            target[method] = operation
+    for key, params in add.get("x-query-parameters", {}).items():
+        method, template = key.split(" ", 1)
+        operation = spec["paths"][template][method]
+        names = {p.get("name") for p in operation.get("parameters", [])}
+        for param in params:
+            if param["name"] in names:
+                raise ValueError(f"the additions redefine query parameter {param['name']!r} of {key}")
+            operation.setdefault("parameters", []).append(param)
+    for key in add.get("x-optional-request-body", []):
+        method, template = key.split(" ", 1)
+        spec["paths"][template][method]["requestBody"]["required"] = False
+    spec["components"]["schemas"].update(add["components"]["schemas"])
+    spec["info"]["x-additions"] = add["info"]
+    return spec
+
+
 @lru_cache(maxsize=1)
 def contract() -> Contract:
-    """The contract, loaded once."""
-    return Contract(json.loads(SPEC_FILE.read_text()))
+    """The contract (the subset and the additions), loaded once."""
+    return Contract(merged_spec())
 
 
 def validate_request(

@@ -218,3 +218,11 @@ def tcp_exchange(lab: Lab, server_ns: str, client_ns: str, host: str, port: int,
 
 
 from tests.host.sites import site  # noqa: E402,F401 - the site-to-site topology fixture, for every test here
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test of this directory ``netns``, so ``pytest -m 'not netns'`` is the fast loop."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.netns)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -37,9 +38,11 @@ def test_following_hub_and_connector_pick_up_a_new_route_and_stop_on_sigterm(sit
     hub = spawn(s, "hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"],
                 "--follow", "--interval", "0.2", "--json")
     conb = spawn(s, "conb", "up", "--follow", "--interval", "0.2", "--json")
-    # the first reconcile of each: nothing to do (bring_up did it), one JSON line each
-    assert json.loads(read_line(hub))["changed"] is False
-    assert json.loads(read_line(conb))["changed"] is False
+    # the first reconcile of each: nothing to do (bring_up did it), one JSON line each, time-stamped
+    first_hub, first_conb = json.loads(read_line(hub)), json.loads(read_line(conb))
+    assert first_hub["changed"] is False and first_conb["changed"] is False
+    for line in (first_hub, first_conb):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line["time"]), line
 
     s.warpcli("ctl", "route", "add", "10.1.7.0/24", "--tunnel", "site-a")
     change_b = json.loads(read_line(conb))
@@ -73,3 +76,66 @@ def test_follow_refuses_dry_run_and_an_error_waiting_cannot_fix(site: Site) -> N
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     r = s.warpcli("cona", "up", "--follow", "--interval", "0.2", check=False)  # not enrolled: no loop
     assert r.returncode == 3 and "not enrolled" in r.stderr
+
+
+SCRAPE = """
+import sys, urllib.request
+print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode())
+"""
+
+
+def scrape(s: Site, role: str, port: int) -> dict:
+    """name -> [(labels, value)] as Prometheus' own parser reads the endpoint inside ``role``'s namespace."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = s.lab.python(s.ns[role], SCRAPE, str(port))
+    assert out.returncode == 0, out.stderr
+    samples: dict = {}
+    for family in text_string_to_metric_families(out.stdout):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def test_follow_serves_prometheus_metrics(site: Site) -> None:
+    s = site
+    bring_up(s)
+    hub = spawn(s, "hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"],
+                "--follow", "--interval", "0.2", "--json", "--metrics-listen", "127.0.0.1:9108")
+    conb = spawn(s, "conb", "up", "--follow", "--interval", "0.2", "--json", "--metrics-listen", "9109")
+    assert json.loads(read_line(hub))["changed"] is False
+    assert json.loads(read_line(conb))["changed"] is False
+
+    con = scrape(s, "conb", 9109)
+    assert con["warpcli_reconciles_total"] == [({"role": "connector"}, 1.0)]
+    assert con["warpcli_reconcile_errors_total"] == [({"role": "connector"}, 0.0)]
+    assert con["warpcli_reconcile_duration_seconds_count"] == [({"role": "connector"}, 1.0)]
+    desired = con["warpcli_routes_desired"][0][1]
+    assert desired >= 1 and con["warpcli_routes_installed"][0][1] == desired
+    (labels, _), = con["warpcli_peer_receive_bytes_total"]
+    assert labels["interface"] == s.wg["conb"]
+    assert con["warpcli_peer_scrape_ok"] == [({}, 1.0)]
+    assert con["warpcli_peer_last_handshake_age_seconds"][0][1] >= 0
+
+    hub_metrics = scrape(s, "hub", 9108)
+    assert hub_metrics["warpcli_reconciles_total"] == [({"role": "hub"}, 1.0)]
+    assert len(hub_metrics["warpcli_peer_transmit_bytes_total"]) == 2  # one per connector
+    assert hub_metrics["warpcli_routes_installed"][0][1] >= 2
+
+    # a change on the controller: one more reconcile, one more desired route
+    s.warpcli("ctl", "route", "add", "10.1.7.0/24", "--tunnel", "site-a")
+    assert json.loads(read_line(conb))["changed"] is True
+    after = scrape(s, "conb", 9109)
+    assert after["warpcli_reconciles_total"] == [({"role": "connector"}, 2.0)]
+    assert after["warpcli_routes_desired"][0][1] == desired + 1
+
+    for proc in (hub, conb):
+        proc.send_signal(signal.SIGTERM)
+    for proc in (hub, conb):
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+
+
+def test_metrics_listen_needs_follow_and_a_port(site: Site) -> None:
+    s = site
+    r = s.warpcli("conb", "up", "--metrics-listen", "9109", check=False)
+    assert r.returncode == 2 and "needs --follow" in r.stderr

@@ -75,8 +75,15 @@ def test_site_to_site_true_source_both_ways_and_clean_down(site: Site) -> None:
     _conforms(down_json, docs["Down result"], "down --json")
     assert down_json["changed"] is True and any("interface" in x for x in down_json["removed"])
     s.warpcli("conb", "down")
-    hub_down = json.loads(s.warpcli("hub", "hub", "down", "--interface", s.wg["hub"], "--json").stdout)
+    hubs = json.loads(s.warpcli("hub", "hub", "list", "--json").stdout)
+    assert [h["interface"] for h in hubs] == [s.wg["hub"]]
+    _conforms(hubs[0], docs["Hub"], "hub list --json")
+    assert hubs[0]["up"] is True and hubs[0]["peers"] == 2 and hubs[0]["handshakes"] == 2
+    # no --interface: the one hub this host runs (it was brought up with --interface NAME)
+    hub_down = json.loads(s.warpcli("hub", "hub", "down", "--json").stdout)
     _conforms(hub_down, docs["Hub down result"], "hub down --json")
+    assert any(s.wg["hub"] in line for line in hub_down["removed"])
+    assert json.loads(s.warpcli("hub", "hub", "list", "--json").stdout) == []
     assert_same(before, s.snapshot())
     assert s.warpcli("cona", "down").stdout.strip() == "nothing to remove"
 

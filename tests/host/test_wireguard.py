@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from warpcli.host import kernel, keys, uapi, wg
+from warpcli.core import keys
+from warpcli.host import kernel, uapi, wg
 from warpcli.host.constants import PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import InterfaceInUse, UapiError, WireGuardMissing
 from warpcli.host.model import Address, LinkState, Route, Rule

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from warpcli import __version__
-from warpcli.cli import render
+from warpcli.cli import completion, render
 from warpcli.cli.context import Runtime
 from warpcli.cli.exit_codes import ExitCode, exit_code_for
 from warpcli.cli.options import Json
@@ -29,9 +29,12 @@ SUBCOMMANDS = {
     "down": "warpcli.cli.connector_cmds:down",
     "status": "warpcli.cli.connector_cmds:status",
     "hub": "warpcli.cli.hub_cmds",
+    "connector": "warpcli.cli.connectors",
     "controller": "warpcli.cli.controller_cmds",
     "install": "warpcli.cli.install_cmds:install",
     "uninstall": "warpcli.cli.install_cmds:uninstall",
+    "export": "warpcli.cli.apply_cmds:export",
+    "apply": "warpcli.cli.apply_cmds:apply",
 }
 
 
@@ -42,10 +45,10 @@ class WarpcliGroup(TyperGroup):
     does every usage error of the argument parser (instead of a multi-line box).
     """
 
-    @property
-    def commands(self) -> dict[str, Any]:  # type: ignore[override]
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, Any]:
         """All commands (loads every group: for help, docs and completion walks)."""
-        return {name: self.get_command(None, name) for name in self.list_commands(None)}  # type: ignore[arg-type]
+        return {name: self.get_command(None, name) for name in self.list_commands(None)}
 
     @commands.setter
     def commands(self, value: dict[str, Any]) -> None:
@@ -61,13 +64,14 @@ class WarpcliGroup(TyperGroup):
             if command:  # one command of a module that holds several
                 group = typer.main.get_group(app)
                 return group.get_command(None, command)  # type: ignore[arg-type]
-            group = typer.main.get_command(app)
-            group.name = name
-            return group
+            command_group = typer.main.get_command(app)
+            command_group.name = name
+            return command_group
         return self._eager.get(name)
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,  # type: ignore[override]
              standalone_mode: bool = True, **extra: Any) -> Any:
+        completion.register_shells_if_completing()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         from typer import Abort
@@ -75,6 +79,9 @@ class WarpcliGroup(TyperGroup):
 
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except KeyboardInterrupt:
+            render.error("interrupted")
+            sys.exit(ExitCode.INTERRUPTED)
         except ClickException as exc:
             text = exc.format_message().rstrip(".")
             if text:  # empty when a group called without a command has just printed its help
@@ -82,9 +89,20 @@ class WarpcliGroup(TyperGroup):
                 hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
                 render.error(f"{text}{hint}")
             sys.exit(exc.exit_code)
-        except Abort:
+        except Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Click turns Ctrl-C into Abort
+                render.error("interrupted")
+                sys.exit(ExitCode.INTERRUPTED)
             render.error("aborted")
             sys.exit(ExitCode.ERROR)
+        except SystemExit:
+            raise
+        except Exception as exc:  # a bug: one line, not a traceback (unless asked for)
+            if _debug(args):
+                raise
+            render.error(f"internal error ({type(exc).__name__}); run it again with WARPCLI_DEBUG=1 (or --debug) "
+                         "to see the traceback, and please report it")
+            sys.exit(ExitCode.INTERNAL)
         sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
     def invoke(self, ctx: Any) -> Any:
@@ -94,10 +112,21 @@ class WarpcliGroup(TyperGroup):
             rt = ctx.obj if isinstance(ctx.obj, Runtime) else None
             _report(exc, json=bool(rt and rt.json))
             raise typer.Exit(exit_code_for(exc)) from None
+        except KeyboardInterrupt:
+            # before Typer turns it into a silent exit 130: say so, in one line
+            render.error("interrupted")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except BrokenPipeError:
             # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(ExitCode.ERROR) from None
+
+
+def _debug(args: Any) -> bool:
+    """--debug among the arguments (before the command), or WARPCLI_DEBUG set to a true value."""
+    argv = sys.argv[1:] if args is None else list(args)
+    flag = "--debug" in argv[: next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))]
+    return flag or os.environ.get("WARPCLI_DEBUG", "").lower() in ("1", "true", "yes")
 
 
 def _report(exc: WarpcliError, *, json: bool) -> None:
@@ -115,6 +144,7 @@ app = typer.Typer(
     name="warpcli",
     help="Provision and operate network connectors: tunnels, virtual networks and the route tables.",
     no_args_is_help=True,
+    add_completion=False,  # our own --show/--install-completion below: they take the shell's name
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -140,7 +170,7 @@ def root(
     controller: Annotated[
         str | None,
         typer.Option(
-            "--controller", metavar="local|cloudflare",
+            "--controller", metavar="local|cloudflare", autocompletion=completion.choices("local", "cloudflare"),
             help="The control plane: the embedded SQLite one, or Cloudflare API v4 \\[env: WARPCLI_CONTROLLER].",
         ),
     ] = None,
@@ -158,6 +188,21 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an internal error \\[env: WARPCLI_DEBUG=1].")
+    ] = False,
+    show_completion: Annotated[
+        str | None,
+        typer.Option("--show-completion", metavar="SHELL", callback=completion.show_completion, is_eager=True,
+                     autocompletion=completion.choices(*completion.SHELLS),
+                     help="Print the completion script for SHELL (bash, zsh or fish) and exit."),
+    ] = None,
+    install_completion: Annotated[
+        str | None,
+        typer.Option("--install-completion", metavar="SHELL", callback=completion.install_completion,
+                     is_eager=True, autocompletion=completion.choices(*completion.SHELLS),
+                     help="Install the completion script for SHELL (bash, zsh or fish) and exit."),
+    ] = None,
 ) -> None:
     """Provision and operate network connectors: tunnels, virtual networks and the route tables."""
     overrides = {"controller": controller, "account_id": account_id, "api_url": api_url}

@@ -36,7 +36,9 @@ def show(ctx: typer.Context, json: Json = False) -> None:
     render.emit_json(data) if json else render.fields(list(data.items()))
 
 
-@app.command("set")
+# a VALUE that starts with "-" (`config set lock_timeout -1`) is a value, not an unknown option:
+# it reaches the key's own check, which says what is wrong with it
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: Key,

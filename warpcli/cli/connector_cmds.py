@@ -27,6 +27,7 @@ def up(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
+    metrics_listen: following.MetricsListen = None,
     json: Json = False,
 ) -> None:
     """Install the tunnel interface and routes; reconcile with the controller.
@@ -41,6 +42,8 @@ def up(
     rt = runtime(ctx, json=json)
     if follow and dry_run:
         raise InvalidInput("--follow and --dry-run do not go together")
+    if metrics_listen is not None and not follow:
+        raise InvalidInput("--metrics-listen needs --follow (a single run has nothing to serve)")
     cfg = _config(rt)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
@@ -54,9 +57,20 @@ def up(
                                           "plan": result.lines, "skipped": [s.message() for s in result.skipped]},
                            json=json, dry_run=dry_run, compact=follow)
 
+    metrics = None
+    if metrics_listen is not None:
+        from warpcli.host import peers
+
+        def routes(_result) -> tuple[int | None, int | None]:
+            report = connector.status(rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
+            desired = report["routes"]["desired"]
+            return (None if desired is None else len(desired)), len(report["routes"]["installed"])
+
+        metrics = following.Metrics(metrics_listen, "connector",
+                                    lambda: peers.peer_samples([cfg.interface], run_dir=rt.settings.run_dir), routes)
     if follow:
         following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
-                      interval=interval, show=show)
+                      interval=interval, show=show, metrics=metrics)
     else:
         show(reconcile())
 
@@ -96,8 +110,8 @@ def status(ctx: typer.Context, json: Json = False) -> None:
             ("tunnel", report["tunnel_name"]),
             ("hub", peer.get("endpoint")),
             ("handshake", "never" if peer.get("last_handshake_seconds_ago") is None
-             else f"{peer['last_handshake_seconds_ago']} s ago"),
-            ("bytes", f"rx {peer.get('rx_bytes', 0)} tx {peer.get('tx_bytes', 0)}"),
+             else f"{render.human_age(peer['last_handshake_seconds_ago'])} ago"),
+            ("bytes", f"rx {render.human_bytes(peer.get('rx_bytes', 0))}, tx {render.human_bytes(peer.get('tx_bytes', 0))}"),
             ("routes", f"{len(report['routes']['installed'])} installed, {len(report['routes']['missing'])} missing, "
                        f"{len(report['routes']['extra'])} extra"),
             ("forwarding", ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["forwarding"].items())),

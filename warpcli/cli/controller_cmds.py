@@ -15,13 +15,12 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
+from warpcli.core.settings import DEFAULT_LISTEN
 
 if TYPE_CHECKING:
     from warpcli.controllers.local import LocalController
     from warpcli.core.settings import Settings
 
-#: where `controller serve` listens by default (kept in step with warpcli.server.run.DEFAULT_LISTEN)
-DEFAULT_LISTEN = "127.0.0.1:8787"
 API_URL_HINT = f"http://{DEFAULT_LISTEN}/client/v4"
 
 app = typer.Typer(
@@ -83,7 +82,8 @@ def serve(
         import cheroot  # noqa: F401
         import flask  # noqa: F401
     except ImportError:
-        raise WarpcliError("`controller serve` needs the server extra: pip install 'warpcli[server]'") from None
+        raise WarpcliError("`controller serve` needs the server extra",
+                           hint="pip install 'warpcli[server]' (in a checkout: pip install -e '.[server]')") from None
     from warpcli.server.run import serve as run
 
     def listening(info) -> None:
@@ -111,19 +111,12 @@ def token_create(
     """Create an API token and print it (the only time it is shown; only its sha256 is kept)."""
     controller = _local(ctx, state_dir, json)
     account = controller.account_id
-    cert = _open_new_file(origincert) if origincert is not None else None  # before anything is created
-    try:
+    if origincert is None:
         record, token = controller.create_api_token(name)
-    except BaseException:
-        if cert is not None:
-            cert.close()
-            origincert.unlink(missing_ok=True)  # type: ignore[union-attr]
-        raise
-    if cert is not None:
-        from warpcli.core.origincert import origin_cert_pem
+    else:
+        from warpcli.core.origincert import create_token_with_cert
 
-        with cert:
-            cert.write(origin_cert_pem(account, token))
+        record, token = create_token_with_cert(origincert, account, lambda: controller.create_api_token(name))
         render.message(f"wrote the cloudflared origin certificate {origincert} (0600): cloudflared --origincert "
                        f"{origincert} --api-url http://HOST:PORT/client/v4 tunnel vnet list")
     render.message(f"created API token {record.name!r} (id {record.id}); it is shown only this once: keep it now")
@@ -134,21 +127,6 @@ def token_create(
                           "account_id": account, "token": token, "api_url_hint": API_URL_HINT})
     else:
         render.plain(token)
-
-
-def _open_new_file(path: Path):
-    """A new file only the user can read (0600); never one that exists, nor through a symlink."""
-    import os
-
-    from warpcli.core.errors import Conflict, InvalidInput
-
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        raise Conflict(f"{path} already exists", hint="choose another path, or remove it first") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot create {path}: {exc.strerror}") from None
-    return os.fdopen(fd, "w", encoding="ascii")
 
 
 @token_app.command("list")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import completion, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
 from warpcli.core import enrollment
@@ -36,7 +36,7 @@ def _read_token(token_file: Path | None) -> str | None:
 
 
 def _keygen() -> tuple[str, str]:
-    from warpcli.host.keys import generate_keypair
+    from warpcli.core.keys import generate_keypair
 
     pair = generate_keypair()
     return pair.private_key, pair.public_key
@@ -45,11 +45,13 @@ def _keygen() -> tuple[str, str]:
 @app.command("enroll")
 def enroll(
     ctx: typer.Context,
-    tunnel: Annotated[str | None, typer.Option("--tunnel", help="Tunnel name or id (needs the controller).")] = None,
+    tunnel: Annotated[str | None, typer.Option("--tunnel", help="Tunnel name or id (needs the controller).",
+                                                         autocompletion=completion.tunnel_names)] = None,
     token_file: Annotated[
         Path | None, typer.Option("--token-file", help="Read the tunnel token from this file ('-' or a pipe: stdin).")
     ] = None,
-    vnet: Annotated[str | None, typer.Option("--vnet", help="Virtual network to join (default: the default one).")] = None,
+    vnet: Annotated[str | None, typer.Option("--vnet", help="Virtual network to join (default: the default one).",
+                                                       autocompletion=completion.vnet_names)] = None,
     interface: Annotated[
         str | None, typer.Option("--interface", help=f"WireGuard interface name (default {enrollment.DEFAULT_INTERFACE}).")
     ] = None,

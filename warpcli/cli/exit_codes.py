@@ -21,7 +21,9 @@ class ExitCode(IntEnum):
     AUTH = 7  #: the controller's API refused the credentials (no token, invalid token, missing permission)
     DEGRADED = 8  #: `status`: the connector is not healthy (down, no handshake, route drift, no forwarding)
     UNAVAILABLE = 9  #: the controller's API could not be reached, or kept failing (timeouts, 5xx): retry later
-    INTERRUPTED = 130  #: Ctrl-C (SIGINT); the message says whether the change was made
+    CHANGES_PENDING = 10  #: `apply --dry-run`: the plan has changes (0 there means "no changes"); not an error
+    INTERNAL = 70  #: a bug in warpcli (EX_SOFTWARE): one line; WARPCLI_DEBUG=1 or --debug shows the traceback
+    INTERRUPTED = 130  #: Ctrl-C (SIGINT), as shells report a process that SIGINT ended (128 + 2)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

@@ -8,7 +8,9 @@ from warpcli.cli import following, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
+from warpcli.core.cidr import parse_endpoint
 from warpcli.core.errors import InvalidInput
+from warpcli.host.constants import HUB_INTERFACE
 
 app = typer.Typer(
     add_completion=False,
@@ -16,7 +18,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_INTERFACE = "warpcli-hub"
 Interface = Annotated[str, typer.Option("--interface", help="The hub's WireGuard interface (one per vnet).")]
 
 
@@ -25,10 +26,11 @@ def up(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Option("--endpoint", help="HOST:PORT the connectors dial; the hub listens on PORT.")],
     vnet: Vnet = None,
-    interface: Interface = DEFAULT_INTERFACE,
+    interface: Interface = HUB_INTERFACE,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
+    metrics_listen: following.MetricsListen = None,
     json: Json = False,
 ) -> None:
     """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet.
@@ -40,9 +42,11 @@ def up(
     from warpcli.host.connector import require_root
 
     rt = runtime(ctx, json=json)
-    hub.parse_endpoint(endpoint)
+    parse_endpoint(endpoint)
     if follow and dry_run:
         raise InvalidInput("--follow and --dry-run do not go together")
+    if metrics_listen is not None and not follow:
+        raise InvalidInput("--metrics-listen needs --follow (a single run has nothing to serve)")
     if not dry_run:
         require_root()
     v = service.resolve_vnet(rt.controller, vnet)
@@ -56,18 +60,61 @@ def up(
         render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
                            json=json, dry_run=dry_run, compact=follow)
 
+    metrics = None
+    if metrics_listen is not None:
+        from warpcli.host import peers
+
+        def routes(_result) -> tuple[int | None, int | None]:
+            slot = hub.claim_slot(rt.settings.run_dir, interface, v.id, dry_run=True)
+            return None, peers.table_route_count(slot.table)
+
+        metrics = following.Metrics(metrics_listen, "hub",
+                                    lambda: peers.peer_samples([interface], run_dir=rt.settings.run_dir), routes)
     if follow:
-        following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show)
+        following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show,
+                      metrics=metrics)
     else:
         show(reconcile())
 
 
 @app.command("down")
-def down(ctx: typer.Context, interface: Interface = DEFAULT_INTERFACE, json: Json = False) -> None:
-    """Remove the hub interface, its routes and rules."""
+def down(
+    ctx: typer.Context,
+    interface: Annotated[str | None, typer.Option(
+        "--interface", help="The hub to remove (default: the one hub this host runs).")] = None,
+    remove_all: Annotated[bool, typer.Option("--all", help="Remove every hub this host runs.")] = False,
+    json: Json = False,
+) -> None:
+    """Remove the hub interface, its routes and rules.
+
+    Without --interface it removes the hub this host runs; when it runs several, it
+    lists them and asks for --interface NAME or --all.
+    """
     from warpcli.host import hub
 
     rt = runtime(ctx, json=json)
-    lines = hub.hub_down(interface, run_dir=rt.settings.run_dir)
-    render.emit_json({"removed": [x for x in lines if x != "nothing to remove"]}) if json else [
-        render.plain(x) for x in lines]
+    lines = hub.hubs_down(interface, remove_all=remove_all, run_dir=rt.settings.run_dir)
+    if json:
+        render.emit_json({"removed": [x for x in lines if x != "nothing to remove"]})
+    else:
+        for line in lines:
+            render.plain(line)
+
+
+@app.command("list")
+def list_hubs(ctx: typer.Context, json: Json = False) -> None:
+    """The hubs this host runs: interface, virtual network, WireGuard state and peers."""
+    from warpcli.host import hub
+
+    rt = runtime(ctx, json=json)
+    hubs = hub.hub_list(run_dir=rt.settings.run_dir)
+    if json:
+        render.emit_json([h.to_dict() for h in hubs])
+    elif not hubs:
+        render.message("no hubs run on this host")
+    else:
+        render.table(
+            ["INTERFACE", "VNET ID", "STATE", "LISTEN", "PEERS", "HANDSHAKES"],
+            ([h.interface, h.virtual_network_id, "up" if h.up else "down",
+              str(h.listen_port or "-"), str(h.peers), str(h.handshakes)] for h in hubs),
+        )

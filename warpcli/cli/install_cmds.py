@@ -8,9 +8,6 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
-from warpcli.core import enrollment
-from warpcli.core.errors import NotFound
-from warpcli.core.settings import CONFIG_FILE, read_toml
 
 app = typer.Typer(add_completion=False)
 
@@ -43,16 +40,8 @@ def install(
     """
     from warpcli.host import install as inst
 
-    rt = runtime(ctx, json=json)
-    inst.require_root(root)  # before anything is read: the one line a non-root user needs
-    settings = rt.settings
-    if enrollment.load_connector_config(settings.config_dir) is None:
-        raise NotFound("this host is not enrolled", hint="run `warpcli enroll` first")
-    environment = inst.service_environment(settings, read_toml(settings.config_dir / CONFIG_FILE))
-    files = inst.contents(inst.entry_point(), environment)
-    live = inst.is_live_root(root)
-    systemd = live and inst.systemd_running()
-    result = inst.install(root, files, systemctl=inst.Systemctl() if systemd else None, start=not no_start)
+    done = inst.install_connector(root, runtime(ctx, json=json).settings, start=not no_start)
+    result, live, systemd = done.result, done.live, done.systemd
     for path in result.replaced_edited:
         render.message(f"warning: {path} had been edited since it was installed; replaced it "
                        "(put local changes in a drop-in: `systemctl edit warpcli.service`)")
@@ -78,10 +67,8 @@ def uninstall(
     from warpcli.host import install as inst
 
     runtime(ctx, json=json)
-    inst.require_root(root, "uninstall")
-    live = inst.is_live_root(root)
-    systemd = live and inst.systemd_running()
-    result = inst.uninstall(root, systemctl=inst.Systemctl() if systemd else None, force=force)
+    done = inst.uninstall_connector(root, force=force)
+    result, live, systemd = done.result, done.live, done.systemd
     render.plan_result(result.lines + ([] if result.changed else ["nothing to remove"]), result.to_dict(),
                        json=json)
     for path in result.kept:

@@ -5,7 +5,7 @@ follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
 
 Everything for people (messages, errors, plain lines, table cells) goes through
 :func:`warpcli.core.text.visible`, so control characters in data reach no terminal;
-table cells are plain text, never Rich markup. JSON is written exactly.
+table cells are plain text. JSON is written exactly.
 """
 
 import json
@@ -83,23 +83,32 @@ def plain_row(values: Sequence[Any], sep: str = "\t") -> None:
     sys.stdout.write(sep.join("" if v is None else visible(v) for v in values) + "\n")
 
 
-def _console() -> Any:
-    from rich.console import Console
+def terminal_width() -> int | None:
+    """The width to fit tables to: the terminal's (COLUMNS wins), or None for a pipe or a file
+    (nothing there is cropped or reflowed) unless COLUMNS asks for one."""
+    import os
+    import shutil
 
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 250, highlight=False)
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    """A table in plain aligned columns (see :mod:`warpcli.cli.layout`): ids, CIDRs and names whole,
+    free text shortened first, one block per record when the key columns do not fit. Cells go
+    through :func:`visible`: control characters in data never reach the terminal."""
+    from warpcli.cli.layout import layout
 
-    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
-    for c in columns:
-        t.add_column(c, no_wrap=True, overflow="fold")
-    for row in rows:
-        t.add_row(*(Text("" if v is None else visible(v)) for v in row))
-    _console().print(t)
+    cells = [["" if v is None else visible(v) for v in row] for row in rows]
+    lines = layout(columns, cells, terminal_width())
+    if sys.stdout.isatty() and lines and lines[0].startswith(columns[0]):
+        lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"  # the header in bold on a terminal (not a colour: NO_COLOR allows it)
+    if title:
+        lines = [title, *lines]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
@@ -109,19 +118,69 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
         plain(f"{key.ljust(width)}  {'' if value is None else visible(value)}")
 
 
+def deleted(obj: Any, *, done: str, missing: str, routes: int = 0, json: bool) -> None:
+    """What every delete prints: ``done`` on stderr (plus the routes that went along under
+    --force), or ``missing`` when --if-exists found nothing; with --json the deleted object, or null."""
+    if obj is None:
+        message(missing)
+    else:
+        message(done + (f" and its {routes} route{'s' if routes != 1 else ''}" if routes else ""))
+    if json:
+        emit_json(obj)
+
+
+def human_bytes(n: int) -> str:
+    """``1532`` -> ``1.5 KiB``: binary units, three significant digits (tables; JSON keeps the number)."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_age(seconds: float) -> str:
+    """``75`` -> ``1 min 15 s``; ``7300`` -> ``2 h 1 min``; ``200000`` -> ``2 d 7 h``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    for size, unit, sub_size, sub_unit in ((86400, "d", 3600, "h"), (3600, "h", 60, "min"), (60, "min", 1, "s")):
+        if s >= size:
+            rest = (s % size) // sub_size
+            return f"{s // size} {unit}" + (f" {rest} {sub_unit}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def timestamp() -> str:
+    """Now, in ISO 8601 UTC to the second: the prefix of every `--follow` line."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def follow_message(text: str) -> None:
+    """A `--follow` message on stderr, stamped with the time."""
+    message(f"{timestamp()} {text}")
+
+
 def plan_result(lines: list[str], data: dict, *, json: bool, dry_run: bool = False, compact: bool = False) -> None:
     """What `up`, `hub up` and `route add --table local` print: the plan's lines, or JSON.
 
-    ``compact``: the JSON on one line (``--follow`` prints JSON lines, one per reconcile).
+    ``compact`` (``--follow``): JSON lines, one per reconcile, each with its ``time``; text
+    lines each start with that time (ISO 8601, UTC).
     """
     if json and compact:
-        sys.stdout.write(json_module.dumps(data, default=_default, ensure_ascii=False) + "\n")
+        stamped = {"time": timestamp(), **data}
+        sys.stdout.write(json_module.dumps(stamped, default=_default, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     elif json:
         emit_json(data)
     else:
+        now = timestamp() if compact else None
         for line in lines:
-            plain(line)
+            plain(f"{now} {line}" if now else line)
         if compact:
             sys.stdout.flush()
     if dry_run:

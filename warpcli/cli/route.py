@@ -4,15 +4,16 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import completion, render
 from warpcli.cli.context import runtime
 from warpcli.cli.exit_codes import ExitCode
-from warpcli.cli.options import Comment, IfNotExists, Json, Tunnel, Vnet
+from warpcli.cli.options import Comment, IfExists, IfNotExists, Json, Tunnel, Vnet
 from warpcli.core import service
 from warpcli.core.errors import InvalidInput
 
 TableOpt = Annotated[
-    str, typer.Option("--table", help="gateway (the controller's table) or local (this host's kernel).")
+    str, typer.Option("--table", help="gateway (the controller's table) or local (this host's kernel).",
+                      autocompletion=completion.choices("gateway", "local"))
 ]
 
 app = typer.Typer(
@@ -88,6 +89,7 @@ def delete(
     route: Annotated[str, typer.Argument(metavar="ROUTE", help="A route id, or a CIDR (with --vnet).", show_default=False)],
     vnet: Vnet = None,
     table: TableOpt = "gateway",
+    if_exists: IfExists = False,
     json: Json = False,
 ) -> None:
     """Delete a route by id, or by CIDR within a virtual network (or --table local: from this host)."""
@@ -105,11 +107,30 @@ def delete(
         return
     if table != "gateway":
         raise InvalidInput(f"--table {table!r}: route delete takes gateway or local")
-    ctrl = rt.controller
-    r = ctrl.delete_route(service.find_route(ctrl, route, vnet).id)
-    render.message(f"deleted {r.network} (tunnel {r.tunnel_name!r}, virtual network {r.virtual_network_name!r})")
+    removed = service.delete_route(rt.controller, route, vnet, if_exists=if_exists).obj
+    done = (f"deleted {removed.network} (tunnel {removed.tunnel_name!r}, virtual network "
+            f"{removed.virtual_network_name!r})") if removed else ""
+    render.deleted(removed, done=done, missing=f"no route {route!r}; nothing to delete", json=json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    route: Annotated[str, typer.Argument(metavar="ROUTE", help="A route id, or a CIDR (with --vnet).", show_default=False)],
+    vnet: Vnet = None,
+    network: Annotated[str | None, typer.Option("--network", help="The new CIDR.")] = None,
+    tunnel: Tunnel = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="The new remark ('' clears it).")] = None,
+    json: Json = False,
+) -> None:
+    """Change a route in place: its CIDR, the tunnel that serves it, or its comment (the id stays)."""
+    r = service.update_route(runtime(ctx, json=json).controller, route, vnet=vnet, network=network, tunnel=tunnel,
+                             comment=comment)
+    render.message(f"updated {r.network} (tunnel {r.tunnel_name!r}, virtual network {r.virtual_network_name!r})")
     if json:
         render.emit_json(r)
+    else:
+        render.plain(r.id)
 
 
 @app.command("get")
@@ -117,7 +138,8 @@ def get(
     ctx: typer.Context,
     ip: Annotated[str, typer.Argument(metavar="IP", help="An IPv4 or IPv6 address.", show_default=False)],
     vnet: Annotated[
-        str | None, typer.Option("--vnet", help="Virtual network name or id, or 'all' to ask each one.")
+        str | None, typer.Option("--vnet", help="Virtual network name or id, or 'all' to ask each one.",
+                              autocompletion=completion.vnet_names_or_all)
     ] = None,
     json: Json = False,
 ) -> None:
@@ -128,23 +150,13 @@ def get(
     answers = service.lookup(runtime(ctx, json=json).controller, ip, vnet)
     found = [a for a in answers if a.route is not None]
     if json:
-        shaped = [
-            {
-                "ip": a.ip,
-                "virtual_network_id": a.virtual_network.id,
-                "virtual_network_name": a.virtual_network.name,
-                "route": a.route.to_dict() if a.route else None,
-            }
-            for a in answers
-        ]
-        render.emit_json(shaped if vnet == service.ALL else shaped[0])
+        render.emit_json(answers if vnet == service.ALL else answers[0])
     elif vnet == service.ALL:
         render.table(
             ["VNET", "NETWORK", "TUNNEL", "ROUTE ID"],
-            ([a.virtual_network.name, a.route.network, a.route.tunnel_name, a.route.id] for a in found),
+            ([a.virtual_network.name, r.network, r.tunnel_name, r.id] for a in found if (r := a.route) is not None),
         )
-    elif found:
-        r = found[0].route
+    elif found and (r := found[0].route) is not None:
         render.plain_row([r.tunnel_name, r.network, r.virtual_network_name, r.id])
     if not found:
         where = "any virtual network" if vnet == service.ALL else f"virtual network {answers[0].virtual_network.name!r}"

@@ -6,7 +6,7 @@ import typer
 
 from warpcli.cli import render
 from warpcli.cli.context import runtime
-from warpcli.cli.options import Force, IfNotExists, Json
+from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
 from warpcli.core.model import RouteFilter
 
@@ -32,9 +32,7 @@ def create(
     result = service.create_tunnel(ctrl, name, if_not_exists=if_not_exists)
     tunnel = result.obj
     if result.created:
-        store = getattr(ctrl, "secrets", None)
-        where = f"in {store.description}" if store is not None else f"by the {ctrl.kind} controller"
-        render.message(f"created tunnel {tunnel.name!r}; its token is kept {where} (`warpcli tunnel token`)")
+        render.message(f"created tunnel {tunnel.name!r}; its token is kept {ctrl.token_home()} (`warpcli tunnel token`)")
     else:
         render.message(f"tunnel {tunnel.name!r} already exists")
     render.emit_json(tunnel) if json else render.plain(tunnel.id)
@@ -74,6 +72,23 @@ def show(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
         render.table(["NETWORK", "VNET", "COMMENT"], ((r.network, r.virtual_network_name, r.comment) for r in routes))
 
 
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    tunnel: Name,
+    name: Annotated[str | None, typer.Option("--name", help="Rename it (unique in the account).")] = None,
+    json: Json = False,
+) -> None:
+    """Rename a tunnel. Its id, token, routes and connectors stay as they are."""
+    ctrl = runtime(ctx, json=json).controller
+    t = ctrl.update_tunnel(service.resolve_tunnel(ctrl, tunnel).id, name=name)
+    render.message(f"updated tunnel {t.name!r}")
+    if json:
+        render.emit_json(t)
+    else:
+        render.table(["NAME", "ID", "STATUS", "CREATED"], [[t.name, t.id, t.status, t.created_at]])
+
+
 @app.command("token")
 def token(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
     """Print a tunnel's enrollment token (a secret: the only command that shows it)."""
@@ -84,10 +99,9 @@ def token(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, tunnel: Name, force: Force = False, json: Json = False) -> None:
+def delete(ctx: typer.Context, tunnel: Name, force: Force = False, if_exists: IfExists = False,
+           json: Json = False) -> None:
     """Delete a tunnel. Refused while routes use it, unless --force."""
-    ctrl = runtime(ctx, json=json).controller
-    t = ctrl.delete_tunnel(service.resolve_tunnel(ctrl, tunnel).id, force=force)
-    render.message(f"deleted tunnel {t.name!r}")
-    if json:
-        render.emit_json(t)
+    gone = service.delete_tunnel(runtime(ctx, json=json).controller, tunnel, force=force, if_exists=if_exists)
+    render.deleted(gone.obj, done=f"deleted tunnel {gone.obj.name!r}" if gone.obj else "", routes=gone.routes,
+                   missing=f"no tunnel {tunnel!r}; nothing to delete", json=json)

@@ -6,7 +6,7 @@ import typer
 
 from warpcli.cli import render
 from warpcli.cli.context import runtime
-from warpcli.cli.options import Force, IfNotExists, Json
+from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
 
 app = typer.Typer(
@@ -70,10 +70,9 @@ def update(
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, vnet: Name, force: Force = False, json: Json = False) -> None:
+def delete(ctx: typer.Context, vnet: Name, force: Force = False, if_exists: IfExists = False,
+           json: Json = False) -> None:
     """Delete a virtual network. Refused for the default one, and while it has routes unless --force."""
-    ctrl = runtime(ctx, json=json).controller
-    v = ctrl.delete_virtual_network(service.resolve_vnet(ctrl, vnet).id, force=force)
-    render.message(f"deleted virtual network {v.name!r}")
-    if json:
-        render.emit_json(v)
+    gone = service.delete_vnet(runtime(ctx, json=json).controller, vnet, force=force, if_exists=if_exists)
+    render.deleted(gone.obj, done=f"deleted virtual network {gone.obj.name!r}" if gone.obj else "",
+                   routes=gone.routes, missing=f"no virtual network {vnet!r}; nothing to delete", json=json)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import _socket as socket  # the C module: `socket` builds enums at import, costing start-up
 from typing import NamedTuple
 
-from warpcli.core.errors import InvalidInput
+from warpcli.core.errors import InvalidInput, WarpcliError
 
 BITS = {4: 32, 6: 128}
 _FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -100,6 +100,11 @@ _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 _new_network = tuple.__new__
 
 
+def as_network(value: Network | str) -> Network:
+    """A :class:`Network` as given, or parsed from CIDR text (so library callers may pass ``"10.0.0.0/24"``)."""
+    return value if isinstance(value, Network) else parse_network(value)
+
+
 def parse_network(text: str) -> Network:
     """Parse a CIDR strictly.
 
@@ -164,3 +169,32 @@ def network_of(version: int, address: int, prefixlen: int) -> Network:
 def parse_address_or_network(text: str) -> Network:
     """An IP (as a host prefix) or a CIDR: what ``--contains`` and ``--within`` take."""
     return parse_network(text)
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """``HOST:PORT`` where HOST is an IP (IPv6 in brackets) or a DNS name; refused otherwise."""
+    bad = InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise bad
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ":" not in host:
+            raise bad
+    elif ":" in host:  # an IPv6 address needs brackets, or its last group reads as the port
+        raise bad
+    try:
+        parse_address(host)
+        return host, int(port)
+    except WarpcliError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode()
+    except UnicodeError:
+        raise bad from None
+    labels = ascii_name.rstrip(".").split(".")
+    if ":" in host or len(ascii_name) > 253 or not all(
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-") for label in labels
+    ):
+        raise bad
+    return host, int(port)

@@ -6,8 +6,20 @@ pre-checks; scripts and the shared test suite see identical lines either way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from warpcli.core.errors import Conflict
 from warpcli.core.model import Route, Tunnel, VirtualNetwork
+from warpcli.core.names import confusable_with
+
+
+def name_looks_taken(kind: str, name: str, existing: Iterable[str]) -> None:
+    """Refuse ``name`` when a live object of ``kind`` has a name that looks the same
+    (see :func:`warpcli.core.names.confusable_with`): two such names are one name to a reader."""
+    clash = confusable_with(name, existing)
+    if clash is not None:
+        raise Conflict(f"{kind} name {name!r} looks the same as the existing {kind} {clash!r}",
+                       hint="choose a name that reads differently")
 
 
 def tunnel_name_taken(existing: Tunnel) -> Conflict:

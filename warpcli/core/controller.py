@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 from warpcli.core.cidr import Network
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
@@ -52,6 +53,15 @@ class Controller(ABC):
     @abstractmethod
     def get_tunnel_token(self, tunnel_id: str) -> str: ...
 
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        """Rename a live tunnel; Conflict if another live tunnel has the name (as on create).
+
+        Concrete so that a backend without renames still loads; every shipped one overrides it.
+        """
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller cannot rename a tunnel")
+
     # -- virtual networks -------------------------------------------------------
     @abstractmethod
     def create_virtual_network(
@@ -86,7 +96,7 @@ class Controller(ABC):
     @abstractmethod
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
@@ -102,7 +112,7 @@ class Controller(ABC):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
@@ -110,6 +120,15 @@ class Controller(ABC):
 
     @abstractmethod
     def delete_route(self, route_id: str) -> Route: ...
+
+    def get_route(self, route_id: str) -> Route:
+        """One live route by id (with its names); NotFound otherwise. Backends may do better."""
+        from warpcli.core.errors import NotFound
+
+        for r in self.list_routes(RouteFilter(route_id=route_id)):
+            if r.id == route_id:
+                return r
+        raise NotFound(f"no route with id {route_id}")
 
     @abstractmethod
     def get_route_by_ip(
@@ -167,6 +186,24 @@ class Controller(ABC):
             n = r.net
             yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id
 
+    def route_rows(self) -> Iterator[tuple]:
+        """Every live route as ``(id, network, version, lo, prefixlen, tunnel_id, vnet_id, comment)``.
+
+        What ``export`` and ``apply`` read: the whole table, no names resolved. Backends
+        may stream it faster than building :class:`Route` objects.
+        """
+        for r in self.list_routes():
+            n = r.net
+            yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id, r.comment
+
+    def transaction(self) -> AbstractContextManager[bool]:
+        """A block whose writes commit together or not at all; yields whether it can promise that.
+
+        ``apply`` runs in one. The default promises nothing (yields False): a remote API
+        has no transactions, so ``apply`` undoes what it did instead.
+        """
+        return nullcontext(False)
+
     def import_routes(self, specs: Iterable[RouteSpec]) -> int:
         """Create many routes all-or-nothing; raise BulkImportError listing every conflict.
 
@@ -209,6 +246,15 @@ class Controller(ABC):
         except (NotFound, NotSupported):
             h.update(b"h -\n")
         return h.hexdigest()
+
+    def token_home(self) -> str:
+        """Where this controller keeps tunnel tokens, as a phrase for messages ("in the OS keyring")."""
+        return f"by the {self.kind} controller"
+
+    def warpcli_server(self) -> dict | None:
+        """The health answer of the warpcli server this controller talks to (``controller serve``),
+        or None: the embedded controller and Cloudflare itself are not one."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook: most controllers hold nothing to release
         """Release connections; the controller is not used afterwards."""

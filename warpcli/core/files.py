@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TextIO
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -31,3 +32,17 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         except OSError:
             pass
         raise
+
+
+def create_private(path: Path) -> TextIO:
+    """A new text file only the user can read (0600), opened for writing: never one that exists,
+    and never through a symlink. Conflict when it exists; InvalidInput when it cannot be made."""
+    from warpcli.core.errors import Conflict, InvalidInput
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise Conflict(f"{path} already exists", hint="choose another path, or remove it first") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {path}: {exc.strerror}") from None
+    return os.fdopen(fd, "w", encoding="ascii")

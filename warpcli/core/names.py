@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
+
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import is_uuid
 
 MAX_NAME = 255
 
 
+def normalize_name(name: str) -> str:
+    """The one spelling a name is stored and looked up in: Unicode NFC.
+
+    ``büro`` typed as one code point (NFC) or as ``u`` plus a combining diaeresis (NFD, as
+    macOS file names and some keyboards give it) is one name, not two that look alike.
+    """
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def name_skeleton(name: str) -> str:
+    """What a name looks like once compatibility forms are folded (NFKC): ``ｏffice`` (fullwidth)
+    and ``office``, or ``ﬁle`` (ligature) and ``file``, share a skeleton."""
+    return name if name.isascii() else unicodedata.normalize("NFKC", name)
+
+
+def confusable_with(name: str, existing: Iterable[str]) -> str | None:
+    """An existing name that differs from ``name`` but looks the same (same skeleton), or None.
+
+    Both sides are compared in NFC; an identical name is not "confusable" (the caller's
+    uniqueness check reports it).
+    """
+    name = normalize_name(name)
+    skeleton = name_skeleton(name)
+    for other in existing:
+        other = normalize_name(other)
+        if other != name and name_skeleton(other) == skeleton:
+            return other
+    return None
+
+
 def validate_name(kind: str, name: str) -> str:
-    """Refuse names that scripts and tables cannot round-trip.
+    """Refuse names that scripts and tables cannot round-trip; return the name in NFC.
 
     A name shaped like a UUID is refused too: commands accept a name or an id,
     and such a name would be ambiguous.
     """
+    name = normalize_name(name)
     if not name or name != name.strip():
         raise InvalidInput(f"{kind} name {name!r} is empty or has surrounding spaces")
     if len(name) > MAX_NAME:

@@ -25,6 +25,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+R = TypeVar("R")
 
 PEM_TYPE = "ARGO TUNNEL TOKEN"
 #: cloudflared's ``credentials.FedEndpoint``
@@ -61,3 +66,24 @@ def origin_cert_pem(account_id: str, api_token: str, endpoint: str | None = None
     lines = [encoded[i:i + _PEM_LINE] for i in range(0, len(encoded), _PEM_LINE)]
     return "".join([f"-----BEGIN {PEM_TYPE}-----\n", *(line + "\n" for line in lines),
                     f"-----END {PEM_TYPE}-----\n"])
+
+
+def create_token_with_cert(path: Path, account_id: str, create_token: Callable[[], tuple[R, str]]) -> tuple[R, str]:
+    """``create_token()`` -> ``(record, token)``, and the token also written as an origin
+    certificate to ``path`` (a new 0600 file).
+
+    The file is created first, so a path that cannot be written refuses the whole command
+    before a token exists; a token that cannot be made removes the file again.
+    """
+    from warpcli.core.files import create_private
+
+    cert = create_private(path)
+    try:
+        record, token = create_token()
+    except BaseException:
+        cert.close()
+        path.unlink(missing_ok=True)
+        raise
+    with cert:
+        cert.write(origin_cert_pem(account_id, token))
+    return record, token

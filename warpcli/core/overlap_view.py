@@ -10,7 +10,7 @@ and the table for people draws its rows from the same shapes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from warpcli.core.cidr import format_address
 from warpcli.core.overlaps import OverlapReport
@@ -53,7 +53,7 @@ class OverlapView:
             ]
             yield {
                 "virtual_network_id": group.vnet,
-                "virtual_network_name": self.vnets.get(group.vnet),
+                "virtual_network_name": self.vnets.get(cast(str, group.vnet)),
                 "outer": {"id": outer.id, "network": outer.network, "tunnel_id": outer.tunnel_id,
                           "tunnel_name": tunnels.get(outer.tunnel_id)},
                 "inner": inner,

@@ -92,7 +92,8 @@ def record(cls: type[T]) -> type[T]:
         **{_FIELDS: names},
     )
     body["__qualname__"] = cls.__qualname__
-    return type(cls)(cls.__name__, cls.__bases__, body)
+    metaclass: type = type(cls)
+    return metaclass(cls.__name__, cls.__bases__, body)
 
 
 def field_names(obj_or_cls: Any) -> tuple[str, ...]:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
-from warpcli.core.model import Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
+from warpcli.core.model import Connector, Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
+from warpcli.core.names import normalize_name
 from warpcli.core.overlap_view import OverlapView
 from warpcli.core.overlaps import OverlapReport, overlap_report
+from warpcli.core.records import replace
 
 ALL = "all"
 
@@ -34,7 +36,7 @@ def resolve_tunnel(ctrl: Controller, ref: str) -> Tunnel:
             return ctrl.get_tunnel(ref.lower())
         except NotFound:
             pass
-    found = ctrl.list_tunnels(name=ref)
+    found = ctrl.list_tunnels(name=normalize_name(ref))
     if found:
         return found[0]
     raise NotFound(f"no tunnel named {ref!r}", hint=_choices([t.name for t in ctrl.list_tunnels()]))
@@ -51,7 +53,7 @@ def resolve_vnet(ctrl: Controller, ref: str | None) -> VirtualNetwork:
         found = ctrl.list_virtual_networks(id=ref.lower())
         if found:
             return found[0]
-    found = ctrl.list_virtual_networks(name=ref)
+    found = ctrl.list_virtual_networks(name=normalize_name(ref))
     if found:
         return found[0]
     raise NotFound(
@@ -75,15 +77,18 @@ def default_tunnel(ctrl: Controller, enrolled_tunnel_id: str | None) -> Tunnel:
 
 
 # -- creation ---------------------------------------------------------------------
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Created:
+class Created(Generic[T]):
     """The result of an idempotent create: the object, and whether this call made it."""
 
-    obj: object
+    obj: T
     created: bool
 
 
-def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -> Created:
+def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -> Created[Tunnel]:
     try:
         return Created(ctrl.create_tunnel(name), True)
     except Conflict as exc:
@@ -94,7 +99,7 @@ def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -
 
 def create_vnet(
     ctrl: Controller, name: str, *, comment: str = "", is_default: bool = False, if_not_exists: bool = False
-) -> Created:
+) -> Created[VirtualNetwork]:
     try:
         return Created(ctrl.create_virtual_network(name, comment=comment, is_default=is_default), True)
     except Conflict as exc:
@@ -193,6 +198,15 @@ class Lookup:
     virtual_network: VirtualNetwork
     route: Route | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The lookup result of docs/json.md (`route get --json`)."""
+        return {
+            "ip": self.ip,
+            "virtual_network_id": self.virtual_network.id,
+            "virtual_network_name": self.virtual_network.name,
+            "route": self.route.to_dict() if self.route else None,
+        }
+
 
 def lookup(ctrl: Controller, ip: str, vnet: str | None = None) -> list[Lookup]:
     """Longest-prefix match in one vnet (the default unless named), or in each with ``"all"``."""
@@ -272,3 +286,103 @@ def overlap_view(ctrl: Controller, vnet: str | None = None,
     listed = sorted(ctrl.list_virtual_networks(), key=lambda v: (not v.is_default_network, v.name))
     vnets = {v.id: v.name for v in listed}
     return OverlapView(report, tunnels, vnets, _connected_in(ctrl, connected, vnet_id))
+
+
+# -- connectors (enrolled hosts) --------------------------------------------------------
+def list_connectors(ctrl: Controller, *, tunnel: str | None = None, vnet: str | None = None) -> list[Connector]:
+    """Enrolled connectors, by tunnel then address; ``tunnel``/``vnet`` are names or ids."""
+    tunnel_id = resolve_tunnel(ctrl, tunnel).id if tunnel is not None else None
+    vnet_id = resolve_vnet(ctrl, vnet).id if vnet is not None else None
+    found = ctrl.list_connectors(tunnel_id=tunnel_id, virtual_network_id=vnet_id)
+    names = {t.id: t.name for t in ctrl.list_tunnels()} if any(c.tunnel_name is None for c in found) else {}
+    out = [c if c.tunnel_name is not None else replace(c, tunnel_name=names.get(c.tunnel_id)) for c in found]
+    return sorted(out, key=lambda c: (c.tunnel_name or "", parse_address(c.address), c.id))
+
+
+def find_connector(ctrl: Controller, ref: str) -> Connector:
+    """A connector by id or by device address (``100.96.0.2``)."""
+    connectors = ctrl.list_connectors()
+    by_id = [c for c in connectors if c.id == ref.lower()]
+    if by_id:
+        return by_id[0]
+    try:
+        address = parse_address(ref)
+    except InvalidInput:
+        address = None
+    by_address = [c for c in connectors if address is not None and parse_address(c.address) == address]
+    if by_address:
+        return by_address[0]
+    raise NotFound(f"no connector with id or address {ref!r}",
+                   hint="`warpcli connector list` shows them" if connectors else "no connector is enrolled")
+
+
+# -- updates and re-runnable deletes ---------------------------------------------------
+def update_route(
+    ctrl: Controller, ref: str, *, vnet: str | None = None, network: str | None = None, tunnel: str | None = None,
+    comment: str | None = None,
+) -> Route:
+    """Change a route in place (its CIDR, tunnel or comment); the id stays. ``ref`` is an id, or a
+    CIDR within ``vnet``. Nothing to change is refused, so a typo in a flag is not a silent success."""
+    if network is None and tunnel is None and comment is None:
+        raise InvalidInput("nothing to change", hint="give --network, --tunnel or --comment")
+    route = find_route(ctrl, ref, vnet)
+    return ctrl.update_route(
+        route.id,
+        network=parse_network(network) if network is not None else None,
+        tunnel_id=resolve_tunnel(ctrl, tunnel).id if tunnel is not None else None,
+        comment=comment,
+    )
+
+
+class Deleted(NamedTuple, Generic[T]):
+    """What a delete removed: the object (None when ``--if-exists`` found nothing), and how many
+    routes went with it (``--force``)."""
+
+    obj: T | None
+    routes: int = 0
+
+
+def _routes_of(ctrl: Controller, flt: RouteFilter) -> int:
+    return sum(1 for _ in ctrl.list_routes(flt))
+
+
+def delete_tunnel(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[Tunnel]:
+    try:
+        tunnel = resolve_tunnel(ctrl, ref)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    routes = _routes_of(ctrl, RouteFilter(tunnel_id=tunnel.id)) if force else 0
+    return Deleted(ctrl.delete_tunnel(tunnel.id, force=force), routes)
+
+
+def delete_vnet(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[VirtualNetwork]:
+    try:
+        vnet = resolve_vnet(ctrl, ref)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    routes = _routes_of(ctrl, RouteFilter(virtual_network_id=vnet.id)) if force else 0
+    return Deleted(ctrl.delete_virtual_network(vnet.id, force=force), routes)
+
+
+def delete_route(ctrl: Controller, ref: str, vnet: str | None = None, *, if_exists: bool = False) -> Deleted[Route]:
+    try:
+        route = find_route(ctrl, ref, vnet)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    return Deleted(ctrl.delete_route(route.id))
+
+
+def delete_connector(ctrl: Controller, ref: str, *, if_exists: bool = False) -> Deleted[Connector]:
+    try:
+        connector = find_connector(ctrl, ref)
+    except NotFound:
+        if if_exists:
+            return Deleted(None)
+        raise
+    return Deleted(ctrl.delete_connector(connector.id))

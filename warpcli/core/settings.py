@@ -70,6 +70,8 @@ KEYS: dict[str, tuple[str, type]] = {
     "api_timeout": ("WARPCLI_API_TIMEOUT", float),
 }
 CONTROLLERS = ("local", "cloudflare")
+#: where `controller serve` listens unless --listen says otherwise (loopback: tokens never cross a network in clear)
+DEFAULT_LISTEN = "127.0.0.1:8787"
 SECRET_BACKENDS = ("auto", "keyring", "file")
 #: keys whose value must be one of a fixed set
 CHOICES: dict[str, tuple[str, ...]] = {"controller": CONTROLLERS, "secret_backend": SECRET_BACKENDS}
@@ -118,6 +120,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             out: Any = float(value)
             if not math.isfinite(out) or out < 0:
                 raise ValueError
+            if key == "api_timeout" and out == 0:  # every request would time out at once
+                raise ConfigError(f"{origin}: api_timeout = {value!r} is not a valid number of seconds (more than 0)")
             return out
         if not isinstance(value, str) or not value:
             raise ValueError

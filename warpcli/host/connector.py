@@ -61,7 +61,7 @@ def endpoint_addresses(endpoint: str) -> list[str]:
     except (OSError, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise HostError(f"cannot resolve the hub endpoint {host}: {reason}") from None
-    return sorted({info[4][0].split("%")[0] for info in infos})
+    return sorted({str(info[4][0]).split("%")[0] for info in infos})
 
 
 # -- the saved state: what `down` must restore (see runstate) ------------------------

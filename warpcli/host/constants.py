@@ -17,6 +17,8 @@ from __future__ import annotations
 ROUTE_PROTO = 245
 ROUTE_PROTO_NAME = "warpcli"
 
+HUB_INTERFACE = "warpcli-hub"  #: `hub up`'s interface unless --interface names another
+
 TABLE = 24500  #: the connector's table; a hub uses TABLE + 1 + n for its n-th vnet
 PRIORITY_SUPPRESS_MAIN = 24500
 PRIORITY_TABLE = 24510

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
@@ -25,7 +26,8 @@ from warpcli.host.connector import (
     restore_sysctls,
     rp_filter_key,
 )
-from warpcli.host.constants import TABLE
+from warpcli.host.constants import HUB_INTERFACE, TABLE
+from warpcli.host.errors import HostError
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
 from warpcli.host.runstate import read_json, write_json
 from warpcli.host.uapi import PeerConfig
@@ -35,44 +37,12 @@ HUB_PRIORITY_BASE = 24520
 HUB_SLOTS = 400
 
 
-def parse_endpoint(endpoint: str) -> tuple[str, int]:
-    """``HOST:PORT`` where HOST is an IP (IPv6 in brackets) or a DNS name; refused otherwise."""
-    from warpcli.core.cidr import parse_address
-    from warpcli.core.errors import WarpcliError
-
-    bad = InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")
-    host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise bad
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if ":" not in host:
-            raise bad
-    elif ":" in host:  # an IPv6 address needs brackets, or its last group reads as the port
-        raise bad
-    try:
-        parse_address(host)
-        return host, int(port)
-    except WarpcliError:
-        pass
-    try:
-        ascii_name = host.encode("idna").decode()
-    except UnicodeError:
-        raise bad from None
-    labels = ascii_name.rstrip(".").split(".")
-    if ":" in host or len(ascii_name) > 253 or not all(
-        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-") for label in labels
-    ):
-        raise bad
-    return host, int(port)
-
-
 def hub_keypair(secrets, vnet_id: str, *, store: bool = True) -> tuple[str, str]:
     """The hub's key pair for this vnet, made once and kept in this host's secret store.
 
     With ``store=False`` (a dry run) a missing key is made up and not kept.
     """
-    from warpcli.host.keys import generate_keypair, public_key
+    from warpcli.core.keys import generate_keypair, public_key
 
     name = f"hub-key:{vnet_id}"
     private = secrets.get(name)
@@ -129,6 +99,64 @@ def claim_slot(run_dir: Path, ifname: str, vnet_id: str, *, dry_run: bool = Fals
             slots[ifname] = mine
             write_json(_slots_path(run_dir), slots)
     return HubSlot(ifname, vnet_id, mine["n"])
+
+
+def running_hubs(run_dir: Path) -> list[HubSlot]:
+    """The hub interfaces this host brought up (its run state), by interface name."""
+    return [HubSlot(name, s["vnet"], s["n"]) for name, s in sorted(_load_slots(run_dir).items())]
+
+
+@dataclass(frozen=True)
+class HubInfo:
+    """One hub of this host as `hub list` shows it."""
+
+    interface: str
+    virtual_network_id: str
+    table: int
+    up: bool  #: its WireGuard interface exists and answers
+    listen_port: int | None
+    peers: int
+    handshakes: int  #: peers with a handshake so far
+
+    def to_dict(self) -> dict:
+        return {
+            "interface": self.interface, "virtual_network_id": self.virtual_network_id, "table": self.table,
+            "up": self.up, "listen_port": self.listen_port, "peers": self.peers, "handshakes": self.handshakes,
+        }
+
+
+def hub_list(*, run_dir: Path, netns: str | None = None) -> list[HubInfo]:
+    """Every hub this host runs, with what its WireGuard interface reports (read-only)."""
+    out = []
+    for slot in running_hubs(run_dir):
+        iface = wg.find_interface(slot.ifname, netns=netns, run_dir=run_dir)
+        status = None
+        if iface is not None:
+            try:
+                status = wg.show(iface)
+            except HostError:
+                status = None
+        peers = status.peers if status is not None else ()
+        out.append(HubInfo(
+            slot.ifname, slot.virtual_network_id, slot.table, status is not None,
+            status.listen_port if status is not None else None, len(peers),
+            sum(1 for p in peers if p.last_handshake),
+        ))
+    return out
+
+
+def hubs_to_remove(run_dir: Path, interface: str | None, *, remove_all: bool) -> list[str]:
+    """The interfaces `hub down` takes down: the one named, every hub with ``remove_all``, or
+    the only hub this host runs. Several hubs and no choice: refused, listing them."""
+    if interface is not None:
+        return [interface]
+    running = [s.ifname for s in running_hubs(run_dir)]
+    if not running:  # no run state (e.g. lost with /run): the default interface, as before
+        return [HUB_INTERFACE]
+    if remove_all or len(running) == 1:
+        return running
+    raise InvalidInput(f"this host runs {len(running)} hubs ({', '.join(running)})",
+                       hint="say which with --interface NAME, or --all")
 
 
 def release_slot(run_dir: Path, ifname: str) -> HubSlot | None:
@@ -288,6 +316,16 @@ def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous) -> None:
             ctrl.register_hub(previous.public_key, previous.endpoint, virtual_network_id=vnet.id)
     except WarpcliError:
         pass  # the original error is the one to report
+
+
+def hubs_down(interface: str | None, *, remove_all: bool = False, run_dir: Path,
+              netns: str | None = None) -> list[str]:
+    """`hub down`: the hub named, the only one, or (``remove_all``) every one this host runs."""
+    require_root()
+    names = hubs_to_remove(run_dir, interface, remove_all=remove_all)
+    lines = [line for name in names for line in hub_down(name, run_dir=run_dir, netns=netns)
+             if line != "nothing to remove"]
+    return lines or ["nothing to remove"]
 
 
 def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[str]:

@@ -372,8 +372,8 @@ def install(
     edited = []  # managed files changed by someone since the last install: replaced, with a warning
     for rel in to_write:
         mine = prev.entry(rel) if prev else None
-        data = current[rel]
-        if mine is not None and data is not None and sha256(data) != mine.sha256:
+        current_data = current[rel]
+        if mine is not None and current_data is not None and sha256(current_data) != mine.sha256:
             edited.append(str(root / rel))
     new_dirs = _missing_dirs(root, [*files, MANIFEST_PATH])
     manifest = Manifest(entries, sorted(set(prev.directories if prev else []) | set(new_dirs)))
@@ -491,3 +491,38 @@ def _unlink(path: Path) -> bool:
         return False
     except OSError as exc:
         raise HostError(f"cannot remove {path}: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `install`/`uninstall` did, and on what kind of system (for the closing note)."""
+
+    result: Any  #: an InstallResult or UninstallResult
+    live: bool  #: ROOT is the running system
+    systemd: bool  #: systemctl was used
+
+
+def install_connector(root: Path, settings: Any, *, start: bool = True) -> Outcome:
+    """`warpcli install`: check root and enrollment, then write the unit, sysctl.d and rt_protos.d
+    files (with the environment the settings need), enable and start the service where systemd runs."""
+    from warpcli.core import enrollment
+    from warpcli.core.errors import NotFound
+    from warpcli.core.settings import CONFIG_FILE, read_toml
+
+    require_root(root)  # before anything is read: the one line a non-root user needs
+    if enrollment.load_connector_config(settings.config_dir) is None:
+        raise NotFound("this host is not enrolled", hint="run `warpcli enroll` first")
+    environment = service_environment(settings, read_toml(settings.config_dir / CONFIG_FILE))
+    live = is_live_root(root)
+    systemd = live and systemd_running()
+    result = install(root, contents(entry_point(), environment), systemctl=Systemctl() if systemd else None,
+                     start=start)
+    return Outcome(result, live, systemd)
+
+
+def uninstall_connector(root: Path, *, force: bool = False) -> Outcome:
+    """`warpcli uninstall`: stop and disable the service, remove what `install` wrote."""
+    require_root(root, "uninstall")
+    live = is_live_root(root)
+    systemd = live and systemd_running()
+    return Outcome(uninstall(root, systemctl=Systemctl() if systemd else None, force=force), live, systemd)

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from warpcli.host import netns as ns
@@ -214,7 +215,7 @@ class Netlink:
         names = self._names()
         out = []
         for fam in (family,) if family else (4, 6):
-            for msg in self._dump("list routes", lambda f=fam: self.ipr.route("dump", family=AF[f])):
+            for msg in self._dump("list routes", partial(self.ipr.route, "dump", family=AF[fam])):
                 if msg["family"] != AF[fam]:
                     continue
                 r = self._route_of(msg, names)
@@ -321,7 +322,7 @@ class Netlink:
     def rules(self, *, family: int | None = None, proto: int | None = None) -> list[Rule]:
         out = []
         for fam in (family,) if family else (4, 6):
-            for msg in self._dump("list rules", lambda f=fam: self.ipr.rule("dump", family=AF[f])):
+            for msg in self._dump("list rules", partial(self.ipr.rule, "dump", family=AF[fam])):
                 if msg["family"] != AF[fam]:
                     continue
                 rule = self._rule_of(msg)

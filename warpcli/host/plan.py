@@ -45,6 +45,7 @@ class Action:
             return Action("add", self.obj)
         if self.previous is None:
             raise ValueError(f"cannot undo {self.describe()}: previous value unknown")
+        assert isinstance(self.obj, LinkState | Sysctl), "only a 'set' of a link state or sysctl has a previous value"
         return Action("set", self.previous, self.obj)
 
     def describe(self) -> str:

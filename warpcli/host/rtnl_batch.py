@@ -48,6 +48,7 @@ import select
 import socket
 import struct
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from warpcli.host import netns as ns
 from warpcli.host.constants import ROUTE_PROTO
@@ -196,7 +197,7 @@ def _encode(routes: Sequence[Route], op: str, ifindex: Mapping[str, int], seq0: 
     for the routes that cannot be sent. Per route this is a dict lookup of its shape, one
     ``inet_pton`` and one ``Struct.pack``."""
     _op_header(op, ack)
-    shapes: dict[tuple, tuple] = {}
+    shapes: dict[tuple, Any] = {}  # a shape tuple, or the _Unsendable that says why there is none
     pton = socket.inet_pton
     msgs: list[bytes] = []
     positions: list[int] = []
@@ -208,11 +209,11 @@ def _encode(routes: Sequence[Route], op: str, ifindex: Mapping[str, int], seq0: 
         shape = shapes.get(key)
         if shape is None:
             try:
-                shape = _shape(op, ack, *key, ifindex)
+                shape = _shape(op, ack, *key, ifindex)  # type: ignore[arg-type]
             except _Unsendable as exc:
                 shape = exc
             shapes[key] = shape
-        if type(shape) is _Unsendable:
+        if isinstance(shape, _Unsendable):
             failures.append((i, shape.code, shape.text))
             continue
         st, head, mid, tail, af = shape
@@ -356,7 +357,7 @@ class RtnlBatch:
         failed = [r for r in self.delete_routes(found, missing_ok=True) if not r.ok]
         if failed:
             more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-            raise NetlinkFailure(failed[0].error + more, errno=failed[0].errno)
+            raise NetlinkFailure(f"{failed[0].error}{more}", errno=failed[0].errno)
         return found
 
     def _dump(self, sock: socket.socket, af: int, table: int | None, proto: int | None,

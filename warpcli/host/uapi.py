@@ -14,8 +14,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from warpcli.core import keys
 from warpcli.core.errors import InvalidInput
-from warpcli.host import keys
 from warpcli.host.constants import WIREGUARD_SOCKET_DIR
 from warpcli.host.errors import HostError, UapiError, strerror
 

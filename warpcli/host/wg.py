@@ -85,6 +85,8 @@ def _read_state(run_dir: Path, ifname: str) -> WgInterface | None:
     from warpcli.host.runstate import read_json
 
     data = read_json(_state_path(run_dir, ifname))
+    if data is None:
+        return None
     try:
         return WgInterface(data["ifname"], data["netns"], data["backend"], data.get("pid"))
     except (KeyError, TypeError):
@@ -124,10 +126,10 @@ def process_alive(pid: int) -> bool:
 def is_wireguard_go(pid: int, ifname: str) -> bool:
     """True when ``pid`` is a live ``wireguard-go IFNAME`` (guards against PID reuse)."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
-    argv = [a.decode(errors="replace") for a in argv if a]
+    argv = [a.decode(errors="replace") for a in raw if a]
     return (process_alive(pid) and len(argv) >= 2 and os.path.basename(argv[0]).startswith("wireguard-go")
             and argv[-1] == ifname)
 

@@ -12,7 +12,7 @@ development machines of this project lack (they use wireguard-go).
 
 from __future__ import annotations
 
-from warpcli.host import keys
+from warpcli.core import keys
 from warpcli.host import netns as ns
 from warpcli.host.errors import HostError
 from warpcli.host.uapi import DeviceStatus, PeerStatus, format_endpoint

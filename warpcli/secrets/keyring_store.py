@@ -24,7 +24,7 @@ def usable_keyring(min_priority: float = 0.0) -> Any | None:
     if isinstance(kr, chainer.ChainerBackend) and not kr.backends:
         return None
     try:
-        if kr.priority <= 0 or kr.priority < min_priority:  # type: ignore[operator]
+        if kr.priority <= 0 or kr.priority < min_priority:
             return None
     except Exception:
         return None

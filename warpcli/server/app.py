@@ -17,9 +17,23 @@ it as it talks to Cloudflare. Documented choices where the API leaves room:
   cloudflared does; without it a vnet still in use is refused with 409.
 - ``POST .../virtual_networks`` takes ``is_default`` (the schema's name) and
   ``is_default_network`` (what cloudflared sends).
-- Renaming a tunnel works when the controller has ``update_tunnel(id, name=...)``;
-  otherwise it is refused (400, code 1009), as is ``ha: true`` (no HA replicas here).
-- The deprecated ``teamnet/routes/network/{cidr}`` endpoints are not served.
+- ``PATCH .../warp_connector/{id}`` renames a tunnel (``name``; the same conflict rules
+  as create); ``tunnel_secret`` is refused (400, code 1009), as is ``ha: true`` on create
+  (no HA replicas here).
+- ``GET .../tunnels`` lists every tunnel type there is here (``warp_connector`` only),
+  with the filters and paging of ``.../warp_connector`` plus ``tun_types``.
+- List-valued query parameters (``tun_types``) are taken repeated (``tun_types=a&tun_types=b``,
+  what Cloudflare's SDKs send) and comma-separated (``tun_types=a,b``); any other
+  parameter given twice is refused.
+- ``GET .../warp_connector/{id}/connectors/{connector_id}`` answers an enrolled
+  connector (warpcli's WireGuard enrollment) in Cloudflare's shape, plus its ``address``,
+  ``created_at`` and ``last_seen``.
+- Refused with a message that says why (400, code 1009): every ``cfd_tunnel`` operation
+  (cloudflared's own tunnels are out of scope) and the deprecated
+  ``teamnet/routes/network/{cidr}`` ones (:data:`warpcli.server.openapi.REFUSED`).
+- Answers a retry cannot change (400, 401, 403, 404, 405, 409, 413, 422) carry
+  ``x-should-retry: false``, so Cloudflare's SDKs do not retry them; 429 and 503 carry
+  ``Retry-After`` (:func:`retry_headers`).
 - Every tunnel here is a ``warp_connector``; ``cfd_tunnel`` in a route list's
   ``tun_types`` selects them too (:data:`TUN_TYPE_ALIASES`), because cloudflared sends
   ``tun_types=cfd_tunnel`` on every route listing it makes (``route ip show`` and the
@@ -55,6 +69,7 @@ from warpcli.server.errors import (
 )
 from warpcli.server.params import Query, body_bool, body_str, existed_at, json_object
 from warpcli.server.pool import ControllerPool
+from warpcli.server.retry import retry_headers
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -103,6 +118,7 @@ def create_app(
     app.extensions[POOL_KEY] = pool
     api = _Api(pool, account_id, authenticate)
     app.before_request(api.authenticate)
+    app.after_request(retry_headers)
     app.register_error_handler(Exception, api.error)
     routes = api.routes()
     if warpcli_extension:  # enrollment, connectors and hubs: warpcli.server.extension
@@ -169,16 +185,44 @@ class _Api:
             (f"{acct}/warp_connector/<tunnel_id>", ["PATCH"], self.update_tunnel),
             (f"{acct}/warp_connector/<tunnel_id>", ["DELETE"], self.delete_tunnel),
             (f"{acct}/warp_connector/<tunnel_id>/token", ["GET"], self.tunnel_token),
+            (f"{acct}/warp_connector/<tunnel_id>/connectors/<connector_id>", ["GET"], self.get_connector),
+            (f"{acct}/tunnels", ["GET"], self.list_all_tunnels),
             (f"{acct}/teamnet/routes", ["GET"], self.list_routes),
             (f"{acct}/teamnet/routes", ["POST"], self.create_route),
             (f"{acct}/teamnet/routes/ip/<ip>", ["GET"], self.route_by_ip),
+            (f"{acct}/teamnet/routes/<route_id>", ["GET"], self.get_route),
             (f"{acct}/teamnet/routes/<route_id>", ["PATCH"], self.update_route),
             (f"{acct}/teamnet/routes/<route_id>", ["DELETE"], self.delete_route),
             (f"{acct}/teamnet/virtual_networks", ["GET"], self.list_vnets),
             (f"{acct}/teamnet/virtual_networks", ["POST"], self.create_vnet),
+            (f"{acct}/teamnet/virtual_networks/<vnet_id>", ["GET"], self.get_vnet),
             (f"{acct}/teamnet/virtual_networks/<vnet_id>", ["PATCH"], self.update_vnet),
             (f"{acct}/teamnet/virtual_networks/<vnet_id>", ["DELETE"], self.delete_vnet),
+            *self.refused_routes(),
         ]
+
+    @staticmethod
+    def refused_routes() -> list[tuple[str, list[str], Callable[..., Any]]]:
+        """Cloudflare's operations this server refuses on purpose, each with its reason."""
+        from warpcli.server.openapi import REFUSED
+
+        by_rule: dict[str, tuple[list[str], str]] = {}
+        for method, template, reason in REFUSED:
+            rule = template.replace("{", "<").replace("}", ">")
+            methods, _ = by_rule.setdefault(rule, ([], reason))
+            methods.append(method.upper())
+
+        def refuse(reason: str) -> Callable[..., Any]:
+            def view(**_: str) -> Response:
+                raise NotSupported(reason)
+            return view
+
+        out = []
+        for rule, (methods, reason) in by_rule.items():
+            view = refuse(reason)
+            view.__name__ = "refused_" + rule.strip("/").replace("/", "_").replace("<", "").replace(">", "")
+            out.append((rule, methods, view))
+        return out
 
     # -- plumbing -----------------------------------------------------------------
     def authenticate(self) -> None:
@@ -245,7 +289,8 @@ class _Api:
     def verify_token(self) -> Response:
         from flask import g
 
-        return _ok({"id": g.token_id, "status": "active"})
+        # Cloudflare's token ids are 32 hex digits (the schema's maxLength): a UUID without its dashes
+        return _ok({"id": g.token_id.replace("-", ""), "status": "active"})
 
     # -- tunnels ------------------------------------------------------------------
     def _tunnel(self, t) -> dict[str, Any]:
@@ -253,6 +298,21 @@ class _Api:
 
     def list_tunnels(self, account_id: str) -> Response:
         q = _query()
+        page, per_page = self._page(q)
+        return self._paginated(self._tunnels(q), page, per_page, self._tunnel)
+
+    def list_all_tunnels(self, account_id: str) -> Response:
+        """``GET .../tunnels``: every tunnel type there is here, which is ``warp_connector``."""
+        q = _query()
+        wanted = _tun_types(q)
+        page, per_page = self._page(q)
+        tunnels = self._tunnels(q)  # its filters are checked even when tun_types selects none
+        if wanted is not None and "warp_connector" not in wanted:
+            tunnels = iter(())
+        return self._paginated(tunnels, page, per_page, self._tunnel)
+
+    def _tunnels(self, q: Query) -> Iterable[Any]:
+        """The tunnels the list filters of ``warp_connector`` and ``tunnels`` select."""
         name, uuid, status = q.str("name"), q.str("uuid"), q.str("status")
         include, exclude = q.str("include_prefix"), q.str("exclude_prefix")
         when = q.timestamp("existed_at")
@@ -261,9 +321,8 @@ class _Api:
         for unsupported in ("was_active_at", "was_inactive_at"):
             if q.str(unsupported) is not None:
                 raise NotSupported(f"the {unsupported} filter is not supported by this controller")
-        page, per_page = self._page(q)
         tunnels = self.ctl.list_tunnels(name=name, is_deleted=q.bool("is_deleted"))
-        matches = (
+        return (
             t for t in tunnels
             if (uuid is None or t.id == uuid)
             and (status is None or t.status == status)
@@ -271,7 +330,6 @@ class _Api:
             and (exclude is None or not t.name.startswith(exclude))
             and (when is None or existed_at(t.created_at, t.deleted_at, when))
         )
-        return self._paginated(matches, page, per_page, self._tunnel)
 
     def create_tunnel(self, account_id: str) -> Response:
         body = _body()
@@ -296,14 +354,7 @@ class _Api:
         name = body_str(body, "name")
         if body.get("tunnel_secret") is not None:
             raise NotSupported("tunnel_secret cannot be set on a warp_connector tunnel")
-        ctl = self.ctl
-        tunnel = ctl.get_tunnel(tunnel_id)
-        if name is not None and name != tunnel.name:
-            rename = getattr(ctl, "update_tunnel", None)
-            if rename is None:
-                raise NotSupported("renaming a tunnel is not supported by this controller")
-            tunnel = rename(tunnel_id, name=name)
-        return _ok(self._tunnel(tunnel))
+        return _ok(self._tunnel(self.ctl.update_tunnel(tunnel_id, name=name)))
 
     def delete_tunnel(self, account_id: str, tunnel_id: str) -> Response:
         force = _query().bool("force")
@@ -312,6 +363,15 @@ class _Api:
 
     def tunnel_token(self, account_id: str, tunnel_id: str) -> Response:
         return _ok(self.ctl.get_tunnel_token(tunnel_id))
+
+    def get_connector(self, account_id: str, tunnel_id: str, connector_id: str) -> Response:
+        """An enrolled connector of this tunnel in Cloudflare's shape (``ConnectorGetResponse``)."""
+        ctl = self.ctl
+        tunnel = ctl.get_tunnel(tunnel_id)
+        found = [c for c in ctl.list_connectors(tunnel_id=tunnel.id) if c.id == connector_id]
+        if not found:
+            raise NotFound(f"tunnel {tunnel.name!r} has no connector with id {connector_id}")
+        return _ok(shapes.warp_connector_client(found[0]))
 
     # -- routes -------------------------------------------------------------------
     def list_routes(self, account_id: str) -> Response:
@@ -325,15 +385,10 @@ class _Api:
             is_deleted=q.bool("is_deleted"),
             route_id=q.str("route_id"),
         )
-        types = q.str("tun_types")
-        when = q.timestamp("existed_at")
-        wanted = None
-        if types is not None:
-            wanted = {t.strip() for t in types.split(",") if t.strip()}
-            unknown = sorted(wanted - set(TUN_TYPES))
-            if unknown:
-                raise InvalidInput(f"unknown tunnel type(s) in tun_types: {', '.join(unknown)}")
+        wanted = _tun_types(q)
+        if wanted is not None:
             wanted |= {TUN_TYPE_ALIASES[t] for t in wanted if t in TUN_TYPE_ALIASES}
+        when = q.timestamp("existed_at")
         page, per_page = self._page(q)
         routes = self.ctl.list_routes(flt)
         matches = (
@@ -365,12 +420,26 @@ class _Api:
         )
         return _ok(shapes.route(route))
 
+    def get_route(self, account_id: str, route_id: str) -> Response:
+        """One route with its names; a deleted one too, with ``deleted_at`` (as tunnels)."""
+        ctl = self.ctl
+        try:
+            return _ok(shapes.teamnet(ctl.get_route(route_id)))
+        except NotFound:
+            deleted = next(iter(ctl.list_routes(RouteFilter(route_id=route_id, is_deleted=True))), None)
+            if deleted is None or deleted.id != route_id:
+                raise
+        return _ok(shapes.teamnet(deleted))
+
     def delete_route(self, account_id: str, route_id: str) -> Response:
         return _ok(shapes.route(self.ctl.delete_route(route_id)))
 
     def route_by_ip(self, account_id: str, ip: str) -> Response:
         version, address = parse_address(ip)
-        vnet_id = _query().str("virtual_network_id")
+        q = _query()
+        vnet_id = q.str("virtual_network_id")
+        # every route here has a virtual network, so "include routes without one" changes nothing
+        q.bool("default_virtual_network_fallback")
         route = self.ctl.get_route_by_ip(version, address, virtual_network_id=vnet_id)
         if route is None:
             where = f"virtual network {vnet_id}" if vnet_id else "the default virtual network"
@@ -396,6 +465,13 @@ class _Api:
             is_deleted=q.bool("is_deleted"),
         )
         return _ok([shapes.virtual_network(v) for v in vnets])
+
+    def get_vnet(self, account_id: str, vnet_id: str) -> Response:
+        """One virtual network; a deleted one too, with ``deleted_at``."""
+        found = self.ctl.list_virtual_networks(id=vnet_id, is_deleted=None)
+        if not found:
+            raise NotFound(f"no virtual network with id {vnet_id}")
+        return _ok(shapes.virtual_network(found[0]))
 
     def create_vnet(self, account_id: str) -> Response:
         body = _body()
@@ -423,3 +499,14 @@ class _Api:
         force = _query().bool("force")
         _body()
         return _ok(shapes.virtual_network(self.ctl.delete_virtual_network(vnet_id, force=bool(force))))
+
+
+def _tun_types(q: Query) -> set[str] | None:
+    """The ``tun_types`` filter (repeated or comma-separated), checked against the known types."""
+    types = q.many("tun_types")
+    if types is None:
+        return None
+    unknown = sorted(set(types) - set(TUN_TYPES))
+    if unknown:
+        raise InvalidInput(f"unknown tunnel type(s) in tun_types: {', '.join(unknown)}")
+    return set(types)

@@ -93,7 +93,7 @@ def joinable_vnet(v: VirtualNetwork) -> dict[str, Any]:
 
 
 def _public_key(body: dict[str, Any]) -> str:
-    from warpcli.host.keys import validate_key  # base64 only: no kernel, no crypto import
+    from warpcli.core.keys import validate_key  # base64 only: no kernel, no crypto import
 
     return validate_key(body_str(body, "public_key", required=True))
 
@@ -234,7 +234,7 @@ class Extension:
         return _ok([connector(c) for c in found])
 
     def put_hub(self, account_id: str, virtual_network_id: str) -> Response:
-        from warpcli.host.hub import parse_endpoint  # pure: HOST:PORT checks only
+        from warpcli.core.cidr import parse_endpoint
 
         body = _body()
         key = _public_key(body)

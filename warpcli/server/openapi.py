@@ -6,19 +6,18 @@ they reference, and states the few ways the server differs, each one listed here
 nothing else (a test checks that removing them gives back Cloudflare's operations):
 
 - :data:`ADDED_QUERY`: query parameters the server takes beyond Cloudflare's document:
-  ``force`` on the two deletes (cloudflared sends it on a virtual network's) and the newer
-  API's ``is_default_network`` filter on the virtual network list;
+  ``force`` on the two deletes (cloudflared sends it on a virtual network's);
 - ``security``: only the bearer token (Cloudflare's ``api_token``); the e-mail + global key
   and service-key alternatives are not accepted here;
 - ``servers`` and ``info`` name this server; the paths are relative to ``/client/v4``.
 
 Not in it: the deprecated ``teamnet/routes/network/{cidr}`` operations and the
-``cfd_tunnel`` ones (not served), and warpcli's own extension endpoints (enrollment),
-which have no Cloudflare counterpart to agree with.
+``cfd_tunnel`` ones (refused: :data:`REFUSED`), and warpcli's own extension endpoints
+(enrollment), which have no Cloudflare counterpart to agree with.
 
-The document is built from the subset at hand, not stored: ``tests/cfstub`` and
-``shared/reference`` hold it, the installed package does not. To serve the document, ship
-the subset as package data first.
+The document is built from the contract at hand (Cloudflare's 2024-08 subset plus the
+newer operations, ``tests/cfstub/contract.py``), not stored: the installed package does
+not hold it. To serve the document, ship the contract as package data first.
 """
 
 from __future__ import annotations
@@ -39,15 +38,40 @@ SERVED: tuple[tuple[str, str], ...] = (
     ("patch", f"{_ACCT}/warp_connector/{{tunnel_id}}"),
     ("delete", f"{_ACCT}/warp_connector/{{tunnel_id}}"),
     ("get", f"{_ACCT}/warp_connector/{{tunnel_id}}/token"),
+    ("get", f"{_ACCT}/warp_connector/{{tunnel_id}}/connectors/{{connector_id}}"),
+    ("get", f"{_ACCT}/tunnels"),
     ("get", f"{_ACCT}/teamnet/routes"),
     ("post", f"{_ACCT}/teamnet/routes"),
     ("get", f"{_ACCT}/teamnet/routes/ip/{{ip}}"),
+    ("get", f"{_ACCT}/teamnet/routes/{{route_id}}"),
     ("patch", f"{_ACCT}/teamnet/routes/{{route_id}}"),
     ("delete", f"{_ACCT}/teamnet/routes/{{route_id}}"),
     ("get", f"{_ACCT}/teamnet/virtual_networks"),
     ("post", f"{_ACCT}/teamnet/virtual_networks"),
+    ("get", f"{_ACCT}/teamnet/virtual_networks/{{virtual_network_id}}"),
     ("patch", f"{_ACCT}/teamnet/virtual_networks/{{virtual_network_id}}"),
     ("delete", f"{_ACCT}/teamnet/virtual_networks/{{virtual_network_id}}"),
+)
+
+_CFD = ("cfd_tunnel (Cloudflare Tunnel, run by cloudflared) is not served by this controller: it serves "
+        "warp_connector tunnels only (GET .../tunnels lists them); cloudflared's `tunnel vnet` and "
+        "`tunnel route ip` commands work against it, given a tunnel's id")
+_DEPRECATED = ("the teamnet/routes/network/{cidr} endpoints are deprecated by Cloudflare and not served: "
+               "use .../teamnet/routes and .../teamnet/routes/{route_id}")
+
+#: (method, path template, why) of the Cloudflare operations of these resources the server
+#: refuses on purpose, with 400 and code 1009 and the reason as the message. The HA
+#: endpoints of ``warp_connector`` (connections, failover, configurations) are not here.
+REFUSED: tuple[tuple[str, str, str], ...] = (
+    *((m, f"{_ACCT}/cfd_tunnel", _CFD) for m in ("get", "post")),
+    *((m, f"{_ACCT}/cfd_tunnel/{{tunnel_id}}", _CFD) for m in ("get", "patch", "delete")),
+    *((m, f"{_ACCT}/cfd_tunnel/{{tunnel_id}}/configurations", _CFD) for m in ("get", "put")),
+    *((m, f"{_ACCT}/cfd_tunnel/{{tunnel_id}}/connections", _CFD) for m in ("get", "delete")),
+    ("get", f"{_ACCT}/cfd_tunnel/{{tunnel_id}}/connectors/{{connector_id}}", _CFD),
+    ("post", f"{_ACCT}/cfd_tunnel/{{tunnel_id}}/management", _CFD),
+    ("get", f"{_ACCT}/cfd_tunnel/{{tunnel_id}}/token", _CFD),
+    *((m, f"{_ACCT}/teamnet/routes/network/{{ip_network_encoded}}", _DEPRECATED)
+      for m in ("post", "patch", "delete")),
 )
 
 _FORCE = {
@@ -60,10 +84,6 @@ _FORCE = {
 ADDED_QUERY: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {
     ("delete", f"{_ACCT}/warp_connector/{{tunnel_id}}"): (_FORCE,),
     ("delete", f"{_ACCT}/teamnet/virtual_networks/{{virtual_network_id}}"): (_FORCE,),
-    ("get", f"{_ACCT}/teamnet/virtual_networks"): ({
-        "name": "is_default_network", "in": "query", "required": False, "schema": {"type": "boolean"},
-        "description": "warpcli: the newer API's name of `is_default`; both given must agree.",
-    },),
 }
 
 #: the only security requirement the server honours

@@ -6,6 +6,7 @@ with the wrong type is refused, never guessed at. In a body, ``null`` means "not
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 from collections.abc import Mapping
@@ -52,7 +53,7 @@ def body_bool(body: Mapping[str, Any], key: str) -> bool | None:
 
 
 class Query:
-    """Typed access to the query string; a parameter given twice is refused."""
+    """Typed access to the query string; a single-valued parameter given twice is refused."""
 
     def __init__(self, args: MultiDict) -> None:
         self._args = args
@@ -64,6 +65,14 @@ class Query:
         if len(values) > 1:
             raise InvalidInput(f"query parameter {key!r} is given more than once")
         return values[0]
+
+    def many(self, key: builtins.str) -> list[builtins.str] | None:
+        """A list-valued parameter: repeated (``k=a&k=b``, what Cloudflare's SDKs send) or
+        comma-separated (``k=a,b``, what its docs describe), or both; None when absent."""
+        values = self._args.getlist(key)
+        if not values:
+            return None
+        return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
     def bool(self, key: str) -> bool | None:
         text = self.str(key)

@@ -20,13 +20,12 @@ from pathlib import Path
 
 from warpcli.core.errors import InvalidInput, WarpcliError
 from warpcli.core.records import replace
-from warpcli.core.settings import Settings
+from warpcli.core.settings import DEFAULT_LISTEN, Settings
 from warpcli.server.logfmt import log_fields
 
 #: 127.0.0.1, not 0.0.0.0: the API speaks plain HTTP unless given a certificate, and bearer
 #: tokens must not cross a network in clear by default. Exposing it is a deliberate
 #: ``--listen 0.0.0.0:8787 --tls-cert ... --tls-key ...`` (or a TLS proxy in front).
-DEFAULT_LISTEN = "127.0.0.1:8787"
 DEFAULT_THREADS = 8
 #: seconds an in-flight request may take to finish once shutdown has begun
 SHUTDOWN_GRACE = 10.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warpcli.core.model import Route, Tunnel, VirtualNetwork
+from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
 
 
 def _without_nulls(d: dict[str, Any]) -> dict[str, Any]:
@@ -27,6 +27,29 @@ def tunnel(t: Tunnel, account_id: str) -> dict[str, Any]:
         "created_at": t.created_at,
         "deleted_at": t.deleted_at,
         "connections": [],
+    })
+
+
+def warp_connector_client(c: Connector) -> dict[str, Any]:
+    """``ConnectorGetResponse`` of Cloudflare's SDK (a WARP Connector client), from an enrolled connector.
+
+    Cloudflare's fields that warpcli knows: ``id``, ``run_at`` (when it was last seen, else
+    when it enrolled), ``features`` (none) and ``conns`` (none: warpcli tracks no edge
+    connections). ``version``, ``arch`` and ``ha_status`` are not recorded, so left out.
+    Added (warpcli): ``address`` (its device address), ``tunnel_id``, ``virtual_network_id``,
+    ``public_key``, ``created_at`` and ``last_seen``.
+    """
+    return _without_nulls({
+        "id": c.id,
+        "run_at": c.last_seen or c.created_at,
+        "features": [],
+        "conns": [],
+        "address": c.address,
+        "tunnel_id": c.tunnel_id,
+        "virtual_network_id": c.virtual_network_id,
+        "public_key": c.public_key,
+        "created_at": c.created_at,
+        "last_seen": c.last_seen,
     })
 
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 import hmac
 import socket
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from warpcli.controllers.cloudflare import shapes
 from warpcli.controllers.cloudflare.transport import ApiClient, ApiTimeout, ServerError, path_segment
 from warpcli.core import conflicts
-from warpcli.core.cidr import Network
+from warpcli.core.cidr import Network, as_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import (
     AuthError,
@@ -161,11 +162,12 @@ class CloudflareController(Controller):
 
     # -- tunnels ----------------------------------------------------------------------
     def create_tunnel(self, name: str) -> Tunnel:
-        validate_name("tunnel", name)
-        existing = self.list_tunnels(name=name)
+        name = validate_name("tunnel", name)
+        live = self.list_tunnels()  # one listing for both checks: the same name, and one that looks the same
+        existing = [t for t in live if t.name == name]
         if existing:
-            t = existing[0]
-            raise conflicts.tunnel_name_taken(t)
+            raise conflicts.tunnel_name_taken(existing[0])
+        conflicts.name_looks_taken("tunnel", name, (t.name for t in live))
 
         def find() -> dict | None:
             found = self.list_tunnels(name=name)
@@ -195,6 +197,29 @@ class CloudflareController(Controller):
             raise NotFound(f"no tunnel with id {tunnel_id}")
         return self._remember(t)
 
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        """``PATCH .../warp_connector/{id}`` with the new name; the name is checked free first."""
+        tunnel = self.get_tunnel(tunnel_id)
+        if name is None:
+            return tunnel
+        name = validate_name("tunnel", name)
+        if name == tunnel.name:
+            return tunnel
+        others = [t for t in self.list_tunnels() if t.id != tunnel.id]  # the same name, or one that looks it
+        clash = [t for t in others if t.name == name]
+        if clash:
+            raise conflicts.tunnel_name_taken(clash[0])
+        conflicts.name_looks_taken("tunnel", name, (t.name for t in others))
+        try:
+            obj = self._call("PATCH", f"/warp_connector/{path_segment(tunnel.id)}", body={"name": name})
+        except Conflict:
+            clash = [t for t in self.list_tunnels(name=name) if t.id != tunnel.id]
+            if clash:  # renamed or created by someone else in between
+                raise conflicts.tunnel_name_taken(clash[0]) from None
+            raise
+        self._tunnel_names.pop(tunnel.id, None)
+        return self._remember(shapes.tunnel(obj))
+
     def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
         tunnel = self.get_tunnel(tunnel_id)
         routes = list(self.list_routes(RouteFilter(tunnel_id=tunnel.id)))
@@ -213,12 +238,13 @@ class CloudflareController(Controller):
 
     # -- virtual networks -------------------------------------------------------------
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
-        validate_name("virtual network", name)
+        name = validate_name("virtual network", name)
         validate_comment(comment, MAX_VNET_COMMENT)
-        existing = self.list_virtual_networks(name=name)
+        live = self.list_virtual_networks()  # one listing for the same name and one that looks the same
+        existing = [v for v in live if v.name == name]
         if existing:
-            v = existing[0]
-            raise conflicts.vnet_name_taken(v)
+            raise conflicts.vnet_name_taken(existing[0])
+        conflicts.name_looks_taken("virtual network", name, (v.name for v in live))
 
         def find() -> dict | None:
             found = self.list_virtual_networks(name=name)
@@ -257,10 +283,17 @@ class CloudflareController(Controller):
         return sorted(out, key=lambda v: (not v.is_default_network, v.name))
 
     def _live_vnet(self, vnet_id: str) -> VirtualNetwork:
-        found = self.list_virtual_networks(id=vnet_id)
-        if not found:
+        """``GET .../virtual_networks/{id}`` (a tunnel token may not: it looks in the vnets it may join)."""
+        if self.tunnel_id is not None:
+            found = self.list_virtual_networks(id=vnet_id)
+            if not found:
+                raise NotFound(f"no virtual network with id {vnet_id}")
+            return found[0]
+        v = shapes.virtual_network(self._call("GET", f"/teamnet/virtual_networks/{path_segment(vnet_id)}"))
+        if v.deleted_at:
             raise NotFound(f"no virtual network with id {vnet_id}")
-        return found[0]
+        self._vnet_names[v.id] = v.name
+        return v
 
     def update_virtual_network(
         self,
@@ -272,10 +305,12 @@ class CloudflareController(Controller):
     ) -> VirtualNetwork:
         vnet = self._live_vnet(vnet_id)
         if name is not None:
-            validate_name("virtual network", name)
-            clash = [v for v in self.list_virtual_networks(name=name) if v.id != vnet.id]
+            name = validate_name("virtual network", name)
+            others = [v for v in self.list_virtual_networks() if v.id != vnet.id]
+            clash = [v for v in others if v.name == name]
             if clash:
                 raise conflicts.vnet_name_taken(clash[0])
+            conflicts.name_looks_taken("virtual network", name, (v.name for v in others))
         if comment is not None:
             validate_comment(comment, MAX_VNET_COMMENT)
         if is_default is False and vnet.is_default_network:
@@ -319,12 +354,13 @@ class CloudflareController(Controller):
 
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        network = as_network(network)
         validate_comment(comment)
         tunnel = self.get_tunnel(tunnel_id)
         vnet = self._vnet_id(virtual_network_id)
@@ -367,14 +403,15 @@ class CloudflareController(Controller):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        network = None if network is None else as_network(network)
         if comment is not None:
             validate_comment(comment)
-        current = self._get_route(route_id)
+        current = self.get_route(route_id)
         if tunnel_id is not None:
             self.get_tunnel(tunnel_id)
         vnet = self._vnet_id(virtual_network_id or current.virtual_network_id)
@@ -390,16 +427,19 @@ class CloudflareController(Controller):
         }
         self._call("PATCH", f"/teamnet/routes/{path_segment(route_id)}",
                    body={k: v for k, v in body.items() if v is not None})
-        return self._get_route(route_id)
+        return self.get_route(route_id)
 
-    def _get_route(self, route_id: str) -> Route:
-        for r in self.list_routes(RouteFilter(route_id=route_id)):
-            if r.id == route_id:
-                return r
-        raise NotFound(f"no route with id {route_id}")
+    def get_route(self, route_id: str) -> Route:
+        """``GET .../teamnet/routes/{id}`` (a tunnel token looks in its vnet's routes instead)."""
+        if self.tunnel_id is not None:
+            return super().get_route(route_id)
+        r = self._route(self._call("GET", f"/teamnet/routes/{path_segment(route_id)}"))
+        if r.deleted_at:
+            raise NotFound(f"no route with id {route_id}")
+        return r
 
     def delete_route(self, route_id: str) -> Route:
-        current = self._get_route(route_id)
+        current = self.get_route(route_id)
         obj = self._call("DELETE", f"/teamnet/routes/{path_segment(route_id)}")
         deleted = self._route(obj) if isinstance(obj, dict) and obj.get("id") else current
         if deleted.tunnel_name is None or deleted.virtual_network_name is None:
@@ -448,7 +488,7 @@ class CloudflareController(Controller):
             for s in specs:
                 body = {"network": str(s.network), "tunnel_id": s.tunnel_id,
                         "virtual_network_id": s.virtual_network_id, "comment": s.comment}
-                obj = self._create("/teamnet/routes", body, lambda s=s: self._found_spec(s))
+                obj = self._create("/teamnet/routes", body, partial(self._found_spec, s))
                 made.append(obj["id"] if isinstance(obj, dict) else "")
         except WarpcliError as exc:
             undone = 0

@@ -78,7 +78,7 @@ class ApiTokenStore:
 
         The token is returned here and nowhere else; the database keeps its sha256.
         """
-        validate_name("API token", name)
+        name = validate_name("API token", name)
         token = new_api_token()
         record = ApiToken(id=new_id(), name=name, created_at=utcnow())
         with self._write() as conn:  # type: ignore[attr-defined]

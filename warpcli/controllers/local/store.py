@@ -18,7 +18,7 @@ from pathlib import Path
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts, faults, interrupts
-from warpcli.core.cidr import BITS, Network, format_address, mask, parse_address, parse_network
+from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, InvalidInput, NotFound, StateError, WarpcliError
 from warpcli.core.model import (
@@ -49,6 +49,22 @@ def token_key(tunnel_id: str) -> str:
     return f"tunnel-token:{tunnel_id}"
 
 
+class _TxnHooks:
+    """What :meth:`LocalController.transaction` does to the secret store after it ends."""
+
+    def __init__(self) -> None:
+        self.on_commit: list[Callable[[], object]] = []
+        self.on_rollback: list[Callable[[], object]] = []
+
+    @staticmethod
+    def run(actions: list[Callable[[], object]]) -> None:
+        for action in actions:
+            try:
+                action()
+            except WarpcliError:
+                pass  # a stale secret is harmless and unusable
+
+
 class LocalController(ApiTokenStore, Controller):
     kind = "local"
     atomic_import = True
@@ -66,6 +82,7 @@ class LocalController(ApiTokenStore, Controller):
         self._secrets: SecretStore | None = None
         self._lock_timeout = lock_timeout
         self._conn: sqlite3.Connection | None = None
+        self._txn: _TxnHooks | None = None  #: set inside transaction()
 
     # -- plumbing -----------------------------------------------------------------
     @property
@@ -73,6 +90,9 @@ class LocalController(ApiTokenStore, Controller):
         if self._secrets is None:
             self._secrets = self._secrets_factory()
         return self._secrets
+
+    def token_home(self) -> str:
+        return f"in {self.secrets.description}"
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -256,6 +276,10 @@ class LocalController(ApiTokenStore, Controller):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self.conn
+        if self._txn is not None:  # inside transaction(): its BEGIN and COMMIT hold for this write too
+            with self._errors():
+                yield conn
+            return
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
             committed = False
@@ -276,6 +300,30 @@ class LocalController(ApiTokenStore, Controller):
                     except sqlite3.Error:
                         pass  # the error being raised is the one to report
                 raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[bool]:
+        """One ``BEGIN IMMEDIATE`` around every read and write inside (``apply``): all or
+        nothing, and a concurrent writer sees the state before or after, never between.
+
+        Secrets follow: a token stored inside is removed again on rollback, a token
+        deleted inside is deleted only once the transaction commits.
+        """
+        if self._txn is not None:
+            yield True
+            return
+        hooks = _TxnHooks()
+        try:
+            with self._write():
+                self._txn = hooks
+                try:
+                    yield True
+                finally:
+                    self._txn = None
+        except BaseException:
+            hooks.run(hooks.on_rollback)
+            raise
+        hooks.run(hooks.on_commit)
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
         with self._errors():
@@ -307,7 +355,7 @@ class LocalController(ApiTokenStore, Controller):
         return self._tunnel(row, self.account_id)
 
     def create_tunnel(self, name: str) -> Tunnel:
-        validate_name("tunnel", name)
+        name = validate_name("tunnel", name)
         store = self.secrets  # fail before writing anything if no secret store is usable
         with self._write() as conn:
             row = conn.execute(
@@ -316,6 +364,8 @@ class LocalController(ApiTokenStore, Controller):
             if row is not None:
                 existing = self._tunnel(row, self.account_id)
                 raise conflicts.tunnel_name_taken(existing)
+            live = conn.execute("SELECT name FROM tunnels WHERE deleted_at IS NULL")
+            conflicts.name_looks_taken("tunnel", name, (n for (n,) in live))
             from warpcli.core.tokens import new_tunnel_token, token_digest
 
             tunnel = Tunnel(id=new_id(), name=name, account_tag=self.account_id, created_at=utcnow())
@@ -325,6 +375,8 @@ class LocalController(ApiTokenStore, Controller):
                 (tunnel.id, name, tunnel.status, token_digest(token), tunnel.created_at),
             )
             store.set(token_key(tunnel.id), token)
+            if self._txn is not None:
+                self._txn.on_rollback.append(lambda: store.delete(token_key(tunnel.id)))
         return tunnel
 
     def list_tunnels(self, *, name: str | None = None, is_deleted: bool | None = False) -> list[Tunnel]:
@@ -344,6 +396,25 @@ class LocalController(ApiTokenStore, Controller):
         with self._errors():
             return self._live_tunnel(self.conn, tunnel_id)
 
+    def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
+        with self._write() as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
+            if name is None:
+                return tunnel
+            name = validate_name("tunnel", name)
+            if name == tunnel.name:
+                return tunnel
+            row = conn.execute(
+                f"SELECT {self._TUNNEL_COLS} FROM tunnels WHERE name = ? AND deleted_at IS NULL AND id != ?",
+                (name, tunnel_id),
+            ).fetchone()
+            if row is not None:
+                raise conflicts.tunnel_name_taken(self._tunnel(row, tunnel.account_tag))
+            others = conn.execute("SELECT name FROM tunnels WHERE deleted_at IS NULL AND id != ?", (tunnel_id,))
+            conflicts.name_looks_taken("tunnel", name, (n for (n,) in others))
+            conn.execute("UPDATE tunnels SET name = ? WHERE id = ?", (name, tunnel_id))
+        return replace(tunnel, name=name)
+
     def delete_tunnel(self, tunnel_id: str, *, force: bool = False) -> Tunnel:
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
@@ -360,10 +431,13 @@ class LocalController(ApiTokenStore, Controller):
             conn.execute(
                 "UPDATE connectors SET deleted_at = ? WHERE tunnel_id = ? AND deleted_at IS NULL", (now, tunnel_id)
             )
-        try:
-            self.secrets.delete(token_key(tunnel_id))
-        except WarpcliError:
-            pass  # the tunnel is gone; a stale secret is harmless and unusable
+            if self._txn is not None:  # the token goes once the deletion is committed
+                self._txn.on_commit.append(lambda: self.secrets.delete(token_key(tunnel_id)))
+        if self._txn is None:
+            try:
+                self.secrets.delete(token_key(tunnel_id))
+            except WarpcliError:
+                pass  # the tunnel is gone; a stale secret is harmless and unusable
         return replace(tunnel, deleted_at=now)
 
     def get_tunnel_token(self, tunnel_id: str) -> str:
@@ -406,9 +480,11 @@ class LocalController(ApiTokenStore, Controller):
         if row is not None and row[0] != but:
             existing = self._vnet(row)
             raise conflicts.vnet_name_taken(existing)
+        live = conn.execute("SELECT id, name FROM virtual_networks WHERE deleted_at IS NULL")
+        conflicts.name_looks_taken("virtual network", name, (n for (vid, n) in live if vid != but))
 
     def create_virtual_network(self, name: str, *, comment: str = "", is_default: bool = False) -> VirtualNetwork:
-        validate_name("virtual network", name)
+        name = validate_name("virtual network", name)
         validate_comment(comment, MAX_VNET_COMMENT)
         with self._write() as conn:
             self._check_vnet_name(conn, name)
@@ -431,7 +507,8 @@ class LocalController(ApiTokenStore, Controller):
         is_default: bool | None = None,
         is_deleted: bool | None = False,
     ) -> list[VirtualNetwork]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         for col, value in (("id", id), ("name", name)):
             if value is not None:
                 where.append(f"{col} = ?")
@@ -457,7 +534,7 @@ class LocalController(ApiTokenStore, Controller):
         with self._write() as conn:
             vnet = self._live_vnet(conn, vnet_id)
             if name is not None and name != vnet.name:
-                validate_name("virtual network", name)
+                name = validate_name("virtual network", name)
                 self._check_vnet_name(conn, name, but=vnet_id)
                 conn.execute("UPDATE virtual_networks SET name = ? WHERE id = ?", (name, vnet_id))
             if comment is not None:
@@ -623,6 +700,16 @@ class LocalController(ApiTokenStore, Controller):
             for rid, network, version, lo, plen, tid, vid in self.conn.execute(sql, params):
                 yield rid, network, version, decode(lo, "big"), plen, same(tid, tid), same(vid, vid)
 
+    def route_rows(self) -> Iterator[tuple]:
+        """Live routes as plain rows for ``export`` and ``apply`` (no Route objects, no name joins)."""
+        decode = int.from_bytes
+        with self._errors():
+            for rid, network, version, lo, plen, tid, vid, comment in self.conn.execute(
+                "SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id, comment FROM routes "
+                "WHERE deleted_at IS NULL"
+            ):
+                yield rid, network, version, decode(lo, "big"), plen, tid, vid, comment
+
     def _existing_route(self, conn: sqlite3.Connection, vnet_id: str, net: Network) -> tuple | None:
         return conn.execute(
             f"SELECT {self._ROUTE_COLS} FROM routes r WHERE r.virtual_network_id = ? AND r.version = ? "
@@ -637,12 +724,13 @@ class LocalController(ApiTokenStore, Controller):
 
     def create_route(
         self,
-        network: Network,
+        network: Network | str,
         tunnel_id: str,
         *,
         virtual_network_id: str | None = None,
         comment: str = "",
     ) -> Route:
+        network = as_network(network)
         validate_comment(comment)
         with self._write() as conn:
             tunnel = self._live_tunnel(conn, tunnel_id)
@@ -682,11 +770,12 @@ class LocalController(ApiTokenStore, Controller):
         self,
         route_id: str,
         *,
-        network: Network | None = None,
+        network: Network | str | None = None,
         tunnel_id: str | None = None,
         virtual_network_id: str | None = None,
         comment: str | None = None,
     ) -> Route:
+        network = None if network is None else as_network(network)
         if comment is not None:
             validate_comment(comment)
         with self._write() as conn:
