@@ -25,6 +25,7 @@ from warpcli.host.connector import (
     require_root,
     restore_sysctls,
     rp_filter_key,
+    scoped_run_dir,
 )
 from warpcli.host.constants import HUB_INTERFACE, TABLE
 from warpcli.host.errors import HostError
@@ -101,6 +102,11 @@ def claim_slot(run_dir: Path, ifname: str, vnet_id: str, *, dry_run: bool = Fals
     return HubSlot(ifname, vnet_id, mine["n"])
 
 
+def planned_slot(run_dir: Path, ifname: str, vnet_id: str, *, netns: str | None = None) -> HubSlot:
+    """The slot of this hub interface in the namespace's run state, recording nothing."""
+    return claim_slot(scoped_run_dir(run_dir, netns), ifname, vnet_id, dry_run=True)
+
+
 def running_hubs(run_dir: Path) -> list[HubSlot]:
     """The hub interfaces this host brought up (its run state), by interface name."""
     return [HubSlot(name, s["vnet"], s["n"]) for name, s in sorted(_load_slots(run_dir).items())]
@@ -127,6 +133,7 @@ class HubInfo:
 
 def hub_list(*, run_dir: Path, netns: str | None = None) -> list[HubInfo]:
     """Every hub this host runs, with what its WireGuard interface reports (read-only)."""
+    run_dir = scoped_run_dir(run_dir, netns)
     out = []
     for slot in running_hubs(run_dir):
         iface = wg.find_interface(slot.ifname, netns=netns, run_dir=run_dir)
@@ -322,6 +329,7 @@ def hubs_down(interface: str | None, *, remove_all: bool = False, run_dir: Path,
               netns: str | None = None) -> list[str]:
     """`hub down`: the hub named, the only one, or (``remove_all``) every one this host runs."""
     require_root()
+    run_dir = prepare_run_dir(run_dir, netns)
     names = hubs_to_remove(run_dir, interface, remove_all=remove_all)
     lines = [line for name in names for line in hub_down(name, run_dir=run_dir, netns=netns)
              if line != "nothing to remove"]

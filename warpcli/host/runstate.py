@@ -47,6 +47,8 @@ def scoped_run_dir(run_dir: Path, netns: str | None) -> Path:
     """
     base = Path(run_dir)
     inode = netns_inode(netns)
+    if base.name == f"netns-{inode}":  # already scoped (idempotent: entry points may nest)
+        return base
     scoped = base / f"netns-{inode}"
     if not scoped.is_dir():
         _adopt_legacy(base, scoped, inode)
