@@ -81,7 +81,7 @@ recorded_wireguard() {  # WORKDIR: "PID IFNAME" of each wireguard-go warpcli rec
   python3 - "$1" <<'EOF'
 import json, os, sys
 from pathlib import Path
-for f in sorted(Path(sys.argv[1]).glob("run-*/*.json")):
+for f in sorted(Path(sys.argv[1]).glob("run-*/**/*.json")):  # run state is per namespace: run-ROLE/netns-INODE/
     try:
         d = json.loads(f.read_text())
         pid, ifname = d["pid"], d["ifname"]

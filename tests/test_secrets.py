@@ -18,7 +18,10 @@ import pytest
 from tests.conftest import WARPCLI, Paths, dump_state
 
 PLAINTEXT = "keyrings.alt.file.PlaintextKeyring"
-KEYRING = {"WARPCLI_SECRET_BACKEND": "keyring", "PYTHON_KEYRING_BACKEND": PLAINTEXT}
+REPO = str(Path(__file__).resolve().parents[1])
+#: an encrypting keyring backend (tests/keyring_backends.py): warpcli refuses plaintext ones
+KEYRING = {"WARPCLI_SECRET_BACKEND": "keyring", "PYTHON_KEYRING_BACKEND": "tests.keyring_backends.FernetFileKeyring",
+           "WARPCLI_TEST_KEYRING_KEY": "x6Hk1nW0l9cLQ7hQ3vQ0Yk0M5o8g6x2hJcJt5XvG1yE=", "PYTHONPATH": REPO}
 
 
 def mode(path: Path) -> int:
@@ -98,10 +101,10 @@ def test_a_corrupt_secret_file_refuses_tunnel_create_and_changes_nothing(paths: 
 # -- the keyring ------------------------------------------------------------------------------
 def test_keyring_backend_stores_reads_and_deletes_the_token(paths: Paths, sh) -> None:
     tid, stderr = created(sh, "office", KEYRING)
-    assert "keyring" in stderr and "PlaintextKeyring" in stderr
+    assert "the OS keyring (FernetFileKeyring)" in stderr
     assert not (paths.state / "secrets.json").exists()  # nothing went to the fallback file
     # the keyring's own data lives under the test's XDG data dir, not the real home
-    assert any(paths.home.rglob("*.cfg"))
+    assert any(paths.home.rglob("warpcli-test-keyring.json"))
 
     r = sh("tunnel", "token", "office", env=KEYRING)
     assert r.exit_code == 0
@@ -141,3 +144,20 @@ def test_auto_on_a_headless_machine_falls_back_to_the_file(paths: Paths, sh, key
 def test_auto_is_the_default(paths: Paths, sh) -> None:
     r = sh("config", "show", "--json", env={"WARPCLI_SECRET_BACKEND": ""})
     assert json.loads(r.stdout)["secret_backend"] == "auto"
+
+
+# -- plaintext keyring backends are refused (issue 17, item 11) -------------------------------
+@pytest.mark.parametrize("backend", ["keyring", "auto"])
+def test_a_plaintext_keyring_is_never_used_the_0600_file_is_and_says_why(paths: Paths, sh, backend: str) -> None:
+    env = {"WARPCLI_SECRET_BACKEND": backend, "PYTHON_KEYRING_BACKEND": PLAINTEXT,
+           "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent"}
+    tid, stderr = created(sh, "office", env)
+    secrets = paths.state / "secrets.json"
+    if backend == "keyring":  # asked for the keyring: the message says why it was not used
+        assert f"{secrets} (0600; the keyring backend PlaintextKeyring stores secrets unencrypted" in stderr
+    assert "the OS keyring" not in stderr
+    assert mode(secrets) == 0o600
+    token = sh("tunnel", "token", "office", env=env).stdout.strip()
+    assert json.loads(secrets.read_text()) == {f"tunnel-token:{tid}": token}
+    assert keyring_get(f"tunnel-token:{tid}", {"PYTHON_KEYRING_BACKEND": PLAINTEXT}) is None
+    assert not any(paths.home.rglob("keyring_pass.cfg"))  # the plaintext keyring's file was never written

@@ -56,7 +56,7 @@ class Site:
     def track_wireguard(self) -> None:
         """Hand every wireguard-go warpcli started to the lab, so teardown ends it by PID."""
         for run in self.tmp.glob("run-*"):
-            for f in run.glob("*.json"):
+            for f in run.rglob("*.json"):  # run state is per namespace: run-ROLE/netns-INODE/
                 try:
                     pid = json.loads(f.read_text()).get("pid")
                 except (ValueError, AttributeError):

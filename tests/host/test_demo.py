@@ -186,7 +186,7 @@ def test_demo_keep_then_cleanup(demo_tmp: Path) -> None:
 FAILING_STATUS = """#!/usr/bin/env bash
 # the real warpcli, except that `status` records the interfaces warpcli made, then fails
 if [[ ${1:-} == status ]]; then
-  for f in "$(dirname "$WARPCLI_RUN_DIR")"/run-*/wcd*[hab].json; do cat "$f"; echo; done > "$DEMO_RECORD"
+  for f in "$(dirname "$WARPCLI_RUN_DIR")"/run-*/netns-*/wcd*[hab].json; do cat "$f"; echo; done > "$DEMO_RECORD"
   echo "warpcli: error: status failed (injected by the test)" >&2
   exit 1
 fi

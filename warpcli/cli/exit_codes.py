@@ -5,6 +5,11 @@ from enum import IntEnum
 from warpcli.core import errors
 
 
+class Interrupted(errors.WarpcliError):
+    """Ctrl-C stopped a command; the message says whether its change was made (CLI only:
+    a library caller gets ``KeyboardInterrupt``)."""
+
+
 class ExitCode(IntEnum):
     OK = 0
     ERROR = 1  #: anything else that went wrong (secret store unusable, ...)
@@ -36,6 +41,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         (errors.StateError, ExitCode.STATE),
         (errors.AuthError, ExitCode.AUTH),
         (errors.Unavailable, ExitCode.UNAVAILABLE),
+        (Interrupted, ExitCode.INTERRUPTED),
     ):
         if isinstance(exc, kind):
             return code

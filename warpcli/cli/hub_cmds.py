@@ -65,7 +65,7 @@ def up(
         from warpcli.host import peers
 
         def routes(_result) -> tuple[int | None, int | None]:
-            slot = hub.claim_slot(rt.settings.run_dir, interface, v.id, dry_run=True)
+            slot = hub.planned_slot(rt.settings.run_dir, interface, v.id)
             return None, peers.table_route_count(slot.table)
 
         metrics = following.Metrics(metrics_listen, "hub",

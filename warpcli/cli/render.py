@@ -2,6 +2,10 @@
 
 Rich is imported only when a table is drawn, so ``--json`` runs stay light. Colour
 follows Rich's rules: none when stdout is not a terminal or ``NO_COLOR`` is set.
+
+Everything for people (messages, errors, plain lines, table cells) goes through
+:func:`warpcli.core.text.visible`, so control characters in data reach no terminal;
+table cells are plain text. JSON is written exactly.
 """
 
 import json
@@ -9,6 +13,8 @@ import json as json_module
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from warpcli.core.text import visible
 
 
 def _default(obj: Any) -> Any:
@@ -61,15 +67,20 @@ def emit_json_sections(sections: dict[str, Iterable[Any]]) -> None:
 
 def message(text: str) -> None:
     """A line for the person at the terminal; never part of the data."""
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(visible(text) + "\n")
 
 
 def error(text: str) -> None:
-    sys.stderr.write(f"warpcli: error: {text}\n")
+    sys.stderr.write(f"warpcli: error: {visible(text)}\n")
 
 
 def plain(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(visible(text) + "\n")
+
+
+def plain_row(values: Sequence[Any], sep: str = "\t") -> None:
+    """One line of fields joined by ``sep`` (each field escaped, so ``sep`` stays a separator)."""
+    sys.stdout.write(sep.join("" if v is None else visible(v) for v in values) + "\n")
 
 
 def terminal_width() -> int | None:
@@ -87,10 +98,11 @@ def terminal_width() -> int | None:
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     """A table in plain aligned columns (see :mod:`warpcli.cli.layout`): ids, CIDRs and names whole,
-    free text shortened first, one block per record when the key columns do not fit."""
+    free text shortened first, one block per record when the key columns do not fit. Cells go
+    through :func:`visible`: control characters in data never reach the terminal."""
     from warpcli.cli.layout import layout
 
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [["" if v is None else visible(v) for v in row] for row in rows]
     lines = layout(columns, cells, terminal_width())
     if sys.stdout.isatty() and lines and lines[0].startswith(columns[0]):
         lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"  # the header in bold on a terminal (not a colour: NO_COLOR allows it)
@@ -150,7 +162,7 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     """A key/value listing of one object."""
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
-        plain(f"{key.ljust(width)}  {'' if value is None else value}")
+        plain(f"{key.ljust(width)}  {'' if value is None else visible(value)}")
 
 
 def deleted(obj: Any, *, done: str, missing: str, routes: int = 0, json: bool) -> None:

@@ -157,7 +157,7 @@ def get(
             ([a.virtual_network.name, r.network, r.tunnel_name, r.id] for a in found if (r := a.route) is not None),
         )
     elif found and (r := found[0].route) is not None:
-        render.plain(f"{r.tunnel_name}\t{r.network}\t{r.virtual_network_name}\t{r.id}")
+        render.plain_row([r.tunnel_name, r.network, r.virtual_network_name, r.id])
     if not found:
         where = "any virtual network" if vnet == service.ALL else f"virtual network {answers[0].virtual_network.name!r}"
         render.error(f"no route to {ip} in {where}")

@@ -7,8 +7,10 @@ import typer
 
 from warpcli.cli import render
 from warpcli.cli.context import runtime
+from warpcli.cli.exit_codes import Interrupted
 from warpcli.cli.options import Json, Tunnel, VnetFilter
 from warpcli.core.errors import InvalidInput
+from warpcli.core.interrupts import CommitGuard
 
 app = typer.Typer(
     add_completion=False,
@@ -164,6 +166,21 @@ def import_(
     rt = runtime(ctx, json=json)
     if fmt is not None and fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
+    with CommitGuard() as guard:
+        try:
+            n = _import(rt, file, fmt)
+        except KeyboardInterrupt:  # raised only before the store's commit point
+            raise Interrupted(bulk.interrupted_message(rt.controller)) from None
+        render.message(f"imported {n} route(s)")
+        if json:
+            render.emit_json({"imported": n})
+    if guard.interrupted:
+        raise Interrupted(f"interrupted after the commit; {n} route(s) were imported")
+
+
+def _import(rt, file: str, fmt: str | None) -> int:
+    from warpcli.core import bulk
+
     stream = _open_input(file)
     try:
         try:
@@ -176,9 +193,7 @@ def import_(
     finally:
         if stream is not sys.stdin:
             stream.close()
-    render.message(f"imported {n} route(s)")
-    if json:
-        render.emit_json({"imported": n})
+    return n
 
 
 def _open_input(file: str):

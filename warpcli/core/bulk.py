@@ -23,6 +23,31 @@ from warpcli.core.names import validate_comment
 COLUMNS = ("network", "tunnel", "vnet", "comment")
 FORMATS = ("csv", "jsonl")
 
+#: a spreadsheet takes a cell starting with one of these as a formula (OWASP "CSV injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _quoted_formula(value: str) -> bool:
+    """``'`` repeated one or more times, then a formula character."""
+    stripped = value.lstrip("'")
+    return len(stripped) < len(value) and stripped.startswith(FORMULA_START)
+
+
+def neutralise_cell(value: str) -> str:
+    """CSV export: a cell that a spreadsheet would run as a formula gets a leading ``'``.
+
+    So does a cell that already is ``'``s then a formula character, which makes the
+    rule reversible: :func:`restore_cell` of the result is always ``value``.
+    """
+    if value.lstrip("'").startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def restore_cell(value: str) -> str:
+    """CSV import: undo :func:`neutralise_cell` (drop one ``'`` before ``'``*-then-formula)."""
+    return value[1:] if _quoted_formula(value) else value
+
 
 def guess_format(name: str, first_line: str) -> str:
     lowered = name.lower()
@@ -84,7 +109,7 @@ def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] 
         if len(row) > len(names):
             yield n, f"{len(row)} fields, expected at most {len(names)}"
             continue
-        yield n, {k: (row[i].strip() if i < len(row) else "") for i, k in enumerate(names)}
+        yield n, {k: (restore_cell(row[i].strip()) if i < len(row) else "") for i, k in enumerate(names)}
 
 
 class ImportPlan:
@@ -180,6 +205,13 @@ def _existing_clashes(ctrl: Controller, rows: dict[str, dict[Network, int]]) -> 
     return out
 
 
+def interrupted_message(ctrl: Controller) -> str:
+    """What a Ctrl-C before the commit point left behind."""
+    if ctrl.atomic_import:
+        return "interrupted; nothing was imported"
+    return "interrupted; routes created before the interrupt may remain (check with `warpcli routes`)"
+
+
 def export_rows(ctrl: Controller, flt: RouteFilter = RouteFilter()) -> Iterator[dict[str, str]]:
     r: Route
     for r in ctrl.list_routes(flt):
@@ -204,9 +236,9 @@ def write_rows(rows: Iterable[dict[str, str]], out: IO[str], fmt: str) -> int:
     writer.writerow(COLUMNS)
     if first is None:
         return 0
-    writer.writerow([first[c] for c in COLUMNS])
+    writer.writerow([neutralise_cell(first[c]) for c in COLUMNS])
     n = 1
     for row in rows:
-        writer.writerow([row[c] for c in COLUMNS])
+        writer.writerow([neutralise_cell(row[c]) for c in COLUMNS])
         n += 1
     return n

@@ -31,6 +31,8 @@ class Controller(ABC):
     """A control plane: tunnels, virtual networks and the gateway route table."""
 
     kind: str = "abstract"
+    #: ``import_routes`` commits all rows at once (a Ctrl-C before the commit leaves nothing)
+    atomic_import: bool = False
 
     # -- tunnels (warp_connector) ------------------------------------------------
     @abstractmethod

@@ -140,6 +140,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
                               hint="e.g. postgresql://warpcli@db.example.net/warpcli (the password in ~/.pgpass)")
     if key == "api_url" and not value.startswith(("https://", "http://")):
         raise ConfigError(f"{origin}: api_url = {value!r} is not an http(s) URL")
+    if key == "api_url" and not value.isprintable():
+        raise ConfigError(f"{origin}: api_url = {value!r} contains control characters")
     choices = CHOICES.get(key)
     if choices is not None and value not in choices:
         raise ConfigError(f"{origin}: {key} = {value!r} is not known", hint=f"use one of: {', '.join(choices)}")

@@ -65,7 +65,19 @@ def endpoint_addresses(endpoint: str) -> list[str]:
 
 
 # -- the saved state: what `down` must restore (see runstate) ------------------------
-from warpcli.host.runstate import remember_sysctls, restore_sysctls  # noqa: E402 - re-exported for hub
+from warpcli.host.runstate import (  # noqa: E402 - re-exported for hub
+    remember_sysctls,
+    remove_stale_temp_files,
+    restore_sysctls,
+    scoped_run_dir,
+)
+
+
+def prepare_run_dir(run_dir: Path, netns: str | None) -> Path:
+    """This namespace's run directory, cleared of temporary files that killed writers left."""
+    scoped = scoped_run_dir(run_dir, netns)
+    remove_stale_temp_files(scoped)
+    return scoped
 
 
 def discard_interface(ifname: str, *, netns: str | None, run_dir: Path) -> None:
@@ -192,13 +204,17 @@ def up(
     from warpcli.host.plan import apply, diff
 
     require_root()
+    run_dir = prepare_run_dir(run_dir, netns)
     hub = ctrl.get_hub(cfg.virtual_network_id)
     remote = remote_networks(ctrl, cfg)
     iface_name = cfg.interface
     existing = wg.find_interface(iface_name, netns=netns, run_dir=run_dir)
+    if existing is None and not dry_run:
+        wg.reclaim(iface_name, netns=netns, run_dir=run_dir)  # what a killed run left half made
     with Netlink(netns) as nl:
         connected = [n for n in nl.connected_networks() if not n.startswith(f"{cfg.address}/")]
-        if existing is None and nl.link(iface_name) is not None:
+        if (existing is None and nl.link(iface_name) is not None
+                and not (dry_run and wg.has_record(iface_name, netns=netns, run_dir=run_dir))):
             from warpcli.host.errors import InterfaceInUse
 
             raise InterfaceInUse(f"an interface named {iface_name} exists and is not warpcli's",
@@ -241,7 +257,7 @@ def up(
             want = desired_connector(cfg, hub, remote, connected=connected,
                                      observed_sysctls={s.key: s.value for s in observed.sysctls})
             plan = diff(want.state, observed)
-        remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls)
+        remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls, netns)
         with KernelExecutor(netns) as executor:
             apply(plan, faults.CountingExecutor(executor))
     except BaseException:
@@ -263,6 +279,7 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
     from warpcli.host.netlink import Netlink
 
     require_root()
+    run_dir = prepare_run_dir(run_dir, netns)
     lines: list[str] = []
     with Netlink(netns) as nl:
         for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == Rule(0, 0).proto]:
@@ -270,8 +287,12 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
             lines.append(f"- {rule.describe()}")
         for route in nl.purge_routes(table=TABLE):
             lines.append(f"- {route.describe()}")
+    faults.point("down-routes")
     if wg.delete_interface(cfg.interface, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {cfg.interface}")
+    elif wg.remove_stale_socket(cfg.interface):
+        lines.append(f"- stale socket of {cfg.interface}")
+    faults.point("down-interface")
     lines += restore_sysctls(run_dir, cfg.interface, netns)
     return DownResult(lines or ["nothing to remove"], bool(lines))
 
@@ -287,6 +308,7 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
     from warpcli.host import sysctl
     from warpcli.host.netlink import Netlink
 
+    run_dir = scoped_run_dir(run_dir, netns)
     iface = wg.find_interface(cfg.interface, netns=netns, run_dir=run_dir)
     with Netlink(netns) as nl:
         installed = sorted(r.dst for r in nl.routes(table=TABLE))

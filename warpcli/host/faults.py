@@ -7,15 +7,10 @@ Points in ``up``: ``created`` (interface made), ``configured`` (WireGuard set),
 
 from __future__ import annotations
 
-import os
-import signal
+from warpcli.core.faults import KILL_AT as VARIABLE
+from warpcli.core.faults import point
 
-VARIABLE = "WARPCLI_FAULT_KILL_AT"
-
-
-def point(name: str) -> None:
-    if os.environ.get(VARIABLE) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+__all__ = ["VARIABLE", "CountingExecutor", "point"]
 
 
 class CountingExecutor:

@@ -20,10 +20,12 @@ from warpcli.host import wg
 from warpcli.host.connector import (
     FORWARDING,
     discard_interface,
+    prepare_run_dir,
     remember_sysctls,
     require_root,
     restore_sysctls,
     rp_filter_key,
+    scoped_run_dir,
 )
 from warpcli.host.constants import HUB_INTERFACE, TABLE
 from warpcli.host.errors import HostError
@@ -100,6 +102,11 @@ def claim_slot(run_dir: Path, ifname: str, vnet_id: str, *, dry_run: bool = Fals
     return HubSlot(ifname, vnet_id, mine["n"])
 
 
+def planned_slot(run_dir: Path, ifname: str, vnet_id: str, *, netns: str | None = None) -> HubSlot:
+    """The slot of this hub interface in the namespace's run state, recording nothing."""
+    return claim_slot(scoped_run_dir(run_dir, netns), ifname, vnet_id, dry_run=True)
+
+
 def running_hubs(run_dir: Path) -> list[HubSlot]:
     """The hub interfaces this host brought up (its run state), by interface name."""
     return [HubSlot(name, s["vnet"], s["n"]) for name, s in sorted(_load_slots(run_dir).items())]
@@ -126,6 +133,7 @@ class HubInfo:
 
 def hub_list(*, run_dir: Path, netns: str | None = None) -> list[HubInfo]:
     """Every hub this host runs, with what its WireGuard interface reports (read-only)."""
+    run_dir = scoped_run_dir(run_dir, netns)
     out = []
     for slot in running_hubs(run_dir):
         iface = wg.find_interface(slot.ifname, netns=netns, run_dir=run_dir)
@@ -163,7 +171,10 @@ def release_slot(run_dir: Path, ifname: str) -> HubSlot | None:
     s = slots.pop(ifname, None)
     if s is None:
         return None
-    write_json(_slots_path(run_dir), slots)
+    if slots:
+        write_json(_slots_path(run_dir), slots)
+    else:  # the last hub is down: leave the run directory as it was before the first `hub up`
+        _slots_path(run_dir).unlink(missing_ok=True)
     return HubSlot(ifname, s["vnet"], s["n"])
 
 
@@ -233,10 +244,13 @@ def hub_up(
     require_root()
     _, port = parse_endpoint(endpoint)
     wg.validate_ifname(ifname)
+    run_dir = prepare_run_dir(run_dir, netns)
     existing = wg.find_interface(ifname, netns=netns, run_dir=run_dir)
+    if existing is None and not dry_run:
+        wg.reclaim(ifname, netns=netns, run_dir=run_dir)  # what a killed run left half made
     if existing is None:
         with Netlink(netns) as nl:
-            if nl.link(ifname) is not None:
+            if nl.link(ifname) is not None and not (dry_run and wg.has_record(ifname, netns=netns, run_dir=run_dir)):
                 from warpcli.host.errors import InterfaceInUse
 
                 raise InterfaceInUse(f"an interface named {ifname} exists and is not warpcli's",
@@ -277,7 +291,7 @@ def hub_up(
         if dry_run or not changed:
             return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers))
         wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
-        remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls)
+        remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls, netns)
         with KernelExecutor(netns) as executor:
             apply(plan, executor)
     except BaseException:
@@ -315,6 +329,7 @@ def hubs_down(interface: str | None, *, remove_all: bool = False, run_dir: Path,
               netns: str | None = None) -> list[str]:
     """`hub down`: the hub named, the only one, or (``remove_all``) every one this host runs."""
     require_root()
+    run_dir = prepare_run_dir(run_dir, netns)
     names = hubs_to_remove(run_dir, interface, remove_all=remove_all)
     lines = [line for name in names for line in hub_down(name, run_dir=run_dir, netns=netns)
              if line != "nothing to remove"]
@@ -325,6 +340,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
     from warpcli.host.netlink import Netlink
 
     require_root()
+    run_dir = prepare_run_dir(run_dir, netns)
     slot = release_slot(run_dir, ifname)
     lines: list[str] = []
     if slot is not None:
@@ -335,5 +351,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {ifname}")
+    elif wg.remove_stale_socket(ifname):
+        lines.append(f"- stale socket of {ifname}")
     lines += restore_sysctls(run_dir, ifname, netns)
     return lines or ["nothing to remove"]

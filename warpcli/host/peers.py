@@ -10,6 +10,9 @@ from warpcli.metrics.follow import PeerSample
 
 def peer_samples(ifnames: list[str], *, run_dir: Path, netns: str | None = None) -> list[PeerSample]:
     """Every peer of the named interfaces that exist (an interface that is down has none)."""
+    from warpcli.host.runstate import scoped_run_dir
+
+    run_dir = scoped_run_dir(run_dir, netns)
     out = []
     for ifname in ifnames:
         iface = wg.find_interface(ifname, netns=netns, run_dir=run_dir)

@@ -7,6 +7,13 @@ as a detached child whose PID is recorded in ``RUN_DIR/IFNAME.json``; it is
 configured over its UAPI socket (:mod:`warpcli.host.uapi`) and stopped by that PID.
 wireguard-go's socket path does not depend on the namespace, so an interface
 name must be unique on the machine.
+
+Crash safety: the record is written *before* the interface is made (write-ahead), so a
+kill at any instant leaves a record of everything that may exist. A userspace record
+without a PID means "wireguard-go may have started": :func:`reclaim` finds it by its
+command line and network namespace. Fault points (``WARPCLI_FAULT_KILL_AT``):
+``wg-intent`` (record written, nothing made), ``wg-link`` (kernel link made),
+``wg-spawned`` (wireguard-go started, its PID not yet recorded), ``wg-recorded``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from warpcli.core import faults
 from warpcli.host import netns as ns
 from warpcli.host import uapi
 from warpcli.host.constants import WIREGUARD_SOCKET_DIR
@@ -161,6 +169,76 @@ def _signal_and_wait(pid: int, ifname: str, timeout: float) -> None:
         raise HostError(f"wireguard-go (pid {pid}) for {ifname} did not exit")
 
 
+def _netns_inode(netns: str | None) -> int | None:
+    try:
+        return os.stat(ns.path(netns) if netns else "/proc/thread-self/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def wireguard_go_pids(ifname: str, netns: str | None) -> list[int]:
+    """Every live ``wireguard-go IFNAME`` whose network namespace is ``netns``."""
+    want = _netns_inode(netns)
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino != want:
+                continue
+        except OSError:
+            continue
+        if is_wireguard_go(pid, ifname):
+            found.append(pid)
+    return found
+
+
+def remove_stale_socket(ifname: str, socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> bool:
+    """Remove IFNAME's UAPI socket file when no process listens on it (its wireguard-go was
+    killed). A socket that answers belongs to a running wireguard-go and is left alone."""
+    sock = uapi.socket_path(ifname, socket_dir)
+    if not sock.exists() or _socket_answers(sock):
+        return False
+    try:
+        sock.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def has_record(ifname: str, *, netns: str | None, run_dir: Path) -> bool:
+    """A record of this interface in this namespace exists (complete or written ahead)."""
+    state = _read_state(Path(run_dir), ifname)
+    return state is not None and state.netns == netns
+
+
+def reclaim(ifname: str, *, netns: str | None, run_dir: Path, timeout: float = 10.0,
+            socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> bool:
+    """Remove what a killed run left of the interface it recorded (write-ahead) but did not
+    finish: a wireguard-go whose PID never made it into the record, a kernel link made just
+    before the kill, a dead wireguard-go's socket. Returns True when a record was cleared.
+
+    Only acts on a record of this name and namespace whose interface is not usable
+    (:func:`find_interface` is None): those things are provably warpcli's."""
+    run_dir = Path(run_dir)
+    state = _read_state(run_dir, ifname)
+    if state is None or state.netns != netns or find_interface(ifname, netns=netns, run_dir=run_dir) is not None:
+        return False
+    with Netlink(netns) as nl:
+        if state.backend == USERSPACE:
+            for pid in wireguard_go_pids(ifname, netns):
+                _signal_and_wait(pid, ifname, timeout)
+                _children.pop(pid, None)
+            if nl.link(ifname) is not None and not nl.wait_link(ifname, timeout, present=False):
+                raise HostError(f"{ifname} still exists after its wireguard-go exited")
+        elif nl.link(ifname) is not None:
+            nl.delete_link(ifname)
+    remove_stale_socket(ifname, socket_dir)
+    _forget(run_dir, ifname)
+    return True
+
+
 # --- the interface -------------------------------------------------------------------
 
 def find_interface(ifname: str, *, netns: str | None, run_dir: Path) -> WgInterface | None:
@@ -212,15 +290,19 @@ def create_interface(
         if _socket_answers(uapi.socket_path(ifname, socket_dir)):
             raise InterfaceInUse(f"a wireguard-go interface named {ifname} runs in another namespace",
                                  hint="interface names must be unique on this machine")
+        remove_stale_socket(ifname, socket_dir)
         if backend in ("auto", KERNEL):
+            iface = WgInterface(ifname, netns, KERNEL)
+            _write_state(run_dir, iface)  # write-ahead: a kill from here on leaves the record
+            faults.point("wg-intent")
             try:
                 nl.add_link(ifname, "wireguard")
             except NetlinkFailure as exc:
+                _forget(run_dir, ifname)
                 if exc.errno not in (E.EOPNOTSUPP, E.ENODEV, E.EINVAL) or backend == KERNEL:
                     raise
             else:
-                iface = WgInterface(ifname, netns, KERNEL)
-                _write_state(run_dir, iface)
+                faults.point("wg-link")
                 return iface
     return _start_userspace(ifname, netns, run_dir, timeout, find_wireguard_go(wireguard_go), socket_dir)
 
@@ -228,6 +310,8 @@ def create_interface(
 def _start_userspace(ifname: str, netns: str | None, run_dir: Path, timeout: float, exe: str,
                      socket_dir: str | Path) -> WgInterface:
     env = dict(os.environ, WG_PROCESS_FOREGROUND="1", LOG_LEVEL="error")
+    _write_state(run_dir, WgInterface(ifname, netns, USERSPACE))  # write-ahead: no PID yet
+    faults.point("wg-intent")
     with open(_log_path(run_dir, ifname), "wb") as log:
         proc = subprocess.Popen(
             ns.exec_argv(netns, [exe, ifname]),
@@ -235,8 +319,10 @@ def _start_userspace(ifname: str, netns: str | None, run_dir: Path, timeout: flo
             env=env, start_new_session=True, close_fds=True,
         )
     _children[proc.pid] = proc
+    faults.point("wg-spawned")
     iface = WgInterface(ifname, netns, USERSPACE, proc.pid)
     _write_state(run_dir, iface)  # before waiting: a crash from here on leaves a PID to stop
+    faults.point("wg-recorded")
     sock = uapi.socket_path(ifname, socket_dir)
     deadline = time.monotonic() + timeout
     with Netlink(netns) as nl:
@@ -267,14 +353,21 @@ def delete_interface(ifname: str, *, netns: str | None, run_dir: Path, timeout: 
     if state is None or state.netns != netns:
         return False
     with Netlink(netns) as nl:
-        if state.backend == USERSPACE and state.pid:
-            _signal_and_wait(state.pid, ifname, timeout)
-            _children.pop(state.pid, None)
+        if state.backend == USERSPACE:
+            # the recorded PID, and any wireguard-go of this name here (a kill before its PID was
+            # recorded: the record was written ahead, so it is ours)
+            pids = {state.pid} if state.pid else set()
+            pids.update(wireguard_go_pids(ifname, netns))
+            for pid in sorted(pids):
+                _signal_and_wait(pid, ifname, timeout)
+                _children.pop(pid, None)
             # wireguard-go removes its TUN device as it exits
             if not nl.wait_link(ifname, timeout, present=False):
                 raise HostError(f"{ifname} still exists after wireguard-go exited")
         elif state.backend == KERNEL and nl.link(ifname) is not None:
             nl.delete_link(ifname)
+    faults.point("wg-deleted")
+    remove_stale_socket(ifname)
     _forget(run_dir, ifname)
     return True
 

@@ -21,19 +21,26 @@ def open_secret_store(backend: str, fallback_dir: Path) -> SecretStore:
         raise SecretStoreError(
             f"unknown secret backend {backend!r}", hint=f"use one of: {', '.join(BACKENDS)}"
         )
-    if backend in ("auto", "keyring"):
-        from warpcli.secrets.keyring_store import KeyringStore, usable_keyring
+    from warpcli.secrets.file_store import FileStore
 
-        # "auto" wants a real OS keyring (priority >= 1); plaintext file keyrings
-        # (keyrings.alt) are no better than our 0600 file and are used only when asked for.
+    if backend in ("auto", "keyring"):
+        from warpcli.secrets.keyring_store import KeyringStore, plaintext_backend, usable_keyring
+
+        # "auto" wants a real OS keyring (priority >= 1). A backend that keeps secrets in a
+        # plaintext file (keyrings.alt) is never used, even when asked for: our 0600 file is
+        # no worse, and it is not called "the OS keyring".
         kr = usable_keyring(min_priority=1.0 if backend == "auto" else 0.0)
         if kr is not None:
-            return KeyringStore(kr, SERVICE)
+            plain = plaintext_backend(kr)
+            if plain is None:
+                return KeyringStore(kr, SERVICE)
+            path = fallback_dir / "secrets.json"
+            return FileStore(path, description=(
+                f"{path} (0600; the keyring backend {plain} stores secrets unencrypted, so warpcli does not use it)"
+            ))
         if backend == "keyring":
             raise SecretStoreError(
                 "no usable OS keyring backend on this machine",
                 hint="install one (e.g. gnome-keyring) or set WARPCLI_SECRET_BACKEND=file",
             )
-    from warpcli.secrets.file_store import FileStore
-
     return FileStore(fallback_dir / "secrets.json")

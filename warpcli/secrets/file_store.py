@@ -15,9 +15,9 @@ from warpcli.core.secrets import SecretStore
 
 
 class FileStore(SecretStore):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, description: str | None = None) -> None:
         self.path = path
-        self.description = f"{path} (0600; no OS keyring backend)"
+        self.description = description or f"{path} (0600; no OS keyring backend)"
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

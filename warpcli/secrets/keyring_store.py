@@ -31,6 +31,39 @@ def usable_keyring(min_priority: float = 0.0) -> Any | None:
     return kr
 
 
+#: keyring backends that keep secrets in a readable file (keyrings.alt): no better than
+#: warpcli's own 0600 file, and reported as "the OS keyring" they would mislead
+PLAINTEXT_BACKENDS = frozenset({
+    "keyrings.alt.file.PlaintextKeyring",
+    "keyrings.alt.pyfs.PlaintextKeyring",
+    "keyrings.alt.file_base.Keyring",
+})
+
+
+def _name(backend: Any) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def plaintext_backend(kr: Any) -> str | None:
+    """The class name of a backend of ``kr`` that stores secrets unencrypted, or None.
+
+    A chain (``ChainerBackend``) counts as plaintext when any member is: it writes to its
+    highest-priority member and reads from all of them. Matched by known classes, by
+    "Plaintext" in the class name, and by keyrings.alt's file backends that do not encrypt.
+    """
+    from keyring.backends import chainer
+
+    members = list(kr.backends) if isinstance(kr, chainer.ChainerBackend) else [kr]
+    for b in members:
+        name = _name(b)
+        if name in PLAINTEXT_BACKENDS or "plaintext" in type(b).__name__.lower():
+            return type(b).__name__
+        if name.startswith("keyrings.alt.") and "Encrypted" not in name and getattr(b, "filename", None):
+            return type(b).__name__
+    return None
+
+
 class KeyringStore(SecretStore):
     def __init__(self, backend: Any, service: str) -> None:
         self._kr = backend

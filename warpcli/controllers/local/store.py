@@ -8,7 +8,9 @@ check-then-insert can never race. Every sqlite3 error is turned into a one-line
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.interface import StateStore
 from warpcli.controllers.local.readcache import Quiet, cache_for
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
-from warpcli.core import conflicts
+from warpcli.core import conflicts, faults, interrupts
 from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.errors import (
@@ -84,6 +86,7 @@ class _TxnHooks:
 class LocalController(ApiTokenStore, StateStore, Controller):
     kind = "local"
     engine = "sqlite"
+    atomic_import = True
 
     def __init__(
         self,
@@ -149,6 +152,11 @@ class LocalController(ApiTokenStore, StateStore, Controller):
                     f"cannot open the state database {self.path} ({msg})",
                     hint="check its permissions, or use --state-dir",
                 ) from None
+            if "full" in msg:
+                raise StateError(
+                    f"state database {self.path}: database or disk is full; nothing was changed",
+                    hint="free some space (on the state directory's disk, or the temporary directory's)",
+                ) from None
             raise StateError(f"state database {self.path}: {msg}") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(
@@ -171,9 +179,10 @@ class LocalController(ApiTokenStore, StateStore, Controller):
                 f"cannot create the state directory {self.state_dir} ({exc.strerror})",
                 hint="use --state-dir or WARPCLI_STATE_DIR",
             ) from None
-        if self.path.is_dir():
-            raise StateError(f"{self.path} is a directory, not a state database")
+        self._check_file()
         with self._errors():
+            if not self._exists():
+                self._create()
             conn = sqlite3.connect(
                 str(self.path), timeout=self._lock_timeout, isolation_level=None, check_same_thread=False
             )
@@ -190,6 +199,83 @@ class LocalController(ApiTokenStore, StateStore, Controller):
                 conn.close()
                 raise
         return conn
+
+    def _exists(self) -> bool:
+        try:
+            os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        return True
+
+    def _unreadable(self, exc: OSError) -> StateError:
+        return StateError(
+            f"cannot read the state database {self.path} ({exc.strerror})",
+            hint="check the permissions of the state directory, or use --state-dir",
+        )
+
+    def _check_file(self) -> None:
+        """Refuse, in one line, what SQLite would misread: a directory, an unreadable
+        directory, or a 0-byte file (which SQLite would quietly fill with a new account,
+        while the secret store still holds the tokens of the old one)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise StateError(f"{self.path} is a directory, not a state database")
+        if st.st_size == 0 and not self._has_wal():
+            raise StateError(
+                f"the state database {self.path} is empty (0 bytes): its data is gone, but not created by "
+                "this warpcli",
+                hint="restore it from a backup; or, to start over with a new account, move state.db and "
+                "secrets.json aside",
+            )
+
+    def _has_wal(self) -> bool:
+        """A 0-byte main file with a non-empty WAL beside it is a database whose pages are all
+        still in the log (SQLite reads it fine)."""
+        try:
+            return os.stat(f"{self.path}-wal").st_size > 0
+        except OSError:
+            return False
+
+    def _create(self) -> None:
+        """Make a new state database atomically and 0600, whatever the directory or umask:
+        built under a temporary name, then linked in place (a process that loses the race
+        to another one uses the other's). So a 0-byte ``state.db`` is never ours."""
+        tmp = self.state_dir / f".{DB_NAME}.{os.getpid()}.tmp"
+        for leftover in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+            os.fchmod(fd, 0o600)  # the umask may have taken bits away, never added them; be explicit
+            os.close(fd)
+            conn = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                self._migrate(conn)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        except OSError as exc:
+            raise StateError(
+                f"cannot create the state database {self.path} ({exc.strerror})",
+                hint="check the permissions of the state directory, or use --state-dir",
+            ) from None
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                try:
+                    leftover.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def _refuse_newer(self, conn: sqlite3.Connection) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -237,13 +323,24 @@ class LocalController(ApiTokenStore, StateStore, Controller):
             return
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
+            committed = False
             try:
                 yield conn
+                faults.point("commit-before")
+                interrupts.commit_point()  # a Ctrl-C from here on is reported, not raised
+                faults.point("commit")
+                conn.execute("COMMIT")
+                committed = True
+                faults.point("commit-after")
             except BaseException:
+                if not committed:
+                    interrupts.cancel_commit_point()
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error being raised is the one to report
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[bool]:
@@ -891,13 +988,22 @@ class LocalController(ApiTokenStore, StateStore, Controller):
         with self._errors():
             (cache,) = conn.execute("PRAGMA cache_size").fetchone()
             conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KB}")  # the index inserts miss less
+        failed = True
         try:
-            return self._import_staged(now, rejected)
+            imported = self._import_staged(now, rejected)
+            failed = False
+            return imported
         finally:
-            with self._errors():
-                conn.execute(f"PRAGMA cache_size = {int(cache)}")
-                conn.execute("DROP INDEX IF EXISTS temp.import_key")
-                conn.execute("DELETE FROM import_rows")
+            try:
+                with self._errors():
+                    conn.execute(f"PRAGMA cache_size = {int(cache)}")
+                    conn.execute("DROP INDEX IF EXISTS temp.import_key")
+                    conn.execute("DELETE FROM import_rows")
+            except WarpcliError:
+                # after a full disk SQLite may have rolled back and dropped the temp table: the
+                # import's own failure is what the user must see, not the cleanup's
+                if not failed:
+                    raise
 
     #: the first row of each (vnet, network) in the input: the others are its duplicates
     _FIRSTS = (
