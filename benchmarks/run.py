@@ -473,7 +473,23 @@ def row5(quick: bool) -> dict:
     return kernel_routes.measure(quick)
 
 
-ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6}
+def row7(quick: bool) -> list[dict]:
+    """`warpcli up`/`down` and `hub up`/`hub down` with many routes (root: makes its own namespaces)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import host_up
+
+    return host_up.measure(quick)
+
+
+def row8(quick: bool) -> list[dict]:
+    """TCP between two sites through the hub vs a direct wireguard-go tunnel (root, iperf3)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import dataplane
+
+    return dataplane.measure(quick)
+
+
+ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6, 7: row7, 8: row8}
 
 
 def _cache_bytecode() -> None:
