@@ -228,7 +228,7 @@ def one_change_rows(b: Bench, n: int) -> list[dict]:
     iface = f"wcc{b.tag[-6:]}"
     b.warpcli(con_ns, "chg", "enroll", "--tunnel", "chg-b", "--vnet", "bench-change", "--interface", iface)
     have = 0
-    for size in (n, 10 * n):
+    for step, size in enumerate((n, 10 * n)):
         ctrl = _controller(b.state)
         try:
             _import(ctrl, a.id, vnet.id, _cidrs(size - have, offset=have))
@@ -238,7 +238,7 @@ def one_change_rows(b: Bench, n: int) -> list[dict]:
         b.warpcli(con_ns, "chg", "up")
         times = []
         for k in range(REPEAT):
-            b.warpcli(None, "chg", "route", "add", f"198.18.{k}.0/24", "--tunnel", "chg-a", "--vnet", "bench-change")
+            b.warpcli(None, "chg", "route", "add", f"198.18.{step * 16 + k}.0/24", "--tunnel", "chg-a", "--vnet", "bench-change")
             times.append(b.warpcli(con_ns, "chg", "up"))
             have += 1
         out[size] = _median(times)
@@ -318,6 +318,13 @@ def measure(quick: bool, parts: str = "connector,hub,change") -> list[dict]:
     return out
 
 
+def _print(r: dict) -> None:
+    ratio = f"{r['ratio']:.2f}x" if isinstance(r.get("ratio"), float) else "-"
+    status = {True: "ok", False: "MISSED", None: "n/a"}[r["ok"]]
+    print(f"{r['what']}: {r['figure']}  baseline {r['baseline']}  {ratio}  target {r['target']}  {status}"
+          f"  {r.get('extra', '')}", flush=True)
+
+
 def main() -> None:
     import argparse
 
@@ -325,11 +332,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2,000 routes and 100 connectors")
     ap.add_argument("--parts", default="connector,hub,change")
     args = ap.parse_args()
-    for r in measure(args.quick, args.parts):
-        ratio = f"{r['ratio']:.2f}x" if isinstance(r.get("ratio"), float) else "-"
-        status = {True: "ok", False: "MISSED", None: "n/a"}[r["ok"]]
-        print(f"{r['what']}: {r['figure']}  baseline {r['baseline']}  {ratio}  target {r['target']}  {status}"
-              f"  {r.get('extra', '')}", flush=True)
+    for part in args.parts.split(","):
+        for r in measure(args.quick, part):
+            _print(r)
 
 
 if __name__ == "__main__":

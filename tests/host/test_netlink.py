@@ -159,3 +159,16 @@ def test_raw_rtnetlink_lists_what_pyroute2_lists(host):
         with pytest.raises(NetlinkFailure, match=re.escape("could not delete rule")):
             nl.delete_rule(Rule(103, 100))
         nl.delete_rule(Rule(103, 100), missing_ok=True)
+
+
+def test_links_are_created_and_deleted_over_raw_rtnetlink(host):
+    with Netlink(host) as nl:
+        nl.add_link("br7", "bridge")
+        assert nl.link("br7").kind == "bridge"
+        with pytest.raises(NetlinkFailure, match=re.escape("could not create bridge interface br7: File exists")):
+            nl.add_link("br7", "bridge")
+        with pytest.raises(NetlinkFailure, match="could not create nosuchkind interface x7") as err:
+            nl.add_link("x7", "nosuchkind")
+        assert err.value.errno == 95  # EOPNOTSUPP: what `create_interface` takes for "no kernel module"
+        nl.delete_link("br7")
+        assert nl.link("br7") is None

@@ -144,3 +144,29 @@ def test_diff_is_linear_in_the_number_of_routes(monkeypatch, kind):
         assert plan_small.empty and plan_big.empty
     else:
         assert len(plan_big) == {"disjoint": 100_000, "half": 50_000}[kind]
+
+
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1), st.integers(min_value=0, max_value=128),
+       st.booleans(), st.one_of(st.none(), st.integers(min_value=0, max_value=(1 << 32) - 1)),
+       st.one_of(st.none(), st.integers(min_value=0, max_value=(1 << 128) - 1)))
+def test_a_route_from_a_dump_equals_the_parsed_one(value, plen, v4, metric, gw):
+    """``Route.from_kernel`` skips the parse for text ``inet_ntop`` wrote; the value must be the
+    one the constructor makes (the oracle), also for IPv4-mapped and IPv4-compatible text."""
+    import socket
+
+    af, bits = (socket.AF_INET, 32) if v4 else (socket.AF_INET6, 128)
+    plen = min(plen, bits)
+    value &= (1 << bits) - 1
+    value &= ~((1 << (bits - plen)) - 1)
+    dst = f"{socket.inet_ntop(af, value.to_bytes(bits // 8, 'big'))}/{plen}"
+    gateway = None if gw is None else socket.inet_ntop(af, (gw & ((1 << bits) - 1)).to_bytes(bits // 8, "big"))
+    args = (dst, 24500, "wg0", gateway, metric, 245, "unicast", None)
+    fast, slow = Route.from_kernel(*args), Route(*args)
+    assert fast == slow and hash(fast) == hash(slow) and fast.key == slow.key
+
+
+@pytest.mark.parametrize("dst", ["::ffff:1.2.3.4/128", "::10.0.0.11/128", "::ffff:0.0.0.0/96", "::/0",
+                                 "fd00:0:0:1::/64", "0.0.0.0/0"])
+def test_dotted_ipv6_text_from_a_dump_is_canonicalised(dst):
+    args = (dst, 24500, None, None, None, 245, "unicast", None)
+    assert Route.from_kernel(*args) == Route(*args)

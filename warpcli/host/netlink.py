@@ -180,11 +180,11 @@ class Netlink:
             self._raw(f"set {ifname} {state}", lambda: self.rt.set_link(idx, up=up))
 
     def add_link(self, ifname: str, kind: str) -> None:
-        self._call(f"create {kind} interface {ifname}", lambda: self.ipr.link("add", ifname=ifname, kind=kind))
+        self._raw(f"create {kind} interface {ifname}", lambda: self.rt.add_link(ifname, kind))
 
     def delete_link(self, ifname: str) -> None:
         idx = self.index(ifname)
-        self._call(f"delete interface {ifname}", lambda: self.ipr.link("del", index=idx))
+        self._raw(f"delete interface {ifname}", lambda: self.rt.delete_link(idx))
 
     # --- addresses ------------------------------------------------------------------
     def addresses(self, ifname: str | None = None) -> list[Address]:

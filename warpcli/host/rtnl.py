@@ -21,7 +21,7 @@ from warpcli.host.errors import HostError, NetlinkFailure
 from warpcli.host.model import LinkInfo, Rule
 from warpcli.host.rtnl_batch import NLMSG_DONE, NLMSG_ERROR, NLMSGHDR, _ext_message, _open_socket
 
-RTM_NEWLINK, RTM_GETLINK = 16, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x01, 0x04, 0x300, 0x200, 0x400
@@ -171,6 +171,14 @@ class Rtnl:
             flags, change = (IFF_UP if up else 0), IFF_UP
         attrs = _attr(IFLA_MTU, _U32.pack(mtu)) if mtu is not None else b""
         self.request(RTM_NEWLINK, 0, _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change) + attrs)
+
+    def add_link(self, ifname: str, kind: str) -> None:
+        info = _attr(IFLA_INFO_KIND, kind.encode())
+        body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _attr(IFLA_IFNAME, ifname.encode() + b"\0")
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body + _attr(IFLA_LINKINFO, info))
+
+    def delete_link(self, index: int) -> None:
+        self.request(RTM_DELLINK, 0, _IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0))
 
     # --- addresses --------------------------------------------------------------------
     def addresses(self) -> list[tuple[int, str, int]]:
