@@ -110,6 +110,9 @@ class Bench:
                 pass
         for ns in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=60)
+        for sock in Path("/var/run/wireguard").glob(f"*{self.tag[-5:]}.sock"):  # a killed wireguard-go's
+            if sock.name.startswith(("wd", "wcb", "wcc", "wch")):
+                sock.unlink(missing_ok=True)
 
     def count(self, ns: str, table: int) -> int:
         n = 0
