@@ -1,7 +1,7 @@
-"""Benchmark rows 7-9: the embedded controller on PostgreSQL (issue 14), each against a baseline
+"""Benchmark rows 15-17 (run.py; this module names them row7-row9): the embedded controller on PostgreSQL (issue 14), each against a baseline
 measured in the same run.
 
-    .venv/bin/python benchmarks/run.py --only 7,8,9 [--quick]
+    .venv/bin/python benchmarks/run.py --only 15,16,17 [--quick]
 
 - row 7: route creates through the HTTP API, 16 concurrent clients spread over 2 replicas on
   PostgreSQL, against 16 clients on 1 replica on SQLite (target >= 2x the throughput);
@@ -34,7 +34,7 @@ def _cluster():
 
     why = PgCluster.unavailable()
     if why is not None:
-        raise SystemExit(f"rows 7-9 need PostgreSQL: {why}")
+        raise SystemExit(f"rows 15-17 need PostgreSQL: {why}")
     return PgCluster.start()
 
 

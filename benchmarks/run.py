@@ -477,6 +477,23 @@ def row5(quick: bool) -> dict:
     return kernel_routes.measure(quick)
 
 
+def row13(quick: bool) -> list[dict]:
+    """`warpcli up`/`down` and `hub up`/`hub down` with many routes (root: makes its own namespaces)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import host_up
+
+    return host_up.measure(quick)
+
+
+def row14(quick: bool) -> list[dict]:
+    """TCP between two sites through the hub vs a direct wireguard-go tunnel (root, iperf3)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import dataplane
+
+    return dataplane.measure(quick)
+
+
+
 def row12(quick: bool) -> list[dict]:
     """Route creates through `controller serve` (benchmarks/served_creates.py)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -514,7 +531,7 @@ ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6,
 
 
 def _postgres_row(num: int) -> Callable[[bool], object]:
-    """Rows 7-9 (benchmarks/postgres.py), imported only when run: they start a PostgreSQL cluster."""
+    """Rows 15-17 (benchmarks/postgres.py: its row7-row9), imported only when run: they start a PostgreSQL cluster."""
     def run_row(quick: bool) -> object:
         from benchmarks import postgres
 
@@ -522,7 +539,8 @@ def _postgres_row(num: int) -> Callable[[bool], object]:
     return run_row
 
 
-ROWS.update({num: _postgres_row(num) for num in (7, 8, 9)})
+ROWS.update({13: row13, 14: row14})
+ROWS.update({num + 8: _postgres_row(num) for num in (7, 8, 9)})  # rows 15-17
 
 
 def _cache_bytecode() -> None:

@@ -12,6 +12,7 @@ import difflib
 import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +69,10 @@ class Site:
         out = {}
         for role, ns in self.ns.items():
             parts = []
+            nft = [["nft", "list", "ruleset"]] if shutil.which("nft") else []
             for argv in (["ip", "-d", "link"], ["ip", "addr"], ["ip", "route", "show", "table", "all"],
                          ["ip", "-6", "route", "show", "table", "all"], ["ip", "rule"], ["ip", "-6", "rule"],
-                         ["sysctl", *SYSCTLS]):
+                         ["sysctl", *SYSCTLS], *nft):
                 parts.append(self.lab.sh(ns, *argv).stdout)
             # bridge timers tick on their own; everything else must match to the letter
             out[role] = re.sub(r"(\w+_timer)\s+[\d.]+", r"\1 -", "\n".join(parts))

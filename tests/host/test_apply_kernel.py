@@ -87,9 +87,10 @@ def test_a_refused_route_rolls_back_what_the_run_applied(lab, host):
     plan = diff(desired_state(bad_gateway=True), observe(host))
     with kernel.KernelExecutor(host) as ex, pytest.raises(ApplyError) as err:
         apply(plan, ex)
+    # the routes went in one batch: the kernel's extended-ack text follows its reason
     assert str(err.value).startswith(
         "+ route 10.22.0.0/24 via 10.99.0.1 table 24500 failed: could not add route 10.22.0.0/24 via "
-        "10.99.0.1 table 24500: Network is unreachable; rolled back")
+        "10.99.0.1 table 24500: Network is unreachable (Nexthop has invalid gateway); rolled back")
     assert err.value.errno == 101 and err.value.rollback_errors == []
     kinds = {type(a.obj).__name__ for a in err.value.rolled_back}
     assert kinds == {"Route", "Address", "LinkState"}  # earlier routes, the address and the MTU

@@ -135,3 +135,40 @@ def test_missing_namespace_is_not_created(lab):
     with pytest.raises(HostError, match="does not exist"):
         Netlink(name).links()
     assert name not in ip("netns", "list").stdout
+
+
+def test_raw_rtnetlink_lists_what_pyroute2_lists(host):
+    """Links, addresses and rules come from warpcli.host.rtnl (no pyroute2 on the paths of
+    `up` and `down`); pyroute2's reading of the same kernel is the reference."""
+    ip("-n", host, "link", "add", "br9", "type", "bridge")
+    ip("-n", host, "link", "set", "br9", "mtu", "1400")
+    ip("-n", host, "addr", "add", "10.77.0.1/16", "dev", "br9")
+    ip("-n", host, "addr", "add", "fd00:77::1/64", "dev", "v0", "nodad")
+    ip("-n", host, "rule", "add", "priority", "100", "from", "10.9.0.0/24", "to", "10.8.0.0/16", "lookup", "100")
+    ip("-n", host, "rule", "add", "priority", "101", "fwmark", "7", "iif", "v0", "lookup", "30000", "proto", "245")
+    ip("-n", host, "-6", "rule", "add", "priority", "102", "lookup", "main", "suppress_prefixlength", "0")
+    with Netlink(host) as nl:
+        assert nl.links() == nl._links_pyroute2()
+        assert {(x.ifname, x.kind, x.mtu, x.up) for x in nl.links()} >= {("br9", "bridge", 1400, False),
+                                                                          ("v0", "veth", 1500, True)}
+        assert nl.addresses() == nl._addresses_pyroute2()
+        assert Address("br9", "10.77.0.1/16") in nl.addresses("br9")
+        for proto in (None, ROUTE_PROTO):
+            assert nl.rules(proto=proto) == nl._rules_pyroute2(proto=proto)
+        assert Rule(101, 30000, fwmark=7, iifname="v0") in nl.rules(proto=ROUTE_PROTO)
+        with pytest.raises(NetlinkFailure, match=re.escape("could not delete rule")):
+            nl.delete_rule(Rule(103, 100))
+        nl.delete_rule(Rule(103, 100), missing_ok=True)
+
+
+def test_links_are_created_and_deleted_over_raw_rtnetlink(host):
+    with Netlink(host) as nl:
+        nl.add_link("br7", "bridge")
+        assert nl.link("br7").kind == "bridge"
+        with pytest.raises(NetlinkFailure, match=re.escape("could not create bridge interface br7: File exists")):
+            nl.add_link("br7", "bridge")
+        with pytest.raises(NetlinkFailure, match="could not create nosuchkind interface x7") as err:
+            nl.add_link("x7", "nosuchkind")
+        assert err.value.errno == 95  # EOPNOTSUPP: what `create_interface` takes for "no kernel module"
+        nl.delete_link("br7")
+        assert nl.link("br7") is None

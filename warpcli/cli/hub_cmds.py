@@ -27,6 +27,9 @@ def up(
     endpoint: Annotated[str, typer.Option("--endpoint", help="HOST:PORT the connectors dial; the hub listens on PORT.")],
     vnet: Vnet = None,
     interface: Interface = HUB_INTERFACE,
+    mtu: Annotated[int, typer.Option("--mtu", min=576, max=65535,
+                                     help="The hub interface's MTU: the same as the connectors' (enroll --mtu, "
+                                          "default 1280).")] = 1280,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
@@ -54,9 +57,11 @@ def up(
 
     def reconcile():
         return hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
-                          ifname=interface, run_dir=rt.settings.run_dir, dry_run=dry_run)
+                          ifname=interface, run_dir=rt.settings.run_dir, mtu=mtu, dry_run=dry_run)
 
     def show(result) -> None:
+        for w in result.warnings:
+            render.message(f"warning: {w}")
         render.plan_result(result.lines, {"changed": result.changed, "peers": result.peers, "plan": result.lines},
                            json=json, dry_run=dry_run, compact=follow)
 

@@ -18,7 +18,7 @@ from warpcli.core.controller import Controller
 from warpcli.core.enrollment import ConnectorConfig
 from warpcli.core.errors import WarpcliError
 from warpcli.core.model import DEVICE_RANGE, Hub, RouteFilter
-from warpcli.host import faults, wg
+from warpcli.host import faults, mss, wg
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import HostError, NotRoot
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl, table_rules
@@ -86,6 +86,27 @@ def discard_interface(ifname: str, *, netns: str | None, run_dir: Path) -> None:
         wg.delete_interface(ifname, netns=netns, run_dir=run_dir)
     except HostError:
         pass
+
+
+def mss_plan(ifname: str, netns: str | None, lines: list[str], warnings: list[str], *, exists: bool) -> bool:
+    """Whether ``up`` must add the MSS clamp of ``ifname`` (plan line added), or a warning
+    when nftables is missing."""
+    if not mss.available():
+        warnings.append(f"nft not found: TCP MSS is not clamped on {ifname}; where ICMP is dropped, TCP "
+                        "through the tunnel can stall (apt-get install nftables)")
+        return False
+    if exists and mss.present(ifname, netns):
+        return False
+    lines.append(f"+ {mss.describe(ifname)}")
+    return True
+
+
+def unclamp(ifname: str, netns: str | None) -> list[str]:
+    """Best effort: remove the MSS clamp of ``ifname``; the plan line when it was there."""
+    try:
+        return [f"- {mss.describe(ifname)}"] if mss.available() and mss.remove(ifname, netns) else []
+    except HostError:
+        return []
 
 
 # -- desired state ------------------------------------------------------------------
@@ -240,11 +261,13 @@ def up(
         plan = Plan(tuple(a for a in plan.actions if not (a.op == "set" and isinstance(a.obj, LinkState))))
     lines += [] if plan.empty else plan.lines()
     warnings = [s.message() + "; skipped" for s in want.skipped] + masquerade_warnings(netns)
+    clamp = mss_plan(iface_name, netns, lines, warnings, exists=existing is not None)
     changed = bool(lines)
     if dry_run or not changed:
         return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings)
 
     created = None
+    clamped = False
     try:
         iface = existing or wg.create_interface(iface_name, netns=netns, run_dir=run_dir)
         created = None if existing else iface
@@ -258,9 +281,13 @@ def up(
                                      observed_sysctls={s.key: s.value for s in observed.sysctls})
             plan = diff(want.state, observed)
         remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls, netns)
+        if clamp:
+            clamped = mss.ensure(iface_name, netns)
         with KernelExecutor(netns) as executor:
             apply(plan, faults.CountingExecutor(executor))
     except BaseException:
+        if clamped:
+            unclamp(iface_name, netns)
         if created is not None:
             discard_interface(iface_name, netns=netns, run_dir=run_dir)
         raise
@@ -288,6 +315,7 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
         for route in nl.purge_routes(table=TABLE):
             lines.append(f"- {route.describe()}")
     faults.point("down-routes")
+    lines += unclamp(cfg.interface, netns)
     if wg.delete_interface(cfg.interface, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {cfg.interface}")
     elif wg.remove_stale_socket(cfg.interface):

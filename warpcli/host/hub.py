@@ -9,23 +9,25 @@ every peer's CIDRs point back into the interface (WireGuard then picks the peer)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
-from warpcli.host import wg
+from warpcli.host import mss, wg
 from warpcli.host.connector import (
     FORWARDING,
     discard_interface,
     prepare_run_dir,
+    mss_plan,
     remember_sysctls,
     require_root,
     restore_sysctls,
     rp_filter_key,
     scoped_run_dir,
+    unclamp,
 )
 from warpcli.host.constants import HUB_INTERFACE, TABLE
 from warpcli.host.errors import HostError
@@ -222,6 +224,7 @@ class HubResult:
     lines: list[str]
     changed: bool
     peers: int
+    warnings: list[str] = field(default_factory=list)
 
 
 def hub_up(
@@ -258,6 +261,7 @@ def hub_up(
     lines: list[str] = []
     registered, previous = False, None
     created = None
+    clamped = False
     try:
         if not dry_run:
             previous = _current_hub(ctrl, vnet)
@@ -269,6 +273,7 @@ def hub_up(
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
+                lines.append(f"+ {mss.describe(ifname)}")
                 return HubResult(lines, True, len(peers))
             existing = created = wg.create_interface(ifname, netns=netns, run_dir=run_dir)
         status = wg.show(existing)
@@ -287,20 +292,26 @@ def hub_up(
             peer_lines.insert(0, f"~ listen port {port}")
         plan = diff(state, observed)
         lines += peer_lines + ([] if plan.empty else plan.lines())
-        changed = bool(created) or bool(peer_lines) or not plan.empty
+        warnings: list[str] = []
+        clamp = mss_plan(ifname, netns, lines, warnings, exists=created is None)
+        changed = bool(created) or bool(peer_lines) or not plan.empty or clamp
         if dry_run or not changed:
-            return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers))
+            return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers), warnings)
         wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
         remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls, netns)
+        if clamp:
+            clamped = mss.ensure(ifname, netns)
         with KernelExecutor(netns) as executor:
             apply(plan, executor)
     except BaseException:
+        if clamped:
+            unclamp(ifname, netns)
         if created is not None:
             discard_interface(ifname, netns=netns, run_dir=run_dir)
         if registered:
             _restore_hub(ctrl, vnet, previous)
         raise
-    return HubResult(lines, True, len(peers))
+    return HubResult(lines, True, len(peers), warnings)
 
 
 def _current_hub(ctrl: Controller, vnet: VirtualNetwork):
@@ -349,6 +360,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
                 nl.delete_rule(rule, missing_ok=True)
                 lines.append(f"- {rule.describe()}")
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
+    lines += unclamp(ifname, netns)
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {ifname}")
     elif wg.remove_stale_socket(ifname):

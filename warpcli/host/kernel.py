@@ -4,18 +4,29 @@
     p = plan.diff(desired, observed)
     with KernelExecutor(netns) as ex:
         plan.apply(p, ex)
+
+Routes go to the kernel in batches (:mod:`warpcli.host.rtnl_batch`, one socket per executor):
+the same requests, ownership tags and errors as route by route, with the same tolerance — a
+route to delete that is already gone (``ESRCH``, or its device gone) is "nothing to do", an
+existing route on add (``EEXIST``) is a failure the plan rolls back.
 """
 
 from __future__ import annotations
 
+import errno as E
 import ipaddress
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from warpcli.host import sysctl
 from warpcli.host.constants import ROUTE_PROTO
+from warpcli.host.errors import NetlinkFailure
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
 from warpcli.host.netlink import Netlink
-from warpcli.host.plan import Action
+from warpcli.host.plan import Action, Outcome
+
+if TYPE_CHECKING:
+    from warpcli.host.rtnl_batch import RtnlBatch
 
 
 def _link_local(a: Address) -> bool:
@@ -60,9 +71,39 @@ class KernelExecutor:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
         self.nl = Netlink(netns)
+        self._batch: RtnlBatch | None = None
 
     def close(self) -> None:
         self.nl.close()
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
+
+    def execute_routes(self, actions: list[Action]) -> list[Outcome]:
+        """Route additions or deletions (one op for all) in batched netlink messages; one
+        :class:`Outcome` per action, in order."""
+        from warpcli.host.rtnl_batch import RtnlBatch
+
+        if self._batch is None:
+            self._batch = RtnlBatch(self.netns)
+        routes: list[Route] = []
+        for a in actions:
+            if a.op != actions[0].op or not isinstance(a.obj, Route):
+                raise ValueError("execute_routes takes route actions of one op")
+            routes.append(a.obj)
+        if actions[0].op == "add":
+            results = self._batch.add_routes(routes)
+        else:
+            results = self._batch.delete_routes(routes)
+        out = []
+        for a, r in zip(actions, results, strict=True):
+            if r.ok:
+                out.append(Outcome(a))
+            elif a.op == "delete" and r.errno in (E.ESRCH, E.ENODEV):  # already gone: nothing to do
+                out.append(Outcome(a, changed=False))
+            else:
+                out.append(Outcome(a, NetlinkFailure(r.error or "failed", errno=r.errno)))
+        return out
 
     def __enter__(self) -> KernelExecutor:
         return self
@@ -72,8 +113,10 @@ class KernelExecutor:
 
     def execute(self, action: Action) -> None:
         obj, op = action.obj, action.op
-        if isinstance(obj, Route):
-            self.nl.add_route(obj) if op == "add" else self.nl.delete_route(obj)
+        if isinstance(obj, Route) and op in ("add", "delete"):
+            (outcome,) = self.execute_routes([action])
+            if outcome.error is not None:
+                raise outcome.error
         elif isinstance(obj, Rule):
             self.nl.add_rule(obj) if op == "add" else self.nl.delete_rule(obj)
         elif isinstance(obj, Address):

@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from warpcli.host import netns as ns
 from warpcli.host.constants import MAIN_TABLE, ROUTE_PROTO
 from warpcli.host.errors import HostError, NetlinkFailure, NotRoot
 from warpcli.host.model import Address, LinkInfo, Route, Rule
+
+if TYPE_CHECKING:
+    from warpcli.host.rtnl import Rtnl
 
 T = TypeVar("T")
 AF = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -51,6 +54,29 @@ class Netlink:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
         self._ipr = None
+        self._rt: Rtnl | None = None
+
+    @property
+    def rt(self) -> Rtnl:
+        """Raw rtnetlink (:mod:`warpcli.host.rtnl`) for links, addresses and rules: no pyroute2
+        import on the paths of ``up`` and ``down``."""
+        if self._rt is None:
+            from warpcli.host.rtnl import Rtnl
+
+            ns.require(self.netns)
+            self._rt = Rtnl(self.netns)
+        return self._rt
+
+    def _raw(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()`` over raw rtnetlink; a refusal names ``what`` (the kernel's reason follows)."""
+        try:
+            return fn()
+        except NetlinkFailure as exc:
+            if exc.errno == E.EPERM:
+                raise NotRoot(f"could not {what}: operation not permitted", hint="run as root") from None
+            raise NetlinkFailure(f"could not {what}: {exc.message}", errno=exc.errno) from None
+        except PermissionError:
+            raise NotRoot("managing network interfaces needs root (CAP_NET_ADMIN)") from None
 
     # --- plumbing -------------------------------------------------------------------
     @property
@@ -72,6 +98,9 @@ class Netlink:
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
+        if self._rt is not None:
+            self._rt.close()
+            self._rt = None
 
     def __enter__(self) -> Netlink:
         return self
@@ -103,6 +132,9 @@ class Netlink:
 
     # --- links ----------------------------------------------------------------------
     def links(self) -> list[LinkInfo]:
+        return self._raw("list links", lambda: self.rt.links())
+
+    def _links_pyroute2(self) -> list[LinkInfo]:
         out = []
         for msg in self._dump("list links", lambda: self.ipr.link("dump")):
             out.append(
@@ -120,10 +152,10 @@ class Netlink:
         return next((link for link in self.links() if link.ifname == ifname), None)
 
     def index(self, ifname: str) -> int:
-        found = self._call(f"look up {ifname}", lambda: self.ipr.link_lookup(ifname=ifname))
-        if not found:
+        found = self.link(ifname)
+        if found is None:
             raise HostError(f"no interface {ifname}" + (f" in namespace {self.netns}" if self.netns else ""))
-        return found[0]
+        return found.index
 
     def _names(self) -> dict[int, str]:
         return {link.index: link.ifname for link in self.links()}
@@ -133,7 +165,7 @@ class Netlink:
         """Poll until the link exists (or is gone); False on timeout or when ``alive()`` turns False."""
         deadline = time.monotonic() + timeout
         while True:
-            if bool(self._call("look up links", lambda: self.ipr.link_lookup(ifname=ifname))) == present:
+            if (self.link(ifname) is not None) == present:
                 return True
             if time.monotonic() > deadline or (alive is not None and not alive()):
                 return False
@@ -142,20 +174,30 @@ class Netlink:
     def set_link(self, ifname: str, *, mtu: int | None = None, up: bool | None = None) -> None:
         idx = self.index(ifname)
         if mtu is not None:
-            self._call(f"set mtu {mtu} on {ifname}", lambda: self.ipr.link("set", index=idx, mtu=mtu))
+            self._raw(f"set mtu {mtu} on {ifname}", lambda: self.rt.set_link(idx, mtu=mtu))
         if up is not None:
             state = "up" if up else "down"
-            self._call(f"set {ifname} {state}", lambda: self.ipr.link("set", index=idx, state=state))
+            self._raw(f"set {ifname} {state}", lambda: self.rt.set_link(idx, up=up))
 
     def add_link(self, ifname: str, kind: str) -> None:
-        self._call(f"create {kind} interface {ifname}", lambda: self.ipr.link("add", ifname=ifname, kind=kind))
+        self._raw(f"create {kind} interface {ifname}", lambda: self.rt.add_link(ifname, kind))
 
     def delete_link(self, ifname: str) -> None:
         idx = self.index(ifname)
-        self._call(f"delete interface {ifname}", lambda: self.ipr.link("del", index=idx))
+        self._raw(f"delete interface {ifname}", lambda: self.rt.delete_link(idx))
 
     # --- addresses ------------------------------------------------------------------
     def addresses(self, ifname: str | None = None) -> list[Address]:
+        names = self._names()
+        out = []
+        for index, ip, plen in self._raw("list addresses", lambda: self.rt.addresses()):
+            name = names.get(index)
+            if name is None or (ifname is not None and name != ifname):
+                continue
+            out.append(Address(name, f"{ip}/{plen}"))
+        return out
+
+    def _addresses_pyroute2(self, ifname: str | None = None) -> list[Address]:
         names = self._names()
         out = []
         for msg in self._dump("list addresses", lambda: self.ipr.addr("dump")):
@@ -170,8 +212,7 @@ class Netlink:
         idx = self.index(a.ifname)
         ip, _, plen = a.address.partition("/")
         verb = "add" if op == "add" else "delete"
-        self._call(f"{verb} {a.describe()}",
-                   lambda: self.ipr.addr(op, index=idx, address=ip, prefixlen=int(plen), family=AF[a.family]))
+        self._raw(f"{verb} {a.describe()}", lambda: self.rt.address(verb, idx, a.family, ip, int(plen)))
 
     def add_address(self, a: Address) -> None:
         self._addr("add", a)
@@ -322,6 +363,13 @@ class Netlink:
     def rules(self, *, family: int | None = None, proto: int | None = None) -> list[Rule]:
         out = []
         for fam in (family,) if family else (4, 6):
+            found = self._raw("list rules", partial(self.rt.rules, fam))
+            out += [r for r in found if proto is None or r.proto == proto]
+        return out
+
+    def _rules_pyroute2(self, *, family: int | None = None, proto: int | None = None) -> list[Rule]:
+        out = []
+        for fam in (family,) if family else (4, 6):
             for msg in self._dump("list rules", partial(self.ipr.rule, "dump", family=AF[fam])):
                 if msg["family"] != AF[fam]:
                     continue
@@ -347,11 +395,11 @@ class Netlink:
         return args
 
     def add_rule(self, r: Rule) -> None:
-        self._call(f"add {r.describe()}", lambda: self.ipr.rule("add", **self._rule_args(r)))
+        self._raw(f"add {r.describe()}", lambda: self.rt.rule("add", r))
 
     def delete_rule(self, r: Rule, *, missing_ok: bool = False) -> None:
         try:
-            self._call(f"delete {r.describe()}", lambda: self.ipr.rule("del", **self._rule_args(r)))
+            self._raw(f"delete {r.describe()}", lambda: self.rt.rule("delete", r))
         except NetlinkFailure as exc:
             if not (missing_ok and exc.errno == E.ENOENT):
                 raise

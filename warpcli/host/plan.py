@@ -6,6 +6,11 @@ with an ``execute(action)`` method (``warpcli.host.kernel.KernelExecutor`` for a
 real namespace) and, when an action fails, undoes the ones already applied in
 reverse order before raising :class:`~warpcli.host.errors.ApplyError`.
 
+Routes in bulk: an executor that also has ``execute_routes(actions)`` gets each run of
+consecutive route additions (or deletions) in one call (``KernelExecutor`` sends them as
+batched netlink messages) and answers one :class:`Outcome` per action; rollback and crash
+points work per action exactly as for ``execute``.
+
 ``observed`` must hold only what warpcli owns (routes and rules with its protocol
 number, addresses of its interfaces) plus the current value of every link setting
 and sysctl that ``desired`` names: whatever is observed and not desired is deleted.
@@ -20,7 +25,7 @@ connected network, the default route, or the hub endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -79,6 +84,47 @@ class Executor(Protocol):
     def execute(self, action: Action) -> None: ...
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one action of a batch: done, refused (``error``), or nothing to do
+    (``changed`` False: a route to delete that is already gone)."""
+
+    action: Action
+    error: Exception | None = None
+    changed: bool = True
+
+
+def _batches(actions: Sequence[Action], bulk: bool) -> Iterable[list[Action]]:
+    """Runs of consecutive route actions with one op (when ``bulk``), other actions alone."""
+    run: list[Action] = []
+    for a in actions:
+        if bulk and isinstance(a.obj, Route) and a.op in ("add", "delete"):
+            if run and run[0].op != a.op:
+                yield run
+                run = []
+            run.append(a)
+            continue
+        if run:
+            yield run
+            run = []
+        yield [a]
+    if run:
+        yield run
+
+
+def _run(executor: Executor, batch: list[Action]) -> list[Outcome]:
+    """Execute one batch: in bulk when it is a run of route actions and the executor can."""
+    bulk = getattr(executor, "execute_routes", None)
+    if bulk is not None and isinstance(batch[0].obj, Route) and batch[0].op in ("add", "delete"):
+        return bulk(batch)
+    (action,) = batch
+    try:
+        executor.execute(action)
+    except Exception as exc:
+        return [Outcome(action, exc)]
+    return [Outcome(action)]
+
+
 def _link_changes(desired: LinkState, observed: LinkState) -> tuple[LinkState, LinkState] | None:
     """The settings to change and their previous values, or None when nothing differs."""
     new: dict = {}
@@ -102,15 +148,19 @@ def satisfies(observed: Route, desired: Route) -> bool:
 
 
 def _route_changes(desired: list[Route], observed: list[Route]) -> tuple[list[Route], list[Route]]:
-    """(routes to add, routes to delete), each sorted; a changed route is deleted and re-added."""
+    """(routes to add, routes to delete), each sorted; a changed route is deleted and re-added.
+    Both sides are keyed by the kernel's identity of a route: linear, not desired × observed."""
     by_key: dict[tuple, Route] = {}
     for r in desired:
         if by_key.setdefault(r.key, r) != r:
             raise HostError(f"two desired routes share one kernel key: {by_key[r.key].describe()} / {r.describe()}")
+    have: dict[tuple, list[Route]] = {}
+    for o in observed:
+        have.setdefault(o.key, []).append(o)
     kept: set[Route] = set()
     adds = []
-    for r in by_key.values():
-        match = next((o for o in observed if o.key == r.key and satisfies(o, r)), None)
+    for key, r in by_key.items():
+        match = next((o for o in have.get(key, ()) if satisfies(o, r)), None)
         if match is None:
             adds.append(r)
         else:
@@ -156,25 +206,33 @@ def diff(desired: HostState, observed: HostState) -> Plan:
 
 def apply(plan: Plan | Iterable[Action], executor: Executor) -> list[Action]:
     """Execute every action; on failure undo the applied ones (newest first) and raise
-    :class:`ApplyError` whose message names the failed action and the kernel's reason."""
+    :class:`ApplyError` whose message names the failed action and the kernel's reason.
+
+    Runs of route actions go to ``executor.execute_routes`` when it has one; a failure in
+    such a run is reported after the run, and what the run did is undone with the rest."""
     applied: list[Action] = []
-    for action in plan:
-        try:
-            executor.execute(action)
-        except Exception as exc:
-            undone, undo_errors = rollback(applied, executor)
-            reason = exc.message if isinstance(exc, HostError) else str(exc)
-            note = f"; rolled back {len(undone)} change(s)" if undone else ""
-            if undo_errors:
-                note += f"; {len(undo_errors)} could not be undone: " + "; ".join(undo_errors)
-            raise ApplyError(
-                f"{action.describe()} failed: {reason}{note}",
-                failed=action,
-                rolled_back=undone,
-                rollback_errors=undo_errors,
-                errno=getattr(exc, "errno", None),
-            ) from exc
-        applied.append(action)
+    bulk = hasattr(executor, "execute_routes")
+    for batch in _batches(list(plan), bulk):
+        outcomes = _run(executor, batch)
+        applied += [o.action for o in outcomes if o.error is None and o.changed]
+        failed = next((o for o in outcomes if o.error is not None), None)
+        if failed is None:
+            continue
+        action, exc = failed.action, failed.error
+        undone, undo_errors = rollback(applied, executor)
+        reason = exc.message if isinstance(exc, HostError) else str(exc)
+        more = sum(1 for o in outcomes if o.error is not None) - 1
+        note = f" (and {more} more in the same batch)" if more else ""
+        note += f"; rolled back {len(undone)} change(s)" if undone else ""
+        if undo_errors:
+            note += f"; {len(undo_errors)} could not be undone: " + "; ".join(undo_errors)
+        raise ApplyError(
+            f"{action.describe()} failed: {reason}{note}",
+            failed=action,
+            rolled_back=undone,
+            rollback_errors=undo_errors,
+            errno=getattr(exc, "errno", None),
+        ) from exc
     return applied
 
 
@@ -182,14 +240,18 @@ def rollback(applied: list[Action], executor: Executor) -> tuple[list[Action], l
     """Undo ``applied`` newest first; keep going past failures. Returns (undone, errors)."""
     undone: list[Action] = []
     errors: list[str] = []
+    inverses: list[Action] = []
     for action in reversed(applied):
         try:
-            inverse = action.inverse()
-            executor.execute(inverse)
+            inverses.append(action.inverse())
         except Exception as exc:
             errors.append(f"{action.describe()}: {exc}")
-        else:
-            undone.append(inverse)
+    for batch in _batches(inverses, hasattr(executor, "execute_routes")):
+        for o in _run(executor, batch):
+            if o.error is None:
+                undone.append(o.action)
+            else:
+                errors.append(f"{o.action.inverse().describe()}: {o.error}")
     return undone, errors
 
 

@@ -372,6 +372,7 @@ class RtnlBatch:
         unpack_hdr, unpack_rt = NLMSGHDR.unpack_from, _RTMSG.unpack_from
         unpack_rta, unpack_u32 = _RTA.unpack_from, _U32.unpack_from
         ntop = socket.inet_ntop
+        from_kernel = Route.from_kernel
         out: list[Route] = []
         interrupted = False
         while True:
@@ -416,11 +417,10 @@ class RtnlBatch:
                             prefsrc = ntop(family, bytes(buf[p:pos + alen]))
                         pos += (alen + 3) & ~3
                     if family == af and (table is None or rtable == table) and (proto is None or rproto == proto):
-                        out.append(Route(
-                            dst=f"{dst or ('::' if family == socket.AF_INET6 else '0.0.0.0')}/{dst_len}",
-                            table=rtable, ifname=names.get(oif) if oif is not None else None,
-                            gateway=gateway, metric=metric, proto=rproto,
-                            type=RTN_NAME.get(rtype, str(rtype)), prefsrc=prefsrc,
+                        out.append(from_kernel(
+                            f"{dst or ('::' if family == socket.AF_INET6 else '0.0.0.0')}/{dst_len}",
+                            rtable, names.get(oif) if oif is not None else None,
+                            gateway, metric, rproto, RTN_NAME.get(rtype, str(rtype)), prefsrc,
                         ))
                 off += (length + 3) & ~3
 
