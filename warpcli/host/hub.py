@@ -20,8 +20,8 @@ from warpcli.host import mss, wg
 from warpcli.host.connector import (
     FORWARDING,
     discard_interface,
-    prepare_run_dir,
     mss_plan,
+    prepare_run_dir,
     remember_sysctls,
     require_root,
     restore_sysctls,
