@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "down": "warpcli.cli.connector_cmds:down",
     "status": "warpcli.cli.connector_cmds:status",
     "hub": "warpcli.cli.hub_cmds",
+    "ha": "warpcli.cli.ha_cmds",
     "controller": "warpcli.cli.controller_cmds",
     "install": "warpcli.cli.install_cmds:install",
     "uninstall": "warpcli.cli.install_cmds:uninstall",

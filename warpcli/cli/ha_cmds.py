@@ -1,0 +1,69 @@
+"""warpcli ha promote | drain: planned switchover between the replicas of a tunnel (and the watchers
+keepalived and `hub up` start: `ha agent`, `ha hub-agent`, hidden)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from warpcli.cli import render
+from warpcli.cli.context import runtime
+from warpcli.cli.options import Json
+
+app = typer.Typer(
+    add_completion=False,
+    help="High availability: hand the active role between the replicas of a tunnel.",
+    no_args_is_help=True,
+)
+
+Timeout = Annotated[float, typer.Option("--timeout", min=0.5, max=120, help="How long to wait for the handover.")]
+
+
+def _ifname(rt) -> str:
+    from warpcli.cli.connector_cmds import _config
+
+    return _config(rt).interface
+
+
+def _show(result: dict, json: bool, text: str) -> None:
+    render.emit_json(result) if json else render.plain(text)
+
+
+@app.command("promote")
+def promote(ctx: typer.Context, timeout: Timeout = 8.0, json: Json = False) -> None:
+    """Make this replica the active one (no TCP connection is lost); it keeps the role until drained."""
+    from warpcli.host.ha import replica
+
+    rt = runtime(ctx, json=json)
+    result = replica.promote(rt.settings.run_dir, _ifname(rt), timeout=timeout)
+    _show(result, json, "active: this replica holds the gateway address and the hub routes to it")
+
+
+@app.command("drain")
+def drain(ctx: typer.Context, timeout: Timeout = 8.0, json: Json = False) -> None:
+    """Hand the active role to another replica (no TCP connection is lost); stay standby at the lowest
+    priority until `warpcli ha promote` or a new `warpcli up` with other settings."""
+    from warpcli.host.ha import replica
+
+    rt = runtime(ctx, json=json)
+    result = replica.drain(rt.settings.run_dir, _ifname(rt), timeout=timeout)
+    _show(result, json, f"standby: the hub routes to {result['hub_owner']}")
+
+
+@app.command("agent", hidden=True)
+def agent(
+    directory: Annotated[Path, typer.Option("--dir")],
+    fifo: Annotated[str | None, typer.Argument()] = None,
+) -> None:
+    """The replica's agent (keepalived runs it as its notify-FIFO script)."""
+    from warpcli.host.ha.prober import ReplicaAgent
+
+    ReplicaAgent(directory, fifo).run()
+
+
+@app.command("hub-agent", hidden=True)
+def hub_agent(directory: Annotated[Path, typer.Option("--dir")]) -> None:
+    """The hub's responder (`hub up` starts it)."""
+    from warpcli.host.ha.prober import HubResponder
+
+    HubResponder(directory).run()
