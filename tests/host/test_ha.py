@@ -17,6 +17,7 @@ import pytest
 from tests.host.conftest import Lab, ip
 from tests.host.ha_lab import HaSite, bring_up, build, kill, wait_active, wait_for
 from tests.host.sites import assert_same
+from tests.test_docs import _conforms, _field_tables
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +49,10 @@ def test_kill_active_fails_over_both_ways_then_preempts_back_and_down_leaves_not
     s.check_traffic(first, after)
     st = s.status("a2")
     assert st["ha"]["hub_sees_active"] is True and st["ha"]["role_changed_at"]
+    docs = _field_tables()
+    _conforms(st, docs["Status report"], "status --json")
+    _conforms(st["ha"], docs["HA report"], "status --json .ha")
+    assert {r["address"]: r["role"] for r in st["ha"]["replicas"]}[s.address("a2")] == "active"
 
     # a1 comes back (`up` again): with preempt (the default) it takes the role back, no connection lost
     s.warpcli("a1", "up")
@@ -118,10 +123,12 @@ def test_promote_and_drain_lose_no_connection(ha: HaSite) -> None:
     s.start_traffic()
     first = s.wait_flowing()
     out = json.loads(s.warpcli("a2", "ha", "promote", "--json").stdout)
+    _conforms(out, _field_tables()["Handover result"], "ha promote --json")
     assert out["role"] == "active"
     wait_active(s, "a2")
     s.check_traffic(first, s.wait_flowing(since=s.reports()))
     out = json.loads(s.warpcli("a2", "ha", "drain", "--json").stdout)
+    _conforms(out, _field_tables()["Handover result"], "ha drain --json")
     assert out["drained"] is True and out["hub_owner"] == s.address("a1")
     wait_active(s, "a1")
     s.check_traffic(first, s.wait_flowing(since=s.reports()))

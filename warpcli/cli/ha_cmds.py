@@ -1,7 +1,5 @@
-"""warpcli ha promote | drain: planned switchover between the replicas of a tunnel (and the watchers
-keepalived and `hub up` start: `ha agent`, `ha hub-agent`, hidden)."""
+"""warpcli ha promote | drain: planned switchover between the replicas of a tunnel."""
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,22 +46,3 @@ def drain(ctx: typer.Context, timeout: Timeout = 8.0, json: Json = False) -> Non
     rt = runtime(ctx, json=json)
     result = replica.drain(rt.settings.run_dir, _ifname(rt), timeout=timeout)
     _show(result, json, f"standby: the hub routes to {result['hub_owner']}")
-
-
-@app.command("agent", hidden=True)
-def agent(
-    directory: Annotated[Path, typer.Option("--dir")],
-    fifo: Annotated[str | None, typer.Argument()] = None,
-) -> None:
-    """The replica's agent (keepalived runs it as its notify-FIFO script)."""
-    from warpcli.host.ha.prober import ReplicaAgent
-
-    ReplicaAgent(directory, fifo).run()
-
-
-@app.command("hub-agent", hidden=True)
-def hub_agent(directory: Annotated[Path, typer.Option("--dir")]) -> None:
-    """The hub's responder (`hub up` starts it)."""
-    from warpcli.host.ha.prober import HubResponder
-
-    HubResponder(directory).run()

@@ -364,9 +364,9 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
     from warpcli.host.ha import replica
 
     ha = replica.report(run_dir, cfg.interface)
+    report["role"] = ha["role"] if ha else None
+    report["ha"] = ha
     if ha is not None:
-        report["role"] = ha["role"]
-        report["ha"] = ha
         report["problems"] += [f"high availability: {p}" for p in ha["problems"]]
     report["healthy"] = not report["problems"]
     return report

@@ -45,7 +45,7 @@ def running_pid(run_dir: Path, ifname: str) -> int | None:
 
     d = hub_dir(run_dir, ifname)
     pid = read_pid(d / "hub-agent.pid") or read_pid(d / "hub-agent.pid.warpcli")
-    if pid and process_alive(pid) and "ha hub-agent" in _cmdline(pid) and str(d) in _cmdline(pid):
+    if pid and process_alive(pid) and "warpcli.host.ha.prober hub" in _cmdline(pid) and str(d) in _cmdline(pid):
         return pid
     return None
 
@@ -63,7 +63,7 @@ def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | N
         return []
     with open(d / "hub-agent.log", "ab") as log:
         proc = subprocess.Popen(
-            ns.exec_argv(netns, [sys.executable, "-m", "warpcli", "ha", "hub-agent", "--dir", str(d)]),
+            ns.exec_argv(netns, [sys.executable, "-m", "warpcli.host.ha.prober", "hub", "--dir", str(d)]),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             env={**os.environ, "WARPCLI_RUN_DIR": str(run_dir)},
         )

@@ -112,10 +112,10 @@ def render_config(s: HaSettings, d: Path, vrid: int) -> str:
 
 
 def agent_script(d: Path, env: dict[str, str]) -> str:
-    """The FIFO script keepalived runs: this warpcli's ``ha agent`` (keepalived passes the FIFO last)."""
+    """The FIFO script keepalived runs: this warpcli's replica agent (keepalived passes the FIFO last)."""
     keep = {k: v for k, v in env.items() if k.startswith("WARPCLI_") or k in ("PATH", "PYTHONPATH", "HOME")}
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(keep.items()))
-    return (f"#!/bin/sh\n{exports}exec {shlex.quote(sys.executable)} -m warpcli ha agent "
+    return (f"#!/bin/sh\n{exports}exec {shlex.quote(sys.executable)} -m warpcli.host.ha.prober replica "
             f"--dir {shlex.quote(str(d))} \"$@\" >>{shlex.quote(str(d / 'agent.log'))} 2>&1\n")
 
 

@@ -1,13 +1,14 @@
 """The two watchers of HA: the replica's agent and the hub's responder. Both speak :mod:`election`'s
 protocol over UDP through the tunnel (never through the controller, which may be down).
 
-Replica agent (``warpcli ha agent``; keepalived starts it as its notify-FIFO script):
+Replica agent (``python -m warpcli.host.ha.prober replica --dir D FIFO``; keepalived starts it as its
+notify-FIFO script):
 reads keepalived's role changes from the FIFO; probes the hub every 0.1 s and at once on
 a role change; checks the optional LAN health target; writes the ``fault`` and ``boost``
 track files keepalived watches; keeps ``agent.json`` (what `status` shows). It exits
 when keepalived (its parent) goes.
 
-Hub responder (``warpcli ha hub-agent``; `hub up` starts it): answers probes, keeps each
+Hub responder (``python -m warpcli.host.ha.prober hub --dir D``; `hub up` starts it): answers probes, keeps each
 replica's claim, and moves a tunnel's CIDRs (WireGuard allowed IPs) to the replica
 :func:`election.choose_owner` picks; ``owners.json`` records the choice for `hub up`.
 """
@@ -398,3 +399,21 @@ class HubResponder:
                     self.elect(t, now)
                 self._publish(now)
                 next_tick = now + 0.25
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m warpcli.host.ha.prober")
+    parser.add_argument("side", choices=("replica", "hub"))
+    parser.add_argument("--dir", required=True, type=Path)
+    parser.add_argument("fifo", nargs="?")
+    args = parser.parse_args(argv)
+    if args.side == "replica":
+        ReplicaAgent(args.dir, args.fifo).run()
+    else:
+        HubResponder(args.dir).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -204,7 +204,7 @@ def stop(run_dir: Path, ifname: str, *, timeout: float = HANDOVER_TIMEOUT) -> li
     agent_pid = ka.read_pid(d / "agent.pid")
     if ka.stop(d):
         lines.append(f"- keepalived (gateway {s.lan_gateway if s else '?'})")
-    if agent_pid and process_alive(agent_pid) and "ha agent" in " ".join(ka._cmdline(agent_pid)) and \
+    if agent_pid and process_alive(agent_pid) and "warpcli.host.ha.prober replica" in " ".join(ka._cmdline(agent_pid)) and \
             str(d) in ka._cmdline(agent_pid):
         os.kill(agent_pid, 15)
         _wait(lambda: not process_alive(agent_pid), 5.0)
