@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("side", choices=("replica", "hub"))
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("fifo", nargs="?")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.side == "replica":
         ReplicaAgent(args.dir, args.fifo).run()
     else:

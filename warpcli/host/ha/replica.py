@@ -103,6 +103,8 @@ def report(run_dir: Path, ifname: str) -> dict | None:
     running = ka.running_pid(d) is not None
     role = st.get("role", "fault") if running else "fault"
     problems = list(st.get("problems", [])) if running else ["keepalived is not running (run `warpcli up`)"]
+    if running and time.time() - float(st.get("updated_at") or 0) > 5:
+        problems.append("the HA agent does not report (see agent.log in the HA directory)")
     changed = st.get("role_changed_at")
     return {
         "role": role,
