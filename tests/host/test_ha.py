@@ -55,6 +55,8 @@ def test_kill_active_fails_over_both_ways_then_preempts_back_and_down_leaves_not
     _conforms(st["ha"], docs["HA report"], "status --json .ha")
     assert {r["address"]: r["role"] for r in st["ha"]["replicas"]}[s.address("a2")] == "active"
 
+    kept = json.loads((s.tmp / "config-a1" / "ha.json").read_text())  # for `up` at boot
+    assert (kept["lan_gateway"], kept["lan_interface"], kept["priority"]) == ("10.1.0.1/24", "lan0", 200)
     # a1 comes back (`up` again): with preempt (the default) it takes the role back, no connection lost
     s.warpcli("a1", "up")
     s.track()

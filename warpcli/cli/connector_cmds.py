@@ -60,12 +60,12 @@ def up(
         raise InvalidInput("--follow and --dry-run do not go together")
     cfg = _config(rt)
     ha = replica.resolve_settings(cfg, rt.settings.run_dir, lan_gateway=lan_gateway, lan_interface=lan_interface,
-                                  preempt=preempt, health_check=health_check)
+                                  preempt=preempt, health_check=health_check, config_dir=rt.settings.config_dir)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
     def reconcile():
         return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
-                            ha=ha)
+                            ha=ha, config_dir=rt.settings.config_dir)
 
     def show(result) -> None:
         for w in result.warnings:

@@ -187,6 +187,7 @@ def up(
     dry_run: bool = False,
     netns: str | None = None,
     ha=None,
+    config_dir: Path | None = None,
 ) -> UpResult:
     """Reconcile the tunnel; with ``ha`` (:class:`warpcli.host.ha.keepalived.HaSettings`) also run
     this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub)."""
@@ -196,6 +197,8 @@ def up(
     from warpcli.host.ha import replica
 
     ha_lines = replica.ensure(ha, run_dir=run_dir, netns=netns, dry_run=dry_run)
+    if config_dir is not None and not dry_run:
+        replica.save_settings(config_dir, ha)
     if not ha_lines:
         return result
     lines = [x for x in result.lines if x != "no changes"] + ha_lines

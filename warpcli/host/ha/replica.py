@@ -214,10 +214,24 @@ def stop(run_dir: Path, ifname: str, *, timeout: float = HANDOVER_TIMEOUT) -> li
     return lines
 
 
+CONFIG_FILE = "ha.json"  #: in the config directory: the HA flags of the last `up`, so `up` at boot keeps them
+
+
+def save_settings(config_dir: Path, s: HaSettings) -> None:
+    if read_json(Path(config_dir) / CONFIG_FILE) != s.to_dict():
+        write_json(Path(config_dir) / CONFIG_FILE, s.to_dict())
+
+
 def resolve_settings(cfg, run_dir: Path, *, lan_gateway: str | None, lan_interface: str | None,
-                     preempt: bool | None, health_check: str | None) -> HaSettings | None:
-    """The HA settings `up` should apply: the flags given, else what the last `up` used; None: no HA."""
+                     preempt: bool | None, health_check: str | None,
+                     config_dir: Path | None = None) -> HaSettings | None:
+    """The HA settings `up` should apply: the flags given, else what the last `up` used (the run
+    directory's copy, else the config directory's, which survives a reboot); None: no HA."""
     stored = settings_of(run_dir, cfg.interface)
+    if stored is None and config_dir is not None:
+        data = read_json(Path(config_dir) / CONFIG_FILE)
+        stored = HaSettings.from_dict(data) if isinstance(data, dict) and data.get("interface") == cfg.interface \
+            and data.get("tunnel_id") == cfg.tunnel_id else None
     if lan_gateway is None and lan_interface is None:
         if stored is None:
             if preempt is not None or health_check is not None:
