@@ -186,3 +186,16 @@ def test_split_brain_the_hub_still_routes_each_cidr_to_one_replica(ha: HaSite) -
     s.lab.sh(s.ns["lana"], "nft", "delete", "table", "bridge", "warpcli_test")
     wait_active(s, "a1")
     s.check_traffic(first, s.wait_flowing(since=s.reports()))
+
+
+def test_promote_with_no_preempt_asks_the_active_replica_to_yield_through_the_hub(ha: HaSite) -> None:
+    """With --no-preempt a standby does not take over by priority alone: the hub tells the active one."""
+    s = ha
+    bring_up(s, a1=("--no-preempt",), a2=("--no-preempt",))
+    wait_active(s, "a1")
+    s.start_traffic()
+    first = s.wait_flowing()
+    s.warpcli("a2", "ha", "promote")
+    wait_active(s, "a2")
+    s.check_traffic(first, s.wait_flowing(since=s.reports()))
+    assert s.status("a1")["role"] == "standby"

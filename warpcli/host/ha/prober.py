@@ -181,9 +181,10 @@ class ReplicaAgent:
     def _on_fifo(self, line: str) -> bool:
         _log(f"keepalived: {line}")
         parts = line.split()
-        if len(parts) >= 3 and parts[0] == "INSTANCE":
+        # events that are not states (MASTER_RX_LOWER_PRI: a master heard a lower priority) change nothing
+        if len(parts) >= 3 and parts[0] == "INSTANCE" and parts[2] in ROLE_OF_STATE:
             ka = parts[2]
-            role = ROLE_OF_STATE.get(ka, "fault")
+            role = ROLE_OF_STATE[ka]
             self.state.keepalived_state = ka
             if role != self.state.role:
                 self.state.role = role
