@@ -131,6 +131,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "integer or null": (int, NoneType),
     "number": (int, float),
+    "number or null": (int, float, NoneType),
     "array": (list,),
     "object": (dict,),
     "object or null": (dict, NoneType),
@@ -293,7 +294,7 @@ def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPa
 #: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py and
 #: tests/host/test_warp_enroll.py check them
 HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result", "Hub",
-               "Warp enrollment"}
+               "Warp enrollment", "HA report", "Handover result"}  # the last two: tests/host/test_ha.py
 #: shapes only the cloudflare controller's commands print: checked by the test below on cf_samples
 CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
 #: what `controller serve --json` prints once listening: tests/test_controller_serve.py checks it

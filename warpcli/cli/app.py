@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "status": "warpcli.cli.connector_cmds:status",
     "hub": "warpcli.cli.hub_cmds",
     "connector": "warpcli.cli.connectors",
+    "ha": "warpcli.cli.ha_cmds",
     "controller": "warpcli.cli.controller_cmds",
     "install": "warpcli.cli.install_cmds:install",
     "uninstall": "warpcli.cli.install_cmds:uninstall",

@@ -28,6 +28,18 @@ def up(
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
     metrics_listen: following.MetricsListen = None,
+    lan_gateway: Annotated[str | None, typer.Option(
+        "--lan-gateway", metavar="CIDR",
+        help="High availability: the LAN's gateway address (with prefix) that the active replica holds.")] = None,
+    lan_interface: Annotated[str | None, typer.Option(
+        "--lan-interface", metavar="IF", help="High availability: the LAN interface the gateway address lives on.")] = None,
+    preempt: Annotated[bool | None, typer.Option(
+        "--preempt/--no-preempt", show_default=False,
+        help="Whether a recovered higher-priority replica takes the role back (default: preempt).")] = None,
+    health_check: Annotated[str | None, typer.Option(
+        "--health-check", metavar="HOST:PORT",
+        help="High availability: a LAN service to TCP-connect to; 3 failures in a row make this replica unhealthy.")
+    ] = None,
     json: Json = False,
 ) -> None:
     """Install the tunnel interface and routes; reconcile with the controller.
@@ -36,8 +48,13 @@ def up(
     then applies it; on any failure it rolls back what it applied. A second run
     prints "no changes". With --follow it keeps running and reconciles again
     whenever the controller's routes or hub change (JSON: one object per line).
+
+    With --lan-gateway and --lan-interface this host is one replica of its tunnel:
+    keepalived (VRRPv3) gives the gateway address to the active replica and the hub
+    routes the tunnel's CIDRs to it (see `warpcli ha`). Later runs keep these settings.
     """
     from warpcli.host import connector
+    from warpcli.host.ha import replica
 
     rt = runtime(ctx, json=json)
     if follow and dry_run:
@@ -45,10 +62,13 @@ def up(
     if metrics_listen is not None and not follow:
         raise InvalidInput("--metrics-listen needs --follow (a single run has nothing to serve)")
     cfg = _config(rt)
+    ha = replica.resolve_settings(cfg, rt.settings.run_dir, lan_gateway=lan_gateway, lan_interface=lan_interface,
+                                  preempt=preempt, health_check=health_check, config_dir=rt.settings.config_dir)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
     def reconcile():
-        return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run)
+        return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
+                            ha=ha, config_dir=rt.settings.config_dir)
 
     def show(result) -> None:
         for w in result.warnings:
@@ -115,7 +135,24 @@ def status(ctx: typer.Context, json: Json = False) -> None:
             ("routes", f"{len(report['routes']['installed'])} installed, {len(report['routes']['missing'])} missing, "
                        f"{len(report['routes']['extra'])} extra"),
             ("forwarding", ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["forwarding"].items())),
+            *_ha_fields(report.get("ha")),
             ("health", "healthy" if report["healthy"] else "degraded: " + "; ".join(report["problems"])),
         ])
     if not report["healthy"]:
         raise typer.Exit(ExitCode.DEGRADED)
+
+
+def _ha_fields(ha: dict | None) -> list[tuple[str, str]]:
+    """`status` lines of a replica: its role, the other replicas as the hub hears them, who the hub routes to."""
+    if ha is None:
+        return []
+    role = ha["role"] + (" (drained)" if ha["drained"] else "")
+    others = ", ".join(f"{r['address']} {r['role']} (priority {r['priority']})" for r in ha["replicas"]) or "none heard"
+    return [
+        ("role", f"{role}, priority {ha['priority']}"
+                 + (f" (effective {ha['effective_priority']})" if ha["effective_priority"] != ha["priority"] else "")
+                 + f", since {ha['role_changed_at'] or '?'}"),
+        ("gateway", f"{ha['lan_gateway']} on {ha['lan_interface']} ({'preempt' if ha['preempt'] else 'no preempt'})"),
+        ("replicas", others),
+        ("hub routes to", ha["hub_owner"] or "unknown"),
+    ]

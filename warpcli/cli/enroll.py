@@ -57,6 +57,11 @@ def enroll(
     ] = None,
     mtu: Annotated[int | None, typer.Option("--mtu", min=576, max=65535, help="Tunnel MTU (default 1280).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-enroll, also into another tunnel, with a new key.")] = False,
+    priority: Annotated[
+        int | None,
+        typer.Option("--priority", help="This replica's priority for high availability (1..254, higher wins; "
+                                        "default 100).", show_default=False),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Enroll this host as a tunnel's connector: a key pair, a device address, connector.toml.
@@ -75,7 +80,7 @@ def enroll(
         served = _served_controller(rt, token)
         if served is None:  # Cloudflare itself: its edge is the hub
             _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu,
-                                     force=force, json=json)
+                                     force=force, json=json, priority=priority)
             return
     try:
         result = enrollment.enroll(
@@ -83,7 +88,7 @@ def enroll(
             tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
             # a served controller: `up` asks it again, with the tunnel token kept beside the key
             api_url=rt.settings.api_url if served else None, account_id=served.account_id if served else None,
-            keep_token=served is not None and token is not None,
+            keep_token=served is not None and token is not None, priority=priority,
         )
     finally:
         if served is not None and token is not None:  # its own client (the tunnel token's)
@@ -120,12 +125,13 @@ def _served_controller(rt, token: str | None):
     return ctrl
 
 
-def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json) -> None:
+def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json, priority=None) -> None:
     """Cloudflare's edge is the hub: warp-cli joins this host to the tunnel."""
     from warpcli.core.errors import NotSupported
     from warpcli.host.warp_client import WarpClient, enroll
 
-    given = [flag for flag, value in (("--vnet", vnet), ("--interface", interface), ("--mtu", mtu))
+    given = [flag for flag, value in (("--vnet", vnet), ("--interface", interface), ("--mtu", mtu),
+                                      ("--priority", priority))
              if value is not None]  # also an empty --interface '': refused, not silently ignored
     given += ["--force"] if force else []
     if given:

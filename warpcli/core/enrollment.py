@@ -53,6 +53,7 @@ class ConnectorConfig:
     state_dir: str | None = None  # the embedded controller used at enrollment, if any
     api_url: str | None = None  # the served controller enrolled with (its API v4 base URL), if any
     account_id: str | None = None  # that server's account
+    priority: int | None = None  # this replica's VRRP priority (high availability), 1..254
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -74,6 +75,9 @@ def load_connector_config(config_dir: Path) -> ConnectorConfig | None:
                            and isinstance(cfg.account_id, str)):
             raise TypeError
         if not isinstance(cfg.mtu, int) or isinstance(cfg.mtu, bool) or not 576 <= cfg.mtu <= 65535:
+            raise TypeError
+        if cfg.priority is not None and (not isinstance(cfg.priority, int) or isinstance(cfg.priority, bool)
+                                         or not 1 <= cfg.priority <= 254):
             raise TypeError
         validate_interface(cfg.interface)
         version, value = parse_address(cfg.address)
@@ -109,6 +113,7 @@ def enroll(
     account_id: str | None = None,
     keep_token: bool = False,
     force: bool = False,
+    priority: int | None = None,
 ) -> Enrolled:
     """Make a key pair, register the public key, keep the private key, write connector.toml.
 
@@ -119,6 +124,8 @@ def enroll(
     """
     if interface is not None:
         validate_interface(interface)
+    if priority is not None and not 1 <= priority <= 254:
+        raise InvalidInput(f"--priority {priority} is out of range", hint="1..254 (VRRP; higher wins)")
     t: Tunnel
     if token is not None:
         t = ctrl.verify_tunnel_token(token)
@@ -145,6 +152,12 @@ def enroll(
                 )
             if keep_token and token is not None and secrets.get(tunnel_token_key(t.id)) != token:
                 secrets.set(tunnel_token_key(t.id), token)  # a fresh token of the same tunnel
+            if priority is not None and priority != current.priority:  # a local setting: no new key needed
+                from dataclasses import replace
+
+                current = replace(current, priority=priority)
+                atomic_write_toml(config_dir / CONNECTOR_FILE, current.to_dict())
+                return Enrolled(current, None, True)
             return Enrolled(current, None, False)
         if current.tunnel_id != t.id and not force:
             raise Conflict(
@@ -158,6 +171,7 @@ def enroll(
         address=connector.address, interface=interface or (current.interface if current else DEFAULT_INTERFACE),
         mtu=mtu or (current.mtu if current else DEFAULT_MTU), state_dir=state_dir, api_url=api_url,
         account_id=account_id if api_url else None,
+        priority=priority if priority is not None else (current.priority if current else None),
     )
     kept = secrets.get(tunnel_token_key(t.id)) if keep_token else None
     try:

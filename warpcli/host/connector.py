@@ -219,6 +219,33 @@ def up(
     run_dir: Path,
     dry_run: bool = False,
     netns: str | None = None,
+    ha=None,
+    config_dir: Path | None = None,
+) -> UpResult:
+    """Reconcile the tunnel; with ``ha`` (:class:`warpcli.host.ha.keepalived.HaSettings`) also run
+    this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub)."""
+    result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns)
+    if ha is None:
+        return result
+    from warpcli.host.ha import replica
+
+    ha_lines = replica.ensure(ha, run_dir=scoped_run_dir(run_dir, netns), netns=netns, dry_run=dry_run)
+    if config_dir is not None and not dry_run:
+        replica.save_settings(config_dir, ha)
+    if not ha_lines:
+        return result
+    lines = [x for x in result.lines if x != "no changes"] + ha_lines
+    return UpResult(lines, True, not dry_run, result.skipped, result.warnings)
+
+
+def _up_tunnel(
+    ctrl: Controller,
+    cfg: ConnectorConfig,
+    private_key: str,
+    *,
+    run_dir: Path,
+    dry_run: bool = False,
+    netns: str | None = None,
 ) -> UpResult:
     from warpcli.host.kernel import KernelExecutor, observe
     from warpcli.host.netlink import Netlink
@@ -303,11 +330,12 @@ class DownResult:
 
 def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> DownResult:
     """Remove exactly what ``up`` installed (by tag), restore the sysctls it changed."""
+    from warpcli.host.ha import replica
     from warpcli.host.netlink import Netlink
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
-    lines: list[str] = []
+    lines: list[str] = replica.stop(run_dir, cfg.interface)  # hand over first, while the tunnel still works
     with Netlink(netns) as nl:
         for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == Rule(0, 0).proto]:
             nl.delete_rule(rule, missing_ok=True)
@@ -386,5 +414,12 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
             report["problems"].append(str(exc))
     if not all(report["forwarding"].values()):
         report["problems"].append("IP forwarding is off")
+    from warpcli.host.ha import replica
+
+    ha = replica.report(run_dir, cfg.interface)
+    report["role"] = ha["role"] if ha else None
+    report["ha"] = ha
+    if ha is not None:
+        report["problems"] += [f"high availability: {p}" for p in ha["problems"]]
     report["healthy"] = not report["problems"]
     return report

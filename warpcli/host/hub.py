@@ -180,25 +180,45 @@ def release_slot(run_dir: Path, ifname: str) -> HubSlot | None:
     return HubSlot(ifname, s["vnet"], s["n"])
 
 
-def hub_peers(ctrl: Controller, vnet: VirtualNetwork) -> list[tuple[Connector, list[str]]]:
-    """Each connector of the vnet and the CIDRs it answers for.
-
-    Several connectors of one tunnel (replicas) share its routes; WireGuard allows a
-    CIDR on one peer only, so the routes go to the first (lowest address) replica.
-    """
-    connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
+def tunnel_cidrs(ctrl: Controller, vnet: VirtualNetwork) -> dict[str, list[str]]:
     by_tunnel: dict[str, list[str]] = {}
     for r in ctrl.list_routes(RouteFilter(virtual_network_id=vnet.id)):
         by_tunnel.setdefault(r.tunnel_id, []).append(r.network)
+    return by_tunnel
+
+
+def hub_peers(ctrl: Controller, vnet: VirtualNetwork, owners: dict[str, str] | None = None,
+              connectors: list[Connector] | None = None,
+              by_tunnel: dict[str, list[str]] | None = None) -> list[tuple[Connector, list[str]]]:
+    """Each connector of the vnet and the CIDRs it answers for.
+
+    Several connectors of one tunnel (replicas) share its routes; WireGuard allows a
+    CIDR on one peer only, so the routes go to the replica the HA responder elected
+    (``owners``: tunnel id -> device address), else to the first (lowest address) one.
+    """
+    if connectors is None:
+        connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
+    if by_tunnel is None:
+        by_tunnel = tunnel_cidrs(ctrl, vnet)
+    owners = owners or {}
+    present = {(c.tunnel_id, c.address) for c in connectors}
     seen: set[str] = set()
     out = []
     for c in connectors:
         cidrs = [f"{c.address}/32"]
-        if c.tunnel_id not in seen:
+        owner = owners.get(c.tunnel_id)
+        elected = c.address == owner if (c.tunnel_id, owner) in present else c.tunnel_id not in seen
+        if elected:
             cidrs += by_tunnel.get(c.tunnel_id, [])
-            seen.add(c.tunnel_id)
+        seen.add(c.tunnel_id)
         out.append((c, cidrs))
     return out
+
+
+def ha_peers(connectors: list[Connector], by_tunnel: dict[str, list[str]]) -> dict[str, dict]:
+    """What the HA responder needs to know of each connector (see warpcli.host.ha.hubwatch)."""
+    return {c.address: {"public_key": c.public_key, "tunnel_id": c.tunnel_id,
+                        "cidrs": sorted(by_tunnel.get(c.tunnel_id, []))} for c in connectors}
 
 
 def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str]):
@@ -268,8 +288,12 @@ def hub_up(
             hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
             registered = True
             lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
+        from warpcli.host.ha import hubwatch
+
         slot = claim_slot(run_dir, ifname, vnet.id, dry_run=dry_run)
-        peers = hub_peers(ctrl, vnet)
+        connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
+        by_tunnel = tunnel_cidrs(ctrl, vnet)
+        peers = hub_peers(ctrl, vnet, hubwatch.owners(run_dir, ifname), connectors, by_tunnel)
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
@@ -295,14 +319,19 @@ def hub_up(
         warnings: list[str] = []
         clamp = mss_plan(ifname, netns, lines, warnings, exists=created is None)
         changed = bool(created) or bool(peer_lines) or not plan.empty or clamp
-        if dry_run or not changed:
+        if dry_run:
             return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers), warnings)
-        wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
-        remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls, netns)
-        if clamp:
-            clamped = mss.ensure(ifname, netns)
-        with KernelExecutor(netns) as executor:
-            apply(plan, executor)
+        if changed:
+            wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
+            remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls, netns)
+            if clamp:
+                clamped = mss.ensure(ifname, netns)
+            with KernelExecutor(netns) as executor:
+                apply(plan, executor)
+        started = hubwatch.ensure(run_dir, ifname, ha_peers(connectors, by_tunnel), netns=netns)
+        if not changed and not started:
+            return HubResult([*lines, "no changes"], False, len(peers), warnings)
+        lines += started
     except BaseException:
         if clamped:
             unclamp(ifname, netns)
@@ -348,12 +377,13 @@ def hubs_down(interface: str | None, *, remove_all: bool = False, run_dir: Path,
 
 
 def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[str]:
+    from warpcli.host.ha import hubwatch
     from warpcli.host.netlink import Netlink
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
+    lines: list[str] = hubwatch.stop(run_dir, ifname)
     slot = release_slot(run_dir, ifname)
-    lines: list[str] = []
     if slot is not None:
         with Netlink(netns) as nl:
             for rule in [r for r in nl.rules() if r.table == slot.table and r.priority == slot.priority]:

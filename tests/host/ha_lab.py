@@ -1,0 +1,330 @@
+"""The high-availability topology and its traffic (shared by tests/host/test_ha.py and benchmarks/failover.py).
+
+WAN: a bridge joining the hub (192.0.2.1), replicas A1 (.11) and A2 (.13) of tunnel site-a, connector B (.12).
+Site A's LAN: a bridge namespace joining A1 (lan0 10.1.0.2), A2 (lan0 10.1.0.3) and host A (10.1.0.10),
+whose default gateway is the shared address 10.1.0.1 that the active replica holds.
+Site B: connector B (10.2.0.1) and host B (10.2.0.10, default via B).
+
+:data:`TRAFFIC` runs on a host: a TCP and UDP echo server that puts the source address it saw in
+every reply, and clients that keep N long-lived TCP connections and a UDP stream toward the other
+host; on each line of stdin it prints a JSON report (per connection: local port, replies, sources
+seen, error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import WARPCLI
+from tests.host.conftest import Lab, ip
+
+GATEWAY = "10.1.0.1/24"
+ROLES = ("wan", "hub", "a1", "a2", "lana", "hosta", "conb", "hostb")
+SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+TRAFFIC = r"""
+import json, socket, sys, threading, time
+mode = sys.argv[1]
+if mode == "server":
+    port = int(sys.argv[2])
+    def serve_tcp(c, addr):
+        f = c.makefile("rwb")
+        try:
+            for line in f:
+                f.write(line.strip() + b" " + addr[0].encode() + b"\n"); f.flush()
+        except OSError:
+            pass
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", port)); t.listen(64)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", port))
+    def serve_udp():
+        while True:
+            data, addr = u.recvfrom(200)
+            u.sendto(data + b" " + addr[0].encode(), addr)
+    threading.Thread(target=serve_udp, daemon=True).start()
+    print("READY", flush=True)
+    while True:
+        c, addr = t.accept()
+        threading.Thread(target=serve_tcp, args=(c, addr), daemon=True).start()
+host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+conns = []
+lock = threading.Lock()
+def tcp_client(rec):
+    try:
+        s = socket.create_connection((host, port), timeout=10)
+        s.settimeout(120)
+        rec["port"] = s.getsockname()[1]
+        f = s.makefile("rwb")
+        seq = 0
+        while True:
+            seq += 1
+            f.write(b"%d\n" % seq); f.flush()
+            reply = f.readline()
+            if not reply:
+                rec["error"] = "closed"; return
+            got, src = reply.split()
+            with lock:
+                rec["replies"] += 1; rec["sources"][src.decode()] = 1; rec["last"] = time.monotonic()
+            time.sleep(0.05)
+    except OSError as exc:
+        rec["error"] = repr(exc)
+for _ in range(n):
+    rec = {"port": None, "replies": 0, "sources": {}, "error": None, "last": None}
+    conns.append(rec)
+    threading.Thread(target=tcp_client, args=(rec,), daemon=True).start()
+udp = {"sent": 0, "replies": 0, "sources": {}, "last": None, "arrivals": []}
+def udp_client():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect((host, port)); u.settimeout(0.02)
+    while True:
+        udp["sent"] += 1
+        try:
+            u.send(b"%d" % udp["sent"])
+        except OSError:
+            pass
+        end = time.monotonic() + 0.02
+        while time.monotonic() < end:
+            try:
+                data = u.recv(200)
+            except (socket.timeout, OSError):
+                break
+            with lock:
+                udp["replies"] += 1; udp["sources"][data.split()[1].decode()] = 1; udp["last"] = time.monotonic()
+threading.Thread(target=udp_client, daemon=True).start()
+print("READY", flush=True)
+for _ in sys.stdin:
+    with lock:
+        print(json.dumps({"tcp": conns, "udp": {k: v for k, v in udp.items() if k != "arrivals"},
+                          "now": time.monotonic()}), flush=True)
+"""
+
+
+@dataclass
+class HaSite:
+    lab: Lab
+    tmp: Path
+    ns: dict[str, str]
+    wg: dict[str, str]
+    clients: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def env(self, role: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "WARPCLI_STATE_DIR": str(self.tmp / "state"),
+            "WARPCLI_CONFIG_DIR": str(self.tmp / f"config-{role}"),
+            "WARPCLI_RUN_DIR": str(self.tmp / f"run-{role}"),
+            "WARPCLI_SECRET_BACKEND": "file",
+            "NO_COLOR": "1",
+        }
+
+    def run_dir(self, role: str) -> Path:
+        return self.tmp / f"run-{role}"
+
+    def warpcli(self, role: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        argv = [WARPCLI, *args] if role == "ctl" else ["ip", "netns", "exec", self.ns[role], WARPCLI, *args]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=self.env(role), input=input)
+        if check and p.returncode != 0:
+            raise AssertionError(f"warpcli {' '.join(args)} as {role} exited {p.returncode}: {p.stderr}")
+        assert "Traceback" not in p.stderr, p.stderr
+        return p
+
+    def status(self, role: str) -> dict:
+        return json.loads(self.warpcli(role, "status", "--json", check=False).stdout)
+
+    def track(self) -> None:
+        """Hand every process warpcli started (wireguard-go, keepalived, the agents) to the lab's teardown."""
+        for run in self.tmp.glob("run-*"):
+            for f in [*run.glob("*.json"), *run.glob("ha-*/*.pid*"), *run.glob("hub-ha-*/*.pid*")]:
+                try:
+                    text = f.read_text()
+                    pid = json.loads(text).get("pid") if f.suffix == ".json" else int(text.split()[0])
+                except (ValueError, AttributeError, IndexError, OSError):
+                    continue
+                if isinstance(pid, int):
+                    self.lab.track(pid)
+
+    def address(self, role: str) -> str:
+        return json.loads(self.warpcli(role, "status", "--json", check=False).stdout)["address"]
+
+    def hub_owner(self) -> str | None:
+        """The replica the hub's WireGuard routes 10.1.0.0/24 to (by its device address)."""
+        out = self.lab.sh(self.ns["hub"], "ip", "route", "get", "10.1.0.10", check=False).stdout
+        del out
+        from warpcli.host.uapi import UapiClient
+
+        dev = UapiClient(self.wg["hub"]).get_device()
+        owners = [p for p in dev.peers if "10.1.0.0/24" in p.allowed_ips]
+        assert len(owners) <= 1, "one CIDR on two peers"
+        if not owners:
+            return None
+        return next(a.split("/")[0] for a in owners[0].allowed_ips if a.startswith("100."))
+
+    def holds_gateway(self, role: str) -> bool:
+        return "10.1.0.1/24" in self.lab.sh(self.ns[role], "ip", "-4", "-o", "addr", "show", "dev", "lan0").stdout
+
+    def keepalived_pids(self, role: str) -> list[int]:
+        d = next(self.run_dir(role).glob("ha-*"))
+        return [int((d / f).read_text().split()[0]) for f in ("keepalived.pid", "vrrp.pid")]
+
+    def wireguard_pid(self, role: str) -> int:
+        return json.loads((self.run_dir(role) / f"{self.wg[role]}.json").read_text())["pid"]
+
+    def snapshot(self) -> dict[str, str]:
+        out = {}
+        for role, ns in self.ns.items():
+            parts = []
+            for argv in (["ip", "-d", "link"], ["ip", "addr"], ["ip", "route", "show", "table", "all"],
+                         ["ip", "-6", "route", "show", "table", "all"], ["ip", "rule"], ["ip", "-6", "rule"],
+                         ["sysctl", *SYSCTLS]):
+                parts.append(self.lab.sh(ns, *argv).stdout)
+            out[role] = re.sub(r"(\w+_timer)\s+[\d.]+", r"\1 -", "\n".join(parts))
+        return out
+
+    def diagnose(self) -> str:
+        """Who holds what, and the tails of the HA logs: for failure messages."""
+        lines = [f"hub routes 10.1.0.0/24 to {self.hub_owner()}"]
+        for role in ("a1", "a2"):
+            st = self.status(role)
+            lines.append(f"{role}: {st.get('address')} gateway={self.holds_gateway(role)} role={st.get('role')} "
+                         f"ha={json.dumps(st.get('ha'))}")
+        for f in sorted([*self.tmp.glob("run-*/ha-*/*.log"), *self.tmp.glob("run-*/hub-ha-*/*.log")]):
+            tail = f.read_text(errors="replace").splitlines()[-15:]
+            lines.append(f"--- {f.relative_to(self.tmp)}\n" + "\n".join(tail))
+        return "\n".join(lines)
+
+    # --- traffic -------------------------------------------------------------------------------
+    def start_traffic(self, connections: int = 4) -> None:
+        for role in ("hosta", "hostb"):
+            server = self.lab.spawn_python(self.ns[role], TRAFFIC, "server", "9000")
+            assert _readline(server) == "READY"
+        for role, target in (("hosta", "10.2.0.10"), ("hostb", "10.1.0.10")):
+            client = subprocess.Popen(["ip", "netns", "exec", self.ns[role], "python3", "-u", "-c", TRAFFIC, "client",
+                                       target, "9000", str(connections)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.lab.procs.append(client)
+            assert _readline(client) == "READY"
+            self.clients[role] = client
+
+    def report(self, role: str) -> dict:
+        client = self.clients[role]
+        client.stdin.write("r\n")
+        client.stdin.flush()
+        return json.loads(_readline(client))
+
+    def reports(self) -> dict[str, dict]:
+        return {role: self.report(role) for role in self.clients}
+
+    def wait_flowing(self, since: dict[str, dict] | None = None, bound: float = 60.0, more: int = 3) -> dict:
+        """Wait until every TCP connection and both UDP streams got ``more`` replies beyond ``since``."""
+        deadline = time.monotonic() + bound
+        while True:
+            now = self.reports()
+            lagging = []
+            for role, rep in now.items():
+                before = since[role] if since else None
+                for i, c in enumerate(rep["tcp"]):
+                    base = before["tcp"][i]["replies"] if before else 0
+                    if c["error"] or c["replies"] < base + more:
+                        lagging.append(f"{role} tcp#{i} {c['replies']}/{base + more} {c['error'] or ''}")
+                base = before["udp"]["replies"] if before else 0
+                if rep["udp"]["replies"] < base + more:
+                    lagging.append(f"{role} udp {rep['udp']['replies']}/{base + more}")
+            if not lagging:
+                return now
+            if any("Error" in x or "closed" in x for x in lagging) or time.monotonic() > deadline:
+                raise AssertionError(f"traffic did not resume within {bound}s: {lagging}")
+            time.sleep(0.1)
+
+    def check_traffic(self, first: dict, last: dict) -> None:
+        """The same TCP connections (same local ports, no error) and only the true sources on arrival."""
+        expected = {"hosta": "10.1.0.10", "hostb": "10.2.0.10"}  # what the far side saw: the client itself
+        for role in self.clients:
+            assert [c["port"] for c in last[role]["tcp"]] == [c["port"] for c in first[role]["tcp"]]
+            for c in last[role]["tcp"]:
+                assert c["error"] is None, c
+                assert list(c["sources"]) == [expected[role]], c
+            assert list(last[role]["udp"]["sources"]) == [expected[role]], last[role]["udp"]
+
+
+def _readline(proc: subprocess.Popen, timeout: float = 30.0) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        raise AssertionError(f"no output within {timeout}s")
+    line = proc.stdout.readline()
+    if not line:
+        raise AssertionError(f"process exited: {proc.stderr.read()}")
+    return line.strip()
+
+
+def build(lab: Lab, tmp: Path) -> HaSite:
+    ns = {role: lab.netns(role) for role in ROLES}
+    for bridge_ns in (ns["wan"], ns["lana"]):
+        ip("-n", bridge_ns, "link", "add", "br0", "type", "bridge")
+        ip("-n", bridge_ns, "link", "set", "br0", "up")
+    for role, addr, port in (("hub", "192.0.2.1/24", "p1"), ("a1", "192.0.2.11/24", "p2"),
+                             ("a2", "192.0.2.13/24", "p3"), ("conb", "192.0.2.12/24", "p4")):
+        lab.veth(ns[role], ns["wan"], addr, None, name_a="wan0", name_b=port)
+        ip("-n", ns["wan"], "link", "set", port, "master", "br0")
+    for role, addr, port in (("a1", "10.1.0.2/24", "l1"), ("a2", "10.1.0.3/24", "l2"), ("hosta", "10.1.0.10/24", "l3")):
+        lab.veth(ns[role], ns["lana"], addr, None, name_a="lan0" if role != "hosta" else "eth0", name_b=port)
+        ip("-n", ns["lana"], "link", "set", port, "master", "br0")
+    ip("-n", ns["hosta"], "route", "add", "default", "via", "10.1.0.1")
+    lab.veth(ns["conb"], ns["hostb"], "10.2.0.1/24", "10.2.0.10/24", name_a="lan0", name_b="eth0")
+    ip("-n", ns["hostb"], "route", "add", "default", "via", "10.2.0.1")
+    wgs = {role: lab.wg_name() for role in ("hub", "a1", "a2", "conb")}
+    return HaSite(lab, tmp, ns, wgs)
+
+
+def bring_up(s: HaSite, *, a1: tuple[str, ...] = (), a2: tuple[str, ...] = (), priorities=(200, 100)) -> None:
+    s.warpcli("ctl", "tunnel", "create", "site-a")
+    s.warpcli("ctl", "tunnel", "create", "site-b")
+    s.warpcli("ctl", "route", "add", "10.1.0.0/24", "--tunnel", "site-a")
+    s.warpcli("ctl", "route", "add", "10.2.0.0/24", "--tunnel", "site-b")
+    token = s.warpcli("ctl", "tunnel", "token", "site-a").stdout
+    for role, prio in zip(("a1", "a2"), priorities, strict=True):
+        s.warpcli(role, "enroll", "--interface", s.wg[role], "--priority", str(prio), input=token)
+    s.warpcli("conb", "enroll", "--tunnel", "site-b", "--interface", s.wg["conb"])
+    s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"])
+    s.track()
+    s.warpcli("conb", "up")
+    s.track()
+    for role, extra in (("a1", a1), ("a2", a2)):
+        s.warpcli(role, "up", "--lan-gateway", GATEWAY, "--lan-interface", "lan0", *extra)
+        s.track()
+
+
+def wait_for(cond, what: str, bound: float = 60.0):
+    deadline = time.monotonic() + bound
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {bound}s: {what}")
+        time.sleep(0.1)
+
+
+def wait_active(s: HaSite, role: str, bound: float = 60.0) -> None:
+    """``role`` holds the gateway, the other replica does not, and the hub routes site A's CIDR to it."""
+    other = "a2" if role == "a1" else "a1"
+    addr = s.address(role)
+    try:
+        wait_for(lambda: s.holds_gateway(role) and not s.holds_gateway(other) and s.hub_owner() == addr
+                 and s.status(role).get("role") == "active",
+                 f"{role} active (gateway, hub routes, status)", bound)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{s.diagnose()}") from None
+
+
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

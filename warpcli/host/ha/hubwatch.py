@@ -1,0 +1,96 @@
+"""The hub's side of HA, as `hub up` / `hub down` use it: the responder process and its files.
+
+``RUN_DIR/hub-ha-IFNAME/peers.json`` tells the responder which device address is which
+connector of which tunnel and which CIDRs the tunnel serves (the responder needs no
+controller); ``owners.json`` is its answer: the replica each tunnel's CIDRs go to.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from warpcli.host.runstate import read_json, write_json
+
+
+def hub_dir(run_dir: Path, ifname: str) -> Path:
+    return Path(run_dir) / f"hub-ha-{ifname}"
+
+
+def owners(run_dir: Path, ifname: str) -> dict[str, str]:
+    """tunnel id -> the device address of the replica that carries its CIDRs (as the responder chose)."""
+    data = read_json(hub_dir(run_dir, ifname) / "owners.json")
+    return data if isinstance(data, dict) else {}
+
+
+def state(run_dir: Path, ifname: str) -> dict:
+    data = read_json(hub_dir(run_dir, ifname) / "state.json")
+    return data if isinstance(data, dict) else {}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def running_pid(run_dir: Path, ifname: str) -> int | None:
+    from warpcli.host.ha.keepalived import read_pid
+    from warpcli.host.wg import process_alive
+
+    d = hub_dir(run_dir, ifname)
+    pid = read_pid(d / "hub-agent.pid") or read_pid(d / "hub-agent.pid.warpcli")
+    if pid and process_alive(pid) and "warpcli.host.ha.prober hub" in _cmdline(pid) and str(d) in _cmdline(pid):
+        return pid
+    return None
+
+
+def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | None = None) -> list[str]:
+    """Write peers.json; start the responder unless it runs (it rereads peers.json when it changes)."""
+    from warpcli.host import netns as ns
+
+    d = hub_dir(run_dir, ifname)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = {"ifname": ifname, "peers": peers}
+    if read_json(d / "peers.json") != data:
+        write_json(d / "peers.json", data)
+    if running_pid(run_dir, ifname):
+        return []
+    with open(d / "hub-agent.log", "ab") as log:
+        proc = subprocess.Popen(
+            ns.exec_argv(netns, [sys.executable, "-m", "warpcli.host.ha.prober", "hub", "--dir", str(d)]),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env={**os.environ, "WARPCLI_RUN_DIR": str(run_dir)},
+        )
+    (d / "hub-agent.pid.warpcli").write_text(f"{proc.pid}\n")
+    return [f"+ HA responder on {ifname} (pid {proc.pid})"]
+
+
+def stop(run_dir: Path, ifname: str, timeout: float = 10.0) -> list[str]:
+    from warpcli.host.wg import process_alive
+
+    d = hub_dir(run_dir, ifname)
+    pid = running_pid(run_dir, ifname)
+    lines = []
+    if pid:
+        for sig, share in ((signal.SIGTERM, 0.8), (signal.SIGKILL, 0.2)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + timeout * share
+            while process_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not process_alive(pid):
+                break
+        lines.append(f"- HA responder on {ifname}")
+    if d.exists():
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)
+    return lines
