@@ -507,21 +507,86 @@ class PostgresController(LocalController):
         return super().delete_route(route_id)
 
     @_retrying
-    def import_routes(self, specs: Iterable[RouteSpec]) -> int:
+    def import_routes(self, specs: Iterable[RouteSpec], *, rejected: list[dict] | None = None) -> int:
+        from warpcli.core.bulk import refuse_bad_rows
+
         specs = list(specs)
+        refuse_bad_rows(self, specs, rejected)  # the caller's refused rows and repeats, with their clashes
         tunnels = sorted({s.tunnel_id for s in specs})
         vnets = sorted({s.virtual_network_id for s in specs if s.virtual_network_id})
         self._locking("SELECT 1 FROM tunnels WHERE id = ANY(%s) FOR KEY SHARE", tunnels)
         self._locking("SELECT 1 FROM virtual_networks WHERE id = ANY(%s) FOR KEY SHARE", vnets)
-        n = super().import_routes(specs)
+        n = self._import_checked(specs)
         if n >= ANALYZE_AFTER:  # fresh statistics now, not when autovacuum gets round to it
             self._read("ANALYZE routes")
         return n
 
+    def _import_checked(self, specs: list[RouteSpec]) -> int:
+        """All rows in one transaction, checked against the store in SQL that both engines speak
+        (the SQLite engine's own import stages rows with SQLite-only SQL)."""
+        from warpcli.controllers.local.store import _blob
+        from warpcli.core.errors import BulkImportError
+
+        problems: list[dict] = []
+        seen: dict[tuple, int] = {}
+        rows: list[tuple] = []
+        now = utcnow()
+        for s in specs:
+            net = s.network
+            key = (s.virtual_network_id, net.version, net.prefixlen, net.value)
+            if key in seen:
+                problems.append({"row": s.row, "network": str(net), "reason": f"duplicate of row {seen[key]}"})
+                continue
+            seen[key] = s.row
+            rows.append((
+                s.row, new_id(), str(net), net.version, _blob(net.version, net.lo), _blob(net.version, net.hi),
+                net.prefixlen, s.tunnel_id, s.virtual_network_id, s.comment, now,
+            ))
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS import_rows(row INTEGER, id TEXT, network TEXT, version INTEGER, "
+                "lo BLOB, hi BLOB, prefixlen INTEGER, tunnel_id TEXT, virtual_network_id TEXT, comment TEXT, "
+                "created_at TEXT)"
+            )
+            conn.execute("DELETE FROM import_rows")
+            try:
+                conn.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                for row_no, network, rid, tname, vname in conn.execute(
+                    "SELECT i.row, i.network, r.id, t.name, v.name FROM import_rows i "
+                    "JOIN routes r ON r.virtual_network_id = i.virtual_network_id AND r.version = i.version "
+                    "AND r.prefixlen = i.prefixlen AND r.lo = i.lo AND r.deleted_at IS NULL "
+                    "JOIN tunnels t ON t.id = r.tunnel_id JOIN virtual_networks v ON v.id = r.virtual_network_id"
+                ):
+                    problems.append({"row": row_no, "network": network,
+                                     "reason": f"already routed in {vname!r} through {tname!r} (route {rid})"})
+                for row_no, network in conn.execute(
+                    "SELECT i.row, i.network FROM import_rows i "
+                    "LEFT JOIN tunnels t ON t.id = i.tunnel_id AND t.deleted_at IS NULL "
+                    "LEFT JOIN virtual_networks v ON v.id = i.virtual_network_id AND v.deleted_at IS NULL "
+                    "WHERE t.id IS NULL OR v.id IS NULL"
+                ):  # deleted by another process since the rows were resolved
+                    problems.append({"row": row_no, "network": network,
+                                     "reason": "its tunnel or virtual network no longer exists"})
+                if problems:
+                    problems.sort(key=lambda p: p["row"])
+                    raise BulkImportError(f"import refused: {len(problems)} conflicting row(s); nothing was imported",
+                                          problems, conflict=True)
+                conn.execute(
+                    "INSERT INTO routes(id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, "
+                    "comment, created_at) SELECT id, network, version, lo, hi, prefixlen, tunnel_id, "
+                    "virtual_network_id, comment, created_at FROM import_rows ORDER BY virtual_network_id, "
+                    "version, lo, prefixlen"
+                )
+            finally:
+                conn.execute("DELETE FROM import_rows")
+        return len(rows)
+
     @_retrying
-    def register_connector(self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None) -> Any:
+    def register_connector(self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
+                           tunnel_token: bool = False) -> Any:
         self._locking("SELECT pg_advisory_xact_lock(%s)", _LOCK_CONNECTORS)
-        return super().register_connector(tunnel_id, public_key, virtual_network_id=virtual_network_id)
+        return super().register_connector(tunnel_id, public_key, virtual_network_id=virtual_network_id,
+                                          tunnel_token=tunnel_token)
 
     @_retrying
     def delete_connector(self, connector_id: str) -> Any:
@@ -575,6 +640,12 @@ class PostgresController(LocalController):
 
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         return Controller.list_routes_json(self, flt)
+
+    def route_page_json(
+        self, flt: RouteFilter, offset: int, limit: int, *, drop_nulls: bool = False
+    ) -> tuple[list[str], int]:
+        # the SQLite engine's keyset pages build JSON with SQLite's functions and seek by rowid
+        return Controller.route_page_json(self, flt, offset, limit, drop_nulls=drop_nulls)
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         sql = ("SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id FROM routes "
