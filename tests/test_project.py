@@ -33,9 +33,12 @@ def test_the_install_command_installs_what_the_readme_then_uses() -> None:
     installs it (a newcomer who follows the README top to bottom must not hit "needs the server extra")."""
     install, _ = _readme_commands()
     readme = (ROOT / "README.md").read_text()
+    extras = re.search(r"-e '?\.\[([^\]]+)\]", install)
+    named = extras.group(1).split(",") if extras else []
     if "controller serve" in readme:
-        extras = re.search(r"-e '?\.\[([^\]]+)\]", install)
-        assert extras and "server" in extras.group(1).split(","), install
+        assert "server" in named, install
+    if "WARPCLI_DATABASE_URL" in readme:  # the PostgreSQL control plane needs psycopg
+        assert "postgres" in named, install
 
 
 def test_no_readme_example_pipes_an_embedded_token_to_another_machine() -> None:
