@@ -338,15 +338,15 @@ class _Api:
 
     def _tunnels(self, q: Query) -> Iterable[Any]:
         """The tunnels the list filters of ``warp_connector`` and ``tunnels`` select."""
-        name, uuid, status = q.str("name"), q.str("uuid"), q.str("status")
-        include, exclude = q.str("include_prefix"), q.str("exclude_prefix")
+        name, uuid, status = q.text("name"), q.text("uuid"), q.text("status")
+        include, exclude = q.text("include_prefix"), q.text("exclude_prefix")
         when = q.timestamp("existed_at")
         if status is not None and status not in TUNNEL_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(TUNNEL_STATUSES)}, not {status!r}")
         for unsupported in ("was_active_at", "was_inactive_at"):
-            if q.str(unsupported) is not None:
+            if q.text(unsupported) is not None:
                 raise NotSupported(f"the {unsupported} filter is not supported by this controller")
-        tunnels = self.ctl.list_tunnels(name=name, is_deleted=q.bool("is_deleted"))
+        tunnels = self.ctl.list_tunnels(name=name, is_deleted=q.flag("is_deleted"))
         return (
             t for t in tunnels
             if (uuid is None or t.id == uuid)
@@ -369,9 +369,10 @@ class _Api:
             tunnel = ctl.get_tunnel(tunnel_id)
         except NotFound:
             # as Cloudflare does, a deleted tunnel is still fetched by id, with deleted_at
-            tunnel = next((t for t in ctl.list_tunnels(is_deleted=True) if t.id == tunnel_id), None)
-            if tunnel is None:
+            deleted = next((t for t in ctl.list_tunnels(is_deleted=True) if t.id == tunnel_id), None)
+            if deleted is None:
                 raise
+            tunnel = deleted
         return _ok(self._tunnel(tunnel))
 
     def update_tunnel(self, account_id: str, tunnel_id: str) -> Response:
@@ -382,7 +383,7 @@ class _Api:
         return _ok(self._tunnel(self.ctl.update_tunnel(tunnel_id, name=name)))
 
     def delete_tunnel(self, account_id: str, tunnel_id: str) -> Response:
-        force = _query().bool("force")
+        force = _query().flag("force")
         _body()  # optional, but when given it must be a JSON object
         return _ok(self._tunnel(self.ctl.delete_tunnel(tunnel_id, force=bool(force))))
 
@@ -402,13 +403,13 @@ class _Api:
     def list_routes(self, account_id: str) -> Response:
         q = _query()
         flt = RouteFilter(
-            tunnel_id=q.str("tunnel_id"),
-            virtual_network_id=q.str("virtual_network_id"),
-            network_subset=_network(q.str("network_subset")),
-            network_superset=_network(q.str("network_superset")),
-            comment=q.str("comment"),
-            is_deleted=q.bool("is_deleted"),
-            route_id=q.str("route_id"),
+            tunnel_id=q.text("tunnel_id"),
+            virtual_network_id=q.text("virtual_network_id"),
+            network_subset=_network(q.text("network_subset")),
+            network_superset=_network(q.text("network_superset")),
+            comment=q.text("comment"),
+            is_deleted=q.flag("is_deleted"),
+            route_id=q.text("route_id"),
         )
         wanted = _tun_types(q)
         if wanted is not None:
@@ -465,9 +466,9 @@ class _Api:
     def route_by_ip(self, account_id: str, ip: str) -> Response:
         version, address = parse_address(ip)
         q = _query()
-        vnet_id = q.str("virtual_network_id")
+        vnet_id = q.text("virtual_network_id")
         # every route here has a virtual network, so "include routes without one" changes nothing
-        q.bool("default_virtual_network_fallback")
+        q.flag("default_virtual_network_fallback")
         route = self.ctl.get_route_by_ip(version, address, virtual_network_id=vnet_id)
         if route is None:
             where = f"virtual network {vnet_id}" if vnet_id else "the default virtual network"
@@ -483,14 +484,14 @@ class _Api:
 
     def list_vnets(self, account_id: str) -> Response:
         q = _query()
-        is_default = q.bool("is_default")
-        alias = q.bool("is_default_network")  # the newer API's name for the same filter
+        is_default = q.flag("is_default")
+        alias = q.flag("is_default_network")  # the newer API's name for the same filter
         if is_default is not None and alias is not None and is_default != alias:
             raise InvalidInput("is_default and is_default_network disagree")
         vnets = self.ctl.list_virtual_networks(
-            id=q.str("id"), name=q.str("name"),
+            id=q.text("id"), name=q.text("name"),
             is_default=is_default if is_default is not None else alias,
-            is_deleted=q.bool("is_deleted"),
+            is_deleted=q.flag("is_deleted"),
         )
         return _ok([shapes.virtual_network(v) for v in vnets])
 
@@ -524,7 +525,7 @@ class _Api:
         return _ok(shapes.virtual_network(vnet))
 
     def delete_vnet(self, account_id: str, vnet_id: str) -> Response:
-        force = _query().bool("force")
+        force = _query().flag("force")
         _body()
         return _ok(shapes.virtual_network(self.ctl.delete_virtual_network(vnet_id, force=bool(force))))
 

@@ -161,7 +161,7 @@ class Extension:
         a tunnel token reads only a vnet its tunnel has a connector in."""
         tunnel = self._tunnel(tunnel_id)
         ctl = self.ctl
-        vnet = _vnet(ctl, _query().str("virtual_network_id"))
+        vnet = _vnet(ctl, _query().text("virtual_network_id"))
         if current_principal().kind != "api" and not ctl.list_connectors(tunnel_id=tunnel.id,
                                                                         virtual_network_id=vnet.id):
             raise ApiError(*NOT_A_MEMBER)
@@ -199,7 +199,7 @@ class Extension:
     @tunnel_scoped
     def tunnel_connectors(self, account_id: str, tunnel_id: str) -> Response:
         tunnel = self._tunnel(tunnel_id)
-        found = self.ctl.list_connectors(tunnel_id=tunnel.id, virtual_network_id=_query().str("virtual_network_id"))
+        found = self.ctl.list_connectors(tunnel_id=tunnel.id, virtual_network_id=_query().text("virtual_network_id"))
         return _ok([connector(c) for c in found])
 
     @tunnel_scoped
@@ -234,7 +234,7 @@ class Extension:
 
     def account_connectors(self, account_id: str) -> Response:
         q = _query()
-        found = self.ctl.list_connectors(tunnel_id=q.str("tunnel_id"), virtual_network_id=q.str("virtual_network_id"))
+        found = self.ctl.list_connectors(tunnel_id=q.text("tunnel_id"), virtual_network_id=q.text("virtual_network_id"))
         return _ok([connector(c) for c in found])
 
     def put_hub(self, account_id: str, virtual_network_id: str) -> Response:

@@ -6,11 +6,10 @@ with the wrong type is refused, never guessed at. In a body, ``null`` means "not
 
 from __future__ import annotations
 
-import builtins
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from werkzeug.datastructures import MultiDict
 
@@ -33,7 +32,12 @@ def json_object(raw: bytes) -> dict[str, Any]:
     return obj
 
 
+@overload
+def body_str(body: Mapping[str, Any], key: str, *, required: Literal[True]) -> str: ...
+@overload
+def body_str(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | None: ...
 def body_str(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    """A string member of the body; with ``required``, absent is a 400 (so never None)."""
     value = body.get(key)
     if value is None:
         if required:
@@ -59,7 +63,7 @@ class Query:
     def __init__(self, args: MultiDict) -> None:
         self._args = args
 
-    def str(self, key: str) -> str | None:
+    def text(self, key: str) -> str | None:
         values = self._args.getlist(key)
         if not values:
             return None
@@ -67,7 +71,7 @@ class Query:
             raise InvalidInput(f"query parameter {key!r} is given more than once")
         return values[0]
 
-    def many(self, key: builtins.str) -> list[builtins.str] | None:
+    def many(self, key: str) -> list[str] | None:
         """A list-valued parameter: repeated (``k=a&k=b``, what Cloudflare's SDKs send) or
         comma-separated (``k=a,b``, what its docs describe), or both; None when absent."""
         values = self._args.getlist(key)
@@ -75,8 +79,8 @@ class Query:
             return None
         return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
-    def bool(self, key: str) -> bool | None:
-        text = self.str(key)
+    def flag(self, key: str) -> bool | None:
+        text = self.text(key)
         if text is None:
             return None
         if text not in ("true", "false"):
@@ -86,7 +90,7 @@ class Query:
     def count(self, key: str, *, default: int, maximum: int) -> int:
         """A whole number from 1 to ``maximum``, in ASCII digits only (no sign, point, space or
         other script's digits: what ``int()`` or ``float()`` would also take is refused)."""
-        text = self.str(key)
+        text = self.text(key)
         if text is None:
             return default
         if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)) or not 1 <= int(text):
@@ -97,7 +101,7 @@ class Query:
         return int(text)
 
     def timestamp(self, key: str) -> datetime | None:
-        text = self.str(key)
+        text = self.text(key)
         return None if text is None else parse_timestamp(text, key)
 
 

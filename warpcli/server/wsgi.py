@@ -77,8 +77,9 @@ class AccessLog:
             principal=getattr(principal, "kind", None),
             token_id=getattr(principal, "token_id", None),
         )
-        if getattr(principal, "tunnel_id", None):
-            fields["tunnel_id"] = principal.tunnel_id
+        tunnel_id = getattr(principal, "tunnel_id", None)
+        if tunnel_id:
+            fields["tunnel_id"] = tunnel_id
         log_fields(self.logger, logging.INFO, fields)
 
 
