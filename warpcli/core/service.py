@@ -346,43 +346,37 @@ def _routes_of(ctrl: Controller, flt: RouteFilter) -> int:
     return sum(1 for _ in ctrl.list_routes(flt))
 
 
-def delete_tunnel(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[Tunnel]:
+def _found(find: Callable[[], T], if_exists: bool) -> T | None:
+    """``find()``, or None when it finds nothing and ``if_exists`` makes that a success."""
     try:
-        tunnel = resolve_tunnel(ctrl, ref)
+        return find()
     except NotFound:
         if if_exists:
-            return Deleted(None)
+            return None
         raise
+
+
+def delete_tunnel(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[Tunnel]:
+    tunnel = _found(lambda: resolve_tunnel(ctrl, ref), if_exists)
+    if tunnel is None:
+        return Deleted(None)
     routes = _routes_of(ctrl, RouteFilter(tunnel_id=tunnel.id)) if force else 0
     return Deleted(ctrl.delete_tunnel(tunnel.id, force=force), routes)
 
 
 def delete_vnet(ctrl: Controller, ref: str, *, force: bool = False, if_exists: bool = False) -> Deleted[VirtualNetwork]:
-    try:
-        vnet = resolve_vnet(ctrl, ref)
-    except NotFound:
-        if if_exists:
-            return Deleted(None)
-        raise
+    vnet = _found(lambda: resolve_vnet(ctrl, ref), if_exists)
+    if vnet is None:
+        return Deleted(None)
     routes = _routes_of(ctrl, RouteFilter(virtual_network_id=vnet.id)) if force else 0
     return Deleted(ctrl.delete_virtual_network(vnet.id, force=force), routes)
 
 
 def delete_route(ctrl: Controller, ref: str, vnet: str | None = None, *, if_exists: bool = False) -> Deleted[Route]:
-    try:
-        route = find_route(ctrl, ref, vnet)
-    except NotFound:
-        if if_exists:
-            return Deleted(None)
-        raise
-    return Deleted(ctrl.delete_route(route.id))
+    route = _found(lambda: find_route(ctrl, ref, vnet), if_exists)
+    return Deleted(None if route is None else ctrl.delete_route(route.id))
 
 
 def delete_connector(ctrl: Controller, ref: str, *, if_exists: bool = False) -> Deleted[Connector]:
-    try:
-        connector = find_connector(ctrl, ref)
-    except NotFound:
-        if if_exists:
-            return Deleted(None)
-        raise
-    return Deleted(ctrl.delete_connector(connector.id))
+    connector = _found(lambda: find_connector(ctrl, ref), if_exists)
+    return Deleted(None if connector is None else ctrl.delete_connector(connector.id))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import errno as E
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -155,17 +154,9 @@ def _log_tail(run_dir: Path, ifname: str) -> str:
 
 
 def _signal_and_wait(pid: int, ifname: str, timeout: float) -> None:
-    for sig, share in ((signal.SIGTERM, 0.8), (signal.SIGKILL, 0.2)):
-        if not is_wireguard_go(pid, ifname):
-            return
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout * share
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-    if process_alive(pid):
+    from warpcli.host.processes import terminate
+
+    if not terminate(pid, timeout, alive=process_alive, still_ours=lambda: is_wireguard_go(pid, ifname)):
         raise HostError(f"wireguard-go (pid {pid}) for {ifname} did not exit")
 
 

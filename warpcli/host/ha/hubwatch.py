@@ -8,12 +8,11 @@ controller); ``owners.json`` is its answer: the replica each tunnel's CIDRs go t
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from warpcli.host.processes import terminate
 from warpcli.host.runstate import read_json, write_json
 
 
@@ -78,16 +77,7 @@ def stop(run_dir: Path, ifname: str, timeout: float = 10.0) -> list[str]:
     pid = running_pid(run_dir, ifname)
     lines = []
     if pid:
-        for sig, share in ((signal.SIGTERM, 0.8), (signal.SIGKILL, 0.2)):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout * share
-            while process_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if not process_alive(pid):
-                break
+        terminate(pid, timeout, alive=process_alive)
         lines.append(f"- HA responder on {ifname}")
     if d.exists():
         import shutil

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from warpcli.host.errors import HostError
+from warpcli.host.processes import terminate
 
 ADVERT_INT = 0.2  #: seconds between VRRP adverts (VRRPv3 allows centiseconds)
 INSTANCE = "warpcli"
@@ -216,17 +217,7 @@ def stop(d: Path, timeout: float = 10.0) -> bool:
     if not is_ours(pid, d):
         return False
     assert pid is not None
-    for sig, share in ((signal.SIGTERM, 0.8), (signal.SIGKILL, 0.2)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + timeout * share
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not _alive(pid):
-            break
-    if _alive(pid):
+    if not terminate(pid, timeout, alive=_alive):
         raise HostError(f"keepalived (pid {pid}) did not exit")
     _children.pop(pid, None)
     return True
