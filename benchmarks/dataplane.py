@@ -215,7 +215,7 @@ def _uapi_set(ifname: str, lines: list[str]) -> None:
 
 def build_direct(b: Bench) -> Topology:
     """Two gateways on one link, a wireguard-go tunnel between them set up by hand."""
-    from warpcli.host.keys import b64_to_hex, generate_keypair
+    from warpcli.core.keys import b64_to_hex, generate_keypair
 
     ga, gb = b.netns("gwa"), b.netns("gwb")
     _ip("-n", ga, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0", "netns", gb)

@@ -169,7 +169,7 @@ def _row(what: str, ours: float, base: float, base_what: str, target: float, ext
 
 
 def connector_rows(b: Bench, n: int) -> list[dict]:
-    from warpcli.host.keys import generate_keypair
+    from warpcli.core.keys import generate_keypair
 
     hub_ns, con_ns, base_ns = b.netns("hub"), b.netns("con"), b.netns("base")
     _ip("-n", hub_ns, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0", "netns", con_ns)
@@ -216,7 +216,7 @@ def one_change_rows(b: Bench, n: int) -> list[dict]:
     hub_ns = b.netns("hub1")
     out = {}
     ctrl = _controller(b.state)
-    from warpcli.host.keys import generate_keypair
+    from warpcli.core.keys import generate_keypair
 
     con_ns = b.netns("con1")
     _ip("-n", hub_ns, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0", "netns", con_ns)
@@ -253,7 +253,7 @@ def one_change_rows(b: Bench, n: int) -> list[dict]:
 
 
 def hub_rows(b: Bench, connectors: int, n: int) -> list[dict]:
-    from warpcli.host.keys import generate_keypair
+    from warpcli.core.keys import generate_keypair
 
     hub_ns, base_ns = b.netns("hubh"), b.netns("baseh")
     _veth(hub_ns, "wan0")

@@ -124,7 +124,11 @@ class HaSite:
         }
 
     def run_dir(self, role: str) -> Path:
-        return self.tmp / f"run-{role}"
+        """The role's run state: warpcli keeps it per network namespace (RUN_DIR/netns-INODE)."""
+        from warpcli.host.runstate import netns_inode
+
+        return self.tmp / f"run-{role}" / f"netns-{netns_inode(self.ns[role])}" if role in self.ns else \
+            self.tmp / f"run-{role}"
 
     def warpcli(self, role: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         argv = [WARPCLI, *args] if role == "ctl" else ["ip", "netns", "exec", self.ns[role], WARPCLI, *args]
@@ -139,7 +143,7 @@ class HaSite:
 
     def track(self) -> None:
         """Hand every process warpcli started (wireguard-go, keepalived, the agents) to the lab's teardown."""
-        for run in self.tmp.glob("run-*"):
+        for run in self.tmp.glob("run-*/netns-*"):
             for f in [*run.glob("*.json"), *run.glob("ha-*/*.pid*"), *run.glob("hub-ha-*/*.pid*")]:
                 try:
                     text = f.read_text()
@@ -193,7 +197,7 @@ class HaSite:
             st = self.status(role)
             lines.append(f"{role}: {st.get('address')} gateway={self.holds_gateway(role)} role={st.get('role')} "
                          f"ha={json.dumps(st.get('ha'))}")
-        for f in sorted([*self.tmp.glob("run-*/ha-*/*.log"), *self.tmp.glob("run-*/hub-ha-*/*.log")]):
+        for f in sorted([*self.tmp.glob("run-*/netns-*/ha-*/*.log"), *self.tmp.glob("run-*/netns-*/hub-ha-*/*.log")]):
             tail = f.read_text(errors="replace").splitlines()[-15:]
             lines.append(f"--- {f.relative_to(self.tmp)}\n" + "\n".join(tail))
         return "\n".join(lines)

@@ -18,7 +18,7 @@ import requests
 
 from tests.served import ServedController
 from tests.test_server import AUTH, serving
-from warpcli.host.keys import generate_keypair
+from warpcli.core.keys import generate_keypair
 
 #: the server's whole-request deadline: a refusal "at once" comes well inside it
 REQUEST_TIMEOUT = 10.0

@@ -134,7 +134,7 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     it = iter(rows)
     size, n = FIRST_PAGE, 0
     while True:
-        page = [["" if v is None else str(v) for v in row] for row in islice(it, size)]
+        page = [["" if v is None else visible(v) for v in row] for row in islice(it, size)]
         for row in page:
             for i, cell in enumerate(row):
                 if len(cell) > widths[i]:

@@ -103,8 +103,8 @@ def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] 
                     yield n, f"unknown column(s) {', '.join(sorted(unknown))}; expected {', '.join(COLUMNS)}"
                     return
                 continue
-        if len(row) == len(names):
-            yield n, dict(zip(names, map(strip, row), strict=True))
+        if len(row) == len(names):  # the common row: a neutralised formula cell is the rare one
+            yield n, dict(zip(names, [restore_cell(c) if c[:1] == "'" else c for c in map(strip, row)], strict=True))
             continue
         if len(row) > len(names):
             yield n, f"{len(row)} fields, expected at most {len(names)}"

@@ -60,7 +60,7 @@ class HealthCheck(threading.Thread):
 
     def __init__(self, target: str) -> None:
         super().__init__(daemon=True, name="health-check")
-        from warpcli.host.hub import parse_endpoint
+        from warpcli.core.cidr import parse_endpoint
 
         self.host, self.port = parse_endpoint(target)
         self.failures = 0

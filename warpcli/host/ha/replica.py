@@ -18,7 +18,7 @@ from warpcli.core.errors import Conflict, InvalidInput, WarpcliError
 from warpcli.host.ha import election
 from warpcli.host.ha import keepalived as ka
 from warpcli.host.ha.keepalived import HaSettings
-from warpcli.host.runstate import read_json, write_json
+from warpcli.host.runstate import read_json, scoped_run_dir, write_json
 
 HANDOVER_TIMEOUT = 8.0
 
@@ -40,7 +40,7 @@ def validate(lan_gateway: str, lan_interface: str, priority: int, health_check: 
     if not 1 <= priority <= 254:
         raise InvalidInput(f"priority {priority} is out of range", hint="1..254 (VRRP)")
     if health_check is not None:
-        from warpcli.host.hub import parse_endpoint
+        from warpcli.core.cidr import parse_endpoint
 
         parse_endpoint(health_check)
     return str(gw)
@@ -155,6 +155,7 @@ def _require_running(run_dir: Path, ifname: str) -> tuple[HaSettings, Path]:
 
 def drain(run_dir: Path, ifname: str, *, timeout: float = HANDOVER_TIMEOUT) -> dict:
     """Hand the role to another replica and stay standby (effective priority 1) until `ha promote`."""
+    run_dir = scoped_run_dir(run_dir, None)  # this namespace's run state (idempotent)
     s, d = _require_running(run_dir, ifname)
     _control(d, drain=True, drain_seq=time.time_ns(), boost=1 - s.priority, promote=0)
     moved = _wait(lambda: _handed_over(run_dir, ifname, s), timeout)
@@ -173,6 +174,7 @@ def _handed_over(run_dir: Path, ifname: str, s: HaSettings) -> bool:
 
 def promote(run_dir: Path, ifname: str, *, timeout: float = HANDOVER_TIMEOUT) -> dict:
     """Take the role (effective priority 254; the active replica is asked through the hub to yield)."""
+    run_dir = scoped_run_dir(run_dir, None)  # this namespace's run state (idempotent)
     s, d = _require_running(run_dir, ifname)
     _control(d, drain=False, boost=254 - s.priority, promote=time.time_ns())
 
@@ -227,6 +229,7 @@ def resolve_settings(cfg, run_dir: Path, *, lan_gateway: str | None, lan_interfa
                      config_dir: Path | None = None) -> HaSettings | None:
     """The HA settings `up` should apply: the flags given, else what the last `up` used (the run
     directory's copy, else the config directory's, which survives a reboot); None: no HA."""
+    run_dir = scoped_run_dir(run_dir, None)  # this namespace's run state (idempotent)
     stored = settings_of(run_dir, cfg.interface)
     if stored is None and config_dir is not None:
         data = read_json(Path(config_dir) / CONFIG_FILE)
