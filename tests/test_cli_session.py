@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import WARPCLI, dump_state
+from tests.ptyread import drain
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -545,21 +546,12 @@ def _run_on_pty(args: list[str], env: dict) -> str:
         p = subprocess.Popen(args, stdout=slave, stderr=subprocess.PIPE, env=env)
     finally:
         os.close(slave)
-    chunks = []
     try:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
+        output = drain(master)
     finally:
-        os.close(master)
         assert p.wait(timeout=60) == 0
         p.stderr.close()
-    return b"".join(chunks).decode()
+    return output.decode()
 
 
 def test_no_ansi_escapes_when_stdout_is_not_a_terminal(sh, paths) -> None:

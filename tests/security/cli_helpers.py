@@ -5,7 +5,6 @@ Plain functions, no fixtures: tests/security/ is shared with the server-side sui
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import pty
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import WARPCLI
+from tests.ptyread import drain
 
 #: what a hostile controller or state file may hold: an OSC window title, a colour, an
 #: 8-bit CSI (C1), a screen clear, a bidi override and a line break
@@ -46,21 +46,8 @@ def run_in_pty(args: list[str], env: dict[str, str], *, cols: int = 250, timeout
                                 close_fds=True)
     finally:
         os.close(slave)
-    chunks = []
-    try:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError as exc:  # EIO: every writer closed the terminal
-                if exc.errno != errno.EIO:
-                    raise
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(master)
-    return PtyResult(proc.wait(timeout=timeout), b"".join(chunks))
+    output = drain(master)
+    return PtyResult(proc.wait(timeout=timeout), output)
 
 
 def set_in_state(state_dir: Path, sql: str, *params) -> None:
