@@ -21,7 +21,7 @@
 # Needs root, wireguard-go (or the WireGuard kernel module), ip (iproute2) and python3.
 # It never touches the root namespace's interfaces, routes, rules or sysctls: all traffic
 # stays inside the namespaces. On any exit (error, Ctrl-C, kill) a trap stops, by PID, the
-# processes it started (the wireguard-go PIDs warpcli recorded in the run dirs included),
+# processes it started (and the wireguard-go and HA responder PIDs warpcli recorded in its run dirs),
 # deletes its own namespaces and its temporary directory.
 set -euo pipefail
 
@@ -78,10 +78,23 @@ stop_pid() {  # PID: TERM, wait (bounded), then KILL
 }
 
 recorded_wireguard() {  # WORKDIR: "PID IFNAME" of each wireguard-go warpcli recorded there and still running
-  python3 - "$1" <<'EOF'
+  recorded "$1" wireguard
+}
+
+recorded() {  # WORKDIR [wireguard]: "PID NAME" of each process warpcli recorded there and still running
+  # (wireguard-go by its interface record; the hub's HA responder by its pid file)
+  python3 - "$@" <<'EOF'
 import json, os, sys
 from pathlib import Path
-for f in sorted(Path(sys.argv[1]).glob("run-*/**/*.json")):  # run state is per namespace: run-ROLE/netns-INODE/
+work, only_wg = Path(sys.argv[1]), sys.argv[2:] == ["wireguard"]
+
+def argv_of(pid):
+    try:
+        return [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return []
+
+for f in sorted(work.glob("run-*/**/*.json")):  # run state is per namespace: run-ROLE/netns-INODE/
     try:
         d = json.loads(f.read_text())
         pid, ifname = d["pid"], d["ifname"]
@@ -89,12 +102,18 @@ for f in sorted(Path(sys.argv[1]).glob("run-*/**/*.json")):  # run state is per 
         continue  # not an interface record (e.g. the saved sysctls)
     if not isinstance(pid, int):
         continue
-    try:  # guard against PID reuse: it must be `wireguard-go IFNAME`
-        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
-    except OSError:
-        continue
+    argv = argv_of(pid)  # guard against PID reuse: it must be `wireguard-go IFNAME`
     if argv and os.path.basename(argv[0]).startswith("wireguard-go") and argv[-1] == ifname:
         print(pid, ifname)
+if not only_wg:
+    for f in sorted(work.glob("run-*/**/hub-agent.pid*")):
+        try:
+            pid = int(f.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        argv = argv_of(pid)  # it must be the responder of this very directory
+        if "warpcli.host.ha.prober" in argv and str(f.parent) in argv:
+            print(pid, "ha-responder")
 EOF
 }
 
@@ -106,7 +125,7 @@ teardown() {  # PREFIX WORKDIR
   if [[ -f $work/.wcdemo ]]; then
     while read -r pid ifname; do
       stop_pid "$pid"
-    done < <(recorded_wireguard "$work")
+    done < <(recorded "$work")
   fi
   n=${prefix#wcdemo-}
   for ifname in "wcd${n}h" "wcd${n}a" "wcd${n}b"; do  # a killed wireguard-go leaves its socket
@@ -325,8 +344,8 @@ say "connector B: down"
 w conb down
 say "hub: down"
 w hub hub down --interface "$WG_HUB"
-left=$(recorded_wireguard "$WORK")
-[[ -z $left ]] || die "wireguard-go still running after down: $left"
+left=$(recorded "$WORK")
+[[ -z $left ]] || die "still running after down: $left"
 DONE=1
 teardown "$PREFIX" "$WORK"
 trap - EXIT

@@ -104,3 +104,34 @@ def test_bad_ha_flags_are_refused(gw, iface, prio, check) -> None:
 
 def test_good_ha_flags() -> None:
     assert validate("10.1.0.1/24", "eth1", 254, "10.1.0.5:80") == "10.1.0.1/24"
+
+
+def test_hub_responder_retires_when_its_directory_is_removed(tmp_path: Path) -> None:
+    """`hub down` (or a script's cleanup) removing the responder's directory ends it: it neither
+    lingers nor brings the directory back by writing its state into it."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    d = tmp_path / "run" / "hub-ha-wcnone0"
+    d.mkdir(parents=True)
+    (d / "peers.json").write_text(json.dumps({"ifname": "wcnone0", "peers": {}}))
+    proc = subprocess.Popen([sys.executable, "-m", "warpcli.host.ha.prober", "hub", "--dir", str(d)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (d / "state.json").exists():  # it runs and publishes
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the responder never wrote state.json"
+            time.sleep(0.05)
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)  # may race with a write of state.json: once more below
+        assert proc.wait(timeout=60) == 0
+        shutil.rmtree(d, ignore_errors=True)
+        assert not d.exists() and not d.parent.joinpath(".state.json.tmp").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -79,7 +79,8 @@ def wireguard_pids(out: str) -> dict[str, int]:
 
 
 def processes_of(prefix: str) -> list[str]:
-    """Live processes whose argv names this demo run (its TCP servers, wireguard-go IFNAME)."""
+    """Live processes whose argv names this demo run (its TCP servers, wireguard-go IFNAME,
+    the hub's HA responder by its directory under the run's work dir)."""
     marks = set(ifnames(prefix)) | {prefix}
     found = []
     for d in Path("/proc").iterdir():
@@ -89,7 +90,8 @@ def processes_of(prefix: str) -> list[str]:
             argv = [a.decode(errors="replace") for a in (d / "cmdline").read_bytes().split(b"\0") if a]
         except OSError:
             continue
-        if any(a in marks or a.startswith(prefix + "-") for a in argv) and process_alive(int(d.name)):
+        named = any(a in marks or a.startswith(prefix + "-") or f"/{prefix}/" in a for a in argv)
+        if named and process_alive(int(d.name)):
             found.append(f"{d.name}: {' '.join(argv)[:120]}")
     return found
 
@@ -165,8 +167,12 @@ def test_demo_keep_then_cleanup(demo_tmp: Path) -> None:
     names = {n for n in list_netns() if n.startswith(prefix + "-")}
     assert names == {f"{prefix}-{role}" for role in ("wan", "hub", "cona", "hosta", "conb", "hostb", "hostb2")}
     running = processes_of(prefix)
-    assert sorted(int(p.split(":")[0]) for p in running) == sorted(wireguard_pids(r.stdout).values()), running
-    assert all("wireguard-go" in p for p in running), running
+    wireguard = [p for p in running if "wireguard-go" in p]
+    assert sorted(int(p.split(":")[0]) for p in wireguard) == sorted(wireguard_pids(r.stdout).values()), running
+    # and the hub's HA responder (`hub up` starts it): nothing else
+    assert [p for p in running if p not in wireguard and "warpcli.host.ha.prober hub" in p] == \
+        [p for p in running if p not in wireguard], running
+    assert len(running) == len(wireguard) + 1, running
     # and the printed poke commands work: warpcli status as connector A
     status_cmd = next(line.strip() for line in r.stdout.splitlines()
                       if line.strip().startswith("ip netns exec") and line.strip().endswith(" status"))

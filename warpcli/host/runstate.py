@@ -111,10 +111,12 @@ def read_json(path: Path) -> Any | None:
         raise HostError(f"cannot read {path} ({exc.strerror})", hint="check WARPCLI_RUN_DIR / run_dir") from None
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write atomically (temp file created exclusively, 0600, then renamed)."""
+def write_json(path: Path, obj: Any, *, mkdir: bool = True) -> None:
+    """Write atomically (temp file created exclusively, 0600, then renamed). ``mkdir=False`` is for
+    a long-lived writer whose directory someone may remove to retire it: it must not bring it back."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if mkdir:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # one line: easy to grep in scripts
         atomic_write(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), 0o600)
     except OSError as exc:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from warpcli.core.model import HUB_ADDRESS
+from warpcli.host.errors import HostError
 from warpcli.host.ha import election
 from warpcli.host.ha.keepalived import HaSettings
 from warpcli.host.runstate import read_json, write_json
@@ -119,9 +120,17 @@ class ReplicaAgent:
             os.replace(tmp, self.d / name)
             self.written[name] = value
 
-    def _publish(self) -> None:
+    def _publish(self) -> bool:
+        """Write agent.json; False when our directory is gone (the setup was torn down: time to go)."""
         st = self.state
         now = time.monotonic()
+        try:
+            self._write_agent_json(st, now)
+        except HostError:
+            return self.d.is_dir()
+        return True
+
+    def _write_agent_json(self, st: AgentState, now: float) -> None:
         write_json(self.d / "agent.json", {
             "pid": os.getpid(), "role": st.role, "keepalived_state": st.keepalived_state,
             "role_changed_at": st.role_changed_at, "hub_owner": st.hub_owner,
@@ -129,7 +138,7 @@ class ReplicaAgent:
             "healthy": not st.problems, "problems": st.problems, "replicas": st.replicas,
             "drained": bool(self.control.get("drain")), "boost": int(self.control.get("boost") or 0),
             "priority": self.s.priority, "updated_at": time.time(),
-        })
+        }, mkdir=False)
 
     def _read_control(self) -> None:
         p = self.d / "control.json"
@@ -260,7 +269,9 @@ class ReplicaAgent:
                     next_probe = now + election.PROBE_INTERVAL
                 self._evaluate()
                 if urgent or now >= next_publish:
-                    self._publish()
+                    if not self._publish():
+                        _log("its directory is gone: exiting")
+                        break
                     next_publish = now + 0.25
         finally:
             if self.health is not None:
@@ -347,18 +358,27 @@ class HubResponder:
             self._log(f"moving tunnel {tunnel} to {new} failed: {exc}")
             return
         self.owners[tunnel] = new
-        write_json(self.d / "owners.json", self.owners)
+        try:
+            write_json(self.d / "owners.json", self.owners, mkdir=False)
+        except HostError:
+            return
         self._log(f"tunnel {tunnel}: CIDRs now routed to {new} (was {old})")
 
     def _log(self, text: str) -> None:
-        with open(self.d / "hub-agent.log", "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+        try:
+            with open(self.d / "hub-agent.log", "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+        except OSError:
+            pass  # retired (directory removed): the main loop exits on its next tick
 
     def _publish(self, now: float) -> None:
-        write_json(self.d / "state.json", {
-            "pid": os.getpid(), "owners": self.owners,
-            "replicas": {t: self._replicas(t, now) for t in self.claims}, "updated_at": time.time(),
-        })
+        try:
+            write_json(self.d / "state.json", {
+                "pid": os.getpid(), "owners": self.owners,
+                "replicas": {t: self._replicas(t, now) for t in self.claims}, "updated_at": time.time(),
+            }, mkdir=False)
+        except HostError:
+            pass  # the directory went away under us: the next tick sees it and exits
 
     def run(self) -> None:
         sock = None
@@ -395,6 +415,8 @@ class HubResponder:
                             pass
             now = time.monotonic()
             if now >= next_tick:
+                if not self.d.is_dir():
+                    return  # `hub down`, or a cleanup, removed our directory: nothing left to serve
                 self._reload()
                 for t in list(self.claims):
                     self.elect(t, now)
