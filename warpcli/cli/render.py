@@ -148,7 +148,7 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
             head = line(columns)
             if bold:  # on a terminal the header is bold, as Rich draws it (bold is not a colour: NO_COLOR keeps it)
                 head = f"\x1b[1m{head}\x1b[0m"
-            write(head + "\n" + line(["─" * w for w in widths]) + "\n")
+            write(head + "\n")  # no rule under it: plain columns, as every other table (grep, less)
         if page:
             write("\n".join(line(row) for row in page) + "\n")
             flush()
