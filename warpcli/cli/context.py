@@ -41,6 +41,19 @@ class Runtime:
 
         return open_controller(self.settings)
 
+    def controller_with_token(self, token: str) -> Controller:
+        """The configured server, authenticated by a tunnel token instead of an API token."""
+        from warpcli.controllers import open_controller
+
+        return open_controller(self.settings, tunnel_token=token)
+
+    @staticmethod
+    def warp_enroll(ctrl: Controller, *, tunnel: str | None, token: str | None) -> dict:
+        """Enroll with Cloudflare's warp-cli (Cloudflare's edge is the hub)."""
+        from warpcli.host.warp_client import enroll
+
+        return enroll(ctrl, tunnel=tunnel, token=token)
+
     def connector_controller(self, cfg) -> Controller:
         """The controller a connector's ``up``/``status`` ask: the served controller it
         enrolled with (connector.toml's ``api_url``), else :attr:`controller`."""

@@ -35,13 +35,6 @@ def _read_token(token_file: Path | None) -> str | None:
     return token
 
 
-def _keygen() -> tuple[str, str]:
-    from warpcli.core.keys import generate_keypair
-
-    pair = generate_keypair()
-    return pair.private_key, pair.public_key
-
-
 @app.command("enroll")
 def enroll(
     ctx: typer.Context,
@@ -75,24 +68,21 @@ def enroll(
         token = _read_token(None if token_file is None or str(token_file) == "-" else token_file)
         if token is None and token_file is not None:  # '-' on a terminal
             raise InvalidInput("no token on stdin", hint="pipe it: warpcli tunnel token NAME | warpcli enroll")
-    served = None
-    if rt.settings.controller == "cloudflare":
-        served = _served_controller(rt, token)
-        if served is None:  # Cloudflare itself: its edge is the hub
-            _enroll_with_warp_client(rt, tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu,
-                                     force=force, json=json, priority=priority)
-            return
-    try:
-        result = enrollment.enroll(
-            served or rt.controller, config_dir=rt.settings.config_dir, secrets=rt.host_secrets, keygen=_keygen,
-            tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
-            # a served controller: `up` asks it again, with the tunnel token kept beside the key
-            api_url=rt.settings.api_url if served else None, account_id=served.account_id if served else None,
-            keep_token=served is not None and token is not None, priority=priority,
+    done = enrollment.enroll_host(
+        lambda: rt.controller, kind=rt.settings.controller,
+        open_with_token=rt.controller_with_token, warp_enroll=rt.warp_enroll,
+        config_dir=rt.settings.config_dir, secrets=rt.host_secrets, api_url=rt.settings.api_url,
+        tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force, priority=priority,
+    )
+    if done.warp is not None:
+        render.message(
+            f"enrolled with warp-cli in tunnel {done.warp['tunnel_name']!r}; IP forwarding is on "
+            "(until reboot: `warpcli install` makes it permanent)"
         )
-    finally:
-        if served is not None and token is not None:  # its own client (the tunnel token's)
-            served.close()
+        render.emit_json(done.warp) if json else render.plain(done.warp["tunnel_id"])
+        return
+    assert done.enrolled is not None
+    result = done.enrolled
     cfg = result.config
     if result.changed:
         render.message(
@@ -107,43 +97,3 @@ def enroll(
     else:
         render.plain(cfg.connector_id)
 
-
-def _served_controller(rt, token: str | None):
-    """The controller to enroll with when the cloudflare controller's server is a served
-    warpcli controller (``warpcli controller serve``); None when it is Cloudflare.
-
-    Given a tunnel token, the host authenticates with it and needs no API token;
-    otherwise (``--tunnel NAME``) with the API token, as every other command does.
-    """
-    from warpcli.controllers import open_controller
-
-    ctrl = open_controller(rt.settings, tunnel_token=token) if token is not None else rt.controller
-    if ctrl.warpcli_server() is None:
-        if ctrl is not rt.controller:
-            ctrl.close()
-        return None
-    return ctrl
-
-
-def _enroll_with_warp_client(rt, *, tunnel, token, vnet, interface, mtu, force, json, priority=None) -> None:
-    """Cloudflare's edge is the hub: warp-cli joins this host to the tunnel."""
-    from warpcli.core.errors import NotSupported
-    from warpcli.host.warp_client import WarpClient, enroll
-
-    given = [flag for flag, value in (("--vnet", vnet), ("--interface", interface), ("--mtu", mtu),
-                                      ("--priority", priority))
-             if value is not None]  # also an empty --interface '': refused, not silently ignored
-    given += ["--force"] if force else []
-    if given:
-        raise NotSupported(
-            f"{', '.join(given)} do(es) not apply with the cloudflare controller",
-            hint="warp-cli manages the interface and re-registers on every run; "
-                 "a connector's virtual network is set on Cloudflare",
-        )
-    client = WarpClient.find()  # before any API call: a missing warp-cli changes nothing
-    result = enroll(rt.controller, tunnel=tunnel, token=token, client=client)
-    render.message(
-        f"enrolled with warp-cli in tunnel {result['tunnel_name']!r}; IP forwarding is on "
-        "(until reboot: `warpcli install` makes it permanent)"
-    )
-    render.emit_json(result) if json else render.plain(result["tunnel_id"])

@@ -227,3 +227,94 @@ def private_key(config: ConnectorConfig, secrets: SecretStore) -> str:
             hint="re-enroll with `warpcli enroll --force`",
         )
     return key
+
+
+@dataclass(frozen=True)
+class HostEnrollment:
+    """What :func:`enroll_host` did: a WireGuard connector of a warpcli hub (``enrolled``), or a
+    Cloudflare connector run by Cloudflare's warp-cli (``warp``, its report)."""
+
+    enrolled: Enrolled | None = None
+    warp: dict | None = None
+
+
+def enroll_host(
+    controller: Callable[[], Controller],
+    *,
+    kind: str,
+    open_with_token: Callable[[str], Controller],
+    warp_enroll: Callable[..., dict],
+    config_dir: Path,
+    secrets: SecretStore,
+    api_url: str | None,
+    tunnel: str | None = None,
+    token: str | None = None,
+    vnet: str | None = None,
+    interface: str | None = None,
+    mtu: int | None = None,
+    force: bool = False,
+    priority: int | None = None,
+    keygen: Callable[[], tuple[str, str]] | None = None,
+) -> HostEnrollment:
+    """Enroll this host with the configured controller (``kind``, opened by ``controller()`` only
+    when needed): the embedded one, a served warpcli controller (``controller serve``: a WireGuard
+    connector of its hub), or Cloudflare itself (its edge is the hub: ``warp_enroll`` runs warp-cli).
+
+    ``open_with_token(token)`` opens the Cloudflare-dialect server authenticated by the tunnel
+    token: the host then needs no API token (nor an account id), and keeps the token beside its
+    key for ``up``.
+    """
+    served = None
+    if kind == "cloudflare":
+        served = _served(controller, open_with_token, token)
+        if served is None:  # Cloudflare itself
+            _refuse_hub_settings(vnet=vnet, interface=interface, mtu=mtu, priority=priority, force=force)
+            return HostEnrollment(warp=warp_enroll(controller(), tunnel=tunnel, token=token))
+    try:
+        result = enroll(
+            served or controller(), config_dir=config_dir, secrets=secrets, keygen=keygen or _keygen,
+            tunnel=tunnel, token=token, vnet=vnet, interface=interface, mtu=mtu, force=force,
+            # a served controller: `up` asks it again, with the tunnel token kept beside the key
+            api_url=api_url if served else None,
+            account_id=getattr(served, "account_id", None) if served else None,
+            keep_token=served is not None and token is not None, priority=priority,
+        )
+    finally:
+        if served is not None and token is not None:  # its own client (the tunnel token's)
+            served.close()
+    return HostEnrollment(enrolled=result)
+
+
+def _keygen() -> tuple[str, str]:
+    from warpcli.core.keys import generate_keypair
+
+    pair = generate_keypair()
+    return pair.private_key, pair.public_key
+
+
+def _served(controller: Callable[[], Controller], open_with_token: Callable[[str], Controller],
+            token: str | None) -> Controller | None:
+    """The controller to enroll with when the Cloudflare-dialect server is a served warpcli
+    controller; None when it is Cloudflare. With a tunnel token the host authenticates with it;
+    otherwise (``--tunnel NAME``) with the API token, as every other command does."""
+    target = open_with_token(token) if token is not None else controller()
+    if target.warpcli_server() is None:
+        if token is not None:
+            target.close()
+        return None
+    return target
+
+
+def _refuse_hub_settings(**given: Any) -> None:
+    """Settings of a warpcli hub's connector that warp-cli has no use for: refused, not ignored
+    (an empty ``--interface ''`` included)."""
+    from warpcli.core.errors import NotSupported
+
+    flags = [f"--{name}" for name, value in given.items() if value not in (None, False)]
+    if flags:
+        raise NotSupported(
+            f"{', '.join(flags)} do(es) not apply with the cloudflare controller",
+            hint="warp-cli manages the interface and re-registers on every run; "
+                 "a connector's virtual network is set on Cloudflare",
+        )
+
