@@ -175,3 +175,49 @@ def test_core_imports_no_drivers_or_servers() -> None:
     banned = {"psycopg", "psycopg_pool", "sqlite3_driver", "flask", "cheroot", "waitress", "prometheus_client"}
     for path in (ROOT / "warpcli" / "core").rglob("*.py"):
         assert not (_imports(path) & banned), f"{path.name} imports {_imports(path) & banned}"
+
+
+def _module_level_imports(path: Path, *, lazy: bool = False) -> set[str]:
+    """The warpcli modules a module imports when it loads (top level only), or with ``lazy`` also
+    inside functions."""
+    import ast
+
+    out: set[str] = set()
+    tree = ast.parse(path.read_text())
+    for node in (ast.walk(tree) if lazy else tree.body):
+        if isinstance(node, ast.If) and not lazy:  # `if TYPE_CHECKING:` imports do not load
+            continue
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("warpcli.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("warpcli"):
+            for a in node.names:  # `from warpcli.host import wg`: the module warpcli.host.wg
+                sub = f"{node.module}.{a.name}"
+                is_module = (ROOT / (sub.replace(".", "/") + ".py")).exists() or (ROOT / sub.replace(".", "/")).is_dir()
+                out.add(sub if is_module else node.module)
+    return out
+
+
+@pytest.mark.parametrize(("package", "lazy"), [("warpcli", False), ("warpcli/host", True)])
+def test_no_import_cycles(package: str, lazy: bool) -> None:
+    """Modules load in one order: no cycle among module-level imports anywhere; in the host layer
+    not even through imports inside functions (netlink <-> rtnl_batch was one)."""
+    graph: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = {m for m in _module_level_imports(path, lazy=lazy) if m != name}
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph or state.get(nxt) == 2:
+                continue
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
+                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+            visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])

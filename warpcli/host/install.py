@@ -66,7 +66,7 @@ def is_live_root(root: Path) -> bool:
     return Path(os.path.abspath(root)) == Path("/")
 
 
-def require_root(root: Path, what: str = "install") -> None:
+def require_root_for_live_system(root: Path, what: str = "install") -> None:
     """Changing the live system needs root; a ``--root`` prefix elsewhere does not."""
     if is_live_root(root) and os.geteuid() != 0:
         raise NotRoot(f"`warpcli {what}` changes files in /etc and needs root",
@@ -509,7 +509,7 @@ def install_connector(root: Path, settings: Any, *, start: bool = True) -> Outco
     from warpcli.core.errors import NotFound
     from warpcli.core.settings import CONFIG_FILE, read_toml
 
-    require_root(root)  # before anything is read: the one line a non-root user needs
+    require_root_for_live_system(root)  # before anything is read: the one line a non-root user needs
     if enrollment.load_connector_config(settings.config_dir) is None:
         raise NotFound("this host is not enrolled", hint="run `warpcli enroll` first")
     environment = service_environment(settings, read_toml(settings.config_dir / CONFIG_FILE))
@@ -522,7 +522,7 @@ def install_connector(root: Path, settings: Any, *, start: bool = True) -> Outco
 
 def uninstall_connector(root: Path, *, force: bool = False) -> Outcome:
     """`warpcli uninstall`: stop and disable the service, remove what `install` wrote."""
-    require_root(root, "uninstall")
+    require_root_for_live_system(root, "uninstall")
     live = is_live_root(root)
     systemd = live and systemd_running()
     return Outcome(uninstall(root, systemctl=Systemctl() if systemd else None, force=force), live, systemd)

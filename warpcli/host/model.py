@@ -211,3 +211,16 @@ class HostState:
     routes: list[Route] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     sysctls: list[Sysctl] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """What the kernel said to one route of a batch (netlink.py and rtnl_batch.py both answer with it)."""
+
+    route: Route
+    error: str | None = None  #: the kernel's reason, None when the route went in
+    errno: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

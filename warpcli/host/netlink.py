@@ -14,14 +14,13 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from warpcli.host import netns as ns
 from warpcli.host.constants import MAIN_TABLE, ROUTE_PROTO
 from warpcli.host.errors import HostError, NetlinkFailure, NotRoot
-from warpcli.host.model import Address, LinkInfo, Route, Rule
+from warpcli.host.model import Address, LinkInfo, Route, RouteResult, Rule
 
 if TYPE_CHECKING:
     from warpcli.host.rtnl import Rtnl
@@ -35,17 +34,6 @@ RT_SCOPE_NOWHERE = 255
 IFF_UP = 1
 FR_ACT_TO_TBL = 1
 NO_SUPPRESS = 0xFFFFFFFF
-
-
-@dataclass(frozen=True)
-class RouteResult:
-    route: Route
-    error: str | None = None  #: the kernel's reason, None when the route went in
-    errno: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 class Netlink:

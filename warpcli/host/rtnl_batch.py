@@ -53,8 +53,7 @@ from typing import Any
 from warpcli.host import netns as ns
 from warpcli.host.constants import ROUTE_PROTO
 from warpcli.host.errors import HostError, NetlinkFailure, NotRoot
-from warpcli.host.model import Route
-from warpcli.host.netlink import RouteResult
+from warpcli.host.model import Route, RouteResult
 
 # --- constants (include/uapi/linux/netlink.h, rtnetlink.h) -----------------------------
 NLMSG_NOOP = 1
