@@ -1,6 +1,7 @@
 """The model. Field names follow Cloudflare API v4 so every backend returns the same shapes.
 
-``to_dict()`` is the documented JSON shape of each object (docs/json.md); it never
+``to_dict()`` is the documented JSON shape of each object (docs/json.md): every field of
+the record, in the order declared here (the one list of a model's fields); it never
 contains a secret.
 """
 
@@ -8,10 +9,9 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
 
 from warpcli.core.cidr import Network, parse_network
-from warpcli.core.records import record
+from warpcli.core.records import Record, record
 
 TUN_TYPE = "warp_connector"
 DEVICE_RANGE = "100.96.0.0/12"
@@ -51,7 +51,7 @@ def is_uuid(text: str) -> bool:
 
 
 @record
-class Tunnel:
+class Tunnel(Record):
     id: str
     name: str
     account_tag: str
@@ -60,20 +60,10 @@ class Tunnel:
     tun_type: str = TUN_TYPE
     deleted_at: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "account_tag": self.account_tag,
-            "tun_type": self.tun_type,
-            "status": self.status,
-            "created_at": self.created_at,
-            "deleted_at": self.deleted_at,
-        }
 
 
 @record
-class VirtualNetwork:
+class VirtualNetwork(Record):
     id: str
     name: str
     comment: str
@@ -81,19 +71,10 @@ class VirtualNetwork:
     created_at: str
     deleted_at: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "comment": self.comment,
-            "is_default_network": self.is_default_network,
-            "created_at": self.created_at,
-            "deleted_at": self.deleted_at,
-        }
 
 
 @record
-class Route:
+class Route(Record):
     id: str
     network: str
     tunnel_id: str
@@ -109,23 +90,10 @@ class Route:
     def net(self) -> Network:
         return parse_network(self.network)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "network": self.network,
-            "tunnel_id": self.tunnel_id,
-            "tunnel_name": self.tunnel_name,
-            "tun_type": self.tun_type,
-            "virtual_network_id": self.virtual_network_id,
-            "virtual_network_name": self.virtual_network_name,
-            "comment": self.comment,
-            "created_at": self.created_at,
-            "deleted_at": self.deleted_at,
-        }
 
 
 @record
-class Connector:
+class Connector(Record):
     """An enrolled host: the public half of its WireGuard key and its device address."""
 
     id: str
@@ -138,22 +106,10 @@ class Connector:
     last_seen: str | None = None
     deleted_at: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tunnel_id": self.tunnel_id,
-            "tunnel_name": self.tunnel_name,
-            "virtual_network_id": self.virtual_network_id,
-            "public_key": self.public_key,
-            "address": self.address,
-            "created_at": self.created_at,
-            "last_seen": self.last_seen,
-            "deleted_at": self.deleted_at,
-        }
 
 
 @record
-class Hub:
+class Hub(Record):
     """The self-hosted edge of one virtual network: where connectors send their traffic."""
 
     id: str
@@ -164,16 +120,6 @@ class Hub:
     created_at: str
     updated_at: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "virtual_network_id": self.virtual_network_id,
-            "public_key": self.public_key,
-            "endpoint": self.endpoint,
-            "address": self.address,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
 
 
 #: every hub answers on the first address of the device range (one hub per vnet,

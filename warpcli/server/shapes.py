@@ -17,17 +17,9 @@ def _without_nulls(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def tunnel(t: Tunnel, account_id: str) -> dict[str, Any]:
-    """``tunnel_warp_connector_tunnel``; ``account_tag`` is the account this server serves."""
-    return _without_nulls({
-        "id": t.id,
-        "account_tag": account_id,
-        "name": t.name,
-        "tun_type": t.tun_type,
-        "status": t.status,
-        "created_at": t.created_at,
-        "deleted_at": t.deleted_at,
-        "connections": [],
-    })
+    """``tunnel_warp_connector_tunnel``: the model's fields; ``account_tag`` is the account this
+    server serves; ``connections`` none (warpcli tracks no edge connections)."""
+    return _without_nulls({**t.to_dict(), "account_tag": account_id, "connections": []})
 
 
 def warp_connector_client(c: Connector) -> dict[str, Any]:
@@ -36,56 +28,29 @@ def warp_connector_client(c: Connector) -> dict[str, Any]:
     Cloudflare's fields that warpcli knows: ``id``, ``run_at`` (when it was last seen, else
     when it enrolled), ``features`` (none) and ``conns`` (none: warpcli tracks no edge
     connections). ``version``, ``arch`` and ``ha_status`` are not recorded, so left out.
-    Added (warpcli): ``address`` (its device address), ``tunnel_id``, ``virtual_network_id``,
-    ``public_key``, ``created_at`` and ``last_seen``.
+    Added (warpcli): the model's own fields (its device ``address``, ``tunnel_id``,
+    ``virtual_network_id``, ``public_key``, ``created_at``, ``last_seen``…).
     """
-    return _without_nulls({
-        "id": c.id,
-        "run_at": c.last_seen or c.created_at,
-        "features": [],
-        "conns": [],
-        "address": c.address,
-        "tunnel_id": c.tunnel_id,
-        "virtual_network_id": c.virtual_network_id,
-        "public_key": c.public_key,
-        "created_at": c.created_at,
-        "last_seen": c.last_seen,
-    })
+    return _without_nulls({"run_at": c.last_seen or c.created_at, "features": [], "conns": [], **c.to_dict()})
 
 
 def virtual_network(v: VirtualNetwork) -> dict[str, Any]:
-    """``tunnel_virtual-network``."""
-    return _without_nulls({
-        "id": v.id,
-        "name": v.name,
-        "comment": v.comment,
-        "is_default_network": v.is_default_network,
-        "created_at": v.created_at,
-        "deleted_at": v.deleted_at,
-    })
+    """``tunnel_virtual-network``: the model's fields."""
+    return _without_nulls(v.to_dict())
+
+
+#: Route fields that only lists and the IP lookup show (``tunnel_teamnet``), not create/update/delete
+TEAMNET_ONLY = ("tunnel_name", "virtual_network_name", "tun_type")
 
 
 def route(r: Route) -> dict[str, Any]:
     """``tunnel_route``: what create, update and delete answer (no names in it)."""
-    return _without_nulls({
-        "id": r.id,
-        "network": r.network,
-        "tunnel_id": r.tunnel_id,
-        "virtual_network_id": r.virtual_network_id,
-        "comment": r.comment,
-        "created_at": r.created_at,
-        "deleted_at": r.deleted_at,
-    })
+    return _without_nulls({k: v for k, v in r.to_dict().items() if k not in TEAMNET_ONLY})
 
 
 def teamnet(r: Route) -> dict[str, Any]:
     """``tunnel_teamnet``: a route as lists and the IP lookup show it, with names and type."""
-    return _without_nulls({
-        **route(r),
-        "tunnel_name": r.tunnel_name,
-        "tun_type": r.tun_type,
-        "virtual_network_name": r.virtual_network_name,
-    })
+    return _without_nulls(r.to_dict())
 
 
 def success(result: Any, result_info: dict[str, int] | None = None) -> dict[str, Any]:

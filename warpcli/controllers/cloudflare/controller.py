@@ -421,12 +421,12 @@ class CloudflareController(Controller):
                 yield encode(self._route(o).to_dict())
                 continue
             vid, comment, created, tun_type = get("virtual_network_id"), get("comment"), get("created_at"), get("tun_type")
-            yield encode({
-                "id": o["id"], "network": o["network"], "tunnel_id": o["tunnel_id"], "tunnel_name": o["tunnel_name"],
-                "tun_type": TUN_TYPE if tun_type is None else tun_type,
+            yield encode({  # Route.to_dict(): its fields, in their order (a test holds the two together)
+                "id": o["id"], "network": o["network"], "tunnel_id": o["tunnel_id"],
                 "virtual_network_id": "" if vid is None else vid,
-                "virtual_network_name": o["virtual_network_name"],
                 "comment": "" if comment is None else comment, "created_at": "" if created is None else created,
+                "tunnel_name": o["tunnel_name"], "virtual_network_name": o["virtual_network_name"],
+                "tun_type": TUN_TYPE if tun_type is None else tun_type,
                 "deleted_at": get("deleted_at") or None,
             })
 

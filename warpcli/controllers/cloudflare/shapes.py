@@ -7,10 +7,14 @@ names in create/update responses of routes, which the controller fills in).
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from warpcli.core.errors import Unavailable
 from warpcli.core.model import HUB_ADDRESS, TUN_TYPE, Connector, Hub, Route, Tunnel, VirtualNetwork
+from warpcli.core.records import field_names
+
+T = TypeVar("T")
 
 
 def _str(obj: dict[str, Any], key: str, default: str | None = None) -> Any:
@@ -24,73 +28,54 @@ def _need(obj: Any, what: str, *keys: str) -> dict[str, Any]:
     return obj
 
 
+def _from_api(cls: type[T], o: dict[str, Any], **exceptions: Any) -> T:
+    """A model record from an API object, field by field from the model's own field list: a
+    missing or null field takes the model's default, else "" (a string Cloudflare left out);
+    ``deleted_at`` of a live object, and the optional names, are None; ``exceptions`` are the
+    fields read otherwise."""
+    get = o.get
+    plan = _plan(cls)  # type: ignore[arg-type]  # (a class is hashable; mypy's Hashable check misses it)
+    values = [exceptions[name] if name in exceptions
+              else (get(name) or None) if optional
+              else (default if (v := get(name)) is None else v)
+              for name, optional, default in plan]
+    return cls(*values)
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, bool, Any], ...]:
+    return tuple((name, name in _OPTIONAL, _DEFAULTS.get(name, "")) for name in field_names(cls))
+
+
+#: fields that stay None when the API leaves them out (the model's optional strings)
+_OPTIONAL = frozenset({"tunnel_name", "virtual_network_name", "last_seen", "deleted_at"})
+#: defaults other than "" for fields the API may leave out
+_DEFAULTS: dict[str, Any] = {"status": "inactive", "tun_type": TUN_TYPE, "is_default_network": False,
+                             "address": HUB_ADDRESS}
+
+
 def tunnel(obj: Any) -> Tunnel:
-    o = _need(obj, "tunnel", "id", "name")
-    return Tunnel(
-        id=o["id"],
-        name=o["name"],
-        account_tag=_str(o, "account_tag", ""),
-        created_at=_str(o, "created_at", ""),
-        status=_str(o, "status", "inactive"),
-        tun_type=_str(o, "tun_type", TUN_TYPE),
-        deleted_at=o.get("deleted_at") or None,
-    )
+    return _from_api(Tunnel, _need(obj, "tunnel", "id", "name"))
 
 
 def virtual_network(obj: Any) -> VirtualNetwork:
     o = _need(obj, "virtual network", "id", "name")
-    return VirtualNetwork(
-        id=o["id"],
-        name=o["name"],
-        comment=_str(o, "comment", ""),
-        is_default_network=bool(o.get("is_default_network", False)),
-        created_at=_str(o, "created_at", ""),
-        deleted_at=o.get("deleted_at") or None,
-    )
+    return _from_api(VirtualNetwork, o, is_default_network=bool(o.get("is_default_network", False)))
 
 
 def route(obj: Any, *, tunnel_names: dict[str, str] | None = None, vnet_names: dict[str, str] | None = None) -> Route:
     """A route; names missing from the object are looked up in the maps given."""
     o = _need(obj, "route", "id", "network", "tunnel_id")
     vid = _str(o, "virtual_network_id", "")
-    return Route(
-        id=o["id"],
-        network=o["network"],
-        tunnel_id=o["tunnel_id"],
-        virtual_network_id=vid,
-        comment=_str(o, "comment", ""),
-        created_at=_str(o, "created_at", ""),
-        tunnel_name=o.get("tunnel_name") or (tunnel_names or {}).get(o["tunnel_id"]),
-        virtual_network_name=o.get("virtual_network_name") or (vnet_names or {}).get(vid),
-        tun_type=_str(o, "tun_type", TUN_TYPE),
-        deleted_at=o.get("deleted_at") or None,
-    )
+    return _from_api(Route, o, virtual_network_id=vid,
+                     tunnel_name=o.get("tunnel_name") or (tunnel_names or {}).get(o["tunnel_id"]),
+                     virtual_network_name=o.get("virtual_network_name") or (vnet_names or {}).get(vid))
 
 
 # -- the warpcli extension (a served warpcli controller; docs/controller-api.md) -------------
 def connector(obj: Any) -> Connector:
-    o = _need(obj, "connector", "id", "tunnel_id", "virtual_network_id", "public_key", "address")
-    return Connector(
-        id=o["id"],
-        tunnel_id=o["tunnel_id"],
-        virtual_network_id=o["virtual_network_id"],
-        public_key=o["public_key"],
-        address=o["address"],
-        created_at=_str(o, "created_at", ""),
-        tunnel_name=o.get("tunnel_name") or None,
-        last_seen=o.get("last_seen") or None,
-        deleted_at=o.get("deleted_at") or None,
-    )
+    return _from_api(Connector, _need(obj, "connector", "id", "tunnel_id", "virtual_network_id", "public_key", "address"))
 
 
 def hub(obj: Any) -> Hub:
-    o = _need(obj, "hub", "id", "virtual_network_id", "public_key", "endpoint")
-    return Hub(
-        id=o["id"],
-        virtual_network_id=o["virtual_network_id"],
-        public_key=o["public_key"],
-        endpoint=o["endpoint"],
-        address=_str(o, "address", HUB_ADDRESS),
-        created_at=_str(o, "created_at", ""),
-        updated_at=_str(o, "updated_at", ""),
-    )
+    return _from_api(Hub, _need(obj, "hub", "id", "virtual_network_id", "public_key", "endpoint"))

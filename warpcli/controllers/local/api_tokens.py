@@ -14,12 +14,12 @@ writer and change the state file on every request).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from warpcli.core.errors import Conflict, NotFound, StateError
 from warpcli.core.model import is_uuid, new_id, utcnow
 from warpcli.core.names import validate_name
-from warpcli.core.records import record
+from warpcli.core.records import Record, record
 
 if TYPE_CHECKING:
     import sqlite3
@@ -31,7 +31,7 @@ _COLS = "id, name, created_at, last_used_at, revoked_at"
 
 
 @record
-class ApiToken:
+class ApiToken(Record):
     """A stored API token: what it is called and when it was used; never the token."""
 
     id: str
@@ -40,14 +40,6 @@ class ApiToken:
     last_used_at: str | None = None
     revoked_at: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "created_at": self.created_at,
-            "last_used_at": self.last_used_at,
-            "revoked_at": self.revoked_at,
-        }
 
 
 def new_api_token() -> str:

@@ -34,6 +34,7 @@ from warpcli.core.errors import (
 from warpcli.core.model import (
     DEVICE_RANGE,
     HUB_ADDRESS,
+    TUN_TYPE,
     Connector,
     Hub,
     Route,
@@ -44,7 +45,7 @@ from warpcli.core.model import (
     utcnow,
 )
 from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
-from warpcli.core.records import replace
+from warpcli.core.records import field_names, replace
 from warpcli.core.secrets import SecretStore
 
 DB_NAME = "state.db"
@@ -66,6 +67,18 @@ def scans_key(scans: list[tuple[str, list]]) -> tuple:
 def token_key(tunnel_id: str) -> str:
     return f"tunnel-token:{tunnel_id}"
 
+
+
+#: where each field of Route comes from in the route query (alias r, its tunnel t, its vnet v)
+_ROUTE_SQL = {"id": "r.id", "network": "r.network", "tunnel_id": "r.tunnel_id",
+              "virtual_network_id": "r.virtual_network_id", "comment": "r.comment", "created_at": "r.created_at",
+              "tunnel_name": "t.name", "virtual_network_name": "v.name", "tun_type": f"'{TUN_TYPE}'",
+              "deleted_at": "r.deleted_at"}
+
+
+def _route_json_object(without: str | None = None) -> str:
+    """SQLite's json_object() of a route: Route's field list decides the keys and their order."""
+    return "json_object(" + ", ".join(f"'{f}', {_ROUTE_SQL[f]}" for f in field_names(Route) if f != without) + ")"
 
 class _TxnHooks:
     """What :meth:`LocalController.transaction` does to the secret store after it ends."""
@@ -700,12 +713,7 @@ class LocalController(ApiTokenStore, StateStore, Controller):
                 yield self._route(row, tunnels, vnets)
 
     #: Route.to_dict() built by SQLite itself: the same keys in the same order
-    _ROUTE_JSON = (
-        "json_object('id', r.id, 'network', r.network, 'tunnel_id', r.tunnel_id, 'tunnel_name', t.name, "
-        "'tun_type', 'warp_connector', 'virtual_network_id', r.virtual_network_id, "
-        "'virtual_network_name', v.name, 'comment', r.comment, 'created_at', r.created_at, "
-        "'deleted_at', r.deleted_at)"
-    )
+    _ROUTE_JSON = _route_json_object()
 
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         """The JSON text of each route, encoded by SQLite's json_object (the fast path
@@ -723,7 +731,7 @@ class LocalController(ApiTokenStore, StateStore, Controller):
     #: order of the others (slower, hence not for every row).
     _ROUTE_JSON_NO_NULLS = (
         "CASE WHEN r.deleted_at IS NULL AND t.name IS NOT NULL AND v.name IS NOT NULL THEN "
-        + _ROUTE_JSON.replace(", 'deleted_at', r.deleted_at", "")
+        + _route_json_object(without="deleted_at")
         + f" ELSE json_patch('{{}}', {_ROUTE_JSON}) END"
     )
     _ROUTE_JOINS = (
