@@ -77,3 +77,17 @@ def test_every_listing_keeps_ids_and_cidrs_whole(sh, paths, args, columns) -> No
         assert ids[3] in out.split(), out
     assert "\x1b[" not in out
     assert all(line == line.rstrip() for line in out.splitlines())
+
+
+EMPTY = [(["routes"], "no routes"), (["tunnel", "list"], "no tunnels"), (["tunnel", "list", "--deleted"], "no deleted tunnels"),
+         (["connector", "list"], "no connectors")]
+
+
+@pytest.mark.parametrize(("args", "said"), EMPTY, ids=[" ".join(a) for a, _ in EMPTY])
+def test_an_empty_listing_says_so_on_stderr(sh, args, said) -> None:
+    """Not a bare header: one line on stderr, nothing on stdout; `--json` is an empty list."""
+    r = sh(*args)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "" and r.stderr.strip() == said
+    j = sh(*args, "--json")
+    assert j.exit_code == 0 and json.loads(j.stdout) == []

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import completion, render
+from warpcli.cli import completion, render, views
 from warpcli.cli.context import runtime
 from warpcli.cli.options import IfExists, Json
 from warpcli.core import service
@@ -14,13 +14,6 @@ app = typer.Typer(
     help="List and retire enrolled connectors (the hosts that joined a tunnel).",
     no_args_is_help=True,
 )
-
-COLUMNS = ["ID", "TUNNEL", "VNET ID", "ADDRESS", "PUBLIC KEY", "CREATED", "LAST SEEN"]
-
-
-def _rows(connectors):
-    return ([c.id, c.tunnel_name or c.tunnel_id, c.virtual_network_id, c.address, c.public_key, c.created_at,
-             c.last_seen or "never"] for c in connectors)
 
 
 @app.command("list")
@@ -34,12 +27,7 @@ def list_(
 ) -> None:
     """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen."""
     connectors = service.list_connectors(runtime(ctx, json=json).controller, tunnel=tunnel, vnet=vnet)
-    if json:
-        render.emit_json(connectors)
-    elif not connectors:
-        render.message("no connectors")
-    else:
-        render.table(COLUMNS, _rows(connectors))
+    render.show(connectors, views.CONNECTOR, json=json, empty="no connectors")
 
 
 @app.command("delete")

@@ -158,6 +158,38 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         size = PAGE
 
 
+_NOTHING = object()
+
+
+def show(data: Any, view: Any, *, json: bool, empty: str | None = None, stream: bool = False,
+         title: str | None = None) -> None:
+    """The one way a command prints its objects: JSON (``--json``: the object, or a list of them)
+    or the human table of ``view`` (:mod:`warpcli.cli.views`). A list that is empty says
+    ``empty`` on stderr (the table would be a bare header); ``stream`` prints the table a page
+    at a time (``data`` may then be any iterable, read once)."""
+    from warpcli.cli import views
+
+    if json:
+        emit_json(data)
+        return
+    objs = data if isinstance(data, (list, tuple)) or stream else [data]
+    if stream:
+        from itertools import chain
+
+        it = iter(objs)
+        first = next(it, _NOTHING)
+        if first is _NOTHING:
+            if empty:
+                message(empty)
+            return
+        stream_table(views.headers(view), views.rows(view, chain([first], it)))
+        return
+    if not objs and empty:
+        message(empty)
+        return
+    table(views.headers(view), views.rows(view, objs), title=title)
+
+
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     """A key/value listing of one object."""
     width = max(len(k) for k, _ in pairs)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import render, views
 from warpcli.cli.context import runtime
 from warpcli.cli.exit_codes import Interrupted
 from warpcli.cli.options import Json, Tunnel, VnetFilter
@@ -65,11 +65,7 @@ def routes(
     if json:
         render.emit_json_texts(ctrl.list_routes_json(flt))
     else:
-        rows = ctrl.list_routes(flt)
-        render.stream_table(
-            ["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
-            ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in rows),
-        )
+        render.show(ctrl.list_routes(flt), views.ROUTE, json=False, stream=True, empty="no routes")
 
 
 def _local_and_all(rt, table: str, json: bool) -> None:
@@ -82,11 +78,8 @@ def _local_and_all(rt, table: str, json: bool) -> None:
         render.emit_json(local_json if table == "local" else {"gateway": gateway, "local": local_json})
         return
     if table == "all":
-        render.table(["NETWORK", "TUNNEL", "VNET", "COMMENT", "ID"],
-                     ([r.network, r.tunnel_name, r.virtual_network_name, r.comment, r.id] for r in gateway),
-                     title="Gateway table (the controller)")
-    render.table(["NETWORK", "VIA", "DEV"], ([r.network, r.via, r.dev] for r in local),
-                 title="Local table (this host's kernel)" if table == "all" else None)
+        render.show(gateway, views.ROUTE, json=False, title="Gateway table (the controller)")
+    render.show(local, views.LOCAL_ROUTE, json=False, title="Local table (this host's kernel)" if table == "all" else None)
 
 
 def _host_networks() -> list[str]:

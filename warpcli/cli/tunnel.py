@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import render, views
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
@@ -46,13 +46,8 @@ def list_(
 ) -> None:
     """List tunnels."""
     tunnels = runtime(ctx, json=json).controller.list_tunnels(is_deleted=deleted)
-    if json:
-        render.emit_json(tunnels)
-    else:
-        render.table(
-            ["NAME", "ID", "STATUS", "CREATED"] + (["DELETED"] if deleted else []),
-            ([t.name, t.id, t.status, t.created_at] + ([t.deleted_at] if deleted else []) for t in tunnels),
-        )
+    render.show(tunnels, views.DELETED_TUNNEL if deleted else views.TUNNEL, json=json,
+                empty="no deleted tunnels" if deleted else "no tunnels")
 
 
 @app.command("show")
@@ -69,7 +64,7 @@ def show(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
         ("created", t.created_at), ("routes", len(routes)),
     ])
     if routes:
-        render.table(["NETWORK", "VNET", "COMMENT"], ((r.network, r.virtual_network_name, r.comment) for r in routes))
+        render.show(routes, views.TUNNEL_ROUTE, json=False)
 
 
 @app.command("update")
@@ -83,10 +78,7 @@ def update(
     ctrl = runtime(ctx, json=json).controller
     t = ctrl.update_tunnel(service.resolve_tunnel(ctrl, tunnel).id, name=name)
     render.message(f"updated tunnel {t.name!r}")
-    if json:
-        render.emit_json(t)
-    else:
-        render.table(["NAME", "ID", "STATUS", "CREATED"], [[t.name, t.id, t.status, t.created_at]])
+    render.show(t, views.TUNNEL, json=json)
 
 
 @app.command("token")

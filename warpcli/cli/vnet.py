@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import render, views
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
@@ -16,10 +16,6 @@ app = typer.Typer(
 )
 
 Name = Annotated[str, typer.Argument(metavar="VNET", help="Virtual network name or id.", show_default=False)]
-
-
-def _rows(vnets):
-    return ([v.name, v.id, "yes" if v.is_default_network else "", v.comment, v.created_at] for v in vnets)
 
 
 @app.command("add")
@@ -43,10 +39,7 @@ def add(
 def list_(ctx: typer.Context, json: Json = False) -> None:
     """List virtual networks (the default first)."""
     vnets = runtime(ctx, json=json).controller.list_virtual_networks()
-    if json:
-        render.emit_json(vnets)
-    else:
-        render.table(["NAME", "ID", "DEFAULT", "COMMENT", "CREATED"], _rows(vnets))
+    render.show(vnets, views.VNET, json=json, empty="no virtual networks")
 
 
 @app.command("update")
@@ -63,10 +56,7 @@ def update(
     current = service.resolve_vnet(ctrl, vnet)
     v = ctrl.update_virtual_network(current.id, name=name, comment=comment, is_default=True if default else None)
     render.message(f"updated virtual network {v.name!r}")
-    if json:
-        render.emit_json(v)
-    else:
-        render.table(["NAME", "ID", "DEFAULT", "COMMENT", "CREATED"], _rows([v]))
+    render.show(v, views.VNET, json=json)
 
 
 @app.command("delete")

@@ -1,0 +1,42 @@
+"""One column specification per model: the human table of each object, written once.
+
+A view is a tuple of ``(HEADER, field)`` pairs; ``field`` is the attribute to show, or a
+function of the object for a derived cell. :func:`warpcli.cli.render.show` prints a view
+as a table, or the objects as JSON. (Plain tuples, no classes: the listing commands start fast.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+View = tuple[tuple[str, str | Callable[[Any], Any]], ...]
+
+ROUTE: View = (("NETWORK", "network"), ("TUNNEL", "tunnel_name"), ("VNET", "virtual_network_name"),
+               ("COMMENT", "comment"), ("ID", "id"))
+#: a tunnel's own routes (``tunnel show``): the tunnel is known
+TUNNEL_ROUTE: View = (("NETWORK", "network"), ("VNET", "virtual_network_name"), ("COMMENT", "comment"))
+TUNNEL: View = (("NAME", "name"), ("ID", "id"), ("STATUS", "status"), ("CREATED", "created_at"))
+DELETED_TUNNEL: View = (*TUNNEL, ("DELETED", "deleted_at"))
+VNET: View = (("NAME", "name"), ("ID", "id"), ("DEFAULT", lambda v: "yes" if v.is_default_network else ""),
+              ("COMMENT", "comment"), ("CREATED", "created_at"))
+CONNECTOR: View = (("ID", "id"), ("TUNNEL", lambda c: c.tunnel_name or c.tunnel_id), ("VNET ID", "virtual_network_id"),
+                   ("ADDRESS", "address"), ("PUBLIC KEY", "public_key"), ("CREATED", "created_at"),
+                   ("LAST SEEN", lambda c: c.last_seen or "never"))
+LOCAL_ROUTE: View = (("NETWORK", "network"), ("VIA", "via"), ("DEV", "dev"))
+
+
+def headers(view: View) -> list[str]:
+    return [h for h, _ in view]
+
+
+def rows(view: View, objs: Iterable[Any]) -> Iterator[list[Any]]:
+    """The cells of each object, lazily (a streamed listing reads its objects a page at a time)."""
+    getters = [f if callable(f) else _attr(f) for _, f in view]
+    return ([g(o) for g in getters] for o in objs)
+
+
+def _attr(name: str) -> Callable[[Any], Any]:
+    from operator import attrgetter
+
+    return attrgetter(name)
