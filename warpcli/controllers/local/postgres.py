@@ -421,6 +421,24 @@ class PostgresController(LocalController):
             self._fold()
         return f"pg-{base + pending}"
 
+    def _write_statement(self, sql: str, params: tuple) -> list[tuple]:
+        """One write statement in PostgreSQL's words, its own transaction (autocommit): one round
+        trip. A pooled connection found dead (the database restarted) is replaced, the pool's
+        other idle ones checked, and the statement sent again, so the caller makes it
+        idempotent (see :mod:`pgwrites`)."""
+        import psycopg
+
+        with self._errors():
+            for attempt in (1, 2):
+                with self.pool.connection() as raw:
+                    try:
+                        return raw.execute(sql, params).fetchall()
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not raw.broken:
+                            raise
+                self.pool.check()
+        raise AssertionError("unreachable")
+
     def _read_together(self, statements: list[tuple[str, list]]) -> list[list[tuple]]:
         """Several reads in one round trip (pipelined) and one snapshot (a read-only
         REPEATABLE READ transaction)."""
@@ -515,7 +533,15 @@ class PostgresController(LocalController):
     @_retrying
     def create_route(self, network: Any, tunnel_id: str, *, virtual_network_id: str | None = None,
                      comment: str = "") -> Any:
-        return super().create_route(network, tunnel_id, virtual_network_id=virtual_network_id, comment=comment)
+        if self._txconn is not None or self._txn is not None:  # inside transaction(): the shared SQL
+            return super().create_route(network, tunnel_id, virtual_network_id=virtual_network_id, comment=comment)
+        from warpcli.controllers.local import pgwrites
+        from warpcli.core.cidr import as_network
+        from warpcli.core.names import validate_comment
+
+        network = as_network(network)
+        validate_comment(comment)
+        return pgwrites.create_route(self, network, tunnel_id, virtual_network_id, comment)
 
     @_retrying
     def update_route(self, route_id: str, **kwargs: Any) -> Any:
