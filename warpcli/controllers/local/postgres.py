@@ -411,13 +411,52 @@ class PostgresController(LocalController):
             self._account = self._read("SELECT value FROM meta WHERE key = 'account_id'")[0][0]
         return self._account
 
+    #: the counter and the change rows not yet folded into it (see :meth:`state_version`)
+    VERSION_SQL = "SELECT (SELECT version FROM state_counter WHERE id = 1), (SELECT count(*) FROM state_changes)"
+
     def state_version(self, virtual_network_id: str | None = None) -> str:
         """The change counter: every write transaction on any replica moves it."""
-        base, pending = self._read(
-            "SELECT (SELECT version FROM state_counter WHERE id = 1), (SELECT count(*) FROM state_changes)")[0]
+        base, pending = self._read(self.VERSION_SQL)[0]
         if pending >= FOLD_AT:
             self._fold()
         return f"pg-{base + pending}"
+
+    def _write_statement(self, sql: str, params: tuple) -> list[tuple]:
+        """One write statement in PostgreSQL's words, its own transaction (autocommit): one round
+        trip. A pooled connection found dead (the database restarted) is replaced, the pool's
+        other idle ones checked, and the statement sent again, so the caller makes it
+        idempotent (see :mod:`pgwrites`)."""
+        import psycopg
+
+        with self._errors():
+            for attempt in (1, 2):
+                with self.pool.connection() as raw:
+                    try:
+                        return raw.execute(sql, params).fetchall()
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not raw.broken:
+                            raise
+                self.pool.check()
+        raise AssertionError("unreachable")
+
+    def _read_together(self, statements: list[tuple[str, list]]) -> list[list[tuple]]:
+        """Several reads in one round trip (pipelined) and one snapshot (a read-only
+        REPEATABLE READ transaction)."""
+        if self._txconn is not None:  # inside transaction(): its snapshot already
+            return [self._read(sql, params) for sql, params in statements]
+        with self._errors(), self.pool.connection() as raw:
+            try:
+                with raw.pipeline():
+                    raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    cursors = [raw.cursor() for _ in statements]
+                    for cur, (sql, params) in zip(cursors, statements, strict=True):
+                        cur.execute(_pg(sql), tuple(params))
+                    raw.execute("COMMIT")
+                return [cur.fetchall() for cur in cursors]
+            except BaseException:
+                if not raw.broken:
+                    raw.execute("ROLLBACK")
+                raise
 
     def _fold(self) -> None:
         """Move the counted changes into the counter, in one transaction: the sum stays the same for
@@ -494,7 +533,15 @@ class PostgresController(LocalController):
     @_retrying
     def create_route(self, network: Any, tunnel_id: str, *, virtual_network_id: str | None = None,
                      comment: str = "") -> Any:
-        return super().create_route(network, tunnel_id, virtual_network_id=virtual_network_id, comment=comment)
+        if self._txconn is not None or self._txn is not None:  # inside transaction(): the shared SQL
+            return super().create_route(network, tunnel_id, virtual_network_id=virtual_network_id, comment=comment)
+        from warpcli.controllers.local import pgwrites
+        from warpcli.core.cidr import as_network
+        from warpcli.core.names import validate_comment
+
+        network = as_network(network)
+        validate_comment(comment)
+        return pgwrites.create_route(self, network, tunnel_id, virtual_network_id, comment)
 
     @_retrying
     def update_route(self, route_id: str, **kwargs: Any) -> Any:
@@ -638,14 +685,21 @@ class PostgresController(LocalController):
             return None
         return self._route(rows[0], *self._name_maps())
 
+    #: the id settles ties between deleted routes of one CIDR (the order of :mod:`pgpages`)
+    _ROUTE_ORDER = "r.version, r.lo, r.prefixlen, r.id"
+
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         return Controller.list_routes_json(self, flt)
 
     def route_page_json(
         self, flt: RouteFilter, offset: int, limit: int, *, drop_nulls: bool = False
     ) -> tuple[list[str], int]:
-        # the SQLite engine's keyset pages build JSON with SQLite's functions and seek by rowid
-        return Controller.route_page_json(self, flt, offset, limit, drop_nulls=drop_nulls)
+        """Keyset pages (:mod:`pgpages`): a page deep in the listing costs what the first does."""
+        from warpcli.controllers.local import pgpages
+
+        if self._txconn is not None:  # inside transaction(): its own view, no shared memo
+            return Controller.route_page_json(self, flt, offset, limit, drop_nulls=drop_nulls)
+        return pgpages.route_page_json(self, flt, offset, limit, drop_nulls=drop_nulls)
 
     def route_entries(self, virtual_network_id: str | None = None) -> Iterator[tuple]:
         sql = ("SELECT id, network, version, lo, prefixlen, tunnel_id, virtual_network_id FROM routes "

@@ -194,6 +194,11 @@ POSTGRES_MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX api_token_name ON api_tokens(name) WHERE revoked_at IS NULL;
     CREATE UNIQUE INDEX api_token_digest ON api_tokens(token_sha256);
     """,
+    # 1 -> 2: the listing order of every route, deleted ones too (what GET teamnet/routes lists
+    # by default): a page seeks after the previous page's last key instead of sorting the vnet
+    """
+    CREATE INDEX route_key ON routes(virtual_network_id, version, lo, prefixlen, id);
+    """,
 ]
 
 POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)

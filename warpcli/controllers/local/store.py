@@ -626,6 +626,8 @@ class LocalController(ApiTokenStore, StateStore, Controller):
 
     # -- routes -------------------------------------------------------------------
     _ROUTE_COLS = "r.id, r.network, r.tunnel_id, r.virtual_network_id, r.comment, r.created_at, r.deleted_at"
+    #: the order of :meth:`list_routes` within one vnet (SQLite's index settles ties by rowid)
+    _ROUTE_ORDER = "r.version, r.lo, r.prefixlen"
 
     def _name_maps(self) -> tuple[dict[str, str], dict[str, str]]:
         tunnels = dict(self._read("SELECT id, name FROM tunnels"))
@@ -709,7 +711,7 @@ class LocalController(ApiTokenStore, StateStore, Controller):
         tunnels, vnets = self._name_maps()
         for scan in self._scans(flt):
             sql, params = self._route_query(scan)
-            for row in self._stream(sql + " ORDER BY r.version, r.lo, r.prefixlen", params):
+            for row in self._stream(f"{sql} ORDER BY {self._ROUTE_ORDER}", params):
                 yield self._route(row, tunnels, vnets)
 
     #: Route.to_dict() built by SQLite itself: the same keys in the same order
