@@ -1,0 +1,82 @@
+"""`up --follow`'s incremental reconcile (warpcli.host.incremental): a delta from the previous
+baseline must leave exactly what a full plan from scratch would, and its size follows the change."""
+
+from __future__ import annotations
+
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warpcli.host.constants import TABLE
+from warpcli.host.incremental import FULL_EVERY, Baseline, delta, still_valid
+from warpcli.host.model import Route
+from warpcli.host.plan import split_shadowing
+
+IFACE = "wgt0"
+ENDPOINTS = ("192.0.2.1",)
+
+
+def full(wanted: set[str], connected: frozenset[str]) -> tuple[set[str], set[tuple]]:
+    """The oracle: what a full reconcile installs and skips for ``wanted`` (no baseline)."""
+    kept, skipped = split_shadowing([Route(c, table=TABLE, ifname=IFACE) for c in sorted(wanted)],
+                                    connected=connected, endpoints=ENDPOINTS)
+    return {r.dst for r in kept}, {(s.route, s.reason, s.conflict) for s in skipped}
+
+
+def baseline(wanted: set[str], connected: frozenset[str]) -> Baseline:
+    installed, skipped = full(wanted, connected)
+    from warpcli.host.plan import Shadowing
+
+    return Baseline(IFACE, 7, 1280, "userspace", ("key", "192.0.2.1:51820"), ENDPOINTS, connected,
+                    frozenset(wanted), frozenset(installed), tuple(Shadowing(*s) for s in skipped), time.monotonic())
+
+
+# small universes, so that old and new sets overlap and some CIDRs hit the connected networks
+cidrs = st.builds(lambda a, b, plen: f"10.{a}.{b}.0/{plen}" if plen == 24 else f"10.{a}.0.0/16",
+                  st.integers(0, 3), st.integers(0, 3), st.sampled_from([16, 24]))
+special = st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "192.0.2.1/32", "10.9.0.0/24", "2001:db8::/48"])
+sets = st.sets(st.one_of(cidrs, special), max_size=12)
+connected_sets = st.sets(st.sampled_from(["10.1.0.0/24", "10.2.0.0/16", "192.0.2.0/24", "10.9.0.0/24"]), max_size=3)
+
+
+@settings(deadline=None, max_examples=300)
+@given(old=sets, new=sets, connected=connected_sets)
+def test_a_delta_leaves_what_a_full_plan_would(old: set[str], new: set[str], connected: set[str]) -> None:
+    conn = frozenset(connected)
+    since = baseline(old, conn)
+    d = delta(since, new)
+    want_installed, want_skipped = full(new, conn)
+    # the kernel after the delta: the old routes, less the deletes, plus the adds
+    after = (set(since.installed) - {r.dst for r in d.deletes}) | {r.dst for r in d.adds}
+    assert after == want_installed == set(d.baseline.installed)
+    assert {(s.route, s.reason, s.conflict) for s in d.baseline.skipped} == want_skipped
+    assert d.baseline.wanted == frozenset(new)
+    # nothing is added twice or deleted when absent; the plan is exactly the change
+    assert not {r.dst for r in d.adds} & set(since.installed)
+    assert {r.dst for r in d.deletes} <= set(since.installed)
+    assert len(d.plan()) == len(set(since.installed) ^ want_installed)
+    assert all(r.table == TABLE and r.ifname == IFACE for r in (*d.adds, *d.deletes))
+
+
+def test_one_change_is_one_action_whatever_the_table_size() -> None:
+    for n in (5_000, 50_000):
+        old = {f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}/32" for i in range(n)}
+        since = baseline(old, frozenset({"192.0.2.0/24"}))
+        d = delta(since, old | {"10.7.0.0/24"})
+        assert [a.describe() for a in d.plan()] == [f"+ route 10.7.0.0/24 dev {IFACE} table {TABLE}"]
+        d = delta(d.baseline, old - {"172.16.0.5/32"})
+        assert [(a.op, a.obj.dst) for a in d.plan()] == [("delete", "10.7.0.0/24"), ("delete", "172.16.0.5/32")]
+        assert delta(d.baseline, old - {"172.16.0.5/32"}).empty
+
+
+def test_a_baseline_holds_only_while_what_it_assumed_holds() -> None:
+    conn = frozenset({"192.0.2.0/24"})
+    since = baseline({"10.1.0.0/24"}, conn)
+    same = dict(hub=since.hub, ifindex=7, mtu=1280, up=True, connected=conn, endpoints=ENDPOINTS)
+    assert still_valid(since, **same)
+    for change in (dict(hub=("other", "192.0.2.1:51820")), dict(hub=("key", "192.0.2.9:51820")),
+                   dict(ifindex=8), dict(mtu=1420), dict(up=False), dict(connected=conn | {"10.5.0.0/24"}),
+                   dict(endpoints=("192.0.2.9",))):
+        assert not still_valid(since, **{**same, **change}), change
+    assert not still_valid(since, **same, now=since.made_at + FULL_EVERY)
