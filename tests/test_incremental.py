@@ -80,3 +80,40 @@ def test_a_baseline_holds_only_while_what_it_assumed_holds() -> None:
                    dict(endpoints=("192.0.2.9",))):
         assert not still_valid(since, **{**same, **change}), change
     assert not still_valid(since, **same, now=since.made_at + FULL_EVERY)
+
+
+# --- the controller read each reconcile starts with ------------------------------------------
+
+@settings(deadline=None, max_examples=25)
+@given(rows=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 2), st.integers(0, 1)), max_size=30),
+       deleted=st.sets(st.integers(0, 29), max_size=10), moved=st.sets(st.integers(0, 29), max_size=5))
+def test_route_networks_is_the_vnets_routes_less_one_tunnels(tmp_path_factory, rows, deleted, moved) -> None:
+    """The store's one-query read against the obvious one (every route of the vnet, filtered)."""
+    from warpcli.controllers.local import LocalController
+    from warpcli.core.controller import Controller
+    from warpcli.core.model import RouteFilter
+    from warpcli.secrets.file_store import FileStore
+
+    state = tmp_path_factory.mktemp("state")
+    with LocalController(state, secrets=lambda: FileStore(state / "secrets.json")) as c:
+        vnets = [c.list_virtual_networks(is_default=True)[0].id, c.create_virtual_network("v2").id]
+        tunnels = [c.create_tunnel(f"t{i}").id for i in range(3)]
+        made = []
+        for i, (net, tunnel, vnet) in enumerate(rows):
+            cidr = f"10.{net}.0.0/16" if i % 2 else f"2001:db8:{net:x}::/48"
+            if any(r.network == cidr and r.virtual_network_id == vnets[vnet] for r in made):
+                continue
+            made.append(c.create_route(cidr, tunnels[tunnel], virtual_network_id=vnets[vnet]))
+        for i in sorted(deleted):
+            if i < len(made):
+                c.delete_route(made[i].id)
+        for i in sorted(moved - deleted):
+            if i < len(made):
+                c.update_route(made[i].id, tunnel_id=tunnels[(tunnels.index(made[i].tunnel_id) + 1) % 3])
+        for vnet in vnets:
+            for tunnel in (None, *tunnels):
+                got = c.route_networks(vnet, except_tunnel=tunnel)
+                want = [r.network for r in c.list_routes(RouteFilter(virtual_network_id=vnet))
+                        if r.tunnel_id != tunnel]
+                assert sorted(got) == sorted(want) == sorted(Controller.route_networks(c, vnet, except_tunnel=tunnel))
+                assert len(got) == len(set(got))

@@ -155,10 +155,8 @@ def desired_connector(
 
 
 def remote_networks(ctrl: Controller, cfg: ConnectorConfig) -> list[str]:
-    """Every CIDR of the vnet that another tunnel serves (from the compact route entries: no
-    :class:`~warpcli.core.model.Route` per row)."""
-    own = cfg.tunnel_id
-    return [e[1] for e in ctrl.route_entries(cfg.virtual_network_id) if e[5] != own]
+    """Every CIDR of the vnet that another tunnel serves."""
+    return ctrl.route_networks(cfg.virtual_network_id, except_tunnel=cfg.tunnel_id)
 
 
 # -- up -------------------------------------------------------------------------------
