@@ -8,41 +8,59 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from warpcli.core.model import DEVICE_RANGE
 from warpcli.host.constants import TABLE
-from warpcli.host.incremental import FULL_EVERY, Baseline, delta, still_valid
+from warpcli.host.incremental import FULL_EVERY, Baseline, common_prefix, common_suffix, delta, still_valid
 from warpcli.host.model import Route
-from warpcli.host.plan import split_shadowing
+from warpcli.host.plan import Shadowing, split_shadowing
 
 IFACE = "wgt0"
 ENDPOINTS = ("192.0.2.1",)
 
 
-def full(wanted: set[str], connected: frozenset[str]) -> tuple[set[str], set[tuple]]:
-    """The oracle: what a full reconcile installs and skips for ``wanted`` (no baseline)."""
+def full(remote: list[str], connected: frozenset[str]) -> tuple[set[str], set[tuple]]:
+    """The oracle: what a full reconcile installs and skips for ``remote`` (no baseline)."""
+    wanted = set(remote) | {DEVICE_RANGE}
     kept, skipped = split_shadowing([Route(c, table=TABLE, ifname=IFACE) for c in sorted(wanted)],
                                     connected=connected, endpoints=ENDPOINTS)
     return {r.dst for r in kept}, {(s.route, s.reason, s.conflict) for s in skipped}
 
 
-def baseline(wanted: set[str], connected: frozenset[str]) -> Baseline:
-    installed, skipped = full(wanted, connected)
-    from warpcli.host.plan import Shadowing
-
+def baseline(remote: list[str], connected: frozenset[str]) -> Baseline:
+    installed, skipped = full(remote, connected)
     return Baseline(IFACE, 7, 1280, "userspace", ("key", "192.0.2.1:51820"), ENDPOINTS, connected,
-                    frozenset(wanted), frozenset(installed), tuple(Shadowing(*s) for s in skipped), time.monotonic())
+                    tuple(remote), tuple(Shadowing(*s) for s in skipped), len(installed), time.monotonic())
 
 
-# small universes, so that old and new sets overlap and some CIDRs hit the connected networks
+# small universes, so that old and new lists overlap and some CIDRs hit the connected networks
 cidrs = st.builds(lambda a, b, plen: f"10.{a}.{b}.0/{plen}" if plen == 24 else f"10.{a}.0.0/16",
                   st.integers(0, 3), st.integers(0, 3), st.sampled_from([16, 24]))
-special = st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "192.0.2.1/32", "10.9.0.0/24", "2001:db8::/48"])
-sets = st.sets(st.one_of(cidrs, special), max_size=12)
+special = st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "192.0.2.1/32", "10.9.0.0/24", "2001:db8::/48", DEVICE_RANGE])
+lists = st.lists(st.one_of(cidrs, special), max_size=12, unique=True)
 connected_sets = st.sets(st.sampled_from(["10.1.0.0/24", "10.2.0.0/16", "192.0.2.0/24", "10.9.0.0/24"]), max_size=3)
 
 
-@settings(deadline=None, max_examples=300)
-@given(old=sets, new=sets, connected=connected_sets)
-def test_a_delta_leaves_what_a_full_plan_would(old: set[str], new: set[str], connected: set[str]) -> None:
+@st.composite
+def old_and_new(draw) -> tuple[list[str], list[str]]:
+    """Two listings: unrelated, or the second one the first with a few edits (same order)."""
+    old = draw(lists)
+    if draw(st.booleans()):
+        return old, draw(lists)
+    new = list(old)
+    for _ in range(draw(st.integers(1, 3))):
+        if new and draw(st.booleans()):
+            new.pop(draw(st.integers(0, len(new) - 1)))
+        else:
+            c = draw(st.one_of(cidrs, special))
+            if c not in new:
+                new.insert(draw(st.integers(0, len(new))), c)
+    return old, new
+
+
+@settings(deadline=None, max_examples=400)
+@given(lists=old_and_new(), connected=connected_sets)
+def test_a_delta_leaves_what_a_full_plan_would(lists: tuple[list[str], list[str]], connected: set[str]) -> None:
+    old, new = lists
     conn = frozenset(connected)
     since = baseline(old, conn)
     d = delta(since, new)
@@ -50,8 +68,9 @@ def test_a_delta_leaves_what_a_full_plan_would(old: set[str], new: set[str], con
     # the kernel after the delta: the old routes, less the deletes, plus the adds
     after = (set(since.installed) - {r.dst for r in d.deletes}) | {r.dst for r in d.adds}
     assert after == want_installed == set(d.baseline.installed)
+    assert d.baseline.installed_count == len(want_installed)
     assert {(s.route, s.reason, s.conflict) for s in d.baseline.skipped} == want_skipped
-    assert d.baseline.wanted == frozenset(new)
+    assert d.baseline.remote == tuple(new)
     # nothing is added twice or deleted when absent; the plan is exactly the change
     assert not {r.dst for r in d.adds} & set(since.installed)
     assert {r.dst for r in d.deletes} <= set(since.installed)
@@ -59,20 +78,36 @@ def test_a_delta_leaves_what_a_full_plan_would(old: set[str], new: set[str], con
     assert all(r.table == TABLE and r.ifname == IFACE for r in (*d.adds, *d.deletes))
 
 
+@settings(deadline=None, max_examples=200)
+@given(a=st.lists(st.integers(0, 3), max_size=40), b=st.lists(st.integers(0, 3), max_size=40), pad=st.booleans())
+def test_common_prefix_and_suffix_against_a_plain_scan(a: list[int], b: list[int], pad: bool) -> None:
+    sa, sb = [str(x) for x in a], [str(x) for x in b]
+    if pad:  # common runs longer than a chunk, so the chunked comparison is exercised
+        sa, sb = sa + ["7"] * 2100, sb + ["7"] * 2100
+        sa, sb = ["5"] * 2100 + sa, ["5"] * 2100 + sb
+    n = min(len(sa), len(sb))
+    i = next((k for k in range(n) if sa[k] != sb[k]), n)
+    assert common_prefix(sa, sb) == i
+    limit = n - i
+    j = next((k for k in range(limit) if sa[-1 - k] != sb[-1 - k]), limit)
+    assert common_suffix(sa, sb, limit) == j
+
+
 def test_one_change_is_one_action_whatever_the_table_size() -> None:
     for n in (5_000, 50_000):
-        old = {f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}/32" for i in range(n)}
+        old = [f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}/32" for i in range(n)]
         since = baseline(old, frozenset({"192.0.2.0/24"}))
-        d = delta(since, old | {"10.7.0.0/24"})
+        d = delta(since, [*old[:n // 2], "10.7.0.0/24", *old[n // 2:]])
         assert [a.describe() for a in d.plan()] == [f"+ route 10.7.0.0/24 dev {IFACE} table {TABLE}"]
-        d = delta(d.baseline, old - {"172.16.0.5/32"})
-        assert [(a.op, a.obj.dst) for a in d.plan()] == [("delete", "10.7.0.0/24"), ("delete", "172.16.0.5/32")]
-        assert delta(d.baseline, old - {"172.16.0.5/32"}).empty
+        d = delta(d.baseline, old[1:])
+        assert [(a.op, a.obj.dst) for a in d.plan()] == [("delete", "10.7.0.0/24"), ("delete", "172.16.0.0/32")]
+        assert d.baseline.installed_count == n  # the device range and n - 1 CIDRs
+        assert delta(d.baseline, old[1:]).empty
 
 
 def test_a_baseline_holds_only_while_what_it_assumed_holds() -> None:
     conn = frozenset({"192.0.2.0/24"})
-    since = baseline({"10.1.0.0/24"}, conn)
+    since = baseline(["10.1.0.0/24"], conn)
     same = dict(hub=since.hub, ifindex=7, mtu=1280, up=True, connected=conn, endpoints=ENDPOINTS)
     assert still_valid(since, **same)
     for change in (dict(hub=("other", "192.0.2.1:51820")), dict(hub=("key", "192.0.2.9:51820")),

@@ -176,7 +176,7 @@ def route_counts(result: UpResult, ctrl: Controller | None, cfg: ConnectorConfig
     """Routes desired and installed after ``result`` (for metrics): from its baseline when it
     has one, else read back with :func:`status`."""
     if result.baseline is not None:
-        n = len(result.baseline.installed)
+        n = result.baseline.installed_count
         return n, n
     report = status(ctrl, cfg, run_dir=run_dir)
     desired = report["routes"]["desired"]
@@ -360,7 +360,7 @@ def _baseline(cfg: ConnectorConfig, hub: Hub, remote: list[str], want: Desired, 
             return None
     return incremental.Baseline(
         cfg.interface, link.index, link.mtu, iface.backend, (hub.public_key, hub.endpoint), endpoints, now,
-        frozenset(remote) | {DEVICE_RANGE}, installed, tuple(want.skipped), time.monotonic())
+        tuple(remote), tuple(want.skipped), len(installed), time.monotonic())
 
 
 def _up_since(ctrl: Controller, cfg: ConnectorConfig, since: incremental.Baseline, *, run_dir: Path,
@@ -381,7 +381,7 @@ def _up_since(ctrl: Controller, cfg: ConnectorConfig, since: incremental.Baselin
             since, hub=(hub.public_key, hub.endpoint), ifindex=link.index, mtu=link.mtu, up=link.up,
             connected=connected, endpoints=endpoint_addresses(hub.endpoint)):
         return None
-    d = incremental.delta(since, [*remote_networks(ctrl, cfg), DEVICE_RANGE])
+    d = incremental.delta(since, remote_networks(ctrl, cfg))
     warnings = [s.message() + "; skipped" for s in d.shadowed]
     skipped = list(d.baseline.skipped)
     if d.empty:

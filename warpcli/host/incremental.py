@@ -2,8 +2,8 @@
 
 A full reconcile (``connector.up``) reads warpcli's whole kernel table and the WireGuard
 peer and plans every route: linear in the table. While following, the previous successful
-reconcile knows what it left behind (a :class:`Baseline`), so the next one takes set
-differences between the controller's CIDRs and the baseline's and sends only those routes
+reconcile knows what it left behind (a :class:`Baseline`), so the next one compares the
+controller's CIDRs with the baseline's and sends only the difference
 to the kernel (the batched netlink path with the same tag, plan lines, rollback and crash
 points as ``up``) and only the added CIDRs to the WireGuard peer (wireguard-go cannot
 remove one allowed IP: a removal sets the peer's whole list once).
@@ -12,21 +12,28 @@ The baseline is trusted only while what it assumed holds: :func:`delta_up` answe
 and a full reconcile runs instead, when the hub's key or endpoint changed, the interface
 is gone, was re-made or changed its MTU or state, the host's connected networks or the
 hub endpoint's addresses changed (the no-lockout check depends on them), or the baseline
-is older than :data:`FULL_EVERY` seconds (so drift in the kernel is repaired). Reading the
-controller's CIDRs stays linear; everything after it is proportional to the change.
+is older than :data:`FULL_EVERY` seconds (so drift in the kernel is repaired).
+
+The comparison: a backend lists a vnet's CIDRs in the same order each time (SQLite: its index
+order), so the two lists agree but for a window around what changed; the window is found by
+comparing slices (C speed, no hashing of the whole table) and only it is diffed as sets. Any
+order is still correct (the window is then the whole list). Reading the controller's CIDRs
+stays linear; everything after it is proportional to the change.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
+from warpcli.core.model import DEVICE_RANGE
 from warpcli.host.model import Route
 from warpcli.host.plan import Action, Plan, Shadowing
 
 #: seconds after which a follow loop plans from the kernel again instead of from its baseline
 FULL_EVERY = 600.0
+_CHUNK = 1024  #: slice length when looking for where two lists of CIDRs start to differ
 
 
 @dataclass(frozen=True)
@@ -40,15 +47,25 @@ class Baseline:
     hub: tuple[str, str]  #: the hub's public key and endpoint
     endpoints: tuple[str, ...]  #: the hub endpoint's addresses (no-lockout check)
     connected: frozenset[str]  #: the host's connected networks (no-lockout check)
-    wanted: frozenset[str]  #: the controller's CIDRs for this host, the device range included
-    installed: frozenset[str]  #: those installed (``wanted`` less the skipped ones)
-    skipped: tuple[Shadowing, ...]
+    remote: tuple[str, ...]  #: the controller's CIDRs for this host, as it listed them (each once)
+    skipped: tuple[Shadowing, ...]  #: CIDRs the no-lockout check keeps out of the kernel
+    installed_count: int  #: routes installed (``len(installed)``, kept without building the set)
     made_at: float  #: ``time.monotonic()`` of the full reconcile it descends from
+
+    @property
+    def wanted(self) -> frozenset[str]:
+        """Every CIDR wanted: the controller's and the device range (linear: not on the hot path)."""
+        return frozenset(self.remote) | {DEVICE_RANGE}
+
+    @property
+    def installed(self) -> frozenset[str]:
+        """The CIDRs routed through the tunnel: ``wanted`` less the skipped ones (linear)."""
+        return self.wanted - {s.route for s in self.skipped}
 
 
 @dataclass(frozen=True)
 class Delta:
-    """The routes to add and delete (kernel and WireGuard) to go from a baseline to ``wanted``."""
+    """The routes to add and delete (kernel and WireGuard) to go from a baseline to ``remote``."""
 
     adds: tuple[Route, ...]
     deletes: tuple[Route, ...]
@@ -72,24 +89,48 @@ def still_valid(since: Baseline, *, hub: tuple[str, str], ifindex: int | None, m
             and now - since.made_at < FULL_EVERY)
 
 
-def delta(since: Baseline, wanted: Iterable[str]) -> Delta:
-    """The changes from ``since`` to the controller's CIDRs ``wanted`` (set differences: the
-    cost follows the change, past building the set)."""
+def common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many leading items ``a`` and ``b`` share (slices compared in C, a chunk at a time)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i + _CHUNK <= n and a[i:i + _CHUNK] == b[i:i + _CHUNK]:
+        i += _CHUNK
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def common_suffix(a: Sequence[str], b: Sequence[str], limit: int) -> int:
+    """How many trailing items ``a`` and ``b`` share, at most ``limit``."""
+    la, lb = len(a), len(b)
+    j = 0
+    while j + _CHUNK <= limit and a[la - j - _CHUNK:la - j] == b[lb - j - _CHUNK:lb - j]:
+        j += _CHUNK
+    while j < limit and a[la - j - 1] == b[lb - j - 1]:
+        j += 1
+    return j
+
+
+def delta(since: Baseline, remote: Iterable[str]) -> Delta:
+    """The changes from ``since`` to the controller's CIDRs ``remote`` (each listed once)."""
     from warpcli.host.constants import TABLE
     from warpcli.host.plan import split_shadowing
 
-    want = frozenset(wanted)
-    added = want - since.wanted
-    removed = since.wanted - want
+    old, new = since.remote, tuple(remote)
+    i = common_prefix(old, new)
+    j = common_suffix(old, new, min(len(old), len(new)) - i)
+    # outside the windows both lists hold the same CIDRs; each CIDR is in a list once
+    old_window, new_window = set(old[i:len(old) - j]), set(new[i:len(new) - j])
+    added = new_window - old_window - {DEVICE_RANGE}  # the device range is always wanted
+    removed = old_window - new_window - {DEVICE_RANGE}
     ifname = since.ifname
     adds, shadowed = split_shadowing([Route(c, table=TABLE, ifname=ifname) for c in added],
                                      connected=since.connected, endpoints=since.endpoints)
-    deletes = [Route(c, table=TABLE, ifname=ifname) for c in removed if c in since.installed]
-    installed = (since.installed - removed) | {r.dst for r in adds}
-    gone = {s.route for s in shadowed} | removed
-    skipped = tuple(s for s in since.skipped if s.route not in gone) + tuple(shadowed)
-    after = Baseline(ifname, since.ifindex, since.mtu, since.backend, since.hub, since.endpoints, since.connected,
-                     want, frozenset(installed), skipped, since.made_at)
+    kept_out = {s.route for s in since.skipped}
+    deletes = [Route(c, table=TABLE, ifname=ifname) for c in removed if c not in kept_out]
+    skipped = tuple(s for s in since.skipped if s.route not in removed) + tuple(shadowed)
+    after = replace(since, remote=new, skipped=skipped,
+                    installed_count=since.installed_count - len(deletes) + len(adds))
     return Delta(tuple(sorted(adds, key=Route.sort_key)), tuple(sorted(deletes, key=Route.sort_key)),
                  tuple(shadowed), after)
 
