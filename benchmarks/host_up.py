@@ -11,7 +11,10 @@ protocol and device) in a namespace of the same run:
 - ``up`` again with nothing to change; ``down``;
 - ``hub up`` with C connectors (one tunnel each) and N routes in all; again; ``hub down``;
 - ``up`` applying one route change at N routes and at 10×N routes (the cost of a change must not
-  grow with the table).
+  grow with the table);
+- the same under ``up --follow``: the time of the reconcile that applies the change, as the follow
+  process reports it (``warpcli_reconcile_duration_seconds`` on ``--metrics-listen``, read with curl
+  inside the namespace), at N and at 10×N routes.
 
 The namespaces (``wcbench-*``) and every wireguard-go process are created here and removed in
 ``finally`` (processes by PID); nothing touches the root namespace.
