@@ -126,6 +126,15 @@ def owns_rule(rule: Rule) -> bool:
     return rule.priority in (PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE) and rule.table in (MAIN_TABLE, TABLE)
 
 
+def connector_sysctls(iface: str, observed_sysctls: dict[str, str]) -> list[Sysctl]:
+    """Forwarding on; loose reverse-path filtering on the tunnel where it was strict (it would drop
+    replies routed back through it)."""
+    sysctls = [Sysctl(k, "1") for k in FORWARDING]
+    if observed_sysctls.get(rp_filter_key(iface)) == "1":
+        sysctls.append(Sysctl(rp_filter_key(iface), "2"))
+    return sysctls
+
+
 def desired_connector(
     cfg: ConnectorConfig,
     hub: Hub,
@@ -138,10 +147,7 @@ def desired_connector(
     iface = cfg.interface
     routes = [Route(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
     routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoint_addresses(hub.endpoint))
-    sysctls = [Sysctl(k, "1") for k in FORWARDING]
-    # strict reverse-path filtering on the tunnel would drop replies routed back through it
-    if observed_sysctls.get(rp_filter_key(iface)) == "1":
-        sysctls.append(Sysctl(rp_filter_key(iface), "2"))
+    sysctls = connector_sysctls(iface, observed_sysctls)
     state = HostState(
         addresses=[Address(iface, f"{cfg.address}/32")],
         links=[LinkState(iface, mtu=cfg.mtu, up=True)],
@@ -323,8 +329,8 @@ def _up_tunnel(
         if created is not None:  # plan the link and its sysctls now that the interface exists
             observed = observe(netns, tables=[TABLE], interfaces=[iface_name], sysctl_keys=keys)
             observed.rules = [r for r in observed.rules if owns_rule(r)]
-            want = desired_connector(cfg, hub, remote, connected=connected,
-                                     observed_sysctls={s.key: s.value for s in observed.sysctls})
+            # only the sysctls depend on what was observed after creation: the routes stay as planned
+            want.state.sysctls = connector_sysctls(iface_name, {s.key: s.value for s in observed.sysctls})
             plan = diff(want.state, observed)
         remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls, netns)
         if clamp:
