@@ -11,7 +11,10 @@ protocol and device) in a namespace of the same run:
 - ``up`` again with nothing to change; ``down``;
 - ``hub up`` with C connectors (one tunnel each) and N routes in all; again; ``hub down``;
 - ``up`` applying one route change at N routes and at 10×N routes (the cost of a change must not
-  grow with the table).
+  grow with the table);
+- the same under ``up --follow``: the time of the reconcile that applies the change, as the follow
+  process reports it (``warpcli_reconcile_duration_seconds`` on ``--metrics-listen``, read with curl
+  inside the namespace), at N and at 10×N routes.
 
 The namespaces (``wcbench-*``) and every wireguard-go process are created here and removed in
 ``finally`` (processes by PID); nothing touches the root namespace.
@@ -252,6 +255,112 @@ def one_change_rows(b: Bench, n: int) -> list[dict]:
                  f"the same at {n:,} routes", 1.5)]
 
 
+class Follower:
+    """``ip netns exec NS warpcli up --follow`` with its metrics on the namespace's loopback: the
+    time of each reconcile is read from ``warpcli_reconcile_duration_seconds`` (what the
+    process itself measured, without the poll interval)."""
+
+    PORT = 19187
+
+    def __init__(self, b: Bench, ns: str, role: str) -> None:
+        import queue
+        import threading
+
+        self.ns = ns
+        argv = ["ip", "netns", "exec", ns, WARPCLI, "up", "--follow", "--interval", "0.1", "--json",
+                "--metrics-listen", f"127.0.0.1:{self.PORT}"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=b.env(role))
+        b.pids.add(self.proc.pid)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def reconciled(self, timeout: float = 600) -> dict:
+        """The next reconcile's JSON line."""
+        import queue
+
+        try:
+            return json.loads(self.lines.get(timeout=timeout))
+        except queue.Empty:
+            raise RuntimeError(f"no reconcile within {timeout} s: {self.proc.stderr.read()[-400:]}"
+                               if self.proc.poll() is not None else f"no reconcile within {timeout} s") from None
+
+    def seconds(self) -> tuple[float, int]:
+        """(sum, count) of the reconcile durations so far."""
+        out = subprocess.run(["ip", "netns", "exec", self.ns, "curl", "-sf", f"http://127.0.0.1:{self.PORT}/metrics"],
+                             capture_output=True, text=True, timeout=60).stdout
+        got = {}
+        for line in out.splitlines():
+            for key in ("sum", "count"):
+                if line.startswith(f"warpcli_reconcile_duration_seconds_{key}{{"):
+                    got[key] = float(line.rsplit(" ", 1)[1])
+        return got["sum"], int(got["count"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=120)
+
+
+def follow_rows(b: Bench, n: int) -> list[dict]:
+    """`up --follow` applying one new route on a host with n routes, then with 10n (the time of
+    the reconcile that applies it, as the follow process measures it)."""
+    from warpcli.core.keys import generate_keypair
+
+    hub_ns, con_ns = b.netns("hubf"), b.netns("conf")
+    _ip("-n", hub_ns, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0", "netns", con_ns)
+    _ip("-n", con_ns, "addr", "add", "192.0.2.12/24", "dev", "wan0")
+    _ip("-n", con_ns, "link", "set", "wan0", "up")
+    ctrl = _controller(b.state)
+    try:
+        vnet = ctrl.create_virtual_network("bench-follow")
+        a = ctrl.create_tunnel("fol-a")
+        ctrl.create_tunnel("fol-b")
+        ctrl.register_hub(generate_keypair().public_key, "192.0.2.1:51820", virtual_network_id=vnet.id)
+    finally:
+        ctrl.close()
+    iface = f"wcf{b.tag[-6:]}"
+    b.warpcli(con_ns, "fol", "enroll", "--tunnel", "fol-b", "--vnet", "bench-follow", "--interface", iface)
+    have, out, firsts = 0, {}, {}
+    for step, size in enumerate((n, 10 * n)):
+        ctrl = _controller(b.state)
+        try:
+            _import(ctrl, a.id, vnet.id, _cidrs(size - have, offset=have))
+        finally:
+            ctrl.close()
+        have = size
+        f = Follower(b, con_ns, "fol")
+        try:
+            f.reconciled()
+            firsts[size] = f.seconds()[0]
+            times = []
+            for k in range(REPEAT + 2):
+                before, count = f.seconds()
+                cidr = f"198.19.{step * 16 + k}.0/24"
+                b.warpcli(None, "fol", "route", "add", cidr, "--tunnel", "fol-a", "--vnet", "bench-follow")
+                line = f.reconciled()
+                if not line["changed"] or not any(cidr in x for x in line["plan"]):
+                    raise RuntimeError(f"the follow loop did not apply {cidr}: {line}")
+                after, count2 = f.seconds()
+                times.append((after - before) / max(1, count2 - count))
+                have += 1
+            out[size] = _median(times)
+        finally:
+            f.stop()
+        if b.count(con_ns, TABLE) != have + 1:
+            raise RuntimeError(f"{b.count(con_ns, TABLE)} routes in the kernel, expected {have + 1}")
+    b.warpcli(con_ns, "fol", "down")
+    small, big = out[n], out[10 * n]
+    return [_row(f"`warpcli up --follow` applying 1 change at {10 * n:,} routes", big, small,
+                 f"the same at {n:,} routes", 1.5,
+                 extra=f"first (full) reconcile {firsts[n]:.2f} / {firsts[10 * n]:.2f} s; "
+                       f"one change {small * 1000:.1f} / {big * 1000:.1f} ms")]
+
+
 def hub_rows(b: Bench, connectors: int, n: int) -> list[dict]:
     from warpcli.core.keys import generate_keypair
 
@@ -299,7 +408,7 @@ def hub_rows(b: Bench, connectors: int, n: int) -> list[dict]:
     ]
 
 
-def measure(quick: bool, parts: str = "connector,hub,change") -> list[dict]:
+def measure(quick: bool, parts: str = "connector,hub,change,follow") -> list[dict]:
     n = 2_000 if quick else 10_000
     connectors = 100 if quick else 1_000
     if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("wireguard-go"):
@@ -317,6 +426,8 @@ def measure(quick: bool, parts: str = "connector,hub,change") -> list[dict]:
                 out += hub_rows(b, connectors, n)
             if "change" in parts:
                 out += one_change_rows(b, n)
+            if "follow" in parts:
+                out += follow_rows(b, n)
         finally:
             b.cleanup()
     return out
@@ -334,7 +445,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description="row 13: warpcli up/down and hub up/down vs ip -batch")
     ap.add_argument("--quick", action="store_true", help="2,000 routes and 100 connectors")
-    ap.add_argument("--parts", default="connector,hub,change")
+    ap.add_argument("--parts", default="connector,hub,change,follow")
     args = ap.parse_args()
     import run  # time warpcli with its bytecode cached, as an installed package runs (see run.py)
 

@@ -70,6 +70,49 @@ def test_following_hub_and_connector_pick_up_a_new_route_and_stop_on_sigterm(sit
     assert s.wg["conb"] in s.lab.sh(s.ns["conb"], "ip", "link").stdout
 
 
+def allowed_ips(s: Site, role: str) -> set[str]:
+    report = json.loads(s.warpcli(role, "status", "--json", check=False).stdout)
+    return set(report["peer"]["allowed_ips"])
+
+
+def test_following_applies_only_the_change_until_the_host_drifts(site: Site) -> None:
+    s = site
+    bring_up(s)
+    wg = s.wg["conb"]
+    conb = spawn(s, "conb", "up", "--follow", "--interval", "0.2", "--json")
+    assert json.loads(read_line(conb))["changed"] is False
+    before = allowed_ips(s, "conb")
+
+    # a new route: exactly it goes to WireGuard and the kernel (nothing else is planned)
+    s.warpcli("ctl", "route", "add", "10.1.7.0/24", "--tunnel", "site-a")
+    plan = json.loads(read_line(conb))["plan"]
+    assert plan[0].startswith("~ wireguard peer ") and plan[0].endswith("allowed +10.1.7.0/24"), plan
+    assert plan[1:] == [f"+ route 10.1.7.0/24 dev {wg} table 24500"]
+    assert "10.1.7.0/24" in table(s, "conb")
+    assert allowed_ips(s, "conb") == before | {"10.1.7.0/24"}
+
+    # its deletion: out of the kernel and out of the peer's allowed IPs
+    s.warpcli("ctl", "route", "delete", "10.1.7.0/24")
+    plan = json.loads(read_line(conb))["plan"]
+    assert plan[0].endswith("allowed -10.1.7.0/24") and plan[1:] == [f"- route 10.1.7.0/24 dev {wg} table 24500"]
+    assert "10.1.7.0/24" not in table(s, "conb")
+    assert allowed_ips(s, "conb") == before
+
+    # the interface changed behind warpcli's back: the next change is planned from the kernel again
+    s.lab.sh(s.ns["conb"], "ip", "link", "set", wg, "mtu", "1400")
+    s.warpcli("ctl", "route", "add", "10.1.8.0/24", "--tunnel", "site-a")
+    plan = json.loads(read_line(conb))["plan"]
+    assert f"~ link {wg} mtu 1280 (was link {wg} mtu 1400)" in plan, plan
+    assert f"+ route 10.1.8.0/24 dev {wg} table 24500" in plan
+    assert "mtu 1280" in s.lab.sh(s.ns["conb"], "ip", "link", "show", wg).stdout
+
+    conb.send_signal(signal.SIGTERM)
+    assert conb.wait(timeout=20) == 0, conb.stderr.read()
+    # what the follow loop left is what a full `up` wants
+    assert json.loads(s.warpcli("conb", "up", "--json").stdout)["changed"] is False
+    assert allowed_ips(s, "conb") == before | {"10.1.8.0/24"}
+
+
 def test_follow_refuses_dry_run_and_an_error_waiting_cannot_fix(site: Site) -> None:
     s = site
     r = s.warpcli("cona", "up", "--follow", "--dry-run", check=False)

@@ -66,9 +66,14 @@ def up(
                                   preempt=preempt, health_check=health_check, config_dir=rt.settings.config_dir)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
+    last: list = [None]  # the previous reconcile's baseline: a follow loop applies what changed since
+
     def reconcile():
-        return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
-                            ha=ha, config_dir=rt.settings.config_dir)
+        since, last[0] = last[0], None
+        result = connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
+                              ha=ha, config_dir=rt.settings.config_dir, since=since)
+        last[0] = result.baseline
+        return result
 
     def show(result) -> None:
         for w in result.warnings:
@@ -81,10 +86,8 @@ def up(
     if metrics_listen is not None:
         from warpcli.host import peers
 
-        def routes(_result) -> tuple[int | None, int | None]:
-            report = connector.status(rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
-            desired = report["routes"]["desired"]
-            return (None if desired is None else len(desired)), len(report["routes"]["installed"])
+        def routes(result) -> tuple[int | None, int | None]:
+            return connector.route_counts(result, rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
 
         metrics = following.Metrics(metrics_listen, "connector",
                                     lambda: peers.peer_samples([cfg.interface], run_dir=rt.settings.run_dir), routes)

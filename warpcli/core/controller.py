@@ -224,6 +224,12 @@ class Controller(ABC):
             n = r.net
             yield r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id, r.comment
 
+    def route_networks(self, virtual_network_id: str, *, except_tunnel: str | None = None) -> list[str]:
+        """The CIDR text of every live route of a vnet, less those of ``except_tunnel``: what a
+        connector routes to the hub (``up`` and each reconcile of ``up --follow`` read it).
+        Backends may read it in one query."""
+        return [e[1] for e in self.route_entries(virtual_network_id) if e[5] != except_tunnel]
+
     def transaction(self) -> AbstractContextManager[bool]:
         """A block whose writes commit together or not at all; yields whether it can promise that.
 

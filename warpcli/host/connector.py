@@ -17,12 +17,12 @@ from pathlib import Path
 from warpcli.core.controller import Controller
 from warpcli.core.enrollment import ConnectorConfig
 from warpcli.core.errors import WarpcliError
-from warpcli.core.model import DEVICE_RANGE, Hub, RouteFilter
-from warpcli.host import faults, mss, wg
+from warpcli.core.model import DEVICE_RANGE, Hub
+from warpcli.host import faults, incremental, mss, wg
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import HostError, NotRoot
 from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl, table_rules
-from warpcli.host.plan import Plan, Shadowing, split_shadowing
+from warpcli.host.plan import Plan, Shadowing, find_shadowing, split_shadowing
 from warpcli.host.uapi import PeerConfig
 
 KEEPALIVE = 25
@@ -126,6 +126,15 @@ def owns_rule(rule: Rule) -> bool:
     return rule.priority in (PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE) and rule.table in (MAIN_TABLE, TABLE)
 
 
+def connector_sysctls(iface: str, observed_sysctls: dict[str, str]) -> list[Sysctl]:
+    """Forwarding on; loose reverse-path filtering on the tunnel where it was strict (it would drop
+    replies routed back through it)."""
+    sysctls = [Sysctl(k, "1") for k in FORWARDING]
+    if observed_sysctls.get(rp_filter_key(iface)) == "1":
+        sysctls.append(Sysctl(rp_filter_key(iface), "2"))
+    return sysctls
+
+
 def desired_connector(
     cfg: ConnectorConfig,
     hub: Hub,
@@ -138,10 +147,7 @@ def desired_connector(
     iface = cfg.interface
     routes = [Route(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
     routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoint_addresses(hub.endpoint))
-    sysctls = [Sysctl(k, "1") for k in FORWARDING]
-    # strict reverse-path filtering on the tunnel would drop replies routed back through it
-    if observed_sysctls.get(rp_filter_key(iface)) == "1":
-        sysctls.append(Sysctl(rp_filter_key(iface), "2"))
+    sysctls = connector_sysctls(iface, observed_sysctls)
     state = HostState(
         addresses=[Address(iface, f"{cfg.address}/32")],
         links=[LinkState(iface, mtu=cfg.mtu, up=True)],
@@ -156,11 +162,7 @@ def desired_connector(
 
 def remote_networks(ctrl: Controller, cfg: ConnectorConfig) -> list[str]:
     """Every CIDR of the vnet that another tunnel serves."""
-    return [
-        r.network
-        for r in ctrl.list_routes(RouteFilter(virtual_network_id=cfg.virtual_network_id))
-        if r.tunnel_id != cfg.tunnel_id
-    ]
+    return ctrl.route_networks(cfg.virtual_network_id, except_tunnel=cfg.tunnel_id)
 
 
 # -- up -------------------------------------------------------------------------------
@@ -171,6 +173,20 @@ class UpResult:
     applied: bool
     skipped: list[Shadowing]
     warnings: list[str]
+    #: what this run left behind, for the next reconcile of a follow loop (None after a dry run)
+    baseline: incremental.Baseline | None = None
+
+
+def route_counts(result: UpResult, ctrl: Controller | None, cfg: ConnectorConfig, *,
+                 run_dir: Path) -> tuple[int | None, int | None]:
+    """Routes desired and installed after ``result`` (for metrics): from its baseline when it
+    has one, else read back with :func:`status`."""
+    if result.baseline is not None:
+        n = result.baseline.installed_count
+        return n, n
+    report = status(ctrl, cfg, run_dir=run_dir)
+    desired = report["routes"]["desired"]
+    return (None if desired is None else len(desired)), len(report["routes"]["installed"])
 
 
 def _peer_lines(status, peers: list[PeerConfig]) -> list[str]:
@@ -221,10 +237,18 @@ def up(
     netns: str | None = None,
     ha=None,
     config_dir: Path | None = None,
+    since: incremental.Baseline | None = None,
 ) -> UpResult:
     """Reconcile the tunnel; with ``ha`` (:class:`warpcli.host.ha.keepalived.HaSettings`) also run
-    this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub)."""
-    result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns)
+    this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub).
+
+    ``since``: the baseline of the previous reconcile of a follow loop; only what changed since
+    is applied while it is still valid (:mod:`warpcli.host.incremental`)."""
+    result = None
+    if since is not None and not dry_run:
+        result = _up_since(ctrl, cfg, since, run_dir=run_dir, netns=netns)
+    if result is None:
+        result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns)
     if ha is None:
         return result
     from warpcli.host.ha import replica
@@ -235,7 +259,7 @@ def up(
     if not ha_lines:
         return result
     lines = [x for x in result.lines if x != "no changes"] + ha_lines
-    return UpResult(lines, True, not dry_run, result.skipped, result.warnings)
+    return UpResult(lines, True, not dry_run, result.skipped, result.warnings, result.baseline)
 
 
 def _up_tunnel(
@@ -291,7 +315,8 @@ def _up_tunnel(
     clamp = mss_plan(iface_name, netns, lines, warnings, exists=existing is not None)
     changed = bool(lines)
     if dry_run or not changed:
-        return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings)
+        base = None if dry_run or existing is None else _baseline(cfg, hub, remote, want, connected, existing, netns)
+        return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings, base)
 
     created = None
     clamped = False
@@ -304,8 +329,8 @@ def _up_tunnel(
         if created is not None:  # plan the link and its sysctls now that the interface exists
             observed = observe(netns, tables=[TABLE], interfaces=[iface_name], sysctl_keys=keys)
             observed.rules = [r for r in observed.rules if owns_rule(r)]
-            want = desired_connector(cfg, hub, remote, connected=connected,
-                                     observed_sysctls={s.key: s.value for s in observed.sysctls})
+            # only the sysctls depend on what was observed after creation: the routes stay as planned
+            want.state.sysctls = connector_sysctls(iface_name, {s.key: s.value for s in observed.sysctls})
             plan = diff(want.state, observed)
         remember_sysctls(run_dir, iface_name, observed.sysctls, want.state.sysctls, netns)
         if clamp:
@@ -318,7 +343,75 @@ def _up_tunnel(
         if created is not None:
             discard_interface(iface_name, netns=netns, run_dir=run_dir)
         raise
-    return UpResult(lines, True, True, want.skipped, warnings)
+    return UpResult(lines, True, True, want.skipped, warnings,
+                    _baseline(cfg, hub, remote, want, connected, iface, netns))
+
+
+def _baseline(cfg: ConnectorConfig, hub: Hub, remote: list[str], want: Desired, connected: list[str],
+              iface: wg.WgInterface, netns: str | None) -> incremental.Baseline | None:
+    """What a full reconcile leaves behind, for the next one of a follow loop."""
+    import time
+
+    from warpcli.host.netlink import Netlink
+
+    with Netlink(netns) as nl:
+        link = nl.link(cfg.interface)
+        now = frozenset(n for n in nl.connected_networks() if not n.startswith(f"{cfg.address}/"))
+    if link is None:
+        return None
+    endpoints = tuple(endpoint_addresses(hub.endpoint))
+    installed = frozenset(r.dst for r in want.state.routes)
+    if now != frozenset(connected):  # e.g. the new interface's link-local network: is the plan still right?
+        if frozenset(connected) - now or find_shadowing(installed, connected=now - frozenset(connected)):
+            return None
+    return incremental.Baseline(
+        cfg.interface, link.index, link.mtu, iface.backend, (hub.public_key, hub.endpoint), endpoints, now,
+        tuple(remote), tuple(want.skipped), len(installed), time.monotonic())
+
+
+def _up_since(ctrl: Controller, cfg: ConnectorConfig, since: incremental.Baseline, *, run_dir: Path,
+              netns: str | None) -> UpResult | None:
+    """A follow loop's reconcile from the previous one's baseline: only the routes that changed go
+    to the kernel and the WireGuard peer. None when the baseline no longer holds (a full
+    reconcile is needed). No MASQUERADE warnings here: the full reconcile gave them."""
+    from warpcli.host.kernel import KernelExecutor
+    from warpcli.host.netlink import Netlink
+    from warpcli.host.plan import apply
+
+    require_root()
+    hub = ctrl.get_hub(cfg.virtual_network_id)
+    with Netlink(netns) as nl:
+        link = nl.link(cfg.interface)
+        connected = [n for n in nl.connected_networks() if not n.startswith(f"{cfg.address}/")]
+    if link is None or not incremental.still_valid(
+            since, hub=(hub.public_key, hub.endpoint), ifindex=link.index, mtu=link.mtu, up=link.up,
+            connected=connected, endpoints=endpoint_addresses(hub.endpoint)):
+        return None
+    d = incremental.delta(since, remote_networks(ctrl, cfg))
+    warnings = [s.message() + "; skipped" for s in d.shadowed]
+    skipped = list(d.baseline.skipped)
+    if d.empty:
+        return UpResult(["no changes"], False, False, skipped, warnings, d.baseline)
+    plan = d.plan()
+    lines = [incremental.peer_line(hub.public_key, d) or "", *plan.lines()]
+    iface = wg.WgInterface(cfg.interface, netns, since.backend)
+    if d.deletes:  # wireguard-go cannot remove one allowed IP: set the whole list
+        peer = PeerConfig(hub.public_key, allowed_ips=tuple(sorted(d.baseline.installed)))
+    else:
+        peer = PeerConfig(hub.public_key, allowed_ips=tuple(r.dst for r in d.adds), replace_allowed_ips=False)
+    try:
+        wg.configure(iface, peers=[peer], replace_peers=False)
+        faults.point("configured")
+        with KernelExecutor(netns) as executor:
+            apply(plan, faults.CountingExecutor(executor))
+    except BaseException:
+        try:  # the peer's allowed IPs as they were
+            wg.configure(iface, peers=[PeerConfig(hub.public_key, allowed_ips=tuple(sorted(since.installed)))],
+                         replace_peers=False)
+        except HostError:
+            pass
+        raise
+    return UpResult(lines, True, True, skipped, warnings, d.baseline)
 
 
 # -- down -----------------------------------------------------------------------------
