@@ -158,6 +158,15 @@ def import_(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or jsonl (default: from the file name or content).")
     ] = None,
+    create_missing: Annotated[
+        bool, typer.Option("--create-missing", help="Create the tunnels and virtual networks the rows name.")
+    ] = False,
+    if_not_exists: Annotated[
+        bool, typer.Option("--if-not-exists", help="Skip rows already there unchanged (a differing row still conflicts).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and say what would be done; change nothing.")
+    ] = False,
     json: Json = False,
 ) -> None:
     """Import routes (columns network, tunnel, vnet, comment) all or nothing."""
@@ -166,34 +175,46 @@ def import_(
     rt = runtime(ctx, json=json)
     if fmt is not None and fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
+    options = {"create_missing": create_missing, "if_not_exists": if_not_exists, "dry_run": dry_run}
     with CommitGuard() as guard:
         try:
-            n = _import(rt, file, fmt)
+            result = _import(rt, file, fmt, options)
         except KeyboardInterrupt:  # raised only before the store's commit point
             raise Interrupted(bulk.interrupted_message(rt.controller)) from None
-        render.message(f"imported {n} route(s)")
+        _report_import(result)
         if json:
-            render.emit_json({"imported": n})
+            render.emit_json(result.to_dict())
     if guard.interrupted:
-        raise Interrupted(f"interrupted after the commit; {n} route(s) were imported")
+        raise Interrupted(f"interrupted after the commit; {result.imported} route(s) were imported")
 
 
-def _import(rt, file: str, fmt: str | None) -> int:
+def _report_import(result) -> None:
+    verb = "would import" if result.dry_run else "imported"
+    made = "would create" if result.dry_run else "created"
+    if result.created_tunnels:
+        render.message(f"{made} tunnel(s): {', '.join(result.created_tunnels)}")
+    if result.created_vnets:
+        render.message(f"{made} virtual network(s): {', '.join(result.created_vnets)}")
+    skipped = f"; {result.skipped} already there, skipped" if result.skipped else ""
+    render.message(f"{verb} {result.imported} route(s){skipped}")
+
+
+def _import(rt, file: str, fmt: str | None, options: dict[str, bool]):
     from warpcli.core import bulk
 
     stream = _open_input(file)
     try:
         try:
-            first = stream.readline()
+            first = bulk.strip_bom(stream.readline())
         except UnicodeDecodeError:
             raise InvalidInput(f"{file} is not UTF-8 text", hint="save it as UTF-8 CSV or JSON lines") from None
         fmt = fmt or bulk.guess_format(file, first)
         lines = _chain(first, stream)
-        n = bulk.import_rows(rt.controller, bulk.read_rows(lines, fmt), enrolled_tunnel_id=rt.enrolled_tunnel_id())
+        return bulk.import_table(rt.controller, bulk.read_rows(lines, fmt),
+                                 enrolled_tunnel_id=rt.enrolled_tunnel_id(), **options)
     finally:
         if stream is not sys.stdin:
             stream.close()
-    return n
 
 
 def _open_input(file: str):
