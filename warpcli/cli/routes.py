@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from warpcli.cli import render
-from warpcli.cli.context import runtime
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.exit_codes import Interrupted
 from warpcli.cli.options import Json, Tunnel, VnetFilter
 from warpcli.core.errors import InvalidInput
@@ -42,13 +42,13 @@ def routes(
         return
     if table not in ("gateway", "local", "all"):
         raise InvalidInput(f"--table {table!r} is not one of gateway, local, all")
-    rt = runtime(ctx, json=json)
+    runtime(ctx, json=json)
     if table != "gateway":
         if overlaps or vnet or tunnel or contains or within or comment:
             raise InvalidInput("--table local|all lists routes; filters and --overlaps go with --table gateway")
-        _local_and_all(rt, table, json)
+        _local_and_all(ctx, table, json)
         return
-    ctrl = rt.controller
+    ctrl = reading(ctx, json=json)
     if overlaps:
         if contains or within or tunnel or comment:
             raise InvalidInput("--overlaps takes only --vnet as a filter")
@@ -72,11 +72,11 @@ def routes(
         )
 
 
-def _local_and_all(rt, table: str, json: bool) -> None:
+def _local_and_all(ctx: typer.Context, table: str, json: bool) -> None:
     from warpcli.host import local_routes
 
     local = local_routes.list_local()
-    gateway = list(rt.controller.list_routes()) if table == "all" else []
+    gateway = list(reading(ctx, json=json).list_routes()) if table == "all" else []
     if json:
         local_json = [r.to_dict() for r in local]
         render.emit_json(local_json if table == "local" else {"gateway": gateway, "local": local_json})
@@ -244,14 +244,15 @@ def export(
     """Export routes in the format `routes import` reads."""
     from warpcli.core import bulk
 
-    rt = runtime(ctx, json=json)
+    runtime(ctx, json=json)
     fmt = "jsonl" if json else fmt
     if fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
     from warpcli.core import service
 
-    flt = service.route_filter(rt.controller, vnet=vnet, tunnel=tunnel)
-    rows = bulk.export_rows(rt.controller, flt)
+    ctrl = reading(ctx, json=json)
+    flt = service.route_filter(ctrl, vnet=vnet, tunnel=tunnel)
+    rows = bulk.export_rows(ctrl, flt)
     if file == "-":
         n = bulk.write_rows(rows, sys.stdout, fmt)
     else:

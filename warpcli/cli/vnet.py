@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from warpcli.cli import render
-from warpcli.cli.context import runtime
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
 
@@ -42,7 +42,7 @@ def add(
 @app.command("list")
 def list_(ctx: typer.Context, json: Json = False) -> None:
     """List virtual networks (the default first)."""
-    vnets = runtime(ctx, json=json).controller.list_virtual_networks()
+    vnets = reading(ctx, json=json).list_virtual_networks()
     if json:
         render.emit_json(vnets)
     else:
