@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import following, render
+from warpcli.cli import following, progress, render
 from warpcli.cli.context import Runtime, runtime
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.cli.options import Json
@@ -92,7 +92,9 @@ def up(
         following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
                       interval=interval, show=show, metrics=metrics)
     else:
-        show(reconcile())
+        with progress.working("planning" if dry_run else "bringing the connector up", json=json):
+            result = reconcile()
+        show(result)
 
 
 @app.command("down")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import following, render
+from warpcli.cli import following, progress, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
@@ -79,7 +79,9 @@ def up(
         following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show,
                       metrics=metrics)
     else:
-        show(reconcile())
+        with progress.working("planning" if dry_run else "bringing the hub up", json=json):
+            result = reconcile()
+        show(result)
 
 
 @app.command("down")

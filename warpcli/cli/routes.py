@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import progress, render
 from warpcli.cli.context import reading, runtime
 from warpcli.cli.exit_codes import Interrupted
 from warpcli.cli.options import Json, Tunnel, VnetFilter
@@ -104,7 +104,8 @@ def _host_networks() -> list[str]:
 def _overlaps(ctrl, vnet: str | None, json: bool) -> None:
     from warpcli.core import service
 
-    view = service.overlap_view(ctrl, vnet, _host_networks)
+    with progress.working("finding overlapping routes", json=json):
+        view = service.overlap_view(ctrl, vnet, _host_networks)
     import gc
 
     # The report's objects (a few million at a million routes) hold no reference cycles
@@ -209,12 +210,27 @@ def _import(rt, file: str, fmt: str | None, options: dict[str, bool]):
         except UnicodeDecodeError:
             raise InvalidInput(f"{file} is not UTF-8 text", hint="save it as UTF-8 CSV or JSON lines") from None
         fmt = fmt or bulk.guess_format(file, first)
-        lines = _chain(first, stream)
-        return bulk.import_table(rt.controller, bulk.read_rows(lines, fmt),
-                                 enrolled_tunnel_id=rt.enrolled_tunnel_id(), **options)
+        total = _size(stream)
+        with progress.bar("reading routes", total=total, json=rt.json, unit="bytes" if total else "lines") as task:
+            lines = progress.counted(_chain(first, stream), task, size=len if total else None,
+                                     then="checking and writing routes")
+            return bulk.import_table(rt.controller, bulk.read_rows(lines, fmt),
+                                     enrolled_tunnel_id=rt.enrolled_tunnel_id(), **options)
     finally:
         if stream is not sys.stdin:
             stream.close()
+
+
+def _size(stream) -> int | None:
+    """The size of a regular file (a bar with a total), else None (a pipe: a count)."""
+    import os
+    import stat
+
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) and st.st_size > 0 else None
 
 
 def _open_input(file: str):
@@ -252,19 +268,27 @@ def export(
 
     ctrl = reading(ctx, json=json)
     flt = service.route_filter(ctrl, vnet=vnet, tunnel=tunnel)
-    rows = bulk.export_rows(ctrl, flt)
-    if file == "-":
-        n = bulk.write_rows(rows, sys.stdout, fmt)
-    else:
-        import os
-
-        tmp = f"{file}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as out:
-                n = bulk.write_rows(rows, out, fmt)
-            os.replace(tmp, file)
-        except OSError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise InvalidInput(f"cannot write {file}: {exc.strerror}") from None
+    to_terminal = file == "-" and sys.stdout.isatty()  # the data itself is on the screen: no bar over it
+    with progress.bar("exporting routes", json=json or to_terminal, unit="routes") as task:
+        rows = progress.counted(bulk.export_rows(ctrl, flt), task)
+        n = _write_export(rows, file, fmt)
     render.message(f"exported {n} route(s)")
+
+
+def _write_export(rows, file: str, fmt: str) -> int:
+    from warpcli.core import bulk
+
+    if file == "-":
+        return bulk.write_rows(rows, sys.stdout, fmt)
+    import os
+
+    tmp = f"{file}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            n = bulk.write_rows(rows, out, fmt)
+        os.replace(tmp, file)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InvalidInput(f"cannot write {file}: {exc.strerror}") from None
+    return n

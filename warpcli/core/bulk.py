@@ -78,7 +78,7 @@ def guess_format(name: str, first_line: str) -> str:
     return "jsonl" if first_line.lstrip().startswith("{") else "csv"
 
 
-def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+def read_rows(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     """Yield ``(line number, row)``; a row that cannot be read is yielded as an error string.
 
     Input that is not UTF-8, or a CSV field past the csv module's limit, ends the
@@ -92,7 +92,7 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] |
         yield 0, f"unreadable CSV: {exc}"
 
 
-def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+def _read_rows(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     if fmt == "jsonl":
         for n, line in enumerate(stream, 1):
             if not line.strip():
