@@ -141,3 +141,95 @@ def test_an_empty_tunnel_cell_is_worded_for_import(two_tunnels, paths: Paths) ->
     assert "row 1: 10.0.0.0/24: the tunnel cell is empty and several tunnels exist; fill in the tunnel column" \
         in r.stderr
     assert dump_state(paths.state) == before
+
+
+# -- the separator, against the rows themselves as the oracle --------------------------------
+def _cells():
+    from hypothesis import strategies as st
+
+    text = st.text(alphabet=st.sampled_from(list("ab ,;\"'=é\u00fc-")), max_size=8)
+    network = st.builds(lambda a, b, p: f"10.{a}.{b}.0/{p}", st.integers(0, 255), st.integers(0, 255),
+                        st.integers(24, 32))
+    return st.tuples(network, text, text, text)
+
+
+def test_any_table_reads_back_with_either_separator() -> None:
+    """A table written by a spreadsheet with `,` or `;` (any quoting the csv module does, a BOM
+    or not, a header or not) reads back as exactly its rows."""
+    import csv
+    import io
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from warpcli.core import bulk
+
+    @settings(deadline=None, max_examples=300)
+    @given(rows=st.lists(_cells(), min_size=1, max_size=6), sep=st.sampled_from([",", ";"]),
+           header=st.booleans(), bom=st.booleans())
+    def check(rows, sep, header, bom):
+        buf = io.StringIO()
+        writer = csv.writer(buf, delimiter=sep, lineterminator="\r\n")
+        if header:
+            writer.writerow(bulk.COLUMNS)
+        writer.writerows(rows)
+        text = ("\ufeff" if bom else "") + buf.getvalue()
+        lines = io.StringIO(text, newline="")
+        first = bulk.strip_bom(lines.readline())
+        got = [r for _, r in bulk.read_rows([first, *lines], "csv")]
+        want = [dict(zip(bulk.COLUMNS, (c.strip() for c in row), strict=True)) for row in rows]
+        want = [{k: bulk.restore_cell(v) for k, v in w.items()} for w in want]
+        assert got == want
+
+    check()
+
+
+def test_if_not_exists_against_a_brute_force_oracle(tmp_path) -> None:
+    """Any table already there, any file: identical rows are skipped and counted, a row whose CIDR
+    is routed differently in its vnet refuses the import, everything else is imported."""
+    import itertools
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from warpcli.controllers.local import LocalController
+    from warpcli.core import bulk
+    from warpcli.core.cidr import parse_network
+    from warpcli.core.errors import BulkImportError
+    from warpcli.secrets.file_store import FileStore
+
+    row = st.tuples(st.sampled_from(["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/16", "10.9.0.0/24"]),
+                    st.sampled_from(["t1", "t2"]), st.sampled_from(["", "v1"]), st.sampled_from(["", "c"]))
+    counter = itertools.count()
+
+    @settings(deadline=None, max_examples=40)
+    @given(existing=st.lists(row, max_size=5, unique_by=lambda r: (r[0], r[2])),
+           rows=st.lists(row, max_size=6, unique_by=lambda r: (r[0], r[2])))
+    def check(existing, rows):
+        state = tmp_path / f"s{next(counter)}"
+        with LocalController(state, secrets=lambda: FileStore(state / "secrets.json")) as ctrl:
+            ids = {"t1": ctrl.create_tunnel("t1").id, "t2": ctrl.create_tunnel("t2").id}
+            vids = {"": ctrl.list_virtual_networks(is_default=True)[0].id, "v1": ctrl.create_virtual_network("v1").id}
+            for net, t, v, c in existing:
+                ctrl.create_route(parse_network(net), ids[t], virtual_network_id=vids[v], comment=c)
+            there = {(net, v): (t, c) for net, t, v, c in existing}
+            identical = [r for r in rows if there.get((r[0], r[2])) == (r[1], r[3])]
+            differing = [r for r in rows if (r[0], r[2]) in there and r not in identical]
+            text = [(i + 1, {"network": n, "tunnel": t, "vnet": v, "comment": c}) for i, (n, t, v, c) in enumerate(rows)]
+            before = sorted((r.network, r.tunnel_name, r.virtual_network_name, r.comment) for r in ctrl.list_routes())
+            try:
+                result = bulk.import_table(ctrl, text, if_not_exists=True)
+            except BulkImportError as exc:
+                assert differing, exc.problems
+                assert exc.conflict
+                assert sorted(p["row"] for p in exc.problems) == sorted(rows.index(r) + 1 for r in differing)
+                after = sorted((r.network, r.tunnel_name, r.virtual_network_name, r.comment)
+                               for r in ctrl.list_routes())
+                assert after == before
+                return
+            assert not differing
+            assert result.skipped == len(identical)
+            assert result.imported == len(rows) - len(identical)
+            assert len(list(ctrl.list_routes())) == len(existing) + result.imported
+
+    check()
