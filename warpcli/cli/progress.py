@@ -86,12 +86,16 @@ class _Task:
         self._progress.update(self._task, description=description, total=total, completed=completed)
 
 
-def counted(items: Iterable[T], task: _Task | None, *, size=None, then: str | None = None) -> Iterator[T]:
+def counted(items: Iterable[T], task: _Task | None, *, size=None, then: str | None = None) -> Iterable[T]:
     """``items`` unchanged, advancing ``task`` every :data:`STEP` items (by ``size(item)`` each
-    when given, e.g. a line's length for a bar in bytes); at their end the bar says ``then``."""
+    when given, e.g. a line's length for a bar in bytes); at their end the bar says ``then``.
+    Without a bar, ``items`` themselves: not even a generator in between."""
     if task is None:
-        yield from items
-        return
+        return items
+    return _counting(items, task, size, then)
+
+
+def _counting(items: Iterable[T], task: _Task, size, then: str | None) -> Iterator[T]:
     done = n = 0
     for item in items:
         yield item
