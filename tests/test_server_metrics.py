@@ -56,6 +56,8 @@ def test_metrics_of_a_real_controller_serve(tmp_path: Path) -> None:
         got = scrape(metrics_url, h)
         text = requests.get(metrics_url, headers=h, timeout=30).text
     assert served.token not in text and token not in text
+    assert served.problems() == []
+    assert token not in served.log_text()
 
     routes = got["warpcli_server_requests_total"]
     create = (("method", "POST"), ("route", "/client/v4/accounts/<account_id>/teamnet/routes"), ("status", "200"))
