@@ -66,9 +66,9 @@ def up(
                                   preempt=preempt, health_check=health_check, config_dir=rt.settings.config_dir)
     key = enrollment.private_key(cfg, rt.host_secrets)
 
-    def reconcile():
+    def reconcile(on_progress=None):
         return connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
-                            ha=ha, config_dir=rt.settings.config_dir)
+                            ha=ha, config_dir=rt.settings.config_dir, on_progress=on_progress)
 
     def show(result) -> None:
         for w in result.warnings:
@@ -92,8 +92,9 @@ def up(
         following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
                       interval=interval, show=show, metrics=metrics)
     else:
-        with progress.working("planning" if dry_run else "bringing the connector up", json=json):
-            result = reconcile()
+        with progress.stepped("planning" if dry_run else "bringing the connector up", "kernel changes",
+                              json=json) as report:
+            result = reconcile(report)
         show(result)
 
 

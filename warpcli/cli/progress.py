@@ -42,14 +42,16 @@ def enabled(*, json: bool = False) -> bool:
 
 @contextmanager
 def bar(description: str, *, total: float | None = None, json: bool = False, unit: str = "") -> Iterator[Any]:
-    """A progress bar (``total`` None: a pulsing one with a count); yields a task to ``advance``
-    or None when no bar is shown (the caller then does nothing)."""
+    """A progress bar; yields a task to ``advance`` or None when no bar is shown (the caller then
+    does nothing). ``unit``: ``bytes`` (a size), ``steps`` (done/total once the total is known),
+    ``spinner`` (no count at all), or a word for a plain count (``routes``)."""
     if not enabled(json=json):
         yield None
         return
     from rich.console import Console
     from rich.progress import (
         BarColumn,
+        DownloadColumn,
         MofNCompleteColumn,
         Progress,
         SpinnerColumn,
@@ -58,15 +60,13 @@ def bar(description: str, *, total: float | None = None, json: bool = False, uni
         TimeRemainingColumn,
     )
 
-    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-    if total is not None and unit == "bytes":
-        from rich.progress import DownloadColumn
-
-        columns += [DownloadColumn(), TimeRemainingColumn()]
-    elif total is not None:
-        columns += [MofNCompleteColumn(), TimeRemainingColumn()]
-    else:
-        columns += [TextColumn("{task.completed:,.0f}" + (f" {unit}" if unit else ""))]
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if unit == "bytes":
+        columns += [BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    elif unit == "steps":
+        columns += [BarColumn(), MofNCompleteColumn()]
+    elif unit != "spinner":
+        columns += [BarColumn(), TextColumn("{task.completed:,.0f}" + (f" {unit}" if unit else ""))]
     columns.append(TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True, refresh_per_second=8,
                   redirect_stdout=False, redirect_stderr=False) as progress:
@@ -113,5 +113,20 @@ def _counting(items: Iterable[T], task: _Task, size, then: str | None) -> Iterat
 @contextmanager
 def working(description: str, *, json: bool = False) -> Iterator[None]:
     """A spinner with the elapsed time, for work that cannot count its steps."""
-    with bar(description, json=json):
+    with bar(description, json=json, unit="spinner"):
         yield
+
+
+@contextmanager
+def stepped(description: str, then: str, *, json: bool = False) -> Iterator[Any]:
+    """A spinner until the work can count (``report(done, total)``), then a bar saying ``then``;
+    yields ``report``, or None when no bar is shown."""
+    with bar(description, json=json, unit="steps") as task:
+        if task is None:
+            yield None
+            return
+
+        def report(done: int, total: int) -> None:
+            task.describe(then, total=total, completed=done)
+
+        yield report

@@ -221,10 +221,13 @@ def up(
     netns: str | None = None,
     ha=None,
     config_dir: Path | None = None,
+    on_progress=None,
 ) -> UpResult:
     """Reconcile the tunnel; with ``ha`` (:class:`warpcli.host.ha.keepalived.HaSettings`) also run
-    this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub)."""
-    result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns)
+    this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub).
+    ``on_progress(done, total)``: kernel changes made so far (``plan.apply``)."""
+    result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns,
+                        on_progress=on_progress)
     if ha is None:
         return result
     from warpcli.host.ha import replica
@@ -246,6 +249,7 @@ def _up_tunnel(
     run_dir: Path,
     dry_run: bool = False,
     netns: str | None = None,
+    on_progress=None,
 ) -> UpResult:
     from warpcli.host.kernel import KernelExecutor, observe
     from warpcli.host.netlink import Netlink
@@ -311,7 +315,7 @@ def _up_tunnel(
         if clamp:
             clamped = mss.ensure(iface_name, netns)
         with KernelExecutor(netns) as executor:
-            apply(plan, faults.CountingExecutor(executor))
+            apply(plan, faults.CountingExecutor(executor), on_progress)
     except BaseException:
         if clamped:
             unclamp(iface_name, netns)
