@@ -155,7 +155,7 @@ ALLOWED = {
     "secrets": {"core", "secrets"},
     "metrics": {"core", "metrics"},
     "controllers": {"core", "controllers", "secrets"},
-    "server": {"core", "server", "controllers", "secrets"},
+    "server": {"core", "server", "controllers", "secrets", "metrics"},
     "host": {"core", "host", "metrics"},
 }
 

@@ -8,6 +8,8 @@ the batch did after the refused route too.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -170,3 +172,28 @@ def test_a_route_from_a_dump_equals_the_parsed_one(value, plen, v4, metric, gw):
 def test_dotted_ipv6_text_from_a_dump_is_canonicalised(dst):
     args = (dst, 24500, None, None, None, 245, "unicast", None)
     assert Route.from_kernel(*args) == Route(*args)
+
+
+@given(states(observed=False), states(observed=True))
+def test_progress_is_told_after_each_batch_up_to_the_whole_plan(desired, observed):
+    """What `up` / `hub up` draw their bar from (issue 18, item 9): one report per batch, rising,
+    the last one the whole plan; one by one, one report per action."""
+    plan = diff(desired, observed)
+    for kernel in (BatchingKernel(observed), MemoryKernel(observed)):
+        told: list[tuple[int, int]] = []
+
+        def report(done: int, total: int, told: list = told) -> None:
+            told.append((done, total))
+
+        apply(plan, kernel, report)
+        if plan.empty:
+            assert told == []
+            continue
+        assert told[-1] == (len(plan), len(plan))
+        assert all(total == len(plan) for _, total in told)
+        assert all(a < b for (a, _), (b, _) in itertools.pairwise(told))
+        if isinstance(kernel, BatchingKernel):
+            others = sum(1 for a in plan if not isinstance(a.obj, Route))
+            assert len(told) == len(kernel.batches) + others
+        else:
+            assert len(told) == len(plan)

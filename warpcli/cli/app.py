@@ -197,6 +197,9 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars (they are shown only on a terminal anyway).")
+    ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an internal error \\[env: WARPCLI_DEBUG=1].")
     ] = False,
@@ -215,6 +218,9 @@ def root(
 ) -> None:
     """Provision and operate network connectors: tunnels, virtual networks and the route tables."""
     overrides = {"controller": controller, "account_id": account_id, "api_url": api_url, "database_url": database}
+    from warpcli.cli import progress
+
+    progress.set_quiet(quiet)  # every run: an in-process caller may run several
     ctx.obj = Runtime(state_dir, config_dir, overrides)
     ctx.call_on_close(ctx.obj.close)
 

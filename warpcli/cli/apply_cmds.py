@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import progress, render
 from warpcli.cli.context import runtime
 from warpcli.cli.exit_codes import ExitCode, exit_code_for
 from warpcli.cli.options import Json
@@ -98,7 +98,8 @@ def apply(
         raise InvalidInput("--force goes with --prune (it lets --prune delete more)")
     source, text = _read(file)
     try:
-        outcome = planner.apply(rt.controller, parse(text, source), prune=prune, force=force, dry_run=dry_run)
+        with progress.working("planning" if dry_run else "applying the network file", json=json):
+            outcome = planner.apply(rt.controller, parse(text, source), prune=prune, force=force, dry_run=dry_run)
     except NetworkFileError as exc:
         render.error(exc.message)
         for bad in exc.problems:

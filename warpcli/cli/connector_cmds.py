@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import following, render
+from warpcli.cli import following, progress, render
 from warpcli.cli.context import Runtime, runtime
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.cli.options import Json
@@ -68,10 +68,10 @@ def up(
 
     last: list = [None]  # the previous reconcile's baseline: a follow loop applies what changed since
 
-    def reconcile():
+    def reconcile(on_progress=None):
         since, last[0] = last[0], None
         result = connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
-                              ha=ha, config_dir=rt.settings.config_dir, since=since)
+                              ha=ha, config_dir=rt.settings.config_dir, since=since, on_progress=on_progress)
         last[0] = result.baseline
         return result
 
@@ -95,7 +95,10 @@ def up(
         following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
                       interval=interval, show=show, metrics=metrics)
     else:
-        show(reconcile())
+        with progress.stepped("planning" if dry_run else "bringing the connector up", "kernel changes",
+                              json=json) as report:
+            result = reconcile(report)
+        show(result)
 
 
 @app.command("down")

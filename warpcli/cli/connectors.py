@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from warpcli.cli import completion, render, views
-from warpcli.cli.context import runtime
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.options import IfExists, Json
 from warpcli.core import service
 
@@ -26,7 +26,7 @@ def list_(
     json: Json = False,
 ) -> None:
     """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen."""
-    connectors = service.list_connectors(runtime(ctx, json=json).controller, tunnel=tunnel, vnet=vnet)
+    connectors = service.list_connectors(reading(ctx, json=json), tunnel=tunnel, vnet=vnet)
     render.show(connectors, views.CONNECTOR, json=json, empty="no connectors")
 
 

@@ -66,6 +66,27 @@ class Runtime:
         return self._connector_controller
 
     @cached_property
+    def served_connector(self):
+        """This host's connector config when it is enrolled with a served controller and no
+        controller was named for this run (else None): read-only commands then ask that server."""
+        from warpcli.core.settings import controller_chosen, enrolled_api_url
+
+        if not enrolled_api_url(self.config_dir) or controller_chosen(self.config_dir, self._overrides):
+            return None  # (the common case loads no enrollment module: it defines dataclasses)
+        from warpcli.core.enrollment import load_connector_config
+
+        cfg = load_connector_config(self.config_dir)
+        return cfg if cfg is not None and cfg.api_url else None
+
+    @property
+    def reader(self) -> Controller:
+        """The controller read-only commands ask: the one ``up`` asks (the served controller this
+        connector enrolled with, see :attr:`served_connector`), else :attr:`controller`. No local
+        store is opened (or created) for a read on such a host."""
+        cfg = self.served_connector
+        return self.connector_controller(cfg) if cfg is not None else self.controller
+
+    @cached_property
     def host_secrets(self):
         """This host's own secrets (WireGuard keys): kept beside connector.toml, not in the state."""
         from warpcli.secrets import open_secret_store
@@ -88,3 +109,17 @@ def runtime(ctx: typer.Context, *, json: bool = False) -> Runtime:
     rt: Runtime = ctx.find_root().obj
     rt.json = rt.json or json
     return rt
+
+
+def reading(ctx: typer.Context, *, json: bool = False) -> Controller:
+    """The controller of a read-only command (:attr:`Runtime.reader`); on a connector enrolled with
+    a served controller, a line on stderr says which server answers (stdout keeps its shape)."""
+    rt = runtime(ctx, json=json)
+    ctrl = rt.reader
+    cfg = rt.served_connector
+    if cfg is not None:
+        from warpcli.cli import render
+
+        render.message(f"controller: {cfg.api_url} (the served controller this connector enrolled with, "
+                       "as `up` uses; connector.toml)")
+    return ctrl

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import following, render
+from warpcli.cli import following, progress, render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
@@ -55,9 +55,10 @@ def up(
     v = service.resolve_vnet(rt.controller, vnet)
     private, public = hub.hub_keypair(rt.host_secrets, v.id, store=not dry_run)
 
-    def reconcile():
+    def reconcile(on_progress=None):
         return hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
-                          ifname=interface, run_dir=rt.settings.run_dir, mtu=mtu, dry_run=dry_run)
+                          ifname=interface, run_dir=rt.settings.run_dir, mtu=mtu, dry_run=dry_run,
+                          on_progress=on_progress)
 
     def show(result) -> None:
         for w in result.warnings:
@@ -79,7 +80,10 @@ def up(
         following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show,
                       metrics=metrics)
     else:
-        show(reconcile())
+        with progress.stepped("planning" if dry_run else "bringing the hub up", "kernel changes",
+                              json=json) as report:
+            result = reconcile(report)
+        show(result)
 
 
 @app.command("down")

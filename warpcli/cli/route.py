@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from warpcli.cli import completion, render
-from warpcli.cli.context import runtime
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.cli.options import Comment, IfExists, IfNotExists, Json, Tunnel, Vnet
 from warpcli.core import service
@@ -147,7 +147,7 @@ def get(
 
     Exits 3 when no route covers the address.
     """
-    answers = service.lookup(runtime(ctx, json=json).controller, ip, vnet)
+    answers = service.lookup(reading(ctx, json=json), ip, vnet)
     found = [a for a in answers if a.route is not None]
     if json:
         render.emit_json(answers if vnet == service.ALL else answers[0])

@@ -5,8 +5,8 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import render, views
-from warpcli.cli.context import runtime
+from warpcli.cli import progress, render, views
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.exit_codes import Interrupted
 from warpcli.cli.options import Json, Tunnel, VnetFilter
 from warpcli.core.errors import InvalidInput
@@ -42,13 +42,13 @@ def routes(
         return
     if table not in ("gateway", "local", "all"):
         raise InvalidInput(f"--table {table!r} is not one of gateway, local, all")
-    rt = runtime(ctx, json=json)
+    runtime(ctx, json=json)
     if table != "gateway":
         if overlaps or vnet or tunnel or contains or within or comment:
             raise InvalidInput("--table local|all lists routes; filters and --overlaps go with --table gateway")
-        _local_and_all(rt, table, json)
+        _local_and_all(ctx, table, json)
         return
-    ctrl = rt.controller
+    ctrl = reading(ctx, json=json)
     if overlaps:
         if contains or within or tunnel or comment:
             raise InvalidInput("--overlaps takes only --vnet as a filter")
@@ -68,11 +68,11 @@ def routes(
         render.show(ctrl.list_routes(flt), views.ROUTE, json=False, stream=True, empty="no routes")
 
 
-def _local_and_all(rt, table: str, json: bool) -> None:
+def _local_and_all(ctx: typer.Context, table: str, json: bool) -> None:
     from warpcli.host import local_routes
 
     local = local_routes.list_local()
-    gateway = list(rt.controller.list_routes()) if table == "all" else []
+    gateway = list(reading(ctx, json=json).list_routes()) if table == "all" else []
     if json:
         local_json = [r.to_dict() for r in local]
         render.emit_json(local_json if table == "local" else {"gateway": gateway, "local": local_json})
@@ -97,7 +97,8 @@ def _host_networks() -> list[str]:
 def _overlaps(ctrl, vnet: str | None, json: bool) -> None:
     from warpcli.core import service
 
-    view = service.overlap_view(ctrl, vnet, _host_networks)
+    with progress.working("finding overlapping routes", json=json):
+        view = service.overlap_view(ctrl, vnet, _host_networks)
     import gc
 
     # The report's objects (a few million at a million routes) hold no reference cycles
@@ -151,6 +152,15 @@ def import_(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or jsonl (default: from the file name or content).")
     ] = None,
+    create_missing: Annotated[
+        bool, typer.Option("--create-missing", help="Create the tunnels and virtual networks the rows name.")
+    ] = False,
+    if_not_exists: Annotated[
+        bool, typer.Option("--if-not-exists", help="Skip rows already there unchanged (a differing row still conflicts).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and say what would be done; change nothing.")
+    ] = False,
     json: Json = False,
 ) -> None:
     """Import routes (columns network, tunnel, vnet, comment) all or nothing."""
@@ -159,34 +169,61 @@ def import_(
     rt = runtime(ctx, json=json)
     if fmt is not None and fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
+    options = {"create_missing": create_missing, "if_not_exists": if_not_exists, "dry_run": dry_run}
     with CommitGuard() as guard:
         try:
-            n = _import(rt, file, fmt)
+            result = _import(rt, file, fmt, options)
         except KeyboardInterrupt:  # raised only before the store's commit point
             raise Interrupted(bulk.interrupted_message(rt.controller)) from None
-        render.message(f"imported {n} route(s)")
+        _report_import(result)
         if json:
-            render.emit_json({"imported": n})
+            render.emit_json(result.to_dict())
     if guard.interrupted:
-        raise Interrupted(f"interrupted after the commit; {n} route(s) were imported")
+        raise Interrupted(f"interrupted after the commit; {result.imported} route(s) were imported")
 
 
-def _import(rt, file: str, fmt: str | None) -> int:
+def _report_import(result) -> None:
+    verb = "would import" if result.dry_run else "imported"
+    made = "would create" if result.dry_run else "created"
+    if result.created_tunnels:
+        render.message(f"{made} tunnel(s): {', '.join(result.created_tunnels)}")
+    if result.created_vnets:
+        render.message(f"{made} virtual network(s): {', '.join(result.created_vnets)}")
+    skipped = f"; {result.skipped} already there, skipped" if result.skipped else ""
+    render.message(f"{verb} {result.imported} route(s){skipped}")
+
+
+def _import(rt, file: str, fmt: str | None, options: dict[str, bool]):
     from warpcli.core import bulk
 
     stream = _open_input(file)
     try:
         try:
-            first = stream.readline()
+            first = bulk.strip_bom(stream.readline())
         except UnicodeDecodeError:
             raise InvalidInput(f"{file} is not UTF-8 text", hint="save it as UTF-8 CSV or JSON lines") from None
         fmt = fmt or bulk.guess_format(file, first)
-        lines = _chain(first, stream)
-        n = bulk.import_rows(rt.controller, bulk.read_rows(lines, fmt), enrolled_tunnel_id=rt.enrolled_tunnel_id())
+        total = _size(stream)
+        with progress.bar("reading routes", total=total, json=rt.json, unit="bytes" if total else "lines") as task:
+            lines = progress.counted(_chain(first, stream), task, size=len if total else None,
+                                     then="checking and writing routes")
+            return bulk.import_table(rt.controller, bulk.read_rows(lines, fmt),
+                                     enrolled_tunnel_id=rt.enrolled_tunnel_id(), **options)
     finally:
         if stream is not sys.stdin:
             stream.close()
-    return n
+
+
+def _size(stream) -> int | None:
+    """The size of a regular file (a bar with a total), else None (a pipe: a count)."""
+    import os
+    import stat
+
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) and st.st_size > 0 else None
 
 
 def _open_input(file: str):
@@ -216,26 +253,35 @@ def export(
     """Export routes in the format `routes import` reads."""
     from warpcli.core import bulk
 
-    rt = runtime(ctx, json=json)
+    runtime(ctx, json=json)
     fmt = "jsonl" if json else fmt
     if fmt not in bulk.FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(bulk.FORMATS)}")
     from warpcli.core import service
 
-    flt = service.route_filter(rt.controller, vnet=vnet, tunnel=tunnel)
-    rows = bulk.export_rows(rt.controller, flt)
-    if file == "-":
-        n = bulk.write_rows(rows, sys.stdout, fmt)
-    else:
-        import os
-
-        tmp = f"{file}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as out:
-                n = bulk.write_rows(rows, out, fmt)
-            os.replace(tmp, file)
-        except OSError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise InvalidInput(f"cannot write {file}: {exc.strerror}") from None
+    ctrl = reading(ctx, json=json)
+    flt = service.route_filter(ctrl, vnet=vnet, tunnel=tunnel)
+    to_terminal = file == "-" and sys.stdout.isatty()  # the data itself is on the screen: no bar over it
+    with progress.bar("exporting routes", json=json or to_terminal, unit="routes") as task:
+        rows = progress.counted(bulk.export_rows(ctrl, flt), task)
+        n = _write_export(rows, file, fmt)
     render.message(f"exported {n} route(s)")
+
+
+def _write_export(rows, file: str, fmt: str) -> int:
+    from warpcli.core import bulk
+
+    if file == "-":
+        return bulk.write_rows(rows, sys.stdout, fmt)
+    import os
+
+    tmp = f"{file}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            n = bulk.write_rows(rows, out, fmt)
+        os.replace(tmp, file)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InvalidInput(f"cannot write {file}: {exc.strerror}") from None
+    return n

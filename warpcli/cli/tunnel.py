@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from warpcli.cli import render, views
-from warpcli.cli.context import runtime
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
 from warpcli.core.model import RouteFilter
@@ -45,7 +45,7 @@ def list_(
     json: Json = False,
 ) -> None:
     """List tunnels."""
-    tunnels = runtime(ctx, json=json).controller.list_tunnels(is_deleted=deleted)
+    tunnels = reading(ctx, json=json).list_tunnels(is_deleted=deleted)
     render.show(tunnels, views.DELETED_TUNNEL if deleted else views.TUNNEL, json=json,
                 empty="no deleted tunnels" if deleted else "no tunnels")
 
@@ -53,7 +53,7 @@ def list_(
 @app.command("show")
 def show(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
     """Show one tunnel and its routes."""
-    ctrl = runtime(ctx, json=json).controller
+    ctrl = reading(ctx, json=json)
     t = service.resolve_tunnel(ctrl, tunnel)
     if json:
         render.emit_json(t)

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from warpcli.cli import render, views
-from warpcli.cli.context import runtime
+from warpcli.cli.context import reading, runtime
 from warpcli.cli.options import Force, IfExists, IfNotExists, Json
 from warpcli.core import service
 
@@ -38,7 +38,7 @@ def add(
 @app.command("list")
 def list_(ctx: typer.Context, json: Json = False) -> None:
     """List virtual networks (the default first)."""
-    vnets = runtime(ctx, json=json).controller.list_virtual_networks()
+    vnets = reading(ctx, json=json).list_virtual_networks()
     render.show(vnets, views.VNET, json=json, empty="no virtual networks")
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import IO
 
 from warpcli.core import service
 from warpcli.core.cidr import Network, parse_network
 from warpcli.core.controller import Controller, RouteSpec
-from warpcli.core.errors import BulkImportError, InvalidInput, WarpcliError
+from warpcli.core.errors import BulkImportError, InvalidInput, NotFound, WarpcliError
 from warpcli.core.model import Route, RouteFilter
-from warpcli.core.names import validate_comment
+from warpcli.core.names import normalize_name, validate_comment
 
 COLUMNS = ("network", "tunnel", "vnet", "comment")
 FORMATS = ("csv", "jsonl")
@@ -49,6 +51,24 @@ def restore_cell(value: str) -> str:
     return value[1:] if _quoted_formula(value) else value
 
 
+BOM = "\ufeff"
+
+
+def strip_bom(first_line: str) -> str:
+    """A spreadsheet's "CSV UTF-8" starts with a byte order mark: not part of the first cell."""
+    return first_line[1:] if first_line.startswith(BOM) else first_line
+
+
+def csv_delimiter(first_line: str) -> str:
+    """``;`` when the file is semicolon-separated (spreadsheets in many locales write it), else ``,``.
+
+    Decided once, from the first line: when its first comma-separated cell holds a ``;``
+    (no network and no column name does), the separator is ``;``.
+    """
+    cells = next(csv.reader([first_line]), [""])
+    return ";" if cells and ";" in cells[0] else ","
+
+
 def guess_format(name: str, first_line: str) -> str:
     lowered = name.lower()
     if lowered.endswith(".csv"):
@@ -58,7 +78,7 @@ def guess_format(name: str, first_line: str) -> str:
     return "jsonl" if first_line.lstrip().startswith("{") else "csv"
 
 
-def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+def read_rows(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     """Yield ``(line number, row)``; a row that cannot be read is yielded as an error string.
 
     Input that is not UTF-8, or a CSV field past the csv module's limit, ends the
@@ -72,7 +92,7 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] |
         yield 0, f"unreadable CSV: {exc}"
 
 
-def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+def _read_rows(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     if fmt == "jsonl":
         for n, line in enumerate(stream, 1):
             if not line.strip():
@@ -86,7 +106,9 @@ def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] 
                 continue
             yield n, {k: "" if obj.get(k) is None else str(obj.get(k)) for k in COLUMNS}
         return
-    reader = csv.reader(stream)
+    lines = iter(stream)
+    first = next(lines, "")
+    reader = csv.reader(chain((first,), lines), delimiter=csv_delimiter(first))
     header: list[str] | None = None
     names = list(COLUMNS)
     strip = str.strip
@@ -112,6 +134,11 @@ def _read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, str] 
         yield n, {k: (restore_cell(row[i].strip()) if i < len(row) else "") for i, k in enumerate(names)}
 
 
+#: the import flags that would have helped, named in the refusal
+CREATE_MISSING_HINT = "--create-missing creates the tunnels and virtual networks the rows name"
+IF_NOT_EXISTS_HINT = "--if-not-exists skips rows that are already there unchanged"
+
+
 class ImportPlan:
     """Rows to :class:`RouteSpec`, one at a time: names resolved, CIDRs and comments checked.
 
@@ -119,12 +146,28 @@ class ImportPlan:
     file; a bad row is noted in ``problems`` instead (the controller's
     ``import_routes(specs, rejected=plan.problems)`` refuses the import once the rows
     are consumed if any were noted, with every duplicate and clash found as well).
+
+    ``create_missing``: a tunnel or virtual network a row names that does not exist is
+    created when first met (``dry_run``: only noted, under a made-up id); they are listed
+    in ``created_tunnels`` / ``created_vnets``. ``if_not_exists``: a row the same as a
+    route already there (network, vnet, tunnel, comment) is skipped and counted in
+    ``skipped``; a row that differs still reaches the controller, which refuses it.
     """
 
-    def __init__(self, ctrl: Controller, *, enrolled_tunnel_id: str | None = None) -> None:
+    def __init__(
+        self, ctrl: Controller, *, enrolled_tunnel_id: str | None = None,
+        create_missing: bool = False, if_not_exists: bool = False, dry_run: bool = False,
+    ) -> None:
         self.ctrl = ctrl
         self.enrolled_tunnel_id = enrolled_tunnel_id
+        self.create_missing = create_missing
+        self.dry_run = dry_run
         self.problems: list[dict] = []
+        self.created_tunnels: list[str] = []
+        self.created_vnets: list[str] = []
+        self.created_tunnel_ids: list[str] = []
+        self.created_vnet_ids: list[str] = []
+        self.skipped = 0
         self.tunnels: dict[str, str] = {}
         for t in ctrl.list_tunnels():
             self.tunnels[t.name] = self.tunnels[t.id] = t.id
@@ -132,20 +175,68 @@ class ImportPlan:
         for v in ctrl.list_virtual_networks():
             self.vnets[v.name] = self.vnets[v.id] = v.id
         self.default_vnet = service.resolve_vnet(ctrl, None).id
-        self._default_tunnel: str | None = None
+        self._default_tunnel: str | WarpcliError | None = None
+        self.existing: dict[tuple[str, str], tuple[str, str]] | None = None
+        if if_not_exists:  # only then: at a million routes this is the one pass over the table
+            self.existing = {(r.virtual_network_id, r.network): (r.tunnel_id, r.comment) for r in ctrl.list_routes()}
 
     def _tunnel(self, name: str) -> str:
         if name:
             tid = self.tunnels.get(name)
             if tid is None:
-                raise InvalidInput(f"unknown tunnel {name!r}")
+                tid = self.tunnels.get(normalize_name(name)) or self._missing_tunnel(name)
             return tid
         if self._default_tunnel is None:
-            self._default_tunnel = service.default_tunnel(self.ctrl, self.enrolled_tunnel_id).id
+            try:
+                self._default_tunnel = service.default_tunnel(self.ctrl, self.enrolled_tunnel_id).id
+            except NotFound:
+                self._default_tunnel = InvalidInput("the tunnel cell is empty and there are no tunnels yet",
+                                                    hint="fill in the tunnel column")
+            except InvalidInput:
+                self._default_tunnel = InvalidInput("the tunnel cell is empty and several tunnels exist",
+                                                    hint="fill in the tunnel column")
+        if isinstance(self._default_tunnel, WarpcliError):
+            raise self._default_tunnel
         return self._default_tunnel
 
+    def _vnet(self, name: str) -> str:
+        if not name:
+            return self.default_vnet
+        vid = self.vnets.get(name)
+        if vid is None:
+            vid = self.vnets.get(normalize_name(name)) or self._missing_vnet(name)
+        return vid
+
+    def _missing_tunnel(self, name: str) -> str:
+        if not self.create_missing:
+            raise InvalidInput(f"unknown tunnel {name!r}")
+        if self.dry_run:
+            tid = f"(new tunnel {name})"
+        else:
+            made = service.create_tunnel(self.ctrl, name, if_not_exists=True)
+            tid = made.obj.id
+            if made.created:
+                self.created_tunnel_ids.append(tid)
+        self.created_tunnels.append(name)
+        self.tunnels[name] = tid
+        return tid
+
+    def _missing_vnet(self, name: str) -> str:
+        if not self.create_missing:
+            raise InvalidInput(f"unknown virtual network {name!r}")
+        if self.dry_run:
+            vid = f"(new virtual network {name})"
+        else:
+            made = service.create_vnet(self.ctrl, name, if_not_exists=True)
+            vid = made.obj.id
+            if made.created:
+                self.created_vnet_ids.append(vid)
+        self.created_vnets.append(name)
+        self.vnets[name] = vid
+        return vid
+
     def specs(self, rows: Iterable[tuple[int, dict[str, str] | str]]) -> Iterator[RouteSpec]:
-        problems, vnets, default_vnet = self.problems, self.vnets, self.default_vnet
+        problems, vnets, default_vnet, existing = self.problems, self.vnets, self.default_vnet, self.existing
         for n, row in rows:
             if isinstance(row, str):
                 problems.append({"row": n, "network": None, "reason": row})
@@ -155,14 +246,54 @@ class ImportPlan:
                 net = parse_network(get("network", ""))
                 tid = self._tunnel(get("tunnel", ""))
                 vname = get("vnet", "")
-                if vname and vname not in vnets:
-                    raise InvalidInput(f"unknown virtual network {vname!r}")
+                vid = (vnets.get(vname) or self._vnet(vname)) if vname else default_vnet
                 comment = get("comment", "")
                 validate_comment(comment)
-            except WarpcliError as exc:
-                problems.append({"row": n, "network": get("network") or None, "reason": str(exc)})
+            except WarpcliError:
+                problems.append({"row": n, "network": get("network") or None, "reason": self._reasons(row)})
                 continue
-            yield RouteSpec(net, tid, vnets[vname] if vname else default_vnet, comment, n)
+            if existing is not None and existing.get((vid, str(net))) == (tid, comment):
+                self.skipped += 1
+                continue
+            yield RouteSpec(net, tid, vid, comment, n)
+
+    def _reasons(self, row: dict[str, str]) -> str:
+        """Every problem of a bad row at once (an unknown tunnel and an unknown vnet both)."""
+        checks = (
+            lambda: parse_network(row.get("network", "")),
+            lambda: self._tunnel(row.get("tunnel", "")),
+            lambda: self._vnet(row.get("vnet", "")),
+            lambda: validate_comment(row.get("comment", "")),
+        )
+        reasons = []
+        for check in checks:
+            try:
+                check()
+            except WarpcliError as exc:
+                reasons.append(str(exc))
+        return "; ".join(reasons)
+
+    def undo_created(self) -> None:
+        """Delete what ``create_missing`` made (the import was refused: nothing of it stays)."""
+        for tid in self.created_tunnel_ids:
+            self.ctrl.delete_tunnel(tid)
+        for vid in self.created_vnet_ids:
+            self.ctrl.delete_virtual_network(vid)
+
+
+@dataclass
+class ImportResult:
+    """What ``routes import`` did (or, ``dry_run``, would do)."""
+
+    imported: int
+    skipped: int = 0
+    created_tunnels: list[str] = field(default_factory=list)
+    created_vnets: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        return {"imported": self.imported, "skipped": self.skipped, "created_tunnels": self.created_tunnels,
+                "created_virtual_networks": self.created_vnets, "dry_run": self.dry_run}
 
 
 def import_rows(
@@ -171,6 +302,65 @@ def import_rows(
     """Import rows all or nothing; raise BulkImportError listing every bad row."""
     plan = ImportPlan(ctrl, enrolled_tunnel_id=enrolled_tunnel_id)
     return ctrl.import_routes(plan.specs(rows), rejected=plan.problems)
+
+
+def import_table(
+    ctrl: Controller, rows: Iterable[tuple[int, dict[str, str] | str]], *, enrolled_tunnel_id: str | None = None,
+    create_missing: bool = False, if_not_exists: bool = False, dry_run: bool = False,
+) -> ImportResult:
+    """:func:`import_rows` with the import's options; a refusal names the flag that would help."""
+    plan = ImportPlan(ctrl, enrolled_tunnel_id=enrolled_tunnel_id, create_missing=create_missing,
+                      if_not_exists=if_not_exists, dry_run=dry_run)
+    try:
+        if dry_run:
+            n = check_rows(ctrl, plan.specs(rows), plan.problems)
+        else:
+            specs = plan.specs(rows)
+            if create_missing:  # made while the rows are read: before the controller's import begins
+                specs = iter(list(specs))
+            n = ctrl.import_routes(specs, rejected=plan.problems)
+    except BulkImportError as exc:
+        if not dry_run:
+            plan.undo_created()
+        exc.hint = _hint(exc, create_missing=create_missing, if_not_exists=if_not_exists)
+        raise
+    except BaseException:
+        if not dry_run:
+            plan.undo_created()
+        raise
+    return ImportResult(n, plan.skipped, plan.created_tunnels, plan.created_vnets, dry_run)
+
+
+def _hint(exc: BulkImportError, *, create_missing: bool, if_not_exists: bool) -> str | None:
+    reasons = [p["reason"] for p in exc.problems]
+    if not create_missing and any("unknown tunnel" in r or "unknown virtual network" in r for r in reasons):
+        return CREATE_MISSING_HINT
+    if not if_not_exists and any(r.startswith("already routed") for r in reasons):
+        return IF_NOT_EXISTS_HINT
+    return exc.hint
+
+
+def check_rows(ctrl: Controller, specs: Iterable[RouteSpec], rejected: list[dict]) -> int:
+    """The dry run: every check an import makes (bad rows, repeats, clashes with routes
+    already there), nothing written; raise BulkImportError as the import would, else
+    return how many routes it would create."""
+    problems: list[dict] = []
+    seen: dict[str, dict[Network, int]] = {}
+    n = 0
+    for s in specs:
+        first = seen.setdefault(s.virtual_network_id, {}).setdefault(s.network, s.row)
+        if first != s.row:
+            problems.append({"row": s.row, "network": str(s.network), "reason": f"duplicate of row {first}"})
+        n += 1
+    bad = [*rejected, *problems]
+    clashes = _existing_clashes(ctrl, seen)
+    if bad or clashes:
+        everything = sorted(bad + clashes, key=lambda p: p["row"])
+        if bad:
+            raise BulkImportError(f"import refused: {len(everything)} bad row(s); nothing was imported", everything)
+        raise BulkImportError(f"import refused: {len(everything)} conflicting row(s); nothing was imported",
+                              everything, conflict=True)
+    return n
 
 
 def refuse_bad_rows(ctrl: Controller, specs: list[RouteSpec], rejected: list[dict] | None) -> None:

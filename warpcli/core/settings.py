@@ -214,7 +214,30 @@ def atomic_write_toml(path: Path, data: dict[str, Any], mode: int = 0o644) -> No
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
+#: the settings that choose a controller; any of them given means "this one", not the default
+CHOOSING_KEYS = ("controller", "database_url")
+
+
+def controller_chosen(config_dir: Path, overrides: Mapping[str, Any] | None = None,
+                      env: Mapping[str, str] | None = None) -> bool:
+    """Whether this run names its controller (a flag, the environment or config.toml) instead of
+    taking the default. On a connector enrolled with a served controller the default for reading
+    is that server, as for ``up``; a controller named on purpose wins."""
+    env = os.environ if env is None else env
+    if any((overrides or {}).get(k) is not None for k in CHOOSING_KEYS):
+        return True
+    if any(env.get(KEYS[k][0]) for k in CHOOSING_KEYS):
+        return True
+    return any(k in read_toml(config_dir / CONFIG_FILE) for k in CHOOSING_KEYS)
+
+
 def enrolled_tunnel_id(config_dir: Path) -> str | None:
     """The tunnel this host is enrolled in, from connector.toml, if it is enrolled."""
     value = read_toml(config_dir / CONNECTOR_FILE).get("tunnel_id")
+    return value if isinstance(value, str) else None
+
+
+def enrolled_api_url(config_dir: Path) -> str | None:
+    """The served controller this host enrolled with, from connector.toml, if it did."""
+    value = read_toml(config_dir / CONNECTOR_FILE).get("api_url")
     return value if isinstance(value, str) else None

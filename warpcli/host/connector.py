@@ -238,17 +238,20 @@ def up(
     ha=None,
     config_dir: Path | None = None,
     since: incremental.Baseline | None = None,
+    on_progress=None,
 ) -> UpResult:
     """Reconcile the tunnel; with ``ha`` (:class:`warpcli.host.ha.keepalived.HaSettings`) also run
     this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub).
 
     ``since``: the baseline of the previous reconcile of a follow loop; only what changed since
-    is applied while it is still valid (:mod:`warpcli.host.incremental`)."""
+    is applied while it is still valid (:mod:`warpcli.host.incremental`).
+    ``on_progress(done, total)``: kernel changes made so far (``plan.apply``)."""
     result = None
     if since is not None and not dry_run:
         result = _up_since(ctrl, cfg, since, run_dir=run_dir, netns=netns)
     if result is None:
-        result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns)
+        result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns,
+                            on_progress=on_progress)
     if ha is None:
         return result
     from warpcli.host.ha import replica
@@ -270,6 +273,7 @@ def _up_tunnel(
     run_dir: Path,
     dry_run: bool = False,
     netns: str | None = None,
+    on_progress=None,
 ) -> UpResult:
     from warpcli.host.kernel import KernelExecutor, observe
     from warpcli.host.netlink import Netlink
@@ -336,7 +340,7 @@ def _up_tunnel(
         if clamp:
             clamped = mss.ensure(iface_name, netns)
         with KernelExecutor(netns) as executor:
-            apply(plan, faults.CountingExecutor(executor))
+            apply(plan, faults.CountingExecutor(executor), on_progress)
     except BaseException:
         if clamped:
             unclamp(iface_name, netns)

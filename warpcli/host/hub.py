@@ -259,6 +259,7 @@ def hub_up(
     mtu: int | None = None,
     dry_run: bool = False,
     netns: str | None = None,
+    on_progress=None,
 ) -> HubResult:
     from warpcli.host.kernel import KernelExecutor, observe
     from warpcli.host.netlink import Netlink
@@ -327,7 +328,7 @@ def hub_up(
             if clamp:
                 clamped = mss.ensure(ifname, netns)
             with KernelExecutor(netns) as executor:
-                apply(plan, executor)
+                apply(plan, executor, on_progress)
         started = hubwatch.ensure(run_dir, ifname, ha_peers(connectors, by_tunnel), netns=netns)
         if not changed and not started:
             return HubResult([*lines, "no changes"], False, len(peers), warnings)

@@ -25,7 +25,7 @@ connected network, the default route, or the hub endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -204,16 +204,23 @@ def diff(desired: HostState, observed: HostState) -> Plan:
     return Plan(tuple(actions))
 
 
-def apply(plan: Plan | Iterable[Action], executor: Executor) -> list[Action]:
+def apply(plan: Plan | Iterable[Action], executor: Executor,
+          on_progress: Callable[[int, int], None] | None = None) -> list[Action]:
     """Execute every action; on failure undo the applied ones (newest first) and raise
     :class:`ApplyError` whose message names the failed action and the kernel's reason.
 
     Runs of route actions go to ``executor.execute_routes`` when it has one; a failure in
-    such a run is reported after the run, and what the run did is undone with the rest."""
+    such a run is reported after the run, and what the run did is undone with the rest.
+    ``on_progress(done, total)`` is told after each batch (a progress bar)."""
     applied: list[Action] = []
     bulk = hasattr(executor, "execute_routes")
-    for batch in _batches(list(plan), bulk):
+    actions = list(plan)
+    done = 0
+    for batch in _batches(actions, bulk):
         outcomes = _run(executor, batch)
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, len(actions))
         applied += [o.action for o in outcomes if o.error is None and o.changed]
         failed = next((o for o in outcomes if o.error is not None), None)
         if failed is None:

@@ -101,6 +101,7 @@ def create_app(
     authenticate: Callable[[str], Principal | None] | None = None,
     authorize: Callable[[str], bool] | None = None,
     warpcli_extension: bool = True,
+    metrics: bool = False,
 ) -> Flask:
     """The WSGI app. ``open_controller`` is called once per server thread.
 
@@ -108,7 +109,8 @@ def create_app(
     is the short form for "every accepted token is an API token". ``warpcli_extension``
     serves the enrollment endpoints too (:mod:`warpcli.server.extension`); without it the
     app answers only what Cloudflare's API has (the test stand-in plays Cloudflare so).
-    ``close_controllers(app)`` closes them once the server has stopped.
+    ``close_controllers(app)`` closes them once the server has stopped. ``metrics`` serves
+    ``GET /metrics`` (an API token, as everywhere; :mod:`warpcli.server.metrics_view`).
     """
     if authenticate is None:
         if authorize is None:
@@ -122,7 +124,13 @@ def create_app(
     app.after_request(_no_store)
     pool = ControllerPool(open_controller)
     app.extensions[POOL_KEY] = pool
-    api = _Api(pool, account_id, authenticate)
+    registry = None
+    if metrics:
+        from warpcli.server.metrics_view import install, server_metrics
+
+        registry = server_metrics(pool)
+        install(app, registry)  # first: it times the authentication too
+    api = _Api(pool, account_id, authenticate, on_store_error=registry.store_error if registry else None)
     app.before_request(api.authenticate)
     app.after_request(retry_headers)
     app.register_error_handler(Exception, api.error)
@@ -130,7 +138,7 @@ def create_app(
     if warpcli_extension:  # enrollment, connectors and hubs: warpcli.server.extension
         from warpcli.server.extension import Extension
 
-        routes += Extension(pool, account_id).routes()
+        routes += Extension(pool, account_id, on_version=registry.version_answered if registry else None).routes()
     for rule, methods, view in routes:
         app.add_url_rule(PREFIX + rule, view_func=view, methods=methods, provide_automatic_options=False)
     return app
@@ -190,11 +198,13 @@ def _network(text: str | None):
 
 class _Api:
     def __init__(
-        self, pool: ControllerPool, account_id: str, authenticate: Callable[[str], Principal | None]
+        self, pool: ControllerPool, account_id: str, authenticate: Callable[[str], Principal | None],
+        *, on_store_error: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.account_id = account_id
         self.authenticate_token = authenticate
+        self.on_store_error = on_store_error
 
     def routes(self) -> list[tuple[str, list[str], Callable[..., Any]]]:
         acct = "/accounts/<account_id>"
@@ -278,6 +288,8 @@ class _Api:
         failure = failure_for(exc)
         if isinstance(exc, StateError):
             self.pool.discard()  # reopen on the next request: the file may be back
+            if self.on_store_error is not None:
+                self.on_store_error()
         if failure.status >= 500 and not isinstance(exc, (WarpcliError, ApiError)):
             log.error("unexpected %s handling %s %s", type(exc).__name__, request.method, request.path,
                       exc_info=exc)

@@ -138,9 +138,16 @@ ROUTES: list[tuple[str, list[str], str]] = [
 class Extension:
     """The extension's handlers; ``routes()`` is registered by :func:`warpcli.server.create_app`."""
 
-    def __init__(self, pool: ControllerPool, account_id: str) -> None:
+    def __init__(self, pool: ControllerPool, account_id: str,
+                 on_version: Callable[[str, str], None] | None = None) -> None:
         self.pool = pool
         self.account_id = account_id
+        self.on_version = on_version  #: told each state version answered (the metrics count changes)
+
+    def _version(self, vnet_id: str, version: str) -> Response:
+        if self.on_version is not None:
+            self.on_version(vnet_id, version)
+        return _ok({"virtual_network_id": vnet_id, "version": version})
 
     def routes(self) -> list[tuple[str, list[str], Callable[..., Any]]]:
         return [(rule, methods, getattr(self, handler)) for rule, methods, handler in ROUTES]
@@ -223,14 +230,14 @@ class Extension:
     def tunnel_version(self, account_id: str, tunnel_id: str) -> Response:
         """The state version of the vnet's routes, connectors and hub: `up --follow` polls this."""
         _, vnet = self._member_vnet(tunnel_id)
-        return _ok({"virtual_network_id": vnet.id, "version": self.ctl.state_version(vnet.id)})
+        return self._version(vnet.id, self.ctl.state_version(vnet.id))
 
     # -- API tokens only ---------------------------------------------------------------------
     def vnet_version(self, account_id: str, virtual_network_id: str) -> Response:
         """The same for the hub (`hub up --follow`)."""
         ctl = self.ctl
         vnet = _vnet(ctl, virtual_network_id)
-        return _ok({"virtual_network_id": vnet.id, "version": ctl.state_version(vnet.id)})
+        return self._version(vnet.id, ctl.state_version(vnet.id))
 
     def account_connectors(self, account_id: str) -> Response:
         q = _query()

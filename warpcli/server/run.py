@@ -116,7 +116,7 @@ def serve(
 
     setup_access_log()
     authenticate = TokenAuthenticator(open_local)
-    app = create_app(open_local, account_id=account_id, authenticate=authenticate)
+    app = create_app(open_local, account_id=account_id, authenticate=authenticate, metrics=True)
     limits = Limits(per_client=per_client, max_connections=_connection_budget(MAX_CONNECTIONS))
     server = _bind(make_server, app, host, port, tls_cert, tls_key, threads, limits)
     server.shutdown_timeout = SHUTDOWN_GRACE

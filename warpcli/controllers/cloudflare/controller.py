@@ -183,6 +183,9 @@ class CloudflareController(Controller):
         return self._remember(shapes.tunnel(obj))
 
     def list_tunnels(self, *, name: str | None = None, is_deleted: bool | None = False) -> list[Tunnel]:
+        if self.tunnel_id is not None:  # a tunnel token sees its own tunnel, nothing else
+            own = [] if is_deleted else [self._own_tunnel()]
+            return [t for t in own if name is None or t.name == name]
         out = [
             self._remember(shapes.tunnel(o))
             for o in self.client.pages(f"{self._base}/warp_connector", {"name": name, "is_deleted": is_deleted})
@@ -192,6 +195,8 @@ class CloudflareController(Controller):
         return sorted(out, key=lambda t: (t.name, t.created_at))
 
     def get_tunnel(self, tunnel_id: str) -> Tunnel:
+        if self.tunnel_id is not None and tunnel_id == self.tunnel_id:
+            return self._own_tunnel()
         t = shapes.tunnel(self._call("GET", f"/warp_connector/{path_segment(tunnel_id)}"))
         if t.deleted_at:
             raise NotFound(f"no tunnel with id {tunnel_id}")
@@ -502,6 +507,10 @@ class CloudflareController(Controller):
         family = socket.AF_INET if version == 4 else socket.AF_INET6
         ip = socket.inet_ntop(family, address.to_bytes(4 if version == 4 else 16, "big"))
         vnet = self._vnet_id(virtual_network_id)
+        if self.tunnel_id is not None:  # a tunnel token: the longest prefix among the peers' routes
+            probe = Network(version, address, 32 if version == 4 else 128)
+            found = list(self._peer_routes(RouteFilter(virtual_network_id=vnet.id, network_superset=probe)))
+            return max(found, key=lambda r: r.net.prefixlen, default=None)
         try:
             obj = self._call("GET", f"/teamnet/routes/ip/{path_segment(ip)}",
                              params={"virtual_network_id": vnet.id})
@@ -585,14 +594,31 @@ class CloudflareController(Controller):
             raise Unavailable("the API returned malformed peers (no routes list)")
         return result
 
+    def _own_tunnel(self) -> Tunnel:
+        self._extension("cannot read a tunnel with a tunnel token")
+        return self._remember(shapes.tunnel(self._call("GET", self._own())))
+
     def _peer_routes(self, flt: RouteFilter) -> Iterator[Route]:
-        """Routes of one vnet, as a tunnel token may read them; the filters apply here."""
+        """Routes as a tunnel token may read them: of one vnet, or (no vnet given) of every vnet
+        its tunnel has a connector in; the filters apply here."""
         if flt.comment is not None:
             raise NotSupported("a tunnel token cannot filter routes by comment", hint="use an API token")
         if flt.is_deleted:
             return
+        if self.tunnel_id not in self._tunnel_names:
+            self._own_tunnel()  # the names the peers' routes lack: its own tunnel's and the vnets'
+        if flt.virtual_network_id is None:
+            vnets = [v.id for v in self.list_virtual_networks()]
+            member = {c.virtual_network_id for c in self.list_connectors()}
+            from warpcli.core.records import replace
+
+            for vid in vnets:
+                if vid in member:
+                    yield from self._peer_routes(replace(flt, virtual_network_id=vid))
+            return
+        self._names()
         for o in self._peers(flt.virtual_network_id)["routes"]:
-            r = shapes.route(o, tunnel_names=self._tunnel_names)
+            r = shapes.route(o, tunnel_names=self._tunnel_names, vnet_names=self._vnet_names)
             if ((flt.tunnel_id is None or r.tunnel_id == flt.tunnel_id)
                     and (flt.route_id is None or r.id == flt.route_id)
                     and (flt.network_subset is None or flt.network_subset.contains(r.net))

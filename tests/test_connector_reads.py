@@ -1,0 +1,79 @@
+"""On a connector enrolled with a served controller, read-only commands ask that server, as `up`
+does, and never create a local store (issue 18, item 3). A real `controller serve` on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Paths
+from tests.served import ServedController
+
+NOTE = "(the served controller this connector enrolled with"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[ServedController]:
+    with ServedController(tmp_path / "ctl", log_file=tmp_path / "serve.log") as s:
+        yield s
+
+
+@pytest.fixture
+def enrolled(served: ServedController, sh, paths: Paths) -> ServedController:
+    """A tunnel with two routes (one nested) in the default vnet, on the server; this host enrolled
+    in it with the tunnel's token only (no API token on the host)."""
+    admin = {**served.env, "WARPCLI_CONFIG_DIR": str(paths.home / "admin")}
+    for args in (("tunnel", "create", "office"), ("route", "add", "10.0.0.0/16", "--tunnel", "office"),
+                 ("route", "add", "10.0.1.0/24", "--tunnel", "office", "--comment", "inner")):
+        r = sh(*args, env=admin)
+        assert r.exit_code == 0, r.stderr
+    token = sh("tunnel", "token", "office", env=admin).stdout.strip()
+    enroll_env = {k: v for k, v in served.env.items() if k != "CLOUDFLARE_API_TOKEN"}
+    r = sh("enroll", "--interface", "wctrd0", input=token + "\n", env=enroll_env)
+    assert r.exit_code == 0, r.stderr
+    assert not (paths.state / "state.db").exists()
+    return served
+
+
+def test_read_only_commands_ask_the_served_controller(enrolled: ServedController, sh, paths: Paths) -> None:
+    r = sh("routes", "--json")
+    assert r.exit_code == 0, r.stderr
+    got = sorted((x["network"], x["tunnel_name"]) for x in json.loads(r.stdout))
+    assert got == [("10.0.0.0/16", "office"), ("10.0.1.0/24", "office")]
+    assert enrolled.url in r.stderr and NOTE in r.stderr
+
+    r = sh("routes")
+    assert r.exit_code == 0 and "10.0.1.0/24" in r.stdout and enrolled.url in r.stderr
+
+    r = sh("routes", "--overlaps", "--json")
+    assert r.exit_code == 0, r.stderr
+    nested = json.loads(r.stdout)["nested"]
+    assert nested and nested[0]["outer"]["network"] == "10.0.0.0/16"
+
+    r = sh("route", "get", "10.0.1.7", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["route"]["network"] == "10.0.1.0/24"
+
+    r = sh("routes", "export")
+    assert r.exit_code == 0, r.stderr
+    assert "10.0.0.0/16,office" in r.stdout
+
+    for args in (("tunnel", "list", "--json"), ("tunnel", "show", "office", "--json"), ("vnet", "list", "--json"),
+                 ("connector", "list", "--json")):
+        r = sh(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+        assert "office" in r.stdout or "default" in r.stdout, (args, r.stdout)
+        assert NOTE in r.stderr
+    # none of them made a local store
+    assert not (paths.state / "state.db").exists()
+    assert not any(paths.state.glob("state.db*")) if paths.state.exists() else True
+
+
+def test_a_controller_named_for_the_run_wins(enrolled: ServedController, sh, paths: Paths) -> None:
+    r = sh("--controller", "local", "routes", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == [] and NOTE not in r.stderr
+    r = sh("routes", "--json", env={"WARPCLI_CONTROLLER": "local"})
+    assert r.exit_code == 0 and json.loads(r.stdout) == [] and NOTE not in r.stderr
