@@ -15,7 +15,7 @@ from pathlib import Path
 from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
-from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
+from warpcli.core.model import HUB_ADDRESS, Connector, Hub, RouteFilter, VirtualNetwork
 from warpcli.host import mss, wg
 from warpcli.host.connector import (
     FORWARDING,
@@ -221,7 +221,8 @@ def ha_peers(connectors: list[Connector], by_tunnel: dict[str, list[str]]) -> di
                         "cidrs": sorted(by_tunnel.get(c.tunnel_id, []))} for c in connectors}
 
 
-def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str]):
+def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str],
+                address: str = HUB_ADDRESS):
     iface = slot.ifname
     routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in peers for cidr in cidrs},
                     key=Route.sort_key)
@@ -229,7 +230,7 @@ def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observe
     if observed_sysctls.get(rp_filter_key(iface)) == "1":
         sysctls.append(Sysctl(rp_filter_key(iface), "2"))
     state = HostState(
-        addresses=[Address(iface, f"{HUB_ADDRESS}/32")],
+        addresses=[Address(iface, f"{address}/32")],
         links=[LinkState(iface, mtu=None, up=True)],
         routes=routes,
         rules=[Rule(slot.priority, slot.table, family, iifname=iface) for family in (4, 6)],
@@ -259,6 +260,7 @@ def hub_up(
     mtu: int | None = None,
     dry_run: bool = False,
     netns: str | None = None,
+    priority: int | None = None,
 ) -> HubResult:
     from warpcli.host.kernel import KernelExecutor, observe
     from warpcli.host.netlink import Netlink
@@ -279,15 +281,17 @@ def hub_up(
                 raise InterfaceInUse(f"an interface named {ifname} exists and is not warpcli's",
                                      hint="choose another --interface")
     lines: list[str] = []
-    registered, previous = False, None
+    registered, previous = None, None
     created = None
     clamped = False
     try:
+        previous = _current_hub(ctrl, vnet, public_key, endpoint)
+        address = previous.address if previous is not None else HUB_ADDRESS
         if not dry_run:
-            previous = _current_hub(ctrl, vnet)
-            hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
-            registered = True
-            lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
+            registered = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id, priority=priority)
+            address = registered.address
+            lines.append(f"hub of virtual network {vnet.name!r} at {registered.endpoint} "
+                         f"(address {address}, priority {registered.priority})")
         from warpcli.host.ha import hubwatch
 
         slot = claim_slot(run_dir, ifname, vnet.id, dry_run=dry_run)
@@ -305,7 +309,7 @@ def hub_up(
         keys = [*FORWARDING, rp_filter_key(ifname)]
         observed = observe(netns, tables=[slot.table], interfaces=[ifname], sysctl_keys=keys)
         observed.rules = [r for r in observed.rules if r.table == slot.table]
-        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls})
+        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls}, address)
         if mtu:
             state.links = [LinkState(ifname, mtu=mtu, up=True)]
         want = {p.public_key: set(p.allowed_ips) for p in wg_peers}
@@ -337,30 +341,29 @@ def hub_up(
             unclamp(ifname, netns)
         if created is not None:
             discard_interface(ifname, netns=netns, run_dir=run_dir)
-        if registered:
-            _restore_hub(ctrl, vnet, previous)
+        if registered is not None:
+            _restore_hub(ctrl, vnet, previous, registered)
         raise
     return HubResult(lines, True, len(peers), warnings)
 
 
-def _current_hub(ctrl: Controller, vnet: VirtualNetwork):
-    from warpcli.core.errors import NotFound
-
-    try:
-        return ctrl.get_hub(vnet.id)
-    except NotFound:
-        return None
+def _current_hub(ctrl: Controller, vnet: VirtualNetwork, public_key: str, endpoint: str) -> Hub | None:
+    """This host's hub record in the vnet (by key, else by endpoint, as register_hub matches)."""
+    hubs = ctrl.list_hubs(vnet.id)
+    same = [h for h in hubs if h.public_key == public_key] or [h for h in hubs if h.endpoint == endpoint]
+    return same[0] if same else None
 
 
-def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous) -> None:
+def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous: Hub | None, registered: Hub) -> None:
     """Put the controller's hub record back as it was: a failed `hub up` must not announce a hub."""
     from warpcli.core.errors import WarpcliError
 
     try:
         if previous is None:
-            ctrl.delete_hub(vnet.id)
+            ctrl.delete_hub(vnet.id, hub_id=registered.id)
         else:
-            ctrl.register_hub(previous.public_key, previous.endpoint, virtual_network_id=vnet.id)
+            ctrl.register_hub(previous.public_key, previous.endpoint, virtual_network_id=vnet.id,
+                              priority=previous.priority)
     except WarpcliError:
         pass  # the original error is the one to report
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from warpcli.core.errors import Unavailable
-from warpcli.core.model import HUB_ADDRESS, TUN_TYPE, Connector, Hub, Route, Tunnel, VirtualNetwork
+from warpcli.core.model import (
+    DEFAULT_HUB_PRIORITY,
+    HUB_ADDRESS,
+    TUN_TYPE,
+    Connector,
+    Hub,
+    Route,
+    Tunnel,
+    VirtualNetwork,
+)
 
 
 def _str(obj: dict[str, Any], key: str, default: str | None = None) -> Any:
@@ -93,4 +102,15 @@ def hub(obj: Any) -> Hub:
         address=_str(o, "address", HUB_ADDRESS),
         created_at=_str(o, "created_at", ""),
         updated_at=_str(o, "updated_at", ""),
+        priority=_priority(o),
     )
+
+
+def _priority(o: dict[str, Any]) -> int:
+    """A hub's priority; a server from before several hubs per vnet sends none."""
+    value = o.get("priority")
+    if value is None:
+        return DEFAULT_HUB_PRIORITY
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unavailable("the API returned a malformed hub (priority)")
+    return value
