@@ -221,10 +221,30 @@ def ha_peers(connectors: list[Connector], by_tunnel: dict[str, list[str]]) -> di
                         "cidrs": sorted(by_tunnel.get(c.tunnel_id, []))} for c in connectors}
 
 
+def on_hubs(peers: list[tuple[Connector, list[str]]], others: list[Hub],
+            placed: dict[str, str]) -> tuple[list[tuple[Connector, list[str]]], list[tuple[Hub, list[str]]]]:
+    """Several hubs: the CIDRs of a tunnel whose connector routes through another hub go to that
+    hub's peer (``placed``, the responder's answer: tunnel id -> peer address); each other hub's
+    peer also carries its own device address."""
+    by_address = {h.address: h for h in others}
+    hubs: dict[str, list[str]] = {h.address: [f"{h.address}/32"] for h in others}
+    out = []
+    for c, cidrs in peers:
+        target = placed.get(c.tunnel_id)
+        if target in by_address and len(cidrs) > 1:
+            hubs[target] += cidrs[1:]
+            cidrs = cidrs[:1]
+        out.append((c, cidrs))
+    return out, [(by_address[a], cidrs) for a, cidrs in hubs.items()]
+
+
 def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str],
-                address: str = HUB_ADDRESS):
+                address: str = HUB_ADDRESS, hubs: list[tuple[Hub, list[str]]] | None = None):
+    from warpcli.host.connector import KEEPALIVE
+
     iface = slot.ifname
-    routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in peers for cidr in cidrs},
+    hubs = hubs or []
+    routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in [*peers, *hubs] for cidr in cidrs},
                     key=Route.sort_key)
     sysctls = [Sysctl(k, "1") for k in FORWARDING]
     if observed_sysctls.get(rp_filter_key(iface)) == "1":
@@ -237,6 +257,8 @@ def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observe
         sysctls=sysctls,
     )
     wg_peers = [PeerConfig(c.public_key, allowed_ips=tuple(cidrs)) for c, cidrs in peers]
+    wg_peers += [PeerConfig(h.public_key, endpoint=h.endpoint, allowed_ips=tuple(cidrs),
+                            persistent_keepalive=KEEPALIVE) for h, cidrs in hubs]
     return state, wg_peers
 
 
@@ -298,6 +320,8 @@ def hub_up(
         connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
         by_tunnel = tunnel_cidrs(ctrl, vnet)
         peers = hub_peers(ctrl, vnet, hubwatch.owners(run_dir, ifname), connectors, by_tunnel)
+        others = [h for h in ctrl.list_hubs(vnet.id) if h.public_key != public_key and h.address != address]
+        peers, hub_links = on_hubs(peers, others, hubwatch.placement(run_dir, ifname))
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
@@ -309,7 +333,7 @@ def hub_up(
         keys = [*FORWARDING, rp_filter_key(ifname)]
         observed = observe(netns, tables=[slot.table], interfaces=[ifname], sysctl_keys=keys)
         observed.rules = [r for r in observed.rules if r.table == slot.table]
-        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls}, address)
+        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls}, address, hub_links)
         if mtu:
             state.links = [LinkState(ifname, mtu=mtu, up=True)]
         want = {p.public_key: set(p.allowed_ips) for p in wg_peers}
@@ -332,7 +356,8 @@ def hub_up(
                 clamped = mss.ensure(ifname, netns)
             with KernelExecutor(netns) as executor:
                 apply(plan, executor)
-        started = hubwatch.ensure(run_dir, ifname, ha_peers(connectors, by_tunnel), netns=netns)
+        started = hubwatch.ensure(run_dir, ifname, ha_peers(connectors, by_tunnel), netns=netns, me=address,
+                                  hubs={h.address: h.public_key for h in others})
         if not changed and not started:
             return HubResult([*lines, "no changes"], False, len(peers), warnings)
         lines += started

@@ -49,13 +49,22 @@ def running_pid(run_dir: Path, ifname: str) -> int | None:
     return None
 
 
-def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | None = None) -> list[str]:
-    """Write peers.json; start the responder unless it runs (it rereads peers.json when it changes)."""
+def placement(run_dir: Path, ifname: str) -> dict[str, str]:
+    """tunnel id -> the peer (device address of a connector or of another hub) that carries its CIDRs."""
+    data = read_json(hub_dir(run_dir, ifname) / "placement.json")
+    return data if isinstance(data, dict) else {}
+
+
+def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | None = None,
+           me: str | None = None, hubs: dict[str, str] | None = None) -> list[str]:
+    """Write peers.json; start the responder unless it runs (it rereads peers.json when it changes).
+
+    ``me``: this hub's device address; ``hubs``: the vnet's other hubs (address -> public key)."""
     from warpcli.host import netns as ns
 
     d = hub_dir(run_dir, ifname)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = {"ifname": ifname, "peers": peers}
+    data = {"ifname": ifname, "peers": peers, "me": me, "hubs": hubs or {}}
     if read_json(d / "peers.json") != data:
         write_json(d / "peers.json", data)
     if running_pid(run_dir, ifname):
