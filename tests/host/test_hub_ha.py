@@ -9,6 +9,7 @@ Topology: tests/host/hub_lab.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from tests.host.conftest import Lab
 from tests.host.hub_lab import SITES, HubSite, bring_up, build, wait_for
 from tests.host.sites import assert_same
+from tests.test_docs import _conforms, _field_tables
 
 pytestmark = pytest.mark.slow
 
@@ -61,12 +63,25 @@ def test_losing_the_active_hub_moves_every_site_to_the_other_and_back(hubs: HubS
     after = s.wait_flowing(since=s.reports())
     s.check_traffic(first, after)
     (s.tmp / "state.away").rename(state)
+    # status: degraded (exit 8), the vnet runs on its last hub; it names the hub in use
+    p = s.warpcli("ca", "status", "--json", check=False)
+    st = json.loads(p.stdout)
+    assert p.returncode == 8 and any("last hub" in x for x in st["problems"]), st["problems"]
+    assert st["active_hub"]["endpoint"] == "192.0.2.2:51820" and st["active_hub"]["address"] == addr["hub2"]
+    assert {h["endpoint"]: h["role"] for h in st["hubs"]} == {"192.0.2.1:51820": "down", "192.0.2.2:51820": "active"}
+    _conforms(st, _field_tables()["Status report"], "status --json")
 
     # hub1 comes back: connectors prefer it again (preempt), the same connections carry on
     s.warpcli("hub1", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub1"])
     s.track()
     wait_for(lambda: _all_on(s, addr["hub1"]), "every connector back on hub1", s=s)
     s.check_traffic(first, s.wait_flowing(since=s.reports()))
+    p = s.warpcli("cb", "status", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"hub {addr['hub1']}" in p.stdout and "active" in p.stdout and "probe" in p.stdout, p.stdout
+    st = json.loads(s.warpcli("cb", "status", "--json").stdout)
+    assert [(h["role"], h["priority"]) for h in st["hubs"]] == [("active", 200), ("standby", 100)]
+    assert all(h["probe_rtt_ms"] is not None and h["last_handshake_seconds_ago"] is not None for h in st["hubs"])
 
     # site C cannot reach hub1 (its path filtered): it routes through hub2, the others through
     # hub1, and the hubs carry traffic between them

@@ -426,10 +426,17 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
         "forwarding": {k: v == "1" for k, v in forwarding.items()},
         "problems": [],
     }
+    report["active_hub"], report["hubs"] = None, []
     if iface is not None:
+        from warpcli.host.ha import hubset
+
         dev = wg.show(iface)
+        report["hubs"], report["active_hub"], hub_problems = hubset.report(run_dir, cfg.interface, list(dev.peers),
+                                                                           time.time())
+        report["problems"] += hub_problems
         if dev.peers:
-            p = dev.peers[0]
+            using = (report["active_hub"] or {}).get("public_key")
+            p = next((x for x in dev.peers if x.public_key == using), dev.peers[0])
             age = None if not p.last_handshake else max(0.0, time.time() - p.last_handshake)
             report["peer"] = {
                 "public_key": p.public_key, "endpoint": p.endpoint, "allowed_ips": list(p.allowed_ips),

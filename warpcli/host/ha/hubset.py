@@ -88,3 +88,39 @@ def stop(run_dir: Path, ifname: str, timeout: float = 10.0) -> list[str]:
 
         shutil.rmtree(d, ignore_errors=True)
     return lines
+
+
+def report(run_dir: Path, ifname: str, peers: list, now: float) -> tuple[list[dict], dict | None, list[str]]:
+    """`status`: every hub (role, handshake age, probe round trip), the one in use, and problems.
+
+    ``peers``: the interface's WireGuard peers (uapi.PeerStatus). Without a watcher (one hub)
+    each peer is a hub and the first one is in use. A vnet with several hubs that runs on its
+    last live one is a problem (degraded): one more loss cuts it off."""
+    def handshake(key: str) -> float | None:
+        p = next((p for p in peers if p.public_key == key), None)
+        return None if p is None or not p.last_handshake else round(max(0.0, now - p.last_handshake), 1)
+
+    settings = read_json(agent_dir(run_dir, ifname) / "settings.json")
+    st = state(run_dir, ifname)
+    if not isinstance(settings, dict) or st is None:
+        hubs = [{"address": None, "endpoint": p.endpoint, "public_key": p.public_key, "priority": None,
+                 "role": "active" if i == 0 else "standby", "last_handshake_seconds_ago": handshake(p.public_key),
+                 "probe_rtt_ms": None, "ack_seconds_ago": None} for i, p in enumerate(peers)]
+        return hubs, (dict(hubs[0]) if hubs else None), []
+    seen = st.get("hubs") or {}
+    hubs = []
+    for h in settings.get("hubs") or []:
+        got = seen.get(h["address"]) or {}
+        hubs.append({"address": h["address"], "endpoint": h.get("endpoint"), "public_key": h["public_key"],
+                     "priority": h["priority"], "role": got.get("role", "down"),
+                     "last_handshake_seconds_ago": handshake(h["public_key"]),
+                     "probe_rtt_ms": got.get("probe_rtt_ms"), "ack_seconds_ago": got.get("ack_seconds_ago")})
+    active = next((dict(h) for h in hubs if h["address"] == st.get("active")), None)
+    live = [h for h in hubs if h["role"] in ("active", "standby")]
+    problems = []
+    if not live:
+        problems.append(f"no hub answers through the tunnel ({len(hubs)} configured)")
+    elif len(live) == 1 and len(hubs) > 1:
+        problems.append(f"the virtual network runs on its last hub ({live[0]['endpoint']}; "
+                        f"{len(hubs) - 1} of {len(hubs)} do not answer)")
+    return hubs, active, problems
