@@ -97,12 +97,17 @@ def test_losing_the_active_hub_moves_every_site_to_the_other_and_back(hubs: HubS
     wait_for(lambda: s.active_hub("cc") == addr["hub1"], "site C back on hub1", s=s)
     s.check_traffic(first, s.wait_flowing(since=s.reports()))
 
+    # planned: `hub down` on hub1 moves every connector to hub2 first; no connection lost
+    out = s.warpcli("hub1", "hub", "down", "--interface", s.wg["hub1"]).stdout
+    assert "connectors moved" in out, out
+    assert _all_on(s, addr["hub2"])
+    s.check_traffic(first, s.wait_flowing(since=s.reports()))
+
     # everything down: the kernels as they were, in every namespace
     s.stop_traffic()
     for role in CONNECTORS:
         s.warpcli(role, "down")
-    for role in ("hub1", "hub2"):
-        s.warpcli(role, "hub", "down", "--interface", s.wg[role])
+    s.warpcli("hub2", "hub", "down", "--interface", s.wg["hub2"])
     for role in CONNECTORS:
         assert not list(s.run_dir(role).glob("hubs-*")), "hub watcher files left"
     assert_same(before, s.snapshot())

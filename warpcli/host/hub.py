@@ -410,7 +410,8 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
-    lines: list[str] = hubwatch.stop(run_dir, ifname)
+    lines: list[str] = hubwatch.drain(run_dir, ifname)  # several hubs: connectors move away first
+    lines += hubwatch.stop(run_dir, ifname)
     slot = release_slot(run_dir, ifname)
     if slot is not None:
         with Netlink(netns) as nl:
