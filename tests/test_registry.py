@@ -67,16 +67,18 @@ def test_deleting_a_tunnel_retires_its_connectors(ctrl: LocalController) -> None
     assert ctrl.list_connectors() == []
 
 
-def test_one_hub_per_vnet_replaced_in_place(ctrl: LocalController) -> None:
+def test_a_hub_is_updated_in_place_by_key_or_endpoint(ctrl: LocalController) -> None:
     with pytest.raises(NotFound):
         ctrl.get_hub()
     h1 = ctrl.register_hub("pub1", "192.0.2.1:51820")
     assert h1.address == "100.96.0.1"
-    h2 = ctrl.register_hub("pub2", "192.0.2.1:51821")
-    assert h2.id == h1.id and (h2.public_key, h2.endpoint) == ("pub2", "192.0.2.1:51821")
+    h2 = ctrl.register_hub("pub2", "192.0.2.1:51820")  # the same host with a new key pair
+    assert h2.id == h1.id and (h2.public_key, h2.endpoint) == ("pub2", "192.0.2.1:51820")
+    h2b = ctrl.register_hub("pub2", "192.0.2.1:51821")  # the same key at a new port
+    assert h2b.id == h1.id and h2b.endpoint == "192.0.2.1:51821"
     staging = ctrl.create_virtual_network("staging")
     h3 = ctrl.register_hub("pub3", "192.0.2.9:51820", virtual_network_id=staging.id)
-    assert h3.id != h1.id
+    assert h3.id != h1.id and h3.address == "100.96.0.1"
     assert ctrl.get_hub().public_key == "pub2"
     ctrl.delete_hub()
     with pytest.raises(NotFound):
@@ -100,5 +102,5 @@ def test_a_version_1_state_file_is_migrated_in_place(tmp_path: Path) -> None:
     assert [t.name for t in ctrl.list_tunnels()] == ["old"]
     assert ctrl.register_connector("t1", "k").address == "100.96.0.2"
     (version,) = ctrl.conn.execute("PRAGMA user_version").fetchone()
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
     ctrl.close()

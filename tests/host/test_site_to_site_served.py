@@ -182,7 +182,6 @@ def test_site_to_site_over_http_true_source_both_ways_and_clean_down(served_site
         assert {x.get("remote") for x in second if x.get("logger") == "warpcli.server.access"} == {"192.0.2.12"}
     failed = [(x["method"], x["path"].rsplit("/warpcli/", 1)[-1], x["status"]) for x in access
               if not x["status"].startswith("2")]
-    assert [(m, p.split("/", 2)[0], status) for m, p, status in failed] == [("GET", "virtual_networks", "404")], \
-        "only the first `hub up` asks for a hub that is not there yet"
+    assert failed == [], "no request fails (`hub up` reads the vnet's hub list, [] before the first hub)"
     log = "".join(f.read_text() for f in hub.log_files)
     assert hub.token not in log and not any(t.strip() in log for t in tokens.values())

@@ -141,11 +141,26 @@ def status(ctx: typer.Context, json: Json = False) -> None:
             ("routes", f"{len(report['routes']['installed'])} installed, {len(report['routes']['missing'])} missing, "
                        f"{len(report['routes']['extra'])} extra"),
             ("forwarding", ", ".join(f"{k}={'on' if v else 'off'}" for k, v in report["forwarding"].items())),
+            *_hub_fields(report.get("hubs") or []),
             *_ha_fields(report.get("ha")),
             ("health", "healthy" if report["healthy"] else "degraded: " + "; ".join(report["problems"])),
         ])
     if not report["healthy"]:
         raise typer.Exit(ExitCode.DEGRADED)
+
+
+def _hub_fields(hubs: list[dict]) -> list[tuple[str, str]]:
+    """`status` lines for several hubs: each one's role, handshake age and probe round trip."""
+    if len(hubs) < 2:
+        return []
+    out = []
+    for h in hubs:
+        age = h["last_handshake_seconds_ago"]
+        rtt = h["probe_rtt_ms"]
+        out.append((f"hub {h['address']}", f"{h['endpoint']} {h['role']}, priority {h['priority']}, handshake "
+                    + ("never" if age is None else f"{render.human_age(age)} ago")
+                    + (f", probe {rtt:.1f} ms" if rtt is not None else ", no probe answer")))
+    return out
 
 
 def _ha_fields(ha: dict | None) -> list[tuple[str, str]]:

@@ -30,6 +30,10 @@ def up(
     mtu: Annotated[int, typer.Option("--mtu", min=576, max=65535,
                                      help="The hub interface's MTU: the same as the connectors' (enroll --mtu, "
                                           "default 1280).")] = 1280,
+    priority: Annotated[int | None, typer.Option(
+        "--priority", min=1, max=254,
+        help="This hub's priority among the vnet's hubs (1..254, higher wins; default 100, or the one it has).",
+    )] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     follow: following.Follow = False,
     interval: following.Interval = 5.0,
@@ -37,6 +41,9 @@ def up(
     json: Json = False,
 ) -> None:
     """Bring up (or reconcile) the hub: one peer per enrolled connector of the vnet.
+
+    A vnet may have several hubs (one per host); connectors route through the
+    highest --priority hub they reach and fail over to the next.
 
     With --follow it keeps running and reconciles again whenever a connector enrolls
     or leaves, or the vnet's routes change (JSON: one object per line).
@@ -58,7 +65,7 @@ def up(
     def reconcile(on_progress=None):
         return hub.hub_up(rt.controller, v, endpoint=endpoint, private_key=private, public_key=public,
                           ifname=interface, run_dir=rt.settings.run_dir, mtu=mtu, dry_run=dry_run,
-                          on_progress=on_progress)
+                          priority=priority, on_progress=on_progress)
 
     def show(result) -> None:
         for w in result.warnings:

@@ -161,15 +161,32 @@ class Controller(ABC):
     def delete_connector(self, connector_id: str) -> Connector: ...
 
     @abstractmethod
-    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
-        """Create or replace the hub of a vnet."""
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None,
+                     priority: int | None = None) -> Hub:
+        """Create or update one hub of a vnet; a vnet may have several.
+
+        The hub with this public key, else the one at this endpoint (a hub host that
+        made a new key), is updated in place; otherwise a hub is added. ``priority``
+        None keeps the hub's priority (DEFAULT_HUB_PRIORITY for a new one)."""
 
     @abstractmethod
     def get_hub(self, virtual_network_id: str | None = None) -> Hub:
-        """NotFound when the vnet has no hub yet."""
+        """The vnet's preferred hub (highest priority, then lowest address): what a client
+        that knows one hub gets. NotFound when the vnet has no hub yet."""
+
+    def list_hubs(self, virtual_network_id: str | None = None) -> list[Hub]:
+        """Every hub of the vnet, preferred first (empty when it has none)."""
+        from warpcli.core.errors import NotFound
+
+        try:
+            return [self.get_hub(virtual_network_id)]
+        except NotFound:
+            return []
 
     @abstractmethod
-    def delete_hub(self, virtual_network_id: str | None = None) -> Hub: ...
+    def delete_hub(self, virtual_network_id: str | None = None, *, hub_id: str | None = None) -> Hub:
+        """Remove the hub ``hub_id`` of the vnet; without it, the vnet's only hub (Conflict
+        when it has several: say which)."""
 
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         """Each route as JSON text, the shape of :meth:`Route.to_dict`.
@@ -283,9 +300,12 @@ class Controller(ABC):
         for c in sorted(self.list_connectors(virtual_network_id=virtual_network_id), key=lambda c: c.id):
             h.update(f"c {c.id} {c.public_key} {c.address}\n".encode())
         try:
-            hub = self.get_hub(virtual_network_id)
-            h.update(f"h {hub.public_key} {hub.endpoint} {hub.address}\n".encode())
+            hubs = self.list_hubs(virtual_network_id)
         except (NotFound, NotSupported):
+            hubs = []
+        for hub in hubs:
+            h.update(f"h {hub.public_key} {hub.endpoint} {hub.address} {hub.priority}\n".encode())
+        if not hubs:
             h.update(b"h -\n")
         return h.hexdigest()
 

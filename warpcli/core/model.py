@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from warpcli.core.cidr import Network, parse_network
+from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.records import Record, record
 
 TUN_TYPE = "warp_connector"
@@ -116,15 +116,40 @@ class Hub(Record):
     virtual_network_id: str
     public_key: str
     endpoint: str  # HOST:PORT that connectors dial
-    address: str  # the hub's device address, HUB_ADDRESS
+    address: str  # the hub's device address: HUB_ADDRESS for a vnet's first hub, then from the device range
     created_at: str
     updated_at: str
+    priority: int = 100  # several hubs per vnet: connectors route through the best one they reach
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Connectors prefer the highest priority, then the lowest address."""
+        return -self.priority, parse_address(self.address)[1]
 
 
 
-#: every hub answers on the first address of the device range (one hub per vnet,
-#: each with its own interface and table, so the address never clashes)
+#: a vnet's first hub answers on the first address of the device range (each hub has
+#: its own interface and table per vnet, so the address never clashes across vnets);
+#: further hubs of the vnet take free addresses of the device range, as connectors do
 HUB_ADDRESS = "100.96.0.1"
+#: a hub's priority when `hub up` names none; connectors use the highest they reach
+DEFAULT_HUB_PRIORITY = 100
+HUB_PRIORITY_RANGE = (1, 254)
+
+
+def check_hub_priority(priority: int) -> int:
+    """A hub's priority, refused outside 1..254 (the range a replica's priority has)."""
+    from warpcli.core.errors import InvalidInput
+
+    lo, hi = HUB_PRIORITY_RANGE
+    if isinstance(priority, bool) or not isinstance(priority, int) or not lo <= priority <= hi:
+        raise InvalidInput(f"hub priority {priority!r} is out of range", hint=f"{lo}..{hi} (higher wins)")
+    return priority
+
+
+def best_hub(hubs: list[Hub]) -> Hub | None:
+    """The hub connectors prefer when every hub answers: highest priority, then lowest address."""
+    return min(hubs, key=lambda h: h.sort_key) if hubs else None
 
 
 @record

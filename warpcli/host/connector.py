@@ -142,11 +142,16 @@ def desired_connector(
     *,
     connected: list[str],
     observed_sysctls: dict[str, str],
+    others: tuple[Hub, ...] = (),
 ) -> Desired:
-    """The kernel state and WireGuard peers a connector wants (pure)."""
+    """The kernel state and WireGuard peers a connector wants (pure).
+
+    ``hub`` is the hub it routes through; ``others`` the vnet's other hubs (several hubs): a
+    peer each, with only its own device address (WireGuard gives a CIDR to one peer)."""
     iface = cfg.interface
     routes = [Route(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
-    routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoint_addresses(hub.endpoint))
+    endpoints = [a for h in (hub, *others) for a in endpoint_addresses(h.endpoint)]
+    routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoints)
     sysctls = connector_sysctls(iface, observed_sysctls)
     state = HostState(
         addresses=[Address(iface, f"{cfg.address}/32")],
@@ -157,6 +162,8 @@ def desired_connector(
     )
     allowed = tuple(r.dst for r in routes)
     peers = [PeerConfig(hub.public_key, endpoint=hub.endpoint, allowed_ips=allowed, persistent_keepalive=KEEPALIVE)]
+    peers += [PeerConfig(h.public_key, endpoint=h.endpoint, allowed_ips=(f"{h.address}/32",),
+                         persistent_keepalive=KEEPALIVE) for h in others]
     return Desired(state, peers, skipped)
 
 
@@ -281,7 +288,7 @@ def _up_tunnel(
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
-    hub = ctrl.get_hub(cfg.virtual_network_id)
+    hub, others = _hubs(ctrl, cfg, run_dir)
     remote = remote_networks(ctrl, cfg)
     iface_name = cfg.interface
     existing = wg.find_interface(iface_name, netns=netns, run_dir=run_dir)
@@ -300,13 +307,13 @@ def _up_tunnel(
                        sysctl_keys=[k for k in keys if existing or not k.startswith("net.ipv4.conf.")])
     observed.rules = [r for r in observed.rules if owns_rule(r)]
     current = {s.key: s.value for s in observed.sysctls}
-    want = desired_connector(cfg, hub, remote, connected=connected, observed_sysctls=current)
+    want = desired_connector(cfg, hub, remote, connected=connected, observed_sysctls=current, others=others)
 
     lines: list[str] = []
     if existing is None:
         lines.append(f"+ interface {iface_name} (WireGuard)")
         observed.links = [LinkState(iface_name, mtu=None, up=False)]
-        lines.append(f"+ wireguard peer {hub.public_key[:8]}… endpoint {hub.endpoint}")
+        lines += [f"+ wireguard peer {h.public_key[:8]}… endpoint {h.endpoint}" for h in (hub, *others)]
         # a new interface: its rp_filter is read after creation
         want.state.sysctls = [s for s in want.state.sysctls if s.key in current]
     else:
@@ -318,9 +325,12 @@ def _up_tunnel(
     warnings = [s.message() + "; skipped" for s in want.skipped] + masquerade_warnings(netns)
     clamp = mss_plan(iface_name, netns, lines, warnings, exists=existing is not None)
     changed = bool(lines)
-    if dry_run or not changed:
-        base = None if dry_run or existing is None else _baseline(cfg, hub, remote, want, connected, existing, netns)
-        return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings, base)
+    if dry_run:
+        return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings)
+    if not changed:
+        watch = _watch_hubs(cfg, hub, others, want, run_dir=run_dir, netns=netns)
+        base = None if existing is None else _baseline(cfg, hub, others, remote, want, connected, existing, netns)
+        return UpResult(watch or ["no changes"], bool(watch), bool(watch), want.skipped, warnings, base)
 
     created = None
     clamped = False
@@ -347,14 +357,19 @@ def _up_tunnel(
         if created is not None:
             discard_interface(iface_name, netns=netns, run_dir=run_dir)
         raise
+    lines += _watch_hubs(cfg, hub, others, want, run_dir=run_dir, netns=netns)
     return UpResult(lines, True, True, want.skipped, warnings,
-                    _baseline(cfg, hub, remote, want, connected, iface, netns))
+                    _baseline(cfg, hub, others, remote, want, connected, iface, netns))
 
 
-def _baseline(cfg: ConnectorConfig, hub: Hub, remote: list[str], want: Desired, connected: list[str],
-              iface: wg.WgInterface, netns: str | None) -> incremental.Baseline | None:
-    """What a full reconcile leaves behind, for the next one of a follow loop."""
+def _baseline(cfg: ConnectorConfig, hub: Hub, others: tuple[Hub, ...], remote: list[str], want: Desired,
+              connected: list[str], iface: wg.WgInterface, netns: str | None) -> incremental.Baseline | None:
+    """What a full reconcile leaves behind, for the next one of a follow loop. None with several
+    hubs: the hub watcher moves the routes between their peers, so each change is a full reconcile."""
     import time
+
+    if others:
+        return None
 
     from warpcli.host.netlink import Netlink
 
@@ -383,7 +398,9 @@ def _up_since(ctrl: Controller, cfg: ConnectorConfig, since: incremental.Baselin
     from warpcli.host.plan import apply
 
     require_root()
-    hub = ctrl.get_hub(cfg.virtual_network_id)
+    hub, others = _hubs(ctrl, cfg, run_dir)
+    if others:  # a hub was added: the hub watcher takes over (a full reconcile starts it)
+        return None
     with Netlink(netns) as nl:
         link = nl.link(cfg.interface)
         connected = [n for n in nl.connected_networks() if not n.startswith(f"{cfg.address}/")]
@@ -418,6 +435,38 @@ def _up_since(ctrl: Controller, cfg: ConnectorConfig, since: incremental.Baselin
     return UpResult(lines, True, True, skipped, warnings, d.baseline)
 
 
+def _hubs(ctrl: Controller, cfg: ConnectorConfig, run_dir: Path) -> tuple[Hub, tuple[Hub, ...]]:
+    """The hub to route through and the vnet's other hubs: the one the hub watcher uses now
+    (several hubs), else the preferred one. NotFound when the vnet has no hub."""
+    from warpcli.host.ha import hubset
+
+    hubs = ctrl.list_hubs(cfg.virtual_network_id)
+    if not hubs:
+        return ctrl.get_hub(cfg.virtual_network_id), ()  # raises NotFound with its hint
+    using = hubset.active_hub(run_dir, cfg.interface) if len(hubs) > 1 else None
+    hub = next((h for h in hubs if h.address == using), hubs[0])
+    return hub, tuple(h for h in hubs if h is not hub)
+
+
+def _watch_hubs(cfg: ConnectorConfig, hub: Hub, others: tuple[Hub, ...], want: Desired, *, run_dir: Path,
+                netns: str | None) -> list[str]:
+    """Start (or update) the hub watcher when the vnet has several hubs; stop it when one is left."""
+    from warpcli.host.ha import hubset
+    from warpcli.host.ha import keepalived as ka
+
+    if not others:
+        return hubset.stop(run_dir, cfg.interface)
+    settings = {
+        "ifname": cfg.interface, "address": cfg.address, "tunnel_id": cfg.tunnel_id,
+        "priority": cfg.priority or 100, "preempt": True, "active": hub.address,
+        "hubs": [{"address": h.address, "public_key": h.public_key, "priority": h.priority, "endpoint": h.endpoint}
+                 for h in (hub, *others)],
+        "cidrs": list(want.peers[0].allowed_ips),
+        "replica_agent": str(ka.ha_dir(run_dir, cfg.interface) / "agent.json"),
+    }
+    return hubset.ensure(run_dir, cfg.interface, settings, netns=netns)
+
+
 # -- down -----------------------------------------------------------------------------
 @dataclass
 class DownResult:
@@ -433,6 +482,9 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
     lines: list[str] = replica.stop(run_dir, cfg.interface)  # hand over first, while the tunnel still works
+    from warpcli.host.ha import hubset
+
+    lines += hubset.stop(run_dir, cfg.interface)
     with Netlink(netns) as nl:
         for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == Rule(0, 0).proto]:
             nl.delete_rule(rule, missing_ok=True)
@@ -477,10 +529,17 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
         "forwarding": {k: v == "1" for k, v in forwarding.items()},
         "problems": [],
     }
+    report["active_hub"], report["hubs"] = None, []
     if iface is not None:
+        from warpcli.host.ha import hubset
+
         dev = wg.show(iface)
+        report["hubs"], report["active_hub"], hub_problems = hubset.report(run_dir, cfg.interface, list(dev.peers),
+                                                                           time.time())
+        report["problems"] += hub_problems
         if dev.peers:
-            p = dev.peers[0]
+            using = (report["active_hub"] or {}).get("public_key")
+            p = next((x for x in dev.peers if x.public_key == using), dev.peers[0])
             age = None if not p.last_handshake else max(0.0, time.time() - p.last_handshake)
             report["peer"] = {
                 "public_key": p.public_key, "endpoint": p.endpoint, "allowed_ips": list(p.allowed_ips),

@@ -15,7 +15,7 @@ from pathlib import Path
 from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
-from warpcli.core.model import HUB_ADDRESS, Connector, RouteFilter, VirtualNetwork
+from warpcli.core.model import HUB_ADDRESS, Connector, Hub, RouteFilter, VirtualNetwork
 from warpcli.host import mss, wg
 from warpcli.host.connector import (
     FORWARDING,
@@ -221,21 +221,44 @@ def ha_peers(connectors: list[Connector], by_tunnel: dict[str, list[str]]) -> di
                         "cidrs": sorted(by_tunnel.get(c.tunnel_id, []))} for c in connectors}
 
 
-def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str]):
+def on_hubs(peers: list[tuple[Connector, list[str]]], others: list[Hub],
+            placed: dict[str, str]) -> tuple[list[tuple[Connector, list[str]]], list[tuple[Hub, list[str]]]]:
+    """Several hubs: the CIDRs of a tunnel whose connector routes through another hub go to that
+    hub's peer (``placed``, the responder's answer: tunnel id -> peer address); each other hub's
+    peer also carries its own device address."""
+    by_address = {h.address: h for h in others}
+    hubs: dict[str, list[str]] = {h.address: [f"{h.address}/32"] for h in others}
+    out = []
+    for c, cidrs in peers:
+        target = placed.get(c.tunnel_id)
+        if target in by_address and len(cidrs) > 1:
+            hubs[target] += cidrs[1:]
+            cidrs = cidrs[:1]
+        out.append((c, cidrs))
+    return out, [(by_address[a], cidrs) for a, cidrs in hubs.items()]
+
+
+def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observed_sysctls: dict[str, str],
+                address: str = HUB_ADDRESS, hubs: list[tuple[Hub, list[str]]] | None = None):
+    from warpcli.host.connector import KEEPALIVE
+
     iface = slot.ifname
-    routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in peers for cidr in cidrs},
+    hubs = hubs or []
+    routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in [*peers, *hubs] for cidr in cidrs},
                     key=Route.sort_key)
     sysctls = [Sysctl(k, "1") for k in FORWARDING]
     if observed_sysctls.get(rp_filter_key(iface)) == "1":
         sysctls.append(Sysctl(rp_filter_key(iface), "2"))
     state = HostState(
-        addresses=[Address(iface, f"{HUB_ADDRESS}/32")],
+        addresses=[Address(iface, f"{address}/32")],
         links=[LinkState(iface, mtu=None, up=True)],
         routes=routes,
         rules=[Rule(slot.priority, slot.table, family, iifname=iface) for family in (4, 6)],
         sysctls=sysctls,
     )
     wg_peers = [PeerConfig(c.public_key, allowed_ips=tuple(cidrs)) for c, cidrs in peers]
+    wg_peers += [PeerConfig(h.public_key, endpoint=h.endpoint, allowed_ips=tuple(cidrs),
+                            persistent_keepalive=KEEPALIVE) for h, cidrs in hubs]
     return state, wg_peers
 
 
@@ -260,6 +283,7 @@ def hub_up(
     dry_run: bool = False,
     netns: str | None = None,
     on_progress=None,
+    priority: int | None = None,
 ) -> HubResult:
     from warpcli.host.kernel import KernelExecutor, observe
     from warpcli.host.netlink import Netlink
@@ -280,21 +304,25 @@ def hub_up(
                 raise InterfaceInUse(f"an interface named {ifname} exists and is not warpcli's",
                                      hint="choose another --interface")
     lines: list[str] = []
-    registered, previous = False, None
+    registered, previous = None, None
     created = None
     clamped = False
     try:
+        previous = _current_hub(ctrl, vnet, public_key, endpoint)
+        address = previous.address if previous is not None else HUB_ADDRESS
         if not dry_run:
-            previous = _current_hub(ctrl, vnet)
-            hub = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id)
-            registered = True
-            lines.append(f"hub of virtual network {vnet.name!r} at {hub.endpoint}")
+            registered = ctrl.register_hub(public_key, endpoint, virtual_network_id=vnet.id, priority=priority)
+            address = registered.address
+            lines.append(f"hub of virtual network {vnet.name!r} at {registered.endpoint} "
+                         f"(address {address}, priority {registered.priority})")
         from warpcli.host.ha import hubwatch
 
         slot = claim_slot(run_dir, ifname, vnet.id, dry_run=dry_run)
         connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
         by_tunnel = tunnel_cidrs(ctrl, vnet)
         peers = hub_peers(ctrl, vnet, hubwatch.owners(run_dir, ifname), connectors, by_tunnel)
+        others = [h for h in ctrl.list_hubs(vnet.id) if h.public_key != public_key and h.address != address]
+        peers, hub_links = on_hubs(peers, others, hubwatch.placement(run_dir, ifname))
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
@@ -306,7 +334,7 @@ def hub_up(
         keys = [*FORWARDING, rp_filter_key(ifname)]
         observed = observe(netns, tables=[slot.table], interfaces=[ifname], sysctl_keys=keys)
         observed.rules = [r for r in observed.rules if r.table == slot.table]
-        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls})
+        state, wg_peers = desired_hub(slot, peers, {s.key: s.value for s in observed.sysctls}, address, hub_links)
         if mtu:
             state.links = [LinkState(ifname, mtu=mtu, up=True)]
         want = {p.public_key: set(p.allowed_ips) for p in wg_peers}
@@ -329,7 +357,8 @@ def hub_up(
                 clamped = mss.ensure(ifname, netns)
             with KernelExecutor(netns) as executor:
                 apply(plan, executor, on_progress)
-        started = hubwatch.ensure(run_dir, ifname, ha_peers(connectors, by_tunnel), netns=netns)
+        started = hubwatch.ensure(run_dir, ifname, ha_peers(connectors, by_tunnel), netns=netns, me=address,
+                                  hubs={h.address: h.public_key for h in others})
         if not changed and not started:
             return HubResult([*lines, "no changes"], False, len(peers), warnings)
         lines += started
@@ -338,30 +367,29 @@ def hub_up(
             unclamp(ifname, netns)
         if created is not None:
             discard_interface(ifname, netns=netns, run_dir=run_dir)
-        if registered:
-            _restore_hub(ctrl, vnet, previous)
+        if registered is not None:
+            _restore_hub(ctrl, vnet, previous, registered)
         raise
     return HubResult(lines, True, len(peers), warnings)
 
 
-def _current_hub(ctrl: Controller, vnet: VirtualNetwork):
-    from warpcli.core.errors import NotFound
-
-    try:
-        return ctrl.get_hub(vnet.id)
-    except NotFound:
-        return None
+def _current_hub(ctrl: Controller, vnet: VirtualNetwork, public_key: str, endpoint: str) -> Hub | None:
+    """This host's hub record in the vnet (by key, else by endpoint, as register_hub matches)."""
+    hubs = ctrl.list_hubs(vnet.id)
+    same = [h for h in hubs if h.public_key == public_key] or [h for h in hubs if h.endpoint == endpoint]
+    return same[0] if same else None
 
 
-def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous) -> None:
+def _restore_hub(ctrl: Controller, vnet: VirtualNetwork, previous: Hub | None, registered: Hub) -> None:
     """Put the controller's hub record back as it was: a failed `hub up` must not announce a hub."""
     from warpcli.core.errors import WarpcliError
 
     try:
         if previous is None:
-            ctrl.delete_hub(vnet.id)
+            ctrl.delete_hub(vnet.id, hub_id=registered.id)
         else:
-            ctrl.register_hub(previous.public_key, previous.endpoint, virtual_network_id=vnet.id)
+            ctrl.register_hub(previous.public_key, previous.endpoint, virtual_network_id=vnet.id,
+                              priority=previous.priority)
     except WarpcliError:
         pass  # the original error is the one to report
 
@@ -383,7 +411,8 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
-    lines: list[str] = hubwatch.stop(run_dir, ifname)
+    lines: list[str] = hubwatch.drain(run_dir, ifname)  # several hubs: connectors move away first
+    lines += hubwatch.stop(run_dir, ifname)
     slot = release_slot(run_dir, ifname)
     if slot is not None:
         with Netlink(netns) as nl:

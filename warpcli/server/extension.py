@@ -98,11 +98,29 @@ def _public_key(body: dict[str, Any]) -> str:
     return validate_key(body_str(body, "public_key", required=True))
 
 
+def _priority(body: dict[str, Any]) -> int | None:
+    """``priority`` of a PUT hub body: absent or null keeps the hub's (a new one gets 100)."""
+    from warpcli.core.errors import InvalidInput
+    from warpcli.core.model import check_hub_priority
+
+    value = body.get("priority")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("priority must be an integer")
+    return check_hub_priority(value)
+
+
 def _hub_of(ctl: Controller, vnet_id: str) -> Hub | None:
     try:
         return ctl.get_hub(vnet_id)
     except NotFound:
         return None
+
+
+def _hubs(ctl: Controller, vnet_id: str) -> list[dict[str, Any]]:
+    """Every hub of the vnet, preferred first (``hub`` beside it is the first, for older clients)."""
+    return [h for h in map(hub, ctl.list_hubs(vnet_id)) if h is not None]
 
 
 def _vnet(ctl: Controller, vnet_id: str | None) -> VirtualNetwork:
@@ -132,6 +150,8 @@ ROUTES: list[tuple[str, list[str], str]] = [
     (_HUB, ["GET"], "get_hub"),
     (_HUB, ["DELETE"], "delete_hub"),
     (f"{_HUB}/peers", ["GET"], "hub_peers"),
+    (f"{_HUB}s", ["GET"], "list_hubs"),
+    (f"{_HUB}s/<hub_id>", ["DELETE"], "delete_hub_by_id"),
 ]
 
 
@@ -201,7 +221,8 @@ class Extension:
                                        tunnel_token=current_principal().kind != "api")
         except AuthError as exc:  # the rule of which vnets a tunnel token may join (README, "Security")
             raise ApiError(403, 9109, f"Unauthorized to access requested resource: {exc}") from None
-        return _ok({"connector": connector(c), "hub": hub(_hub_of(ctl, c.virtual_network_id))})
+        return _ok({"connector": connector(c), "hub": hub(_hub_of(ctl, c.virtual_network_id)),
+                    "hubs": _hubs(ctl, c.virtual_network_id)})
 
     @tunnel_scoped
     def tunnel_connectors(self, account_id: str, tunnel_id: str) -> Response:
@@ -224,7 +245,7 @@ class Extension:
         ctl = self.ctl
         routes = ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))
         return _ok({"tunnel_id": tunnel.id, "virtual_network_id": vnet.id, "hub": hub(_hub_of(ctl, vnet.id)),
-                    "routes": [peer_route(r) for r in routes]})
+                    "hubs": _hubs(ctl, vnet.id), "routes": [peer_route(r) for r in routes]})
 
     @tunnel_scoped
     def tunnel_version(self, account_id: str, tunnel_id: str) -> Response:
@@ -251,13 +272,24 @@ class Extension:
         key = _public_key(body)
         endpoint = body_str(body, "endpoint", required=True)
         parse_endpoint(endpoint)
-        return _ok(hub(self.ctl.register_hub(key, endpoint, virtual_network_id=virtual_network_id)))
+        priority = _priority(body)
+        return _ok(hub(self.ctl.register_hub(key, endpoint, virtual_network_id=virtual_network_id,
+                                             priority=priority)))
 
     def get_hub(self, account_id: str, virtual_network_id: str) -> Response:
+        """The preferred hub (highest priority): what a client that knows one hub reads."""
         return _ok(hub(self.ctl.get_hub(virtual_network_id)))
 
     def delete_hub(self, account_id: str, virtual_network_id: str) -> Response:
+        """The vnet's only hub; 409 when it has several (DELETE .../hubs/{id} names one)."""
         return _ok(hub(self.ctl.delete_hub(virtual_network_id)))
+
+    def list_hubs(self, account_id: str, virtual_network_id: str) -> Response:
+        vnet = _vnet(self.ctl, virtual_network_id)
+        return _ok(_hubs(self.ctl, vnet.id))
+
+    def delete_hub_by_id(self, account_id: str, virtual_network_id: str, hub_id: str) -> Response:
+        return _ok(hub(self.ctl.delete_hub(virtual_network_id, hub_id=hub_id)))
 
     def hub_peers(self, account_id: str, virtual_network_id: str) -> Response:
         """What the hub needs: every connector of the vnet (key, address, tunnel) and the routes."""
@@ -266,6 +298,7 @@ class Extension:
         return _ok({
             "virtual_network_id": vnet.id,
             "hub": hub(_hub_of(ctl, vnet.id)),
+            "hubs": _hubs(ctl, vnet.id),
             "connectors": [connector(c) for c in ctl.list_connectors(virtual_network_id=vnet.id)],
             "routes": [peer_route(r) for r in ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))],
         })

@@ -693,8 +693,11 @@ class CloudflareController(Controller):
         ext = self._extension("has no self-hosted hub")
         return f"{ext}/virtual_networks/{path_segment(self._vnet_id(virtual_network_id).id)}/hub"
 
-    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
-        body = {"public_key": public_key, "endpoint": endpoint}
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None,
+                     priority: int | None = None) -> Hub:
+        body: dict[str, Any] = {"public_key": public_key, "endpoint": endpoint}
+        if priority is not None:
+            body["priority"] = priority
         return shapes.hub(self._call("PUT", self._hub_path(virtual_network_id), body=body))
 
     def get_hub(self, virtual_network_id: str | None = None) -> Hub:
@@ -706,8 +709,24 @@ class CloudflareController(Controller):
             return shapes.hub(peers["hub"])
         return shapes.hub(self._call("GET", self._hub_path(virtual_network_id)))
 
-    def delete_hub(self, virtual_network_id: str | None = None) -> Hub:
-        return shapes.hub(self._call("DELETE", self._hub_path(virtual_network_id)))
+    def list_hubs(self, virtual_network_id: str | None = None) -> list[Hub]:
+        """Every hub, preferred first; a server from before several hubs answers its one."""
+        if self.tunnel_id is not None:
+            peers = self._peers(virtual_network_id)
+            found = peers.get("hubs")
+            if found is None:
+                found = [] if peers.get("hub") is None else [peers["hub"]]
+        else:
+            found = self._call("GET", self._hub_path(virtual_network_id) + "s")
+        if not isinstance(found, list):
+            raise Unavailable("the API returned a malformed hub list")
+        return sorted((shapes.hub(o) for o in found), key=lambda h: h.sort_key)
+
+    def delete_hub(self, virtual_network_id: str | None = None, *, hub_id: str | None = None) -> Hub:
+        path = self._hub_path(virtual_network_id)
+        if hub_id is not None:
+            path += f"s/{path_segment(hub_id)}"
+        return shapes.hub(self._call("DELETE", path))
 
 
 def _deleted(obj: Any) -> Any:

@@ -11,7 +11,16 @@ from functools import cache
 from typing import Any, TypeVar
 
 from warpcli.core.errors import Unavailable
-from warpcli.core.model import HUB_ADDRESS, TUN_TYPE, Connector, Hub, Route, Tunnel, VirtualNetwork
+from warpcli.core.model import (
+    DEFAULT_HUB_PRIORITY,
+    HUB_ADDRESS,
+    TUN_TYPE,
+    Connector,
+    Hub,
+    Route,
+    Tunnel,
+    VirtualNetwork,
+)
 from warpcli.core.records import field_names
 
 T = TypeVar("T")
@@ -78,4 +87,15 @@ def connector(obj: Any) -> Connector:
 
 
 def hub(obj: Any) -> Hub:
-    return _from_api(Hub, _need(obj, "hub", "id", "virtual_network_id", "public_key", "endpoint"))
+    o = _need(obj, "hub", "id", "virtual_network_id", "public_key", "endpoint")
+    return _from_api(Hub, o, priority=_priority(o))
+
+
+def _priority(o: dict[str, Any]) -> int:
+    """A hub's priority; a server from before several hubs per vnet sends none."""
+    value = o.get("priority")
+    if value is None:
+        return DEFAULT_HUB_PRIORITY
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unavailable("the API returned a malformed hub (priority)")
+    return value

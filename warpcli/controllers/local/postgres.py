@@ -641,13 +641,17 @@ class PostgresController(LocalController):
         return super().delete_connector(connector_id)
 
     @_retrying
-    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Any:
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None,
+                     priority: int | None = None) -> Any:
+        # a vnet's second hub takes a device address from the connectors' pool: both locks,
+        # in the order enrolment never inverts (it takes only the first)
+        self._locking("SELECT pg_advisory_xact_lock(%s)", _LOCK_CONNECTORS)
         self._locking("SELECT pg_advisory_xact_lock(%s)", _LOCK_HUBS)
-        return super().register_hub(public_key, endpoint, virtual_network_id=virtual_network_id)
+        return super().register_hub(public_key, endpoint, virtual_network_id=virtual_network_id, priority=priority)
 
     @_retrying
-    def delete_hub(self, virtual_network_id: str | None = None) -> Any:
-        return super().delete_hub(virtual_network_id)
+    def delete_hub(self, virtual_network_id: str | None = None, *, hub_id: str | None = None) -> Any:
+        return super().delete_hub(virtual_network_id, hub_id=hub_id)
 
     @_retrying
     def create_api_token(self, name: str) -> Any:

@@ -104,6 +104,15 @@ MIGRATIONS: list[str] = [
         ON routes(version, lo, prefixlen, virtual_network_id, tunnel_id, id, network, deleted_at)
         WHERE deleted_at IS NULL;
     """,
+    # 4 -> 5: several hubs per vnet (issue 13), each with a priority and its own device address
+    # (1684013057 is 100.96.0.1, HUB_ADDRESS, the address every hub had so far)
+    """
+    ALTER TABLE hubs ADD COLUMN priority INTEGER NOT NULL DEFAULT 100;
+    ALTER TABLE hubs ADD COLUMN address INTEGER NOT NULL DEFAULT 1684013057;
+    DROP INDEX hub_vnet;
+    CREATE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX hub_address ON hubs(virtual_network_id, address) WHERE deleted_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -199,6 +208,14 @@ POSTGRES_MIGRATIONS: list[str] = [
     """
     CREATE INDEX route_key ON routes(virtual_network_id, version, lo, prefixlen, id);
     """,
+    # 2 -> 3: what SQLite's 4 -> 5 does (several hubs per vnet)
+    """
+    ALTER TABLE hubs ADD COLUMN priority INTEGER NOT NULL DEFAULT 100;
+    ALTER TABLE hubs ADD COLUMN address BIGINT NOT NULL DEFAULT 1684013057;
+    DROP INDEX hub_vnet;
+    CREATE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX hub_address ON hubs(virtual_network_id, address) WHERE deleted_at IS NULL;
+    """,
 ]
 
 POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)
@@ -210,6 +227,7 @@ COPIED_TABLES: list[tuple[str, str, str]] = [
     ("routes", "id, network, version, lo, hi, prefixlen, tunnel_id, virtual_network_id, comment, created_at, "
                "deleted_at", "id"),
     ("connectors", "id, tunnel_id, virtual_network_id, public_key, address, created_at, last_seen, deleted_at", "id"),
-    ("hubs", "id, virtual_network_id, public_key, endpoint, created_at, updated_at, deleted_at", "id"),
+    ("hubs", "id, virtual_network_id, public_key, endpoint, created_at, updated_at, deleted_at, priority, address",
+     "id"),
     ("api_tokens", "id, name, token_sha256, created_at, last_used_at, revoked_at", "id"),
 ]

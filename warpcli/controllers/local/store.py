@@ -32,6 +32,7 @@ from warpcli.core.errors import (
     WarpcliError,
 )
 from warpcli.core.model import (
+    DEFAULT_HUB_PRIORITY,
     DEVICE_RANGE,
     HUB_ADDRESS,
     TUN_TYPE,
@@ -41,6 +42,7 @@ from warpcli.core.model import (
     RouteFilter,
     Tunnel,
     VirtualNetwork,
+    check_hub_priority,
     new_id,
     utcnow,
 )
@@ -1126,12 +1128,14 @@ class LocalController(ApiTokenStore, StateStore, Controller):
 
     @staticmethod
     def _free_address(conn: sqlite3.Connection) -> int:
-        """The lowest free device address (the first two of the range are the network and the hub)."""
+        """The lowest free device address (the first two of the range are the network and the
+        first hub; a vnet's further hubs take theirs from the same pool as connectors)."""
         device = parse_network(DEVICE_RANGE)
         candidate = parse_address(HUB_ADDRESS)[1] + 1
         for (used,) in conn.execute(
-            "SELECT address FROM connectors WHERE deleted_at IS NULL AND address >= ? ORDER BY address",
-            (candidate,),
+            "SELECT address FROM connectors WHERE deleted_at IS NULL AND address >= ? "
+            "UNION SELECT address FROM hubs WHERE deleted_at IS NULL AND address >= ? ORDER BY address",
+            (candidate, candidate),
         ):
             if used > candidate:
                 break
@@ -1208,56 +1212,90 @@ class LocalController(ApiTokenStore, StateStore, Controller):
             conn.execute("UPDATE connectors SET deleted_at = ? WHERE id = ?", (now, connector_id))
         return replace(found[0], deleted_at=now)
 
-    _HUB_COLS = "id, virtual_network_id, public_key, endpoint, created_at, updated_at"
+    _HUB_COLS = "id, virtual_network_id, public_key, endpoint, created_at, updated_at, priority, address"
+    #: preferred first: the order connectors choose in (Hub.sort_key)
+    _HUB_ORDER = "ORDER BY priority DESC, address"
 
     @staticmethod
     def _hub(row: tuple) -> Hub:
         return Hub(
-            id=row[0], virtual_network_id=row[1], public_key=row[2], endpoint=row[3], address=HUB_ADDRESS,
-            created_at=row[4], updated_at=row[5],
+            id=row[0], virtual_network_id=row[1], public_key=row[2], endpoint=row[3],
+            address=format_address(4, row[7]), created_at=row[4], updated_at=row[5], priority=row[6],
         )
 
-    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None) -> Hub:
+    def _live_hubs(self, conn: sqlite3.Connection, vnet_id: str) -> list[Hub]:
+        rows = conn.execute(
+            f"SELECT {self._HUB_COLS} FROM hubs WHERE virtual_network_id = ? AND deleted_at IS NULL {self._HUB_ORDER}",
+            (vnet_id,),
+        ).fetchall()
+        return [self._hub(r) for r in rows]
+
+    def register_hub(self, public_key: str, endpoint: str, *, virtual_network_id: str | None = None,
+                     priority: int | None = None) -> Hub:
+        if priority is not None:
+            check_hub_priority(priority)
         now = utcnow()
         with self._write() as conn:
             vnet = self._live_vnet(conn, virtual_network_id)
             if conn.execute("SELECT 1 FROM connectors WHERE public_key = ? AND deleted_at IS NULL",
                             (public_key,)).fetchone():
                 raise Conflict("this key is a connector's public key; the hub needs its own key pair")
-            row = conn.execute(
-                f"SELECT {self._HUB_COLS} FROM hubs WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet.id,)
-            ).fetchone()
-            if row is None:
+            hubs = self._live_hubs(conn, vnet.id)
+            same = [h for h in hubs if h.public_key == public_key] or [h for h in hubs if h.endpoint == endpoint]
+            if not same:
                 hid = new_id()
+                taken = {h.address for h in hubs}
+                address = parse_address(HUB_ADDRESS)[1] if HUB_ADDRESS not in taken else self._free_address(conn)
                 conn.execute(
-                    "INSERT INTO hubs(id, virtual_network_id, public_key, endpoint, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (hid, vnet.id, public_key, endpoint, now, now),
+                    "INSERT INTO hubs(id, virtual_network_id, public_key, endpoint, created_at, updated_at, priority, "
+                    "address) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (hid, vnet.id, public_key, endpoint, now, now,
+                     DEFAULT_HUB_PRIORITY if priority is None else priority, address),
                 )
             else:
-                hid = row[0]
-                if (row[2], row[3]) != (public_key, endpoint):
+                old = same[0]
+                hid = old.id
+                want = (public_key, endpoint, old.priority if priority is None else priority)
+                if (old.public_key, old.endpoint, old.priority) != want:
+                    if any(h.endpoint == endpoint and h.id != hid for h in hubs):
+                        raise Conflict(f"another hub of virtual network {vnet.name!r} is at {endpoint}",
+                                       hint="give each hub its own endpoint")
                     conn.execute(
-                        "UPDATE hubs SET public_key = ?, endpoint = ?, updated_at = ? WHERE id = ?",
-                        (public_key, endpoint, now, hid),
+                        "UPDATE hubs SET public_key = ?, endpoint = ?, priority = ?, updated_at = ? WHERE id = ?",
+                        (*want, now, hid),
                     )
             return self._hub(conn.execute(f"SELECT {self._HUB_COLS} FROM hubs WHERE id = ?", (hid,)).fetchone())
+
+    def list_hubs(self, virtual_network_id: str | None = None) -> list[Hub]:
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+            return self._live_hubs(self.conn, vnet.id)
 
     def get_hub(self, virtual_network_id: str | None = None) -> Hub:
         with self._errors():
             vnet = self._live_vnet(self.conn, virtual_network_id)
-            row = self.conn.execute(
-                f"SELECT {self._HUB_COLS} FROM hubs WHERE virtual_network_id = ? AND deleted_at IS NULL", (vnet.id,)
-            ).fetchone()
-        if row is None:
+            hubs = self._live_hubs(self.conn, vnet.id)
+        if not hubs:
             raise NotFound(
                 f"virtual network {vnet.name!r} has no hub yet", hint="run `warpcli hub up --endpoint HOST:PORT`"
             )
-        return self._hub(row)
+        return hubs[0]
 
-    def delete_hub(self, virtual_network_id: str | None = None) -> Hub:
-        hub = self.get_hub(virtual_network_id)
+    def delete_hub(self, virtual_network_id: str | None = None, *, hub_id: str | None = None) -> Hub:
         now = utcnow()
         with self._write() as conn:
-            conn.execute("UPDATE hubs SET deleted_at = ? WHERE id = ?", (now, hub.id))
-        return hub
+            vnet = self._live_vnet(conn, virtual_network_id)
+            hubs = self._live_hubs(conn, vnet.id)
+            if hub_id is not None:
+                found = [h for h in hubs if h.id == hub_id]
+                if not found:
+                    raise NotFound(f"virtual network {vnet.name!r} has no hub with id {hub_id}")
+            elif len(hubs) > 1:
+                raise Conflict(f"virtual network {vnet.name!r} has {len(hubs)} hubs",
+                               hint="say which hub to remove (its id)")
+            else:
+                found = hubs
+            if not found:
+                raise NotFound(f"virtual network {vnet.name!r} has no hub yet")
+            conn.execute("UPDATE hubs SET deleted_at = ? WHERE id = ?", (now, found[0].id))
+        return found[0]

@@ -34,10 +34,14 @@ class Probe:
     priority: int
     seq: int
     promote: int = 0  #: a `ha promote` request's number (0: none); the hub asks the owner to yield
+    via: str = ""  #: several hubs: the device address of the hub this connector routes through now
 
     def encode(self) -> bytes:
-        return json.dumps({"v": 1, "t": self.tunnel_id, "a": self.address, "r": self.role, "p": self.priority,
-                           "s": self.seq, "y": self.promote}, separators=(",", ":")).encode()
+        d = {"v": 1, "t": self.tunnel_id, "a": self.address, "r": self.role, "p": self.priority,
+             "s": self.seq, "y": self.promote}
+        if self.via:
+            d["h"] = self.via
+        return json.dumps(d, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -46,19 +50,23 @@ class Ack:
     owner: str | None  #: the device address the hub routes the tunnel's CIDRs to
     yield_to: str | None = None  #: set for the owner when another replica asked to be promoted
     replicas: dict = field(default_factory=dict)  #: address -> [role, priority, seconds since heard]
+    draining: bool = False  #: the hub is going down (planned): connectors move to another hub
 
     def encode(self) -> bytes:
-        return json.dumps({"v": 1, "s": self.seq, "o": self.owner, "g": self.yield_to, "r": self.replicas},
-                          separators=(",", ":")).encode()
+        d = {"v": 1, "s": self.seq, "o": self.owner, "g": self.yield_to, "r": self.replicas}
+        if self.draining:
+            d["d"] = 1
+        return json.dumps(d, separators=(",", ":")).encode()
 
 
 def decode_probe(data: bytes) -> Probe | None:
     """A probe, or None for anything malformed (the hub ignores it)."""
     try:
         d = json.loads(data)
+        via = str(ipaddress.ip_address(d["h"])) if d.get("h") else ""
         p = Probe(str(d["t"]), str(ipaddress.ip_address(d["a"])), str(d["r"]), int(d["p"]), int(d["s"]),
-                  int(d.get("y") or 0))
-    except (ValueError, KeyError, TypeError):
+                  int(d.get("y") or 0), via)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return p if p.role in ROLES and 0 <= p.priority <= 255 else None
 
@@ -68,7 +76,7 @@ def decode_ack(data: bytes) -> Ack | None:
         d = json.loads(data)
         return Ack(int(d["s"]), d.get("o") if isinstance(d.get("o"), str) else None,
                    d.get("g") if isinstance(d.get("g"), str) else None,
-                   d.get("r") if isinstance(d.get("r"), dict) else {})
+                   d.get("r") if isinstance(d.get("r"), dict) else {}, bool(d.get("d")))
     except (ValueError, KeyError, TypeError):
         return None
 

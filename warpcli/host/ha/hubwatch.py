@@ -49,13 +49,22 @@ def running_pid(run_dir: Path, ifname: str) -> int | None:
     return None
 
 
-def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | None = None) -> list[str]:
-    """Write peers.json; start the responder unless it runs (it rereads peers.json when it changes)."""
+def placement(run_dir: Path, ifname: str) -> dict[str, str]:
+    """tunnel id -> the peer (device address of a connector or of another hub) that carries its CIDRs."""
+    data = read_json(hub_dir(run_dir, ifname) / "placement.json")
+    return data if isinstance(data, dict) else {}
+
+
+def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | None = None,
+           me: str | None = None, hubs: dict[str, str] | None = None) -> list[str]:
+    """Write peers.json; start the responder unless it runs (it rereads peers.json when it changes).
+
+    ``me``: this hub's device address; ``hubs``: the vnet's other hubs (address -> public key)."""
     from warpcli.host import netns as ns
 
     d = hub_dir(run_dir, ifname)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = {"ifname": ifname, "peers": peers}
+    data = {"ifname": ifname, "peers": peers, "me": me, "hubs": hubs or {}}
     if read_json(d / "peers.json") != data:
         write_json(d / "peers.json", data)
     if running_pid(run_dir, ifname):
@@ -84,3 +93,32 @@ def stop(run_dir: Path, ifname: str, timeout: float = 10.0) -> list[str]:
 
         shutil.rmtree(d, ignore_errors=True)
     return lines
+
+
+DRAIN_TIMEOUT = 10.0
+
+
+def drain(run_dir: Path, ifname: str, *, timeout: float = DRAIN_TIMEOUT) -> list[str]:
+    """A planned `hub down` with other hubs in the vnet: answer probes with "draining" and wait
+    (bounded) until no connector says it routes through this hub, so they move first and no
+    connection is lost. Nothing to do without a responder or without another hub."""
+    import time
+
+    from warpcli.host.ha.hubchoice import VIA_TTL
+
+    d = hub_dir(run_dir, ifname)
+    peers = read_json(d / "peers.json")
+    if not running_pid(run_dir, ifname) or not isinstance(peers, dict) or not peers.get("hubs"):
+        return []
+    me = peers.get("me")
+    (d / "drain").write_text("1\n")
+    start = time.time()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = state(run_dir, ifname)
+        fresh = st.get("updated_at", 0) > start + 2 * VIA_TTL  # written after every connector heard "draining"
+        using = [a for a, (via, age) in (st.get("connectors") or {}).items() if via == me and age <= VIA_TTL]
+        if fresh and not using:
+            return [f"~ connectors moved to the other hubs ({time.time() - start:.1f} s)"]
+        time.sleep(0.1)  # polling the responder's state file (another process)
+    return [f"~ some connectors still route through {ifname} after {timeout:.0f} s"]

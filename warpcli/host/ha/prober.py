@@ -26,6 +26,7 @@ from pathlib import Path
 from warpcli.core.model import HUB_ADDRESS
 from warpcli.host.errors import HostError
 from warpcli.host.ha import election
+from warpcli.host.ha.hubchoice import HELLO_INTERVAL
 from warpcli.host.ha.keepalived import HaSettings
 from warpcli.host.runstate import read_json, write_json
 
@@ -42,6 +43,15 @@ def _bound_socket(ifname: str, address: str | None = None, port: int = 0) -> soc
     s.bind((address or "0.0.0.0", port))
     s.setblocking(False)
     return s
+
+
+def ifindex(ifname: str) -> int | None:
+    """The interface's index now (None: gone). A socket bound to a device that was deleted and
+    made again (wireguard-go restarted) hears nothing: its owner compares and binds anew."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
 
 
 def _alive(pid: int) -> bool:
@@ -168,9 +178,15 @@ class ReplicaAgent:
         try:
             if self.sock is None:
                 self.sock = _bound_socket(self.s.interface, self.s.address)
-            self.sock.sendto(probe.encode(), (HUB_ADDRESS, election.PORT))
+            self.sock.sendto(probe.encode(), (self._hub_address(), election.PORT))
         except OSError:  # the tunnel interface is gone or not up yet: no acks, the hub counts as lost
             self._close_socket()
+
+    def _hub_address(self) -> str:
+        """The hub to probe: the one the hub watcher routes through (several hubs), else the only one."""
+        data = read_json(self.d.parent / f"hubs-{self.s.interface}" / "state.json")
+        active = data.get("active") if isinstance(data, dict) else None
+        return active if isinstance(active, str) and active else HUB_ADDRESS
 
     def _close_socket(self) -> None:
         if self.sock is not None:
@@ -289,7 +305,8 @@ class ReplicaAgent:
 # --- the hub's responder -------------------------------------------------------------------------
 
 class HubResponder:
-    """Answers probes on one hub interface; moves each tunnel's CIDRs to its elected replica."""
+    """Answers probes on one hub interface; gives each tunnel's CIDRs to its elected replica, or
+    (several hubs) to the peer of the hub that replica routes through."""
 
     def __init__(self, d: Path) -> None:
         self.d = Path(d)
@@ -297,9 +314,16 @@ class HubResponder:
         self.peers_mtime = 0.0
         self.ifname = ""
         self.run_dir = self.d.parent
+        self.me = HUB_ADDRESS  #: this hub's device address
+        self.hubs: dict[str, str] = {}  #: the vnet's other hubs: device address -> public key
         self.claims: dict[str, dict[str, election.Claim]] = {}  #: tunnel -> address -> claim
         owners = read_json(self.d / "owners.json")
         self.owners: dict[str, str] = owners if isinstance(owners, dict) else {}
+        placed = read_json(self.d / "placement.json")
+        self.placed: dict[str, str] = placed if isinstance(placed, dict) else {}  #: tunnel -> peer address
+        self.direct: dict[str, tuple[str, float]] = {}  #: connector -> (hub it says it uses, when)
+        self.heard: dict[str, tuple[str, float]] = {}  #: connector -> (hub that says it carries it, when)
+        self.hub_seen: dict[str, float] = {}  #: another hub -> when its last hello came
         self.promote: dict[str, tuple[str, float]] = {}  #: tunnel -> (address asking, until)
         self._reload()
 
@@ -315,8 +339,18 @@ class HubResponder:
         data = read_json(p) or {}
         self.ifname = data.get("ifname", self.ifname)
         self.peers = data.get("peers", {})
+        self.me = data.get("me") or HUB_ADDRESS
+        self.hubs = data.get("hubs") or {}
         tunnels = {v["tunnel_id"] for v in self.peers.values()}
         self.owners = {t: a for t, a in self.owners.items() if t in tunnels and a in self.peers}
+        self.placed = {t: a for t, a in self.placed.items() if t in tunnels and (a in self.peers or a in self.hubs)}
+        for t, a in self._owner_or_default().items():  # where `hub up` put the CIDRs of a tunnel new to us
+            self.placed.setdefault(t, a)
+
+    @property
+    def draining(self) -> bool:
+        """`hub down` asked the connectors to move away first (a planned removal)."""
+        return (self.d / "drain").exists()
 
     def _replicas(self, tunnel: str, now: float) -> dict:
         return {a: [c.role, c.priority, round(now - c.seen, 2)] for a, c in self.claims.get(tunnel, {}).items()}
@@ -328,41 +362,99 @@ class HubResponder:
             return None
         t = probe.tunnel_id
         self.claims.setdefault(t, {})[source] = election.Claim(probe.role, probe.priority, now)
+        if probe.via:
+            self.direct[source] = (probe.via, now)
         if probe.promote and self.owners.get(t) != source:
             self.promote[t] = (source, now + DRAIN_BOUND)
         self.elect(t, now)
+        self.place(now)
         owner = self.owners.get(t)
         asking = self.promote.get(t)
         yield_to = asking[0] if asking and asking[1] > now and owner == source and asking[0] != source else None
-        return election.Ack(probe.seq, owner, yield_to, self._replicas(t, now))
+        return election.Ack(probe.seq, owner, yield_to, self._replicas(t, now), self.draining)
+
+    def on_hello(self, data: bytes, source: str, now: float) -> bool:
+        """Another hub says which connectors route through it; False when it is not a hello."""
+        from warpcli.host.ha.hubchoice import decode_hello
+
+        hello = decode_hello(data)
+        if hello is None:
+            return False
+        if hello.hub == source and source in self.hubs:
+            self.hub_seen[source] = now
+            for a in hello.connectors:
+                if a in self.peers:
+                    self.heard[a] = (source, now)
+            self.place(now)
+        return True
+
+    def hello(self, now: float) -> bytes:
+        """What this hub tells the others: the connectors that said they route through it."""
+        from warpcli.host.ha.hubchoice import VIA_TTL, Hello
+
+        mine = tuple(sorted(a for a, (via, seen) in self.direct.items() if via == self.me and now - seen <= VIA_TTL))
+        return Hello(self.me, mine, self.draining).encode()
 
     def elect(self, tunnel: str, now: float) -> None:
         current = self.owners.get(tunnel)
         owner = election.choose_owner(current, self.claims.get(tunnel, {}), now)
         if owner != current and owner is not None:
-            self.move(tunnel, current, owner)
+            self.owners[tunnel] = owner
+            try:
+                write_json(self.d / "owners.json", self.owners, mkdir=False)
+            except HostError:
+                pass
+            self._log(f"tunnel {tunnel}: CIDRs now routed to {owner} (was {current})")
 
-    def move(self, tunnel: str, old: str | None, new: str) -> None:
+    def _owner_or_default(self) -> dict[str, str]:
+        """Every tunnel's owner: the elected replica, else its lowest device address (as `hub up` does)."""
+        out: dict[str, str] = {}
+        for a in sorted(self.peers, key=election._address_key):
+            out.setdefault(self.peers[a]["tunnel_id"], a)
+        out.update({t: a for t, a in self.owners.items() if a in self.peers})
+        return out
+
+    def place(self, now: float) -> None:
+        """Move every tunnel whose CIDRs should go to another peer (one WireGuard change)."""
+        from warpcli.host.ha.hubchoice import placement
+
+        owners = self._owner_or_default()
+        target = placement(owners, self.me, self.direct, self.heard, set(self.hubs), now)
+        before = {t: self.placed.get(t, owners[t]) for t in target}
+        moved = {t for t in target if target[t] != before[t]}
+        if not moved:
+            return
+        touched = {before[t] for t in moved} | {target[t] for t in moved}
+        if self._apply(target, touched):
+            self.placed = dict(target)
+            try:
+                write_json(self.d / "placement.json", self.placed, mkdir=False)
+            except HostError:
+                return
+            for t in sorted(moved):
+                self._log(f"tunnel {t}: CIDRs now on peer {target[t]} (was {before[t]})")
+
+    def _apply(self, target: dict[str, str], touched: set[str]) -> bool:
         from warpcli.host import wg
         from warpcli.host.uapi import PeerConfig
 
         iface = wg.find_interface(self.ifname, netns=None, run_dir=self.run_dir)
         if iface is None:
-            return
-        peers = [PeerConfig(self.peers[new]["public_key"], allowed_ips=(f"{new}/32", *self.peers[new]["cidrs"]))]
-        if old is not None and old in self.peers:
-            peers.append(PeerConfig(self.peers[old]["public_key"], allowed_ips=(f"{old}/32",)))
+            return False
+        cidrs: dict[str, list[str]] = {}
+        for a, p in self.peers.items():
+            t = p["tunnel_id"]
+            if target.get(t) is not None and self._owner_or_default().get(t) == a:
+                cidrs.setdefault(target[t], []).extend(p["cidrs"])
+        keys = {**{a: p["public_key"] for a, p in self.peers.items()}, **self.hubs}
+        peers = [PeerConfig(keys[a], allowed_ips=(f"{a}/32", *cidrs.get(a, ()))) for a in touched if a in keys]
+        peers.sort(key=lambda p: len(p.allowed_ips), reverse=True)  # the gaining peers first
         try:
             wg.configure(iface, peers=peers, replace_peers=False)
         except Exception as exc:
-            self._log(f"moving tunnel {tunnel} to {new} failed: {exc}")
-            return
-        self.owners[tunnel] = new
-        try:
-            write_json(self.d / "owners.json", self.owners, mkdir=False)
-        except HostError:
-            return
-        self._log(f"tunnel {tunnel}: CIDRs now routed to {new} (was {old})")
+            self._log(f"moving CIDRs failed: {exc}")
+            return False
+        return True
 
     def _log(self, text: str) -> None:
         try:
@@ -376,22 +468,27 @@ class HubResponder:
             write_json(self.d / "state.json", {
                 "pid": os.getpid(), "owners": self.owners,
                 "replicas": {t: self._replicas(t, now) for t in self.claims}, "updated_at": time.time(),
+                "me": self.me, "placement": self.placed, "draining": self.draining,
+                "hubs": {h: None if h not in self.hub_seen else round(now - self.hub_seen[h], 2) for h in self.hubs},
+                "connectors": {a: [via, round(now - seen, 2)] for a, (via, seen) in self.direct.items()},
             }, mkdir=False)
         except HostError:
             pass  # the directory went away under us: the next tick sees it and exits
 
     def run(self) -> None:
         sock = None
+        bound_to: int | None = None
         (self.d / "hub-agent.pid").write_text(f"{os.getpid()}\n")
-        next_tick = 0.0
+        next_tick = next_hello = 0.0
         while True:
             now = time.monotonic()
             if sock is None:
                 try:
+                    bound_to = ifindex(self.ifname)
                     sock = _bound_socket(self.ifname, None, election.PORT)
                 except OSError:
                     sock = None
-            timeout = max(0.0, next_tick - now)
+            timeout = max(0.0, min(next_tick, next_hello if self.hubs else next_tick) - now)
             if sock is None:
                 time.sleep(min(timeout, 0.1) or 0.05)
                 ready: list = []
@@ -407,6 +504,8 @@ class HubResponder:
                         sock.close()
                         sock = None
                         break
+                    if self.on_hello(data, src, time.monotonic()):
+                        continue
                     ack = self.on_probe(data, src, time.monotonic())
                     if ack is not None:
                         try:
@@ -414,12 +513,24 @@ class HubResponder:
                         except OSError:
                             pass
             now = time.monotonic()
+            if self.hubs and sock is not None and now >= next_hello:
+                hello = self.hello(now)
+                for h in self.hubs:
+                    try:
+                        sock.sendto(hello, (h, election.PORT))
+                    except OSError:
+                        pass
+                next_hello = now + HELLO_INTERVAL
             if now >= next_tick:
                 if not self.d.is_dir():
                     return  # `hub down`, or a cleanup, removed our directory: nothing left to serve
+                if sock is not None and ifindex(self.ifname) != bound_to:
+                    sock.close()
+                    sock = None
                 self._reload()
                 for t in list(self.claims):
                     self.elect(t, now)
+                self.place(now)
                 self._publish(now)
                 next_tick = now + 0.25
 

@@ -1,0 +1,231 @@
+"""Two hubs, three sites (shared by tests/host/test_hub_ha.py and benchmarks/failover.py).
+
+WAN: a bridge joining hub1 (192.0.2.1, priority 200), hub2 (192.0.2.2, priority 100) and the
+connectors of site-a (.11), site-b (.12) and site-c (.13). Behind each connector one host:
+10.1.0.10, 10.2.0.10, 10.3.0.10 (default route via its connector).
+
+Traffic (tests/host/ha_lab.py's TRAFFIC): every host runs the echo server; host A keeps TCP
+connections and a UDP stream to host B, host B to host C, host C to host A, so every pair of
+sites talks, and every reply names the source address the far side saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import WARPCLI
+from tests.host.conftest import Lab, ip
+from tests.host.ha_lab import SYSCTLS, TRAFFIC, _readline
+
+SITES = ("a", "b", "c")
+HUBS = {"hub1": ("192.0.2.1", 200), "hub2": ("192.0.2.2", 100)}
+ROLES = ("wan", "hub1", "hub2", "ca", "cb", "cc", "hosta", "hostb", "hostc")
+TALKS_TO = {"hosta": "hostb", "hostb": "hostc", "hostc": "hosta"}
+HOST_ADDRESS = {"hosta": "10.1.0.10", "hostb": "10.2.0.10", "hostc": "10.3.0.10"}
+
+
+@dataclass
+class HubSite:
+    lab: Lab
+    tmp: Path
+    ns: dict[str, str]
+    wg: dict[str, str]
+    clients: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def env(self, role: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "WARPCLI_STATE_DIR": str(self.tmp / "state"),
+            "WARPCLI_CONFIG_DIR": str(self.tmp / f"config-{role}"),
+            "WARPCLI_RUN_DIR": str(self.tmp / f"run-{role}"),
+            "WARPCLI_SECRET_BACKEND": "file",
+            "NO_COLOR": "1",
+        }
+
+    def run_dir(self, role: str) -> Path:
+        from warpcli.host.runstate import netns_inode
+
+        return self.tmp / f"run-{role}" / f"netns-{netns_inode(self.ns[role])}"
+
+    def warpcli(self, role: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        argv = [WARPCLI, *args] if role == "ctl" else ["ip", "netns", "exec", self.ns[role], WARPCLI, *args]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=self.env(role), input=input)
+        if check and p.returncode != 0:
+            raise AssertionError(f"warpcli {' '.join(args)} as {role} exited {p.returncode}: {p.stderr}")
+        assert "Traceback" not in p.stderr, p.stderr
+        return p
+
+    def track(self) -> None:
+        """Hand every process warpcli started (wireguard-go, the watchers, the responders) to the teardown."""
+        for run in self.tmp.glob("run-*/netns-*"):
+            for f in [*run.glob("*.json"), *run.glob("hubs-*/*.pid*"), *run.glob("hub-ha-*/*.pid*")]:
+                try:
+                    text = f.read_text()
+                    pid = json.loads(text).get("pid") if f.suffix == ".json" else int(text.split()[0])
+                except (ValueError, AttributeError, IndexError, OSError):
+                    continue
+                if isinstance(pid, int):
+                    self.lab.track(pid)
+
+    def hub_addresses(self) -> dict[str, str]:
+        """hub role -> its device address (as the controller gave it)."""
+        from warpcli.controllers.local import LocalController
+        from warpcli.secrets.file_store import FileStore
+
+        state = self.tmp / "state"
+        ctrl = LocalController(state, secrets=lambda: FileStore(state / "secrets.json"))
+        try:
+            by_endpoint = {h.endpoint: h.address for h in ctrl.list_hubs()}
+        finally:
+            ctrl.close()
+        return {role: by_endpoint[f"{addr}:51820"] for role, (addr, _) in HUBS.items()}
+
+    def active_hub(self, role: str) -> str | None:
+        """The hub address a connector's watcher routes through now."""
+        try:
+            data = json.loads((self.run_dir(role) / f"hubs-{self.wg[role]}" / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data.get("active")
+
+    def carries(self, role: str, cidr: str) -> str | None:
+        """Which peer (by its allowed /32) a WireGuard interface gives ``cidr`` to."""
+        from warpcli.host.uapi import UapiClient
+
+        try:
+            dev = UapiClient(self.wg[role]).get_device()
+        except OSError:
+            return None
+        owners = [p for p in dev.peers if cidr in p.allowed_ips]
+        assert len(owners) <= 1, "one CIDR on two peers"
+        if not owners:
+            return None
+        return next((a.split("/")[0] for a in owners[0].allowed_ips if a.startswith("100.") and a.endswith("/32")),
+                    None)
+
+    def wireguard_pid(self, role: str) -> int:
+        return json.loads((self.run_dir(role) / f"{self.wg[role]}.json").read_text())["pid"]
+
+    def snapshot(self) -> dict[str, str]:
+        out = {}
+        for role, ns in self.ns.items():
+            parts = []
+            for argv in (["ip", "-d", "link"], ["ip", "addr"], ["ip", "route", "show", "table", "all"],
+                         ["ip", "-6", "route", "show", "table", "all"], ["ip", "rule"], ["ip", "-6", "rule"],
+                         ["sysctl", *SYSCTLS]):
+                parts.append(self.lab.sh(ns, *argv).stdout)
+            out[role] = re.sub(r"(\w+_timer)\s+[\d.]+", r"\1 -", "\n".join(parts))
+        return out
+
+    def diagnose(self) -> str:
+        lines = [f"{r}: active hub {self.active_hub(r)}" for r in ("ca", "cb", "cc")]
+        for f in sorted([*self.tmp.glob("run-*/netns-*/hubs-*/*.log"), *self.tmp.glob("run-*/netns-*/hub-ha-*/*.log"),
+                         *self.tmp.glob("run-*/netns-*/hub-ha-*/state.json")]):
+            tail = f.read_text(errors="replace").splitlines()[-12:]
+            lines.append(f"--- {f.relative_to(self.tmp)}\n" + "\n".join(tail))
+        return "\n".join(lines)
+
+    # --- traffic -------------------------------------------------------------------------------
+    def start_traffic(self, connections: int = 2) -> None:
+        for role in TALKS_TO:
+            server = self.lab.spawn_python(self.ns[role], TRAFFIC, "server", "9000")
+            assert _readline(server) == "READY"
+        for role, target in TALKS_TO.items():
+            client = subprocess.Popen(["ip", "netns", "exec", self.ns[role], "python3", "-u", "-c", TRAFFIC, "client",
+                                       HOST_ADDRESS[target], "9000", str(connections)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.lab.procs.append(client)
+            assert _readline(client) == "READY"
+            self.clients[role] = client
+
+    def reports(self) -> dict[str, dict]:
+        out = {}
+        for role, client in self.clients.items():
+            client.stdin.write("r\n")
+            client.stdin.flush()
+            out[role] = json.loads(_readline(client))
+        return out
+
+    def wait_flowing(self, since: dict[str, dict] | None = None, bound: float = 60.0, more: int = 3) -> dict:
+        """Every TCP connection and UDP stream got ``more`` replies beyond ``since`` (bounded)."""
+        deadline = time.monotonic() + bound
+        while True:
+            now = self.reports()
+            lagging = []
+            for role, rep in now.items():
+                before = since[role] if since else None
+                for i, c in enumerate(rep["tcp"]):
+                    base = before["tcp"][i]["replies"] if before else 0
+                    if c["error"] or c["replies"] < base + more:
+                        lagging.append(f"{role} tcp#{i} {c['replies']}/{base + more} {c['error'] or ''}")
+                base = before["udp"]["replies"] if before else 0
+                if rep["udp"]["replies"] < base + more:
+                    lagging.append(f"{role} udp {rep['udp']['replies']}/{base + more}")
+            if not lagging:
+                return now
+            if any("Error" in x or "closed" in x for x in lagging) or time.monotonic() > deadline:
+                raise AssertionError(f"traffic did not resume within {bound}s: {lagging}\n{self.diagnose()}")
+            time.sleep(0.1)
+
+    def check_traffic(self, first: dict, last: dict) -> None:
+        """The same TCP connections (same local ports, no error), only true sources on arrival."""
+        for role in self.clients:
+            assert [c["port"] for c in last[role]["tcp"]] == [c["port"] for c in first[role]["tcp"]]
+            for c in last[role]["tcp"]:
+                assert c["error"] is None, c
+                assert list(c["sources"]) == [HOST_ADDRESS[role]], c
+            assert list(last[role]["udp"]["sources"]) == [HOST_ADDRESS[role]], last[role]["udp"]
+
+    def stop_traffic(self) -> None:
+        for client in self.clients.values():
+            client.kill()
+            client.wait()
+        self.clients.clear()
+
+
+def build(lab: Lab, tmp: Path) -> HubSite:
+    ns = {role: lab.netns(role) for role in ROLES}
+    ip("-n", ns["wan"], "link", "add", "br0", "type", "bridge")
+    ip("-n", ns["wan"], "link", "set", "br0", "up")
+    wan = {"hub1": "192.0.2.1/24", "hub2": "192.0.2.2/24", "ca": "192.0.2.11/24", "cb": "192.0.2.12/24",
+           "cc": "192.0.2.13/24"}
+    for i, (role, addr) in enumerate(wan.items()):
+        lab.veth(ns[role], ns["wan"], addr, None, name_a="wan0", name_b=f"p{i}")
+        ip("-n", ns["wan"], "link", "set", f"p{i}", "master", "br0")
+    for n, site in enumerate(SITES, start=1):
+        lab.veth(ns[f"c{site}"], ns[f"host{site}"], f"10.{n}.0.1/24", f"10.{n}.0.10/24", name_a="lan0", name_b="eth0")
+        ip("-n", ns[f"host{site}"], "route", "add", "default", "via", f"10.{n}.0.1")
+    wgs = {role: lab.wg_name() for role in ("hub1", "hub2", "ca", "cb", "cc")}
+    return HubSite(lab, tmp, ns, wgs)
+
+
+def bring_up(s: HubSite) -> None:
+    for n, site in enumerate(SITES, start=1):
+        s.warpcli("ctl", "tunnel", "create", f"site-{site}")
+        s.warpcli("ctl", "route", "add", f"10.{n}.0.0/24", "--tunnel", f"site-{site}")
+        s.warpcli(f"c{site}", "enroll", "--tunnel", f"site-{site}", "--interface", s.wg[f"c{site}"])
+    for role, (addr, prio) in HUBS.items():
+        s.warpcli(role, "hub", "up", "--endpoint", f"{addr}:51820", "--interface", s.wg[role], "--priority", str(prio))
+        s.track()
+    for role, (addr, _) in HUBS.items():  # again: each hub now knows the other (as --follow would)
+        s.warpcli(role, "hub", "up", "--endpoint", f"{addr}:51820", "--interface", s.wg[role])
+    for site in SITES:
+        s.warpcli(f"c{site}", "up")
+        s.track()
+
+
+def wait_for(cond, what: str, bound: float = 60.0, s: HubSite | None = None):
+    deadline = time.monotonic() + bound
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {bound}s: {what}" + (f"\n{s.diagnose()}" if s else ""))
+        time.sleep(0.1)
