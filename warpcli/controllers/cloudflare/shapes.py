@@ -80,7 +80,31 @@ def connector(obj: Any) -> Connector:
         tunnel_name=o.get("tunnel_name") or None,
         last_seen=o.get("last_seen") or None,
         deleted_at=o.get("deleted_at") or None,
+        version=o.get("version") or None,
+        role=o.get("role") or None,
+        priority=o.get("priority") if isinstance(o.get("priority"), int) else None,
+        role_changed_at=o.get("role_changed_at") or None,
     )
+
+
+def report(r: Any) -> dict[str, Any]:
+    """A ConnectorReport as the extension's ``hub/report`` body holds it (unknown fields left out)."""
+    d = {"id": r.connector_id, "last_seen": r.last_seen, "role": r.role, "priority": r.priority,
+         "role_changed_at": r.role_changed_at, "version": r.version}
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def tunnel_ha(obj: Any) -> Any:
+    """Cloudflare's ``configurations`` object."""
+    import json
+
+    from warpcli.core.liveness import TunnelHa
+
+    o = _need(obj, "configuration", "tunnel_id", "ha_mode")
+    config = o.get("config")
+    return TunnelHa(o["tunnel_id"], o["ha_mode"], int(o.get("configuration_version") or 0),
+                    _str(o, "created_at", ""), o.get("updated_at") or None,
+                    json.dumps(config, sort_keys=True, separators=(",", ":")) if config else None)
 
 
 def hub(obj: Any) -> Hub:

@@ -104,6 +104,29 @@ MIGRATIONS: list[str] = [
         ON routes(version, lo, prefixlen, virtual_network_id, tunnel_id, id, network, deleted_at)
         WHERE deleted_at IS NULL;
     """,
+    # 4 -> 5: what runs, as the hub reports it (core.liveness), and tunnels' HA settings. Kept out of
+    # the tables a state version covers: reports arrive every few seconds and change no plan.
+    """
+    CREATE TABLE connector_reports (
+        connector_id TEXT PRIMARY KEY REFERENCES connectors(id),
+        last_seen TEXT,
+        version TEXT,
+        role TEXT,
+        priority INTEGER,
+        role_changed_at TEXT,
+        reported_at TEXT NOT NULL
+    );
+    CREATE TABLE tunnel_ha (
+        tunnel_id TEXT PRIMARY KEY REFERENCES tunnels(id),
+        ha_mode TEXT NOT NULL,
+        config TEXT,
+        configuration_version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT,
+        failover_connector_id TEXT,
+        failover_requested_at TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -193,6 +216,28 @@ POSTGRES_MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX api_token_name ON api_tokens(name) WHERE revoked_at IS NULL;
     CREATE UNIQUE INDEX api_token_digest ON api_tokens(token_sha256);
+    """,
+    # 1 -> 2: as SQLite's 4 -> 5 (reports and HA settings; writes to them add no state_changes row)
+    """
+    CREATE TABLE connector_reports (
+        connector_id TEXT COLLATE "C" PRIMARY KEY REFERENCES connectors(id),
+        last_seen TEXT COLLATE "C",
+        version TEXT COLLATE "C",
+        role TEXT COLLATE "C",
+        priority INTEGER,
+        role_changed_at TEXT COLLATE "C",
+        reported_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE TABLE tunnel_ha (
+        tunnel_id TEXT COLLATE "C" PRIMARY KEY REFERENCES tunnels(id),
+        ha_mode TEXT COLLATE "C" NOT NULL,
+        config TEXT COLLATE "C",
+        configuration_version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C",
+        failover_connector_id TEXT COLLATE "C",
+        failover_requested_at TEXT COLLATE "C"
+    );
     """,
 ]
 
