@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warpcli.core.liveness import TunnelHa
 from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
 
 
@@ -34,16 +35,25 @@ def warp_connector_client(c: Connector) -> dict[str, Any]:
     """``ConnectorGetResponse`` of Cloudflare's SDK (a WARP Connector client), from an enrolled connector.
 
     Cloudflare's fields that warpcli knows: ``id``, ``run_at`` (when it was last seen, else
-    when it enrolled), ``features`` (none) and ``conns`` (none: warpcli tracks no edge
-    connections). ``version``, ``arch`` and ``ha_status`` are not recorded, so left out.
+    when it enrolled), ``features`` (none), ``conns`` (none: warpcli tracks no edge
+    connections), ``version`` (its warpcli version, when it said) and, for a replica whose
+    role the hub reported, ``ha_status`` (``active``/``passive``, ``offline`` when not seen
+    recently: core.liveness). ``arch`` is not recorded, so left out.
     Added (warpcli): ``address`` (its device address), ``tunnel_id``, ``virtual_network_id``,
-    ``public_key``, ``created_at`` and ``last_seen``.
+    ``public_key``, ``created_at``, ``last_seen``, ``role``, ``priority``, ``role_changed_at``.
     """
+    from warpcli.core.liveness import ha_status
+
     return _without_nulls({
         "id": c.id,
         "run_at": c.last_seen or c.created_at,
         "features": [],
         "conns": [],
+        "version": c.version,
+        "ha_status": ha_status(c.role, c.last_seen) if c.role is not None else None,
+        "role": c.role,
+        "priority": c.priority,
+        "role_changed_at": c.role_changed_at,
         "address": c.address,
         "tunnel_id": c.tunnel_id,
         "virtual_network_id": c.virtual_network_id,
@@ -51,6 +61,11 @@ def warp_connector_client(c: Connector) -> dict[str, Any]:
         "created_at": c.created_at,
         "last_seen": c.last_seen,
     })
+
+
+def ha_configuration(h: TunnelHa) -> dict[str, Any]:
+    """``ConfigurationGetResponse``: a tunnel's HA settings (``config`` and ``updated_at`` may be null)."""
+    return h.to_dict()
 
 
 def virtual_network(v: VirtualNetwork) -> dict[str, Any]:
