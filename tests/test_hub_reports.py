@@ -210,3 +210,54 @@ def test_the_hub_reports_through_the_served_controller(served: CloudflareStandIn
     assert api.list_connectors()[0].role == "active"
     api.close()
     connector.close()
+
+
+# -- the hub's side: what it reports, and failovers through the responder --------------------------
+def test_the_hub_reports_handshakes_and_the_roles_its_responder_hears() -> None:
+    from warpcli.core.model import Connector
+    from warpcli.host.hub_report import reports
+
+    def conn(n: int, tunnel: str = "t1") -> Connector:
+        return Connector(f"c{n}", tunnel, "v", f"key{n}", f"100.96.0.{n}", "2026-01-01T00:00:00Z")
+
+    a, b, c, d = conn(2), conn(3), conn(4), conn(5, "t2")
+    now = 1_800_000_000.0
+    state = {"updated_at": now - 0.3,
+             "replicas": {"t1": {"100.96.0.2": ["active", 200, 0.1], "100.96.0.3": ["standby", 100, 4.0]}},
+             "changed": {"t1": {"100.96.0.2": now - 60}}}
+    got = {r.connector_id: r for r in reports([a, b, c, d], {"key2": now - 5, "key3": now - 7}, state, now)}
+    assert set(got) == {"c2", "c3"}  # c4, c5: never a handshake, no role: nothing to say
+    assert (got["c2"].role, got["c2"].priority) == ("active", 200) and got["c2"].role_changed_at
+    assert got["c3"].role == "fault"  # not heard for longer than a claim lasts
+    assert got["c2"].last_seen.endswith("Z")
+    stale = reports([a], {"key2": now - 5}, {**state, "updated_at": now - 60}, now)
+    assert stale[0].role is None  # a responder that stopped writing says nothing of roles
+
+
+def test_the_responder_passes_a_failover_to_its_replica_until_it_is_done(tmp_path: Path) -> None:
+    import json
+
+    from warpcli.host.ha import election
+    from warpcli.host.ha.prober import HubResponder
+
+    d = tmp_path / "hub-ha-wg0"
+    d.mkdir()
+    peers = {"100.96.0.2": {"public_key": "k2", "tunnel_id": "t1", "cidrs": []},
+             "100.96.0.3": {"public_key": "k3", "tunnel_id": "t1", "cidrs": []}}
+    (d / "peers.json").write_text(json.dumps({"ifname": "wg-none", "peers": peers}))
+    (d / "failover.json").write_text(json.dumps({"t1": ["100.96.0.3", "req-1"]}))
+    r = HubResponder(d)
+    r.owners = {"t1": "100.96.0.2"}
+
+    def probe(address: str, role: str, seq: int) -> election.Ack:
+        ack = r.on_probe(election.Probe("t1", address, role, 100, seq).encode(), address, float(seq))
+        assert ack is not None
+        return election.decode_ack(ack.encode())
+
+    assert probe("100.96.0.2", "active", 1).failover == ["100.96.0.3", "req-1"]
+    assert probe("100.96.0.3", "standby", 2).failover == ["100.96.0.3", "req-1"]
+    r.owners = {"t1": "100.96.0.3"}  # the responder moved the CIDRs (no interface in this test)
+    assert probe("100.96.0.3", "active", 3).failover is None
+    r._publish(4.0)
+    published = json.loads((d / "state.json").read_text())
+    assert set(published["changed"]["t1"]) == {"100.96.0.2", "100.96.0.3"}

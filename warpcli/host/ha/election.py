@@ -46,10 +46,15 @@ class Ack:
     owner: str | None  #: the device address the hub routes the tunnel's CIDRs to
     yield_to: str | None = None  #: set for the owner when another replica asked to be promoted
     replicas: dict = field(default_factory=dict)  #: address -> [role, priority, seconds since heard]
+    #: a failover the controller asked for (``PUT .../failover``): [address to promote, request id];
+    #: that replica promotes itself as `warpcli ha promote` would, once per request id
+    failover: list | None = None
 
     def encode(self) -> bytes:
-        return json.dumps({"v": 1, "s": self.seq, "o": self.owner, "g": self.yield_to, "r": self.replicas},
-                          separators=(",", ":")).encode()
+        d: dict[str, object] = {"v": 1, "s": self.seq, "o": self.owner, "g": self.yield_to, "r": self.replicas}
+        if self.failover:
+            d["f"] = self.failover
+        return json.dumps(d, separators=(",", ":")).encode()
 
 
 def decode_probe(data: bytes) -> Probe | None:
@@ -66,9 +71,11 @@ def decode_probe(data: bytes) -> Probe | None:
 def decode_ack(data: bytes) -> Ack | None:
     try:
         d = json.loads(data)
+        f = d.get("f")
+        failover = [str(f[0]), str(f[1])] if isinstance(f, list) and len(f) == 2 else None
         return Ack(int(d["s"]), d.get("o") if isinstance(d.get("o"), str) else None,
                    d.get("g") if isinstance(d.get("g"), str) else None,
-                   d.get("r") if isinstance(d.get("r"), dict) else {})
+                   d.get("r") if isinstance(d.get("r"), dict) else {}, failover)
     except (ValueError, KeyError, TypeError):
         return None
 
