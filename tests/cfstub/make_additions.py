@@ -84,7 +84,7 @@ def _ha(subset: dict[str, Any]) -> dict[str, Any]:
         "cloudflare-tunnel-get-warp-connector-configuration", "Get WARP Connector Tunnel HA configuration",
         "Gets the high-availability configuration of a WARP Connector tunnel.", copy.deepcopy(tunnel),
         "tunnel_warp_connector_configuration_response", "Warp Connector",
-        "tunnels/warp_connector/configuration_get_response.py (configurations.py: get)")
+        "tunnels/warp_connector/configuration_get_response.py (resources/zero_trust/tunnels/warp_connector/configurations.py: get)")
     put_config = _put(
         "cloudflare-tunnel-put-warp-connector-configuration", "Update WARP Connector Tunnel HA configuration",
         "Adds or updates the high-availability configuration for a WARP Connector tunnel.", copy.deepcopy(tunnel),
@@ -92,7 +92,7 @@ def _ha(subset: dict[str, Any]) -> dict[str, Any]:
          "required": ["ha_mode"], "type": "object",
          "x-source": SDK + "tunnels/warp_connector/configuration_update_params.py"},
         _ref("tunnel_warp_connector_configuration_response"), "Warp Connector",
-        "tunnels/warp_connector/configuration_update_response.py (configurations.py: update)")
+        "tunnels/warp_connector/configuration_update_response.py (resources/zero_trust/tunnels/warp_connector/configurations.py: update)")
     return {
         f"{_A}/warp_connector/{{tunnel_id}}/connections": {"get": connections},
         f"{_A}/warp_connector/{{tunnel_id}}/failover": {"put": failover},
@@ -118,7 +118,6 @@ HA_SCHEMAS: dict[str, Any] = {
         "description": "Provider-specific configuration. Required shape depends on ha_mode. For `aws`, must "
                        "contain `fnr_id`. For `local`, must contain `vips`. For `none` and `disabled`, must be "
                        "empty or omitted.",
-        "nullable": True,
         "oneOf": [
             {"properties": {"fnr_id": {"type": "string"}}, "required": ["fnr_id"], "type": "object"},
             {"properties": {"vips": _VIPS, "vips_previous": _VIPS}, "required": ["vips"], "type": "object"},

@@ -15,12 +15,16 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-COLUMNS = ["ID", "TUNNEL", "VNET ID", "ADDRESS", "PUBLIC KEY", "CREATED", "LAST SEEN"]
+COLUMNS = ["ID", "TUNNEL", "VNET ID", "ADDRESS", "PUBLIC KEY", "CREATED", "LAST SEEN", "VERSION", "ROLE"]
+
+
+def _role(c) -> str:
+    return "-" if c.role is None else c.role if c.priority is None else f"{c.role} ({c.priority})"
 
 
 def _rows(connectors):
     return ([c.id, c.tunnel_name or c.tunnel_id, c.virtual_network_id, c.address, c.public_key, c.created_at,
-             c.last_seen or "never"] for c in connectors)
+             c.last_seen or "never", c.version or "-", _role(c)] for c in connectors)
 
 
 @app.command("list")
@@ -32,7 +36,8 @@ def list_(
                                                        autocompletion=completion.vnet_names)] = None,
     json: Json = False,
 ) -> None:
-    """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen."""
+    """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen,
+    warpcli version and HA role (priority), as the hub last reported them."""
     connectors = service.list_connectors(runtime(ctx, json=json).controller, tunnel=tunnel, vnet=vnet)
     if json:
         render.emit_json(connectors)

@@ -200,6 +200,10 @@ class Controller(ABC):
 
         raise NotSupported(f"the {self.kind} controller keeps no HA settings")
 
+    def list_replicas(self, tunnel_id: str) -> list[Connector]:
+        """A tunnel's replicas with their roles; on a controller that enrolls hosts, its connectors."""
+        return self.list_connectors(tunnel_id=tunnel_id)
+
     def create_ha_tunnel(self, name: str) -> Tunnel:
         """Create a tunnel meant for replicas (Cloudflare: ``ha: true``; its ``ha_mode`` is ``none``)."""
         t = self.create_tunnel(name)

@@ -64,8 +64,12 @@ def warp_connector_client(c: Connector) -> dict[str, Any]:
 
 
 def ha_configuration(h: TunnelHa) -> dict[str, Any]:
-    """``ConfigurationGetResponse``: a tunnel's HA settings (``config`` and ``updated_at`` may be null)."""
-    return h.to_dict()
+    """``ConfigurationGetResponse``: a tunnel's HA settings; ``config`` is left out when there is none
+    (the SDK's default), ``updated_at`` is null until the first PUT."""
+    d = h.to_dict()
+    if d["config"] is None:
+        del d["config"]
+    return d
 
 
 def virtual_network(v: VirtualNetwork) -> dict[str, Any]:

@@ -719,10 +719,14 @@ class CloudflareController(Controller):
         """``POST .../warp_connector`` with ``ha: true``."""
         return self._remember(shapes.tunnel(self._call("POST", "/warp_connector", body={"name": name, "ha": True})))
 
-    def list_replicas(self, tunnel_id: str) -> list[dict[str, Any]]:
-        """``GET .../warp_connector/{id}/connections``: the tunnel's clients with their ``ha_status``."""
+    def list_replicas(self, tunnel_id: str) -> list[Connector]:
+        """A warpcli server: its connectors (with roles). Cloudflare: ``GET .../warp_connector/{id}/connections``,
+        each client as a Connector with its ``ha_status`` as the role (``passive``: standby, ``offline``:
+        fault); Cloudflare tells no device address or key, so those are empty."""
+        if self.warpcli_server() is not None:
+            return super().list_replicas(tunnel_id)
         result = self._call("GET", self._tunnel_path(tunnel_id) + "/connections")
-        return [o for o in result or [] if isinstance(o, dict)]
+        return [shapes.replica(o, tunnel_id) for o in result or [] if isinstance(o, dict)]
 
 
 def _deleted(obj: Any) -> Any:

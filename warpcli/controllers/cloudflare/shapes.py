@@ -87,6 +87,23 @@ def connector(obj: Any) -> Connector:
     )
 
 
+ROLE_OF_HA_STATUS = {"active": "active", "passive": "standby", "offline": "fault"}
+
+
+def replica(o: dict[str, Any], tunnel_id: str) -> Connector:
+    """One client of Cloudflare's ``connections`` list (``ConnectionGetResponse``) as a Connector."""
+    run_at = o.get("run_at") if isinstance(o.get("run_at"), str) else None
+    conns = [c for c in o.get("conns") or [] if isinstance(c, dict)]
+    return Connector(
+        id=str(o.get("id") or ""), tunnel_id=tunnel_id, virtual_network_id="", public_key="",
+        address=str(o.get("address") or (conns[0].get("origin_ip") if conns else "") or ""),
+        created_at=run_at or "", last_seen=o.get("last_seen") or run_at,
+        version=o.get("version") or None, role=ROLE_OF_HA_STATUS.get(str(o.get("ha_status"))),
+        priority=o.get("priority") if isinstance(o.get("priority"), int) else None,
+        role_changed_at=o.get("role_changed_at") or None,
+    )
+
+
 def report(r: Any) -> dict[str, Any]:
     """A ConnectorReport as the extension's ``hub/report`` body holds it (unknown fields left out)."""
     d = {"id": r.connector_id, "last_seen": r.last_seen, "role": r.role, "priority": r.priority,
