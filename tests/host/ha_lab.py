@@ -112,6 +112,11 @@ class HaSite:
     ns: dict[str, str]
     wg: dict[str, str]
     clients: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: more environment per role: with a served controller, where it is and which token (:func:`use_served`)
+    role_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the role that runs the admin's commands (tunnels, routes, tokens): "ctl" (the embedded
+    #: controller, outside any namespace) or, with a served controller, "hub" (where it listens)
+    admin: str = "ctl"
 
     def env(self, role: str) -> dict[str, str]:
         return {
@@ -121,6 +126,7 @@ class HaSite:
             "WARPCLI_RUN_DIR": str(self.tmp / f"run-{role}"),
             "WARPCLI_SECRET_BACKEND": "file",
             "NO_COLOR": "1",
+            **self.role_env.get(role, {}),
         }
 
     def run_dir(self, role: str) -> Path:
@@ -285,15 +291,43 @@ def build(lab: Lab, tmp: Path) -> HaSite:
     return HaSite(lab, tmp, ns, wgs)
 
 
+def use_served(s: HaSite, url: str, account_id: str, api_token: str) -> None:
+    """Every host talks to the controller ``controller serve`` runs at ``url`` (in the hub's namespace):
+    the admin and the hub with the API token, each connector with only its tunnel token and its own
+    state directory (it is given the URL; `enroll` writes it into its connector.toml)."""
+    s.admin = "hub"
+    s.role_env["hub"] = {"WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": url,
+                         "CLOUDFLARE_ACCOUNT_ID": account_id, "CLOUDFLARE_API_TOKEN": api_token}
+    for role in ("a1", "a2", "conb"):
+        s.role_env[role] = {"WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": url,
+                            "WARPCLI_STATE_DIR": str(s.tmp / f"state-{role}")}
+
+
+def follow_hub(s: HaSite, interval: float = 0.5) -> subprocess.Popen:
+    """``hub up --follow`` in the hub's namespace (it reports to the controller at every poll)."""
+    with open(s.tmp / "hub-follow.log", "wb") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", s.ns["hub"], WARPCLI, "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface",
+             s.wg["hub"], "--follow", "--interval", str(interval)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=s.env("hub"))
+    s.lab.procs.append(proc)
+    return proc
+
+
 def bring_up(s: HaSite, *, a1: tuple[str, ...] = (), a2: tuple[str, ...] = (), priorities=(200, 100)) -> None:
-    s.warpcli("ctl", "tunnel", "create", "site-a")
-    s.warpcli("ctl", "tunnel", "create", "site-b")
-    s.warpcli("ctl", "route", "add", "10.1.0.0/24", "--tunnel", "site-a")
-    s.warpcli("ctl", "route", "add", "10.2.0.0/24", "--tunnel", "site-b")
-    token = s.warpcli("ctl", "tunnel", "token", "site-a").stdout
+    admin = s.admin
+    s.warpcli(admin, "tunnel", "create", "site-a")
+    s.warpcli(admin, "tunnel", "create", "site-b")
+    s.warpcli(admin, "route", "add", "10.1.0.0/24", "--tunnel", "site-a")
+    s.warpcli(admin, "route", "add", "10.2.0.0/24", "--tunnel", "site-b")
+    token = s.warpcli(admin, "tunnel", "token", "site-a").stdout
     for role, prio in zip(("a1", "a2"), priorities, strict=True):
         s.warpcli(role, "enroll", "--interface", s.wg[role], "--priority", str(prio), input=token)
-    s.warpcli("conb", "enroll", "--tunnel", "site-b", "--interface", s.wg["conb"])
+    if admin == "ctl":
+        s.warpcli("conb", "enroll", "--tunnel", "site-b", "--interface", s.wg["conb"])
+    else:  # a served controller: the connector holds only its tunnel token
+        s.warpcli("conb", "enroll", "--interface", s.wg["conb"], input=s.warpcli(admin, "tunnel", "token",
+                                                                                 "site-b").stdout)
     s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"])
     s.track()
     s.warpcli("conb", "up")
