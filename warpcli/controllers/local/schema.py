@@ -252,4 +252,8 @@ COPIED_TABLES: list[tuple[str, str, str]] = [
     ("connectors", "id, tunnel_id, virtual_network_id, public_key, address, created_at, last_seen, deleted_at", "id"),
     ("hubs", "id, virtual_network_id, public_key, endpoint, created_at, updated_at, deleted_at", "id"),
     ("api_tokens", "id, name, token_sha256, created_at, last_used_at, revoked_at", "id"),
+    ("connector_reports", "connector_id, last_seen, version, role, priority, role_changed_at, reported_at",
+     "connector_id"),
+    ("tunnel_ha", "tunnel_id, ha_mode, config, configuration_version, created_at, updated_at, "
+                  "failover_connector_id, failover_requested_at", "tunnel_id"),
 ]
