@@ -132,13 +132,13 @@ def test_tunnel_lifecycle(api: Api, cf_api: CloudflareStandIn) -> None:
 def test_tunnel_create_refusals(api: Api, cf_api: CloudflareStandIn) -> None:
     new_tunnel(api, "office")
     assert "already exists" in err(api("POST", "/warp_connector", json={"name": "office"}), 409, 1003)
-    assert "ha" in err(api("POST", "/warp_connector", json={"name": "x", "ha": True}), 400, 1009)
+    assert ok(api("POST", "/warp_connector", json={"name": "x", "ha": True}))["name"] == "x"
     assert ok(api("POST", "/warp_connector", json={"name": "replica-less", "ha": False}))["name"] == "replica-less"
     err(api("POST", "/warp_connector", json={}), 400, 1001)
     err(api("POST", "/warp_connector", json={"name": 7}), 400, 1001)
     err(api("POST", "/warp_connector", json={"name": " padded "}), 400, 1001)
     taken(cf_api, "'name' is a required property", "7 is not of type 'string'")
-    assert [t.name for t in cf_api.controller().list_tunnels()] == ["office", "replica-less"]
+    assert [t.name for t in cf_api.controller().list_tunnels()] == ["office", "replica-less", "x"]
 
 
 def test_tunnel_rename_takes_a_free_name_only(api: Api) -> None:
@@ -527,3 +527,45 @@ def test_faults_are_consumed_in_order_once_each(api: Api, cf_api: CloudflareStan
     cf_api.faults.respond("GET", r"/user/tokens/verify$", status=502)
     statuses = [api("GET", "/user/tokens/verify").status_code for _ in range(3)]
     assert statuses == [503, 502, 200]
+
+
+def test_ha_endpoints_answer_our_replicas_in_cloudflares_shapes(api: Api, cf_api: CloudflareStandIn) -> None:
+    """connections (ha_status from the hub's reports), failover, configurations: contract-checked."""
+    from datetime import UTC, datetime
+
+    from warpcli.core.keys import generate_keypair
+    from warpcli.core.liveness import ConnectorReport
+
+    tid = ok(api("POST", "/warp_connector", json={"name": "site-a", "ha": True}))["id"]
+    plain = new_tunnel(api, "site-b")["id"]
+    ctl = cf_api.controller()
+    a = ctl.register_connector(tid, generate_keypair().public_key, version="0.1.0")
+    b = ctl.register_connector(tid, generate_keypair().public_key)
+    vnet = ctl.list_virtual_networks(is_default=True)[0]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ctl.report_connectors(vnet.id, [ConnectorReport(a.id, last_seen=now, role="active", priority=200),
+                                    ConnectorReport(b.id, last_seen=now, role="standby", priority=100)])
+    conns = ok(api("GET", f"/warp_connector/{tid}/connections"))
+    assert [(c["id"], c["ha_status"], c.get("version")) for c in conns] == [(a.id, "active", "0.1.0"),
+                                                                         (b.id, "passive", None)]
+    assert ok(api("GET", f"/warp_connector/{tid}/connectors/{a.id}"))["ha_status"] == "active"
+    assert ok(api("GET", f"/warp_connector/{plain}/connections")) == []
+
+    assert ok(api("GET", f"/warp_connector/{tid}/configurations"))["ha_mode"] == "none"
+    assert ok(api("GET", f"/warp_connector/{plain}/configurations"))["ha_mode"] == "disabled"
+    put = ok(api("PUT", f"/warp_connector/{tid}/configurations",
+                 json={"ha_mode": "local", "config": {"vips": [{"address": "10.1.0.1"}]}}))
+    assert put["config"] == {"vips": [{"address": "10.1.0.1"}]} and put["configuration_version"] == 2
+    assert ok(api("GET", f"/warp_connector/{tid}/configurations")) == put
+    assert "aws" in err(api("PUT", f"/warp_connector/{tid}/configurations",
+                            json={"ha_mode": "aws", "config": {"fnr_id": "eni-1"}}), 400, 1009)
+    err(api("PUT", f"/warp_connector/{tid}/configurations", json={"ha_mode": "none", "config": {"vips": []}}),
+        400, 1001)
+
+    asked = ok(api("PUT", f"/warp_connector/{tid}/failover", json={"client_id": b.id}))
+    assert asked["client_id"] == b.id
+    [pending] = ctl.report_connectors(vnet.id, [])
+    assert (pending.connector_id, pending.address) == (b.id, b.address)
+    err(api("PUT", f"/warp_connector/{plain}/failover", json={"client_id": b.id}), 404, 1002)
+    err(api("PUT", f"/warp_connector/{tid}/failover", json={}), 400, 1001)
+    taken(cf_api, "'client_id' is a required property")

@@ -10,8 +10,8 @@ project's contract (``tests/cfstub/contract.py``: Cloudflare's OpenAPI subset pl
 newer operations taken from this SDK's types) by httpx event hooks on the SDK's own
 HTTP client, so the served controller is held to the contract as the stand-in is.
 
-What is covered: every operation the SDK offers for WARP-connector tunnels (but the HA
-ones: connections, failover, configurations), ``tunnels.list``, tunnel routes (with
+What is covered: every operation the SDK offers for WARP-connector tunnels (the HA ones
+too: connections, failover, configurations, with roles from a hub's report), ``tunnels.list``, tunnel routes (with
 ``ips.get`` and pagination at several page sizes), virtual networks, token
 verification, every error class the server answers with (each in one request: the
 answers carry ``x-should-retry: false``), and what is refused, with its message
@@ -181,7 +181,7 @@ def test_warp_connector_tunnels_every_operation(cf, served: ServedController, se
         tunnels.connectors.get(connector["id"], account_id=a, tunnel_id=made.id)
 
 
-def test_tunnel_rename_conflicts_and_ha_is_refused(cf, served: ServedController, seen: Exchanges) -> None:
+def test_tunnel_rename_conflicts_and_tunnel_secret_is_refused(cf, served: ServedController, seen: Exchanges) -> None:
     a = served.account_id
     tunnels = cf.zero_trust.tunnels.warp_connector
     first, second = (tunnels.create(account_id=a, name=unique("t")) for _ in range(2))
@@ -190,11 +190,46 @@ def test_tunnel_rename_conflicts_and_ha_is_refused(cf, served: ServedController,
         tunnels.edit(first.id, account_id=a, name=second.name)
     assert "already exists" in caught.value.message
     assert len(seen.log) == 1 and seen.log[0][4]["x-should-retry"] == "false"
-    with pytest.raises(cloudflare.BadRequestError) as caught:
-        tunnels.create(account_id=a, name=unique("ha"), ha=True)
-    assert "not supported" in caught.value.message
     with pytest.raises(cloudflare.BadRequestError):
         tunnels.edit(first.id, account_id=a, tunnel_secret=base64.b64encode(os.urandom(32)).decode())
+
+
+def test_ha_replicas_failover_and_configurations(cf, served: ServedController, seen: Exchanges) -> None:
+    """Cloudflare's HA endpoints, with the replicas' roles a hub reported (the warpcli extension)."""
+    from datetime import UTC, datetime
+
+    import requests
+
+    a = served.account_id
+    tunnels = cf.zero_trust.tunnels.warp_connector
+    made = tunnels.create(account_id=a, name=unique("ha"), ha=True)
+    one, two = enroll(served, made.id), enroll(served, made.id)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    report = served.account_url(f"/warpcli/virtual_networks/{one['virtual_network_id']}/hub/report")
+    resp = requests.post(report, headers=served.headers, timeout=30, json={"connectors": [
+        {"id": one["id"], "last_seen": now, "role": "active", "priority": 200},
+        {"id": two["id"], "last_seen": now, "role": "standby", "priority": 100}]})
+    assert resp.status_code == 200, resp.text
+
+    replicas = list(tunnels.connections.get(made.id, account_id=a))
+    assert {r.id: r.ha_status for r in replicas} == {one["id"]: "active", two["id"]: "passive"}
+    assert tunnels.connectors.get(two["id"], account_id=a, tunnel_id=made.id).ha_status == "passive"
+
+    tunnels.failover.update(made.id, account_id=a, client_id=two["id"])
+    pending = requests.post(report, headers=served.headers, json={"connectors": []}, timeout=30).json()
+    assert [(f["tunnel_id"], f["client_id"]) for f in pending["result"]["failover"]] == [(made.id, two["id"])]
+    with pytest.raises(cloudflare.NotFoundError):
+        tunnels.failover.update(made.id, account_id=a, client_id="00000000-0000-4000-8000-000000000000")
+
+    config = tunnels.configurations.get(made.id, account_id=a)
+    assert config is not None and (config.tunnel_id, config.ha_mode) == (made.id, "none")
+    updated = tunnels.configurations.update(made.id, account_id=a, ha_mode="local",
+                                            config={"vips": [{"address": "10.1.0.1"}]})
+    assert updated is not None and updated.ha_mode == "local"
+    assert updated.configuration_version == config.configuration_version + 1
+    with pytest.raises(cloudflare.BadRequestError) as caught:
+        tunnels.configurations.update(made.id, account_id=a, ha_mode="aws", config={"fnr_id": "eni-0"})
+    assert "aws" in caught.value.message
 
 
 def test_tunnels_list_all_types_with_list_valued_tun_types(cf, served: ServedController, seen: Exchanges) -> None:

@@ -33,7 +33,8 @@ def _dump(sh, url: str, tmp: Path) -> dict:
     conn = sqlite3.connect(db)
     try:
         out = {}
-        for table in ("meta", "virtual_networks", "tunnels", "routes", "connectors", "hubs", "api_tokens"):
+        for table in ("meta", "virtual_networks", "tunnels", "routes", "connectors", "hubs", "api_tokens",
+                      "connector_reports", "tunnel_ha"):
             out[table] = conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
         return out
     finally:
@@ -42,7 +43,7 @@ def _dump(sh, url: str, tmp: Path) -> dict:
 
 def _fill(sh) -> None:
     _ok(sh("tunnel", "create", "office"))
-    _ok(sh("tunnel", "create", "lab"))
+    _ok(sh("tunnel", "create", "lab", "--ha"))  # its HA settings (tunnel_ha) go along
     _ok(sh("vnet", "add", "staging", "--comment", "stage"))
     _ok(sh("route", "add", "10.0.0.0/16", "--tunnel", "office"))
     _ok(sh("route", "add", "2001:db8::/48", "--tunnel", "lab", "--vnet", "staging", "--comment", "v6"))
@@ -98,6 +99,7 @@ def test_copy_round_trip_sqlite_postgresql_sqlite_is_identical(sh, paths: Paths,
     pg = pg_cluster.new_database()
     done = json.loads(_ok(sh("controller", "copy", "--from", source, "--to", pg, "--json")))
     assert done["rows"]["routes"] == 4 and done["rows"]["connectors"] == 1 and done["rows"]["api_tokens"] == 1
+    assert done["rows"]["connector_reports"] == 1 and done["rows"]["tunnel_ha"] == 1  # its version; lab's mode
     assert PASSWORD not in json.dumps(done)
     back = tmp_path / "back"
     _ok(sh("controller", "copy", "--from", pg, "--to", f"sqlite:///{back}"))

@@ -7,8 +7,8 @@ every shape: the types of Cloudflare's official Python SDK, ``cloudflare`` 5.9.0
 files under ``cloudflare/types/zero_trust/`` named beside each entry, and its resources
 (``cloudflare/resources/zero_trust/...``) for methods, paths and query parameters. The
 operations reuse the subset's own components where the SDK's model is the same; only
-what is new is defined here. The HA endpoints of ``warp_connector`` (connections,
-failover, configurations) are left to the change that serves them.
+what is new is defined here, the HA endpoints of ``warp_connector`` (connections,
+failover, configurations) included.
 """
 
 from __future__ import annotations
@@ -52,6 +52,99 @@ def _get(op_id: str, summary: str, description: str, params: list, single: str, 
     }
 
 
+def _put(op_id: str, summary: str, description: str, params: list, body: dict, single: dict, tag: str,
+         source: str) -> dict:
+    out = _get(op_id, summary, description, params, "tunnel_api-response-single", tag, source)
+    out["requestBody"] = {"content": {"application/json": {"schema": body}}, "required": True}
+    out["responses"]["200"]["content"]["application/json"]["schema"] = single
+    out["responses"]["4XX"]["content"]["application/json"]["schema"] = {"allOf": [
+        single, _ref("tunnel_api-response-common-failure")]}
+    return out
+
+
+def _ha(subset: dict[str, Any]) -> dict[str, Any]:
+    """The HA endpoints of a WARP Connector tunnel (SDK 5.9.0, tunnels/warp_connector/)."""
+    tunnel = [_path("account_id", "tunnel_account_id"), _path("tunnel_id", "tunnel_tunnel_id")]
+    connections = _get(
+        "cloudflare-tunnel-list-warp-connector-connections", "List WARP Connector Tunnel connections",
+        "Fetches connection details for a WARP Connector Tunnel: its clients (replicas) and their HA status.",
+        copy.deepcopy(tunnel), "tunnel_warp_connector_clients_response", "Warp Connector",
+        "tunnels/warp_connector/connection_get_response.py "
+        "(resources/zero_trust/tunnels/warp_connector/connections.py: get, a single page)")
+    failover = _put(
+        "cloudflare-tunnel-warp-connector-failover", "Trigger a WARP Connector Tunnel failover",
+        "Triggers a manual failover for a specific WARP Connector Tunnel, setting the specified client as the "
+        "active connector.", copy.deepcopy(tunnel),
+        {"properties": {"client_id": _ref("tunnel_client_id")}, "required": ["client_id"], "type": "object",
+         "x-source": SDK + "tunnels/warp_connector/failover_update_params.py"},
+        {"allOf": [_ref("tunnel_api-response-single"),
+                   {"properties": {"result": {"nullable": True, "type": "object"}}, "type": "object"}]},
+        "Warp Connector", "resources/zero_trust/tunnels/warp_connector/failover.py: update (ResultWrapper[object])")
+    get_config = _get(
+        "cloudflare-tunnel-get-warp-connector-configuration", "Get WARP Connector Tunnel HA configuration",
+        "Gets the high-availability configuration of a WARP Connector tunnel.", copy.deepcopy(tunnel),
+        "tunnel_warp_connector_configuration_response", "Warp Connector",
+        "tunnels/warp_connector/configuration_get_response.py (resources/zero_trust/tunnels/warp_connector/configurations.py: get)")
+    put_config = _put(
+        "cloudflare-tunnel-put-warp-connector-configuration", "Update WARP Connector Tunnel HA configuration",
+        "Adds or updates the high-availability configuration for a WARP Connector tunnel.", copy.deepcopy(tunnel),
+        {"properties": {"ha_mode": _ref("tunnel_ha_mode"), "config": _ref("tunnel_ha_config")},
+         "required": ["ha_mode"], "type": "object",
+         "x-source": SDK + "tunnels/warp_connector/configuration_update_params.py"},
+        _ref("tunnel_warp_connector_configuration_response"), "Warp Connector",
+        "tunnels/warp_connector/configuration_update_response.py (resources/zero_trust/tunnels/warp_connector/configurations.py: update)")
+    return {
+        f"{_A}/warp_connector/{{tunnel_id}}/connections": {"get": connections},
+        f"{_A}/warp_connector/{{tunnel_id}}/failover": {"put": failover},
+        f"{_A}/warp_connector/{{tunnel_id}}/configurations": {"get": get_config, "put": put_config},
+    }
+
+
+_VIPS = {"items": {"properties": {"address": {"description": "Virtual IP address (IPv4 or IPv6).", "type": "string"}},
+                   "required": ["address"], "type": "object"}, "type": "array"}
+HA_SCHEMAS: dict[str, Any] = {
+    "tunnel_warp_connector_clients_response": {"allOf": [
+        _ref("tunnel_api-response-collection"),
+        {"properties": {"result": {"items": _ref("tunnel_warp_connector_client"), "type": "array"}},
+         "type": "object"}]},
+    "tunnel_ha_mode": {
+        "description": "High-availability mode for the WARP Connector tunnel. `none` means HA is enabled but no "
+                       "provider is configured yet (newly created tunnels default to this). `disabled` means HA is "
+                       "explicitly turned off. `aws` uses AWS ENI move for failover. `local` uses virtual IPs "
+                       "(VIPs) on the local interface.",
+        "enum": ["none", "disabled", "aws", "local"], "type": "string",
+        "x-source": SDK + "tunnels/warp_connector/configuration_get_response.py (ha_mode)"},
+    "tunnel_ha_config": {
+        "description": "Provider-specific configuration. Required shape depends on ha_mode. For `aws`, must "
+                       "contain `fnr_id`. For `local`, must contain `vips`. For `none` and `disabled`, must be "
+                       "empty or omitted.",
+        "oneOf": [
+            {"properties": {"fnr_id": {"type": "string"}}, "required": ["fnr_id"], "type": "object"},
+            {"properties": {"vips": _VIPS, "vips_previous": _VIPS}, "required": ["vips"], "type": "object"},
+        ],
+        "x-source": SDK + "tunnels/warp_connector/configuration_get_response.py (Config)"},
+    "tunnel_warp_connector_configuration": {
+        "properties": {
+            "configuration_version": {"description": "Monotonically increasing configuration version, "
+                                                     "incremented on each PUT.", "type": "integer"},
+            "created_at": {"description": "Timestamp of when the resource was created.", "format": "date-time",
+                           "type": "string"},
+            "ha_mode": _ref("tunnel_ha_mode"),
+            "tunnel_id": {"description": "UUID of the tunnel.", "type": "string"},
+            "config": _ref("tunnel_ha_config"),
+            "updated_at": {"description": "Timestamp of the last update. Null if never updated.",
+                           "format": "date-time", "nullable": True, "type": "string"},
+        },
+        "required": ["configuration_version", "created_at", "ha_mode", "tunnel_id"],
+        "type": "object",
+        "x-source": SDK + "tunnels/warp_connector/configuration_get_response.py (ConfigurationGetResponse)"},
+    "tunnel_warp_connector_configuration_response": {"allOf": [
+        _ref("tunnel_api-response-single"),
+        {"properties": {"result": {"allOf": [_ref("tunnel_warp_connector_configuration")], "nullable": True}},
+         "type": "object"}]},
+}
+
+
 def build(subset: dict[str, Any]) -> dict[str, Any]:
     cfd_list = subset["paths"][f"{_A}/cfd_tunnel"]["get"]
     list_all = _get(
@@ -92,6 +185,7 @@ def build(subset: dict[str, Any]) -> dict[str, Any]:
                 "tunnel_warp_connector_client_response", "Warp Connector",
                 "tunnels/warp_connector/connector_get_response.py "
                 "(resources/zero_trust/tunnels/warp_connector/connectors.py: get)")},
+            **_ha(subset),
         },
         "x-query-parameters": {
             f"get {_A}/teamnet/virtual_networks": [{
@@ -163,6 +257,7 @@ def build(subset: dict[str, Any]) -> dict[str, Any]:
                 },
                 "type": "object",
                 "x-source": SDK + "tunnels/warp_connector/connector_get_response.py (Conn)"},
+            **copy.deepcopy(HA_SCHEMAS),
         }},
     }
 

@@ -1,6 +1,9 @@
 """The high-availability topology and its traffic (shared by tests/host/test_ha.py and benchmarks/failover.py).
 
 WAN: a bridge joining the hub (192.0.2.1), replicas A1 (.11) and A2 (.13) of tunnel site-a, connector B (.12).
+With ``second_vnet``: replicas B1 (.21) and B2 (.23) of tunnel stage-a in the virtual network ``staging``,
+on a LAN of their own (the same 10.1.0.0/24, gateway 10.1.0.1, host C at .10), served by a second hub
+interface (port 51821) on the same hub: each vnet has its own election.
 Site A's LAN: a bridge namespace joining A1 (lan0 10.1.0.2), A2 (lan0 10.1.0.3) and host A (10.1.0.10),
 whose default gateway is the shared address 10.1.0.1 that the active replica holds.
 Site B: connector B (10.2.0.1) and host B (10.2.0.10, default via B).
@@ -28,6 +31,10 @@ from tests.host.conftest import Lab, ip
 
 GATEWAY = "10.1.0.1/24"
 ROLES = ("wan", "hub", "a1", "a2", "lana", "hosta", "conb", "hostb")
+SECOND_VNET_ROLES = ("b1", "b2", "lanc", "hostc")
+#: each replica's partner and the hub interface (by role) that routes its tunnel
+PARTNER = {"a1": "a2", "a2": "a1", "b1": "b2", "b2": "b1"}
+HUB_OF = {"a1": "hub", "a2": "hub", "b1": "hub2", "b2": "hub2"}
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 
 TRAFFIC = r"""
@@ -112,6 +119,11 @@ class HaSite:
     ns: dict[str, str]
     wg: dict[str, str]
     clients: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: more environment per role: with a served controller, where it is and which token (:func:`use_served`)
+    role_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the role that runs the admin's commands (tunnels, routes, tokens): "ctl" (the embedded
+    #: controller, outside any namespace) or, with a served controller, "hub" (where it listens)
+    admin: str = "ctl"
 
     def env(self, role: str) -> dict[str, str]:
         return {
@@ -121,6 +133,7 @@ class HaSite:
             "WARPCLI_RUN_DIR": str(self.tmp / f"run-{role}"),
             "WARPCLI_SECRET_BACKEND": "file",
             "NO_COLOR": "1",
+            **self.role_env.get(role, {}),
         }
 
     def run_dir(self, role: str) -> Path:
@@ -156,13 +169,12 @@ class HaSite:
     def address(self, role: str) -> str:
         return json.loads(self.warpcli(role, "status", "--json", check=False).stdout)["address"]
 
-    def hub_owner(self) -> str | None:
-        """The replica the hub's WireGuard routes 10.1.0.0/24 to (by its device address)."""
-        out = self.lab.sh(self.ns["hub"], "ip", "route", "get", "10.1.0.10", check=False).stdout
-        del out
+    def hub_owner(self, hub: str = "hub") -> str | None:
+        """The replica the hub's WireGuard routes 10.1.0.0/24 to (by its device address); ``hub``:
+        the hub interface's role (``hub2``: the second vnet's)."""
         from warpcli.host.uapi import UapiClient
 
-        dev = UapiClient(self.wg["hub"]).get_device()
+        dev = UapiClient(self.wg[hub]).get_device()
         owners = [p for p in dev.peers if "10.1.0.0/24" in p.allowed_ips]
         assert len(owners) <= 1, "one CIDR on two peers"
         if not owners:
@@ -266,8 +278,8 @@ def _readline(proc: subprocess.Popen, timeout: float = 30.0) -> str:
     return line.strip()
 
 
-def build(lab: Lab, tmp: Path) -> HaSite:
-    ns = {role: lab.netns(role) for role in ROLES}
+def build(lab: Lab, tmp: Path, *, second_vnet: bool = False) -> HaSite:
+    ns = {role: lab.netns(role) for role in ROLES + (SECOND_VNET_ROLES if second_vnet else ())}
     for bridge_ns in (ns["wan"], ns["lana"]):
         ip("-n", bridge_ns, "link", "add", "br0", "type", "bridge")
         ip("-n", bridge_ns, "link", "set", "br0", "up")
@@ -282,24 +294,81 @@ def build(lab: Lab, tmp: Path) -> HaSite:
     lab.veth(ns["conb"], ns["hostb"], "10.2.0.1/24", "10.2.0.10/24", name_a="lan0", name_b="eth0")
     ip("-n", ns["hostb"], "route", "add", "default", "via", "10.2.0.1")
     wgs = {role: lab.wg_name() for role in ("hub", "a1", "a2", "conb")}
+    if second_vnet:
+        ip("-n", ns["lanc"], "link", "add", "br0", "type", "bridge")
+        ip("-n", ns["lanc"], "link", "set", "br0", "up")
+        for role, addr, port in (("b1", "192.0.2.21/24", "p5"), ("b2", "192.0.2.23/24", "p6")):
+            lab.veth(ns[role], ns["wan"], addr, None, name_a="wan0", name_b=port)
+            ip("-n", ns["wan"], "link", "set", port, "master", "br0")
+        for role, addr, port in (("b1", "10.1.0.2/24", "l1"), ("b2", "10.1.0.3/24", "l2"),
+                                 ("hostc", "10.1.0.10/24", "l3")):
+            lab.veth(ns[role], ns["lanc"], addr, None, name_a="lan0" if role != "hostc" else "eth0", name_b=port)
+            ip("-n", ns["lanc"], "link", "set", port, "master", "br0")
+        ip("-n", ns["hostc"], "route", "add", "default", "via", "10.1.0.1")
+        wgs.update({role: lab.wg_name() for role in ("hub2", "b1", "b2")})
     return HaSite(lab, tmp, ns, wgs)
 
 
+def use_served(s: HaSite, url: str, account_id: str, api_token: str) -> None:
+    """Every host talks to the controller ``controller serve`` runs at ``url`` (in the hub's namespace):
+    the admin and the hub with the API token, each connector with only its tunnel token and its own
+    state directory (it is given the URL; `enroll` writes it into its connector.toml)."""
+    s.admin = "hub"
+    s.role_env["hub"] = {"WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": url,
+                         "CLOUDFLARE_ACCOUNT_ID": account_id, "CLOUDFLARE_API_TOKEN": api_token}
+    for role in ("a1", "a2", "conb"):
+        s.role_env[role] = {"WARPCLI_CONTROLLER": "cloudflare", "WARPCLI_API_URL": url,
+                            "WARPCLI_STATE_DIR": str(s.tmp / f"state-{role}")}
+
+
+def follow_hub(s: HaSite, interval: float = 0.5) -> subprocess.Popen:
+    """``hub up --follow`` in the hub's namespace (it reports to the controller at every poll)."""
+    with open(s.tmp / "hub-follow.log", "wb") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", s.ns["hub"], WARPCLI, "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface",
+             s.wg["hub"], "--follow", "--interval", str(interval)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=s.env("hub"))
+    s.lab.procs.append(proc)
+    return proc
+
+
 def bring_up(s: HaSite, *, a1: tuple[str, ...] = (), a2: tuple[str, ...] = (), priorities=(200, 100)) -> None:
-    s.warpcli("ctl", "tunnel", "create", "site-a")
-    s.warpcli("ctl", "tunnel", "create", "site-b")
-    s.warpcli("ctl", "route", "add", "10.1.0.0/24", "--tunnel", "site-a")
-    s.warpcli("ctl", "route", "add", "10.2.0.0/24", "--tunnel", "site-b")
-    token = s.warpcli("ctl", "tunnel", "token", "site-a").stdout
+    admin = s.admin
+    s.warpcli(admin, "tunnel", "create", "site-a")
+    s.warpcli(admin, "tunnel", "create", "site-b")
+    s.warpcli(admin, "route", "add", "10.1.0.0/24", "--tunnel", "site-a")
+    s.warpcli(admin, "route", "add", "10.2.0.0/24", "--tunnel", "site-b")
+    token = s.warpcli(admin, "tunnel", "token", "site-a").stdout
     for role, prio in zip(("a1", "a2"), priorities, strict=True):
         s.warpcli(role, "enroll", "--interface", s.wg[role], "--priority", str(prio), input=token)
-    s.warpcli("conb", "enroll", "--tunnel", "site-b", "--interface", s.wg["conb"])
+    if admin == "ctl":
+        s.warpcli("conb", "enroll", "--tunnel", "site-b", "--interface", s.wg["conb"])
+    else:  # a served controller: the connector holds only its tunnel token
+        s.warpcli("conb", "enroll", "--interface", s.wg["conb"], input=s.warpcli(admin, "tunnel", "token",
+                                                                                 "site-b").stdout)
     s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"])
     s.track()
     s.warpcli("conb", "up")
     s.track()
     for role, extra in (("a1", a1), ("a2", a2)):
         s.warpcli(role, "up", "--lan-gateway", GATEWAY, "--lan-interface", "lan0", *extra)
+        s.track()
+
+
+def bring_up_second_vnet(s: HaSite, priorities=(100, 200)) -> None:
+    """Tunnel stage-a in vnet ``staging`` (the same CIDR as site-a), replicas B1 and B2 (B2 preferred:
+    the other way round from site A), and the hub's second interface."""
+    admin = s.admin
+    s.warpcli(admin, "vnet", "add", "staging")
+    s.warpcli(admin, "tunnel", "create", "stage-a")
+    s.warpcli(admin, "route", "add", "10.1.0.0/24", "--tunnel", "stage-a", "--vnet", "staging")
+    token = s.warpcli(admin, "tunnel", "token", "stage-a").stdout
+    for role, prio in zip(("b1", "b2"), priorities, strict=True):
+        s.warpcli(role, "enroll", "--vnet", "staging", "--interface", s.wg[role], "--priority", str(prio), input=token)
+    s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51821", "--vnet", "staging", "--interface", s.wg["hub2"])
+    s.track()
+    for role in ("b1", "b2"):
+        s.warpcli(role, "up", "--lan-gateway", GATEWAY, "--lan-interface", "lan0")
         s.track()
 
 
@@ -315,11 +384,11 @@ def wait_for(cond, what: str, bound: float = 60.0):
 
 
 def wait_active(s: HaSite, role: str, bound: float = 60.0) -> None:
-    """``role`` holds the gateway, the other replica does not, and the hub routes site A's CIDR to it."""
-    other = "a2" if role == "a1" else "a1"
+    """``role`` holds the gateway, its partner does not, and the hub routes its tunnel's CIDR to it."""
+    other = PARTNER[role]
     addr = s.address(role)
     try:
-        wait_for(lambda: s.holds_gateway(role) and not s.holds_gateway(other) and s.hub_owner() == addr
+        wait_for(lambda: s.holds_gateway(role) and not s.holds_gateway(other) and s.hub_owner(HUB_OF[role]) == addr
                  and s.status(role).get("role") == "active",
                  f"{role} active (gateway, hub routes, status)", bound)
     except AssertionError as exc:

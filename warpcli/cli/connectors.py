@@ -25,7 +25,8 @@ def list_(
                                                        autocompletion=completion.vnet_names)] = None,
     json: Json = False,
 ) -> None:
-    """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen."""
+    """Enrolled connectors: id, tunnel, virtual network, device address, public key, last seen,
+    warpcli version and HA role (priority), as the hub last reported them."""
     connectors = service.list_connectors(reading(ctx, json=json), tunnel=tunnel, vnet=vnet)
     render.show(connectors, views.CONNECTOR, json=json, empty="no connectors")
 

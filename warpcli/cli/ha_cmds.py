@@ -7,6 +7,8 @@ import typer
 from warpcli.cli import render
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
+from warpcli.core import service
+from warpcli.core.errors import InvalidInput
 
 app = typer.Typer(
     add_completion=False,
@@ -28,11 +30,30 @@ def _show(result: dict, json: bool, text: str) -> None:
 
 
 @app.command("promote")
-def promote(ctx: typer.Context, timeout: Timeout = 8.0, json: Json = False) -> None:
-    """Make this replica the active one (no TCP connection is lost); it keeps the role until drained."""
+def promote(
+    ctx: typer.Context,
+    timeout: Timeout = 8.0,
+    tunnel: Annotated[str | None, typer.Option("--tunnel", help="With --replica: the tunnel (name or id).")] = None,
+    replica_ref: Annotated[str | None, typer.Option(
+        "--replica", metavar="ID|ADDRESS",
+        help="Promote this replica of --tunnel through the controller (Cloudflare's failover endpoint; on a "
+             "served controller the hub's `--follow` passes it on), from any host.")] = None,
+    json: Json = False,
+) -> None:
+    """Make this replica the active one (no TCP connection is lost); it keeps the role until drained.
+
+    With --tunnel and --replica, ask the controller instead, from any host with an API token,
+    and wait until the replica is reported active."""
     from warpcli.host.ha import replica
 
     rt = runtime(ctx, json=json)
+    if (tunnel is None) != (replica_ref is None):
+        raise InvalidInput("--tunnel and --replica go together")
+    if tunnel is not None and replica_ref is not None:
+        c = service.failover(rt.controller, tunnel, replica_ref, timeout=timeout)
+        _show({"role": c.role, "hub_owner": c.address or c.id, "drained": False}, json,
+              f"active: replica {c.address or c.id} of tunnel {c.tunnel_name or tunnel!r}")
+        return
     result = replica.promote(rt.settings.run_dir, _ifname(rt), timeout=timeout)
     _show(result, json, "active: this replica holds the gateway address and the hub routes to it")
 

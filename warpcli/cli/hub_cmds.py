@@ -46,7 +46,8 @@ def up(
     highest --priority hub they reach and fail over to the next.
 
     With --follow it keeps running and reconciles again whenever a connector enrolls
-    or leaves, or the vnet's routes change (JSON: one object per line).
+    or leaves, or the vnet's routes change (JSON: one object per line); at every poll it
+    reports each connector's latest handshake and HA role to the controller.
     """
     from warpcli.host import hub
     from warpcli.host.connector import require_root
@@ -84,8 +85,18 @@ def up(
         metrics = following.Metrics(metrics_listen, "hub",
                                     lambda: peers.peer_samples([interface], run_dir=rt.settings.run_dir), routes)
     if follow:
-        following.run(reconcile, lambda: rt.controller.state_version(v.id), interval=interval, show=show,
-                      metrics=metrics)
+        from warpcli.host.hub_report import HubReporter, reporting
+
+        reporter = HubReporter(rt.controller, v.id, interface, rt.settings.run_dir)
+
+        def reconcile_and_refresh():
+            result = reconcile()
+            reporter.refresh()
+            return result
+
+        following.run(reconcile_and_refresh, reporting(lambda: rt.controller.state_version(v.id), reporter,
+                                                       render.follow_message),
+                      interval=interval, show=show, metrics=metrics)
     else:
         with progress.stepped("planning" if dry_run else "bringing the hub up", "kernel changes",
                               json=json) as report:

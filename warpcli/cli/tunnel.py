@@ -24,12 +24,14 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="A name, unique in the account.", show_default=False)],
     if_not_exists: IfNotExists = False,
+    ha: Annotated[bool, typer.Option("--ha", help="Meant for replicas (Cloudflare's `ha: true`; HA mode `none`).")]
+    = False,
     json: Json = False,
 ) -> None:
     """Create a tunnel; print its id. The token goes to the keyring (or the 0600 fallback file)."""
     rt = runtime(ctx, json=json)
     ctrl = rt.controller
-    result = service.create_tunnel(ctrl, name, if_not_exists=if_not_exists)
+    result = service.create_tunnel(ctrl, name, if_not_exists=if_not_exists, ha=ha)
     tunnel = result.obj
     if result.created:
         render.message(f"created tunnel {tunnel.name!r}; its token is kept {ctrl.token_home()} (`warpcli tunnel token`)")
@@ -52,17 +54,20 @@ def list_(
 
 @app.command("show")
 def show(ctx: typer.Context, tunnel: Name, json: Json = False) -> None:
-    """Show one tunnel and its routes."""
+    """Show one tunnel, its replicas (role, priority, last role change, last seen) and its routes."""
     ctrl = reading(ctx, json=json)
     t = service.resolve_tunnel(ctrl, tunnel)
+    replicas = service.tunnel_replicas(ctrl, t)
     if json:
-        render.emit_json(t)
+        render.emit_json({**t.to_dict(), "replicas": [c.to_dict() for c in replicas]})
         return
     routes = list(ctrl.list_routes(RouteFilter(tunnel_id=t.id)))
     render.fields([
         ("name", t.name), ("id", t.id), ("type", t.tun_type), ("status", t.status),
-        ("created", t.created_at), ("routes", len(routes)),
+        ("created", t.created_at), ("replicas", len(replicas)), ("routes", len(routes)),
     ])
+    if replicas:
+        render.show(replicas, views.REPLICA, json=False)
     if routes:
         render.show(routes, views.TUNNEL_ROUTE, json=False)
 

@@ -22,7 +22,12 @@ VNET: View = (("NAME", "name"), ("ID", "id"), ("DEFAULT", lambda v: "yes" if v.i
               ("COMMENT", "comment"), ("CREATED", "created_at"))
 CONNECTOR: View = (("ID", "id"), ("TUNNEL", lambda c: c.tunnel_name or c.tunnel_id), ("VNET ID", "virtual_network_id"),
                    ("ADDRESS", "address"), ("PUBLIC KEY", "public_key"), ("CREATED", "created_at"),
-                   ("LAST SEEN", lambda c: c.last_seen or "never"))
+                   ("LAST SEEN", lambda c: c.last_seen or "never"), ("VERSION", lambda c: c.version or "-"),
+                  ("ROLE", lambda c: "-" if c.role is None else c.role if c.priority is None else f"{c.role} ({c.priority})"))
+REPLICA: View = (("ADDRESS", "address"), ("ROLE", lambda c: c.role or "-"),
+                 ("PRIORITY", lambda c: "-" if c.priority is None else str(c.priority)),
+                 ("ROLE SINCE", lambda c: c.role_changed_at or "-"), ("LAST SEEN", lambda c: c.last_seen or "never"),
+                 ("VERSION", lambda c: c.version or "-"), ("ID", "id"))
 LOCAL_ROUTE: View = (("NETWORK", "network"), ("VIA", "via"), ("DEV", "dev"))
 
 

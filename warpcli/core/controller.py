@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 
 from warpcli.core.cidr import Network
+from warpcli.core.liveness import ConnectorReport, FailoverRequest, TunnelHa
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
 from warpcli.core.records import record
 
@@ -144,9 +145,10 @@ class Controller(ABC):
     @abstractmethod
     def register_connector(
         self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
-        tunnel_token: bool = False,
+        tunnel_token: bool = False, version: str | None = None,
     ) -> Connector:
         """Enroll a host's public key; allocate its device address. Idempotent per key.
+        ``version``: the host's warpcli version, recorded with it.
 
         ``tunnel_token``: the caller holds only the tunnel's token, so the tunnel may join
         only a virtual network where it has a route (with no route at all, the default
@@ -187,6 +189,43 @@ class Controller(ABC):
     def delete_hub(self, virtual_network_id: str | None = None, *, hub_id: str | None = None) -> Hub:
         """Remove the hub ``hub_id`` of the vnet; without it, the vnet's only hub (Conflict
         when it has several: say which)."""
+
+    # -- what runs: the hub's reports and HA (core.liveness) -------------------------------
+    # Concrete so that a backend without them still loads; they never move state_version.
+    def report_connectors(self, virtual_network_id: str | None,
+                          reports: Iterable[ConnectorReport]) -> list[FailoverRequest]:
+        """Record what the hub of a vnet knows of its connectors (latest handshake, HA role);
+        answer the failover requests pending for that vnet, for the hub to carry out."""
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller takes no reports from a hub")
+
+    def request_failover(self, tunnel_id: str, connector_id: str) -> FailoverRequest:
+        """Ask for a replica of a tunnel to become its active one (Cloudflare's ``failover``)."""
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller cannot fail a tunnel over")
+
+    def get_tunnel_ha(self, tunnel_id: str) -> TunnelHa:
+        """A tunnel's HA settings (Cloudflare's ``configurations``)."""
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller keeps no HA settings")
+
+    def set_tunnel_ha(self, tunnel_id: str, ha_mode: str, config: dict | None = None) -> TunnelHa:
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller keeps no HA settings")
+
+    def list_replicas(self, tunnel_id: str) -> list[Connector]:
+        """A tunnel's replicas with their roles; on a controller that enrolls hosts, its connectors."""
+        return self.list_connectors(tunnel_id=tunnel_id)
+
+    def create_ha_tunnel(self, name: str) -> Tunnel:
+        """Create a tunnel meant for replicas (Cloudflare: ``ha: true``; its ``ha_mode`` is ``none``)."""
+        t = self.create_tunnel(name)
+        self.set_tunnel_ha(t.id, "none")
+        return t
 
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         """Each route as JSON text, the shape of :meth:`Route.to_dict`.

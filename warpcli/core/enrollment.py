@@ -165,7 +165,10 @@ def enroll(
                 hint="pass --force to enroll it in another tunnel",
             )
     private, public = keygen()
-    connector = ctrl.register_connector(t.id, public, virtual_network_id=v.id, tunnel_token=token is not None)
+    from warpcli import __version__
+
+    connector = ctrl.register_connector(t.id, public, virtual_network_id=v.id, tunnel_token=token is not None,
+                                        version=__version__)
     cfg = ConnectorConfig(
         connector_id=connector.id, tunnel_id=t.id, tunnel_name=t.name, virtual_network_id=v.id,
         address=connector.address, interface=interface or (current.interface if current else DEFAULT_INTERFACE),

@@ -105,6 +105,11 @@ class Connector(Record):
     tunnel_name: str | None = None
     last_seen: str | None = None
     deleted_at: str | None = None
+    #: what the hub and the connector report (core.liveness); none of it moves the state version
+    version: str | None = None  #: the connector's warpcli version (at enrollment, or as last reported)
+    role: str | None = None  #: a replica's HA role as the hub hears it: active, standby or fault
+    priority: int | None = None  #: a replica's HA priority as the hub hears it
+    role_changed_at: str | None = None  #: when the hub saw that role start
 
 
 

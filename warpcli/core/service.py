@@ -88,9 +88,10 @@ class Created(Generic[T]):
     created: bool
 
 
-def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False) -> Created[Tunnel]:
+def create_tunnel(ctrl: Controller, name: str, *, if_not_exists: bool = False, ha: bool = False) -> Created[Tunnel]:
+    """``ha``: a tunnel meant for replicas (Cloudflare's ``ha: true``; its ``ha_mode`` is ``none``)."""
     try:
-        return Created(ctrl.create_tunnel(name), True)
+        return Created(ctrl.create_ha_tunnel(name) if ha else ctrl.create_tunnel(name), True)
     except Conflict as exc:
         if if_not_exists and isinstance(exc.existing, Tunnel):
             return Created(exc.existing, False)
@@ -297,6 +298,38 @@ def list_connectors(ctrl: Controller, *, tunnel: str | None = None, vnet: str | 
     names = {t.id: t.name for t in ctrl.list_tunnels()} if any(c.tunnel_name is None for c in found) else {}
     out = [c if c.tunnel_name is not None else replace(c, tunnel_name=names.get(c.tunnel_id)) for c in found]
     return sorted(out, key=lambda c: (c.tunnel_name or "", parse_address(c.address), c.id))
+
+
+def tunnel_replicas(ctrl: Controller, tunnel: Tunnel) -> list[Connector]:
+    """The tunnel's connectors (its replicas), by address, with what the hubs reported of them."""
+    found = ctrl.list_replicas(tunnel.id)
+    return sorted((c if c.tunnel_name else replace(c, tunnel_name=tunnel.name) for c in found),
+                  key=lambda c: (parse_address(c.address) if c.address else (0, 0), c.id))
+
+
+def failover(ctrl: Controller, tunnel: str, replica: str, *, timeout: float = 0.0,
+             poll: float = 0.5) -> Connector:
+    """Ask the controller to make ``replica`` (id or device address) the tunnel's active one; with a
+    ``timeout``, wait (polling) until the hubs report it active, else Conflict."""
+    import time
+
+    t = resolve_tunnel(ctrl, tunnel)
+    found = [c for c in ctrl.list_replicas(t.id) if replica.lower() in (c.id, c.address)]
+    if not found:
+        raise NotFound(f"tunnel {t.name!r} has no replica {replica!r}",
+                       hint=f"`warpcli tunnel show {t.name}` lists them")
+    ctrl.request_failover(t.id, found[0].id)
+    deadline = time.monotonic() + timeout
+    while timeout > 0:
+        now = [c for c in ctrl.list_replicas(t.id) if c.id == found[0].id]
+        if now and now[0].role == "active":
+            return now[0]
+        if time.monotonic() >= deadline:
+            raise Conflict(f"the failover to {found[0].address or found[0].id} was asked for, but it was not "
+                           f"reported active within {timeout:g} s",
+                           hint="the hub passes it on at its next poll (`hub up --follow`); see `warpcli tunnel show`")
+        time.sleep(poll)
+    return found[0]
 
 
 def find_connector(ctrl: Controller, ref: str) -> Connector:

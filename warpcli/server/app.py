@@ -20,8 +20,11 @@ it as it talks to Cloudflare. Documented choices where the API leaves room:
 - ``POST .../virtual_networks`` takes ``is_default`` (the schema's name) and
   ``is_default_network`` (what cloudflared sends).
 - ``PATCH .../warp_connector/{id}`` renames a tunnel (``name``; the same conflict rules
-  as create); ``tunnel_secret`` is refused (400, code 1009), as is ``ha: true`` on create
-  (no HA replicas here).
+  as create); ``tunnel_secret`` is refused (400, code 1009). ``ha: true`` on create makes
+  the tunnel's ``ha_mode`` ``none`` (Cloudflare's default for HA tunnels).
+- HA (Cloudflare's ``connections``, ``failover``, ``configurations``): the replicas are the
+  tunnel's enrolled connectors, their ``ha_status`` comes from the hubs' reports
+  (``hub up --follow``); a failover request is carried out by the hub of the replica's vnet.
 - ``GET .../tunnels`` lists every tunnel type there is here (``warp_connector`` only),
   with the filters and paging of ``.../warp_connector`` plus ``tun_types``.
 - List-valued query parameters (``tun_types``) are taken repeated (``tun_types=a&tun_types=b``,
@@ -217,6 +220,10 @@ class _Api:
             (f"{acct}/warp_connector/<tunnel_id>", ["DELETE"], self.delete_tunnel),
             (f"{acct}/warp_connector/<tunnel_id>/token", ["GET"], self.tunnel_token),
             (f"{acct}/warp_connector/<tunnel_id>/connectors/<connector_id>", ["GET"], self.get_connector),
+            (f"{acct}/warp_connector/<tunnel_id>/connections", ["GET"], self.tunnel_connections),
+            (f"{acct}/warp_connector/<tunnel_id>/failover", ["PUT"], self.failover),
+            (f"{acct}/warp_connector/<tunnel_id>/configurations", ["GET"], self.get_configuration),
+            (f"{acct}/warp_connector/<tunnel_id>/configurations", ["PUT"], self.put_configuration),
             (f"{acct}/tunnels", ["GET"], self.list_all_tunnels),
             (f"{acct}/teamnet/routes", ["GET"], self.list_routes),
             (f"{acct}/teamnet/routes", ["POST"], self.create_route),
@@ -372,7 +379,7 @@ class _Api:
         body = _body()
         name = body_str(body, "name", required=True)
         if body_bool(body, "ha"):
-            raise NotSupported("high-availability tunnels (ha) are not supported by this controller")
+            return _ok(self._tunnel(self.ctl.create_ha_tunnel(name)))
         return _ok(self._tunnel(self.ctl.create_tunnel(name)))
 
     def get_tunnel(self, account_id: str, tunnel_id: str) -> Response:
@@ -410,6 +417,34 @@ class _Api:
         if not found:
             raise NotFound(f"tunnel {tunnel.name!r} has no connector with id {connector_id}")
         return _ok(shapes.warp_connector_client(found[0]))
+
+    # -- HA: the replicas of a tunnel, as the hubs report them ------------------------------
+    def tunnel_connections(self, account_id: str, tunnel_id: str) -> Response:
+        """Every live connector (replica) of the tunnel, with its ``ha_status`` from the hub's reports."""
+        ctl = self.ctl
+        tunnel = ctl.get_tunnel(tunnel_id)
+        found = ctl.list_connectors(tunnel_id=tunnel.id)
+        return _ok([shapes.warp_connector_client(c) for c in found], shapes.result_info(1, len(found) or 1,
+                                                                                        len(found), len(found)))
+
+    def failover(self, account_id: str, tunnel_id: str) -> Response:
+        """Ask for ``client_id`` to become the active replica: the hub of its vnet picks the request
+        up with its next report (`hub up --follow`) and hands it to the replicas over the tunnel."""
+        client_id = body_str(_body(), "client_id", required=True)
+        asked = self.ctl.request_failover(tunnel_id, client_id)
+        return _ok({"tunnel_id": asked.tunnel_id, "client_id": asked.connector_id,
+                    "requested_at": asked.requested_at})
+
+    def get_configuration(self, account_id: str, tunnel_id: str) -> Response:
+        return _ok(shapes.ha_configuration(self.ctl.get_tunnel_ha(tunnel_id)))
+
+    def put_configuration(self, account_id: str, tunnel_id: str) -> Response:
+        body = _body()
+        mode = body_str(body, "ha_mode", required=True)
+        config = body.get("config")
+        if config is not None and not isinstance(config, dict):
+            raise InvalidInput("config must be an object")
+        return _ok(shapes.ha_configuration(self.ctl.set_tunnel_ha(tunnel_id, mode, config)))
 
     # -- routes -------------------------------------------------------------------
     def list_routes(self, account_id: str) -> Response:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from flask import Response
 
 #: what ``GET /warpcli/health`` lists: the extension's parts this server serves
-EXTENSIONS = ("connectors", "hubs")
+EXTENSIONS = ("connectors", "hubs", "reports")
 
 NOT_A_MEMBER = (403, 9109, "Unauthorized to access requested resource: the tunnel has no connector "
                            "in this virtual network")
@@ -152,6 +152,7 @@ ROUTES: list[tuple[str, list[str], str]] = [
     (f"{_HUB}/peers", ["GET"], "hub_peers"),
     (f"{_HUB}s", ["GET"], "list_hubs"),
     (f"{_HUB}s/<hub_id>", ["DELETE"], "delete_hub_by_id"),
+    (f"{_HUB}/report", ["POST"], "hub_report"),
 ]
 
 
@@ -218,7 +219,8 @@ class Extension:
         ctl = self.ctl
         try:
             c = ctl.register_connector(tunnel.id, key, virtual_network_id=body_str(body, "virtual_network_id"),
-                                       tunnel_token=current_principal().kind != "api")
+                                       tunnel_token=current_principal().kind != "api",
+                                       version=body_str(body, "version"))
         except AuthError as exc:  # the rule of which vnets a tunnel token may join (README, "Security")
             raise ApiError(403, 9109, f"Unauthorized to access requested resource: {exc}") from None
         return _ok({"connector": connector(c), "hub": hub(_hub_of(ctl, c.virtual_network_id)),
@@ -302,6 +304,42 @@ class Extension:
             "connectors": [connector(c) for c in ctl.list_connectors(virtual_network_id=vnet.id)],
             "routes": [peer_route(r) for r in ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))],
         })
+
+    def hub_report(self, account_id: str, virtual_network_id: str) -> Response:
+        """What the hub knows of its connectors (`hub up --follow`): stored without moving the state
+        version; the answer lists the failover requests pending for the vnet."""
+        ctl = self.ctl
+        vnet = _vnet(ctl, virtual_network_id)
+        pending = ctl.report_connectors(vnet.id, _reports(_body()))
+        return _ok({"virtual_network_id": vnet.id, "failover": [
+            {"tunnel_id": f.tunnel_id, "client_id": f.connector_id, "address": f.address,
+             "requested_at": f.requested_at} for f in pending]})
+
+
+def _reports(body: dict[str, Any]) -> list[Any]:
+    """The ``connectors`` list of a hub report, as ConnectorReports (400 for anything malformed)."""
+    from warpcli.core.errors import InvalidInput
+    from warpcli.core.liveness import ConnectorReport, check_report
+
+    items = body.get("connectors")
+    if not isinstance(items, list) or len(items) > 65536:
+        raise InvalidInput("connectors must be a list (at most 65536 items)")
+    out = []
+    for o in items:
+        if not isinstance(o, dict) or not isinstance(o.get("id"), str):
+            raise InvalidInput("each report needs a connector's id")
+        unknown = set(o) - {"id", "last_seen", "role", "priority", "role_changed_at", "version"}
+        if unknown:
+            raise InvalidInput(f"unknown field {sorted(unknown)[0]!r} in a report")
+        for name in ("last_seen", "role", "role_changed_at", "version"):
+            if o.get(name) is not None and not isinstance(o[name], str):
+                raise InvalidInput(f"{name} must be a string")
+        priority = o.get("priority")
+        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
+            raise InvalidInput("priority must be an integer")
+        out.append(check_report(ConnectorReport(o["id"], o.get("last_seen"), o.get("role"), priority,
+                                                o.get("role_changed_at"), o.get("version"))))
+    return out
 
 
 def templates() -> list[tuple[str, str]]:

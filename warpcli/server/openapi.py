@@ -39,6 +39,10 @@ SERVED: tuple[tuple[str, str], ...] = (
     ("delete", f"{_ACCT}/warp_connector/{{tunnel_id}}"),
     ("get", f"{_ACCT}/warp_connector/{{tunnel_id}}/token"),
     ("get", f"{_ACCT}/warp_connector/{{tunnel_id}}/connectors/{{connector_id}}"),
+    ("get", f"{_ACCT}/warp_connector/{{tunnel_id}}/connections"),
+    ("put", f"{_ACCT}/warp_connector/{{tunnel_id}}/failover"),
+    ("get", f"{_ACCT}/warp_connector/{{tunnel_id}}/configurations"),
+    ("put", f"{_ACCT}/warp_connector/{{tunnel_id}}/configurations"),
     ("get", f"{_ACCT}/tunnels"),
     ("get", f"{_ACCT}/teamnet/routes"),
     ("post", f"{_ACCT}/teamnet/routes"),
@@ -60,8 +64,7 @@ _DEPRECATED = ("the teamnet/routes/network/{cidr} endpoints are deprecated by Cl
                "use .../teamnet/routes and .../teamnet/routes/{route_id}")
 
 #: (method, path template, why) of the Cloudflare operations of these resources the server
-#: refuses on purpose, with 400 and code 1009 and the reason as the message. The HA
-#: endpoints of ``warp_connector`` (connections, failover, configurations) are not here.
+#: refuses on purpose, with 400 and code 1009 and the reason as the message.
 REFUSED: tuple[tuple[str, str, str], ...] = (
     *((m, f"{_ACCT}/cfd_tunnel", _CFD) for m in ("get", "post")),
     *((m, f"{_ACCT}/cfd_tunnel/{{tunnel_id}}", _CFD) for m in ("get", "patch", "delete")),

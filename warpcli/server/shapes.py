@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warpcli.core.liveness import TunnelHa
 from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
 
 
@@ -26,12 +27,28 @@ def warp_connector_client(c: Connector) -> dict[str, Any]:
     """``ConnectorGetResponse`` of Cloudflare's SDK (a WARP Connector client), from an enrolled connector.
 
     Cloudflare's fields that warpcli knows: ``id``, ``run_at`` (when it was last seen, else
-    when it enrolled), ``features`` (none) and ``conns`` (none: warpcli tracks no edge
-    connections). ``version``, ``arch`` and ``ha_status`` are not recorded, so left out.
+    when it enrolled), ``features`` (none), ``conns`` (none: warpcli tracks no edge
+    connections), ``version`` (its warpcli version, when it said) and, for a replica whose
+    role the hub reported, ``ha_status`` (``active``/``passive``, ``offline`` when not seen
+    recently: core.liveness). ``arch`` is not recorded, so left out.
     Added (warpcli): the model's own fields (its device ``address``, ``tunnel_id``,
-    ``virtual_network_id``, ``public_key``, ``created_at``, ``last_seen``…).
+    ``virtual_network_id``, ``public_key``, ``created_at``, ``last_seen``, ``role``, ``priority``,
+    ``role_changed_at``…).
     """
-    return _without_nulls({"run_at": c.last_seen or c.created_at, "features": [], "conns": [], **c.to_dict()})
+    from warpcli.core.liveness import ha_status
+
+    return _without_nulls({"run_at": c.last_seen or c.created_at, "features": [], "conns": [],
+                           "ha_status": ha_status(c.role, c.last_seen) if c.role is not None else None,
+                           **c.to_dict()})
+
+
+def ha_configuration(h: TunnelHa) -> dict[str, Any]:
+    """``ConfigurationGetResponse``: a tunnel's HA settings; ``config`` is left out when there is none
+    (the SDK's default), ``updated_at`` is null until the first PUT."""
+    d = h.to_dict()
+    if d["config"] is None:
+        del d["config"]
+    return d
 
 
 def virtual_network(v: VirtualNetwork) -> dict[str, Any]:

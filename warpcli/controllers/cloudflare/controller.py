@@ -650,11 +650,11 @@ class CloudflareController(Controller):
 
     def register_connector(
         self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
-        tunnel_token: bool = False,
+        tunnel_token: bool = False, version: str | None = None,
     ) -> Connector:
         # ``tunnel_token``: the server decides by the bearer it is sent, not by this flag
         ext = self._extension("does not register WireGuard keys")
-        body = {"public_key": public_key, "virtual_network_id": virtual_network_id}
+        body = {"public_key": public_key, "virtual_network_id": virtual_network_id, "version": version}
         # idempotent per key on the server, so a POST that timed out is simply sent again
         obj = self._create(f"{ext}/tunnels/{path_segment(tunnel_id)}/connectors",
                            {k: v for k, v in body.items() if v is not None}, lambda: None)
@@ -727,6 +727,51 @@ class CloudflareController(Controller):
         if hub_id is not None:
             path += f"s/{path_segment(hub_id)}"
         return shapes.hub(self._call("DELETE", path))
+
+    # -- what runs and HA: the extension's hub report; Cloudflare's HA endpoints --------------
+    def report_connectors(self, virtual_network_id: str | None, reports: Iterable[Any]) -> list[Any]:
+        """``POST .../warpcli/virtual_networks/{id}/hub/report`` (a warpcli server only)."""
+        from warpcli.core.liveness import FailoverRequest
+
+        body = {"connectors": [shapes.report(r) for r in reports]}
+        result = self._call("POST", self._hub_path(virtual_network_id) + "/report", body=body)
+        if not isinstance(result, dict) or not isinstance(result.get("failover"), list):
+            raise Unavailable("the API returned a malformed report answer (no failover list)")
+        return [FailoverRequest(o["tunnel_id"], o["client_id"], o["address"], o["requested_at"])
+                for o in result["failover"] if isinstance(o, dict)]
+
+    def _tunnel_path(self, tunnel_id: str) -> str:
+        return f"/warp_connector/{path_segment(tunnel_id)}"
+
+    def request_failover(self, tunnel_id: str, connector_id: str) -> Any:
+        """``PUT .../warp_connector/{id}/failover`` with ``{"client_id"}`` (Cloudflare's answer is empty)."""
+        from warpcli.core.liveness import FailoverRequest
+        from warpcli.core.model import utcnow
+
+        self._call("PUT", self._tunnel_path(tunnel_id) + "/failover", body={"client_id": connector_id})
+        return FailoverRequest(tunnel_id, connector_id, "", utcnow())
+
+    def get_tunnel_ha(self, tunnel_id: str) -> Any:
+        return shapes.tunnel_ha(self._call("GET", self._tunnel_path(tunnel_id) + "/configurations"))
+
+    def set_tunnel_ha(self, tunnel_id: str, ha_mode: str, config: dict | None = None) -> Any:
+        body: dict[str, Any] = {"ha_mode": ha_mode}
+        if config:
+            body["config"] = config
+        return shapes.tunnel_ha(self._call("PUT", self._tunnel_path(tunnel_id) + "/configurations", body=body))
+
+    def create_ha_tunnel(self, name: str) -> Tunnel:
+        """``POST .../warp_connector`` with ``ha: true``."""
+        return self._remember(shapes.tunnel(self._call("POST", "/warp_connector", body={"name": name, "ha": True})))
+
+    def list_replicas(self, tunnel_id: str) -> list[Connector]:
+        """A warpcli server: its connectors (with roles). Cloudflare: ``GET .../warp_connector/{id}/connections``,
+        each client as a Connector with its ``ha_status`` as the role (``passive``: standby, ``offline``:
+        fault); Cloudflare tells no device address or key, so those are empty."""
+        if self.warpcli_server() is not None:
+            return super().list_replicas(tunnel_id)
+        result = self._call("GET", self._tunnel_path(tunnel_id) + "/connections")
+        return [shapes.replica(o, tunnel_id) for o in result or [] if isinstance(o, dict)]
 
 
 def _deleted(obj: Any) -> Any:

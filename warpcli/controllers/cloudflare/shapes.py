@@ -57,7 +57,8 @@ def _plan(cls: type) -> tuple[tuple[str, bool, Any], ...]:
 
 
 #: fields that stay None when the API leaves them out (the model's optional strings)
-_OPTIONAL = frozenset({"tunnel_name", "virtual_network_name", "last_seen", "deleted_at"})
+_OPTIONAL = frozenset({"tunnel_name", "virtual_network_name", "last_seen", "deleted_at", "version", "role",
+                       "role_changed_at"})
 #: defaults other than "" for fields the API may leave out
 _DEFAULTS: dict[str, Any] = {"status": "inactive", "tun_type": TUN_TYPE, "is_default_network": False,
                              "address": HUB_ADDRESS}
@@ -83,7 +84,49 @@ def route(obj: Any, *, tunnel_names: dict[str, str] | None = None, vnet_names: d
 
 # -- the warpcli extension (a served warpcli controller; docs/controller-api.md) -------------
 def connector(obj: Any) -> Connector:
-    return _from_api(Connector, _need(obj, "connector", "id", "tunnel_id", "virtual_network_id", "public_key", "address"))
+    o = _need(obj, "connector", "id", "tunnel_id", "virtual_network_id", "public_key", "address")
+    return _from_api(Connector, o, priority=_int_or_none(o.get("priority")))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+ROLE_OF_HA_STATUS = {"active": "active", "passive": "standby", "offline": "fault"}
+
+
+def replica(o: dict[str, Any], tunnel_id: str) -> Connector:
+    """One client of Cloudflare's ``connections`` list (``ConnectionGetResponse``) as a Connector."""
+    run_at = o.get("run_at") if isinstance(o.get("run_at"), str) else None
+    conns = [c for c in o.get("conns") or [] if isinstance(c, dict)]
+    return Connector(
+        id=str(o.get("id") or ""), tunnel_id=tunnel_id, virtual_network_id="", public_key="",
+        address=str(o.get("address") or (conns[0].get("origin_ip") if conns else "") or ""),
+        created_at=run_at or "", last_seen=o.get("last_seen") or run_at,
+        version=o.get("version") or None, role=ROLE_OF_HA_STATUS.get(str(o.get("ha_status"))),
+        priority=o.get("priority") if isinstance(o.get("priority"), int) else None,
+        role_changed_at=o.get("role_changed_at") or None,
+    )
+
+
+def report(r: Any) -> dict[str, Any]:
+    """A ConnectorReport as the extension's ``hub/report`` body holds it (unknown fields left out)."""
+    d = {"id": r.connector_id, "last_seen": r.last_seen, "role": r.role, "priority": r.priority,
+         "role_changed_at": r.role_changed_at, "version": r.version}
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def tunnel_ha(obj: Any) -> Any:
+    """Cloudflare's ``configurations`` object."""
+    import json
+
+    from warpcli.core.liveness import TunnelHa
+
+    o = _need(obj, "configuration", "tunnel_id", "ha_mode")
+    config = o.get("config")
+    return TunnelHa(o["tunnel_id"], o["ha_mode"], int(o.get("configuration_version") or 0),
+                    _str(o, "created_at", ""), o.get("updated_at") or None,
+                    json.dumps(config, sort_keys=True, separators=(",", ":")) if config else None)
 
 
 def hub(obj: Any) -> Hub:

@@ -299,7 +299,9 @@ class PostgresController(LocalController):
         raise NotImplementedError
 
     @contextmanager
-    def _write(self) -> Iterator[Any]:
+    def _write(self, versioned: bool = True) -> Iterator[Any]:
+        """One write transaction; it adds a ``state_changes`` row when it changed data, unless
+        ``versioned=False`` (reports: frequent, and nothing a follower reconciles)."""
         import psycopg
 
         first, self._first = self._first, []
@@ -323,7 +325,7 @@ class PostgresController(LocalController):
                         yield tx
                     finally:
                         self._txconn = None
-                    if tx.wrote:  # a write that changed nothing (an apply with no changes) moves nothing
+                    if tx.wrote and versioned:  # a write that changed nothing (an apply with no changes) moves nothing
                         raw.execute("INSERT INTO state_changes DEFAULT VALUES")
                     raw.execute("COMMIT")
                     committing = True  # sent when the pipeline ends: from here on, the outcome is in doubt
@@ -629,11 +631,27 @@ class PostgresController(LocalController):
         return len(rows)
 
     @_retrying
-    def register_connector(self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
-                           tunnel_token: bool = False) -> Any:
+    def _register_connector(self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
+                            tunnel_token: bool = False) -> Any:
         self._locking("SELECT pg_advisory_xact_lock(%s)", _LOCK_CONNECTORS)
-        return super().register_connector(tunnel_id, public_key, virtual_network_id=virtual_network_id,
-                                          tunnel_token=tunnel_token)
+        return super()._register_connector(tunnel_id, public_key, virtual_network_id=virtual_network_id,
+                                           tunnel_token=tunnel_token)
+
+    @_retrying
+    def report_connectors(self, virtual_network_id: str | None, reports: Iterable[Any]) -> Any:
+        return super().report_connectors(virtual_network_id, list(reports))
+
+    @_retrying
+    def record_connector_version(self, connector_id: str, version: str) -> None:
+        super().record_connector_version(connector_id, version)
+
+    @_retrying
+    def request_failover(self, tunnel_id: str, connector_id: str) -> Any:
+        return super().request_failover(tunnel_id, connector_id)
+
+    @_retrying
+    def set_tunnel_ha(self, tunnel_id: str, ha_mode: str, config: dict | None = None) -> Any:
+        return super().set_tunnel_ha(tunnel_id, ha_mode, config)
 
     @_retrying
     def delete_connector(self, connector_id: str) -> Any:

@@ -113,6 +113,29 @@ MIGRATIONS: list[str] = [
     CREATE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
     CREATE UNIQUE INDEX hub_address ON hubs(virtual_network_id, address) WHERE deleted_at IS NULL;
     """,
+    # 5 -> 6: what runs, as the hub reports it (core.liveness), and tunnels' HA settings. Kept out of
+    # the tables a state version covers: reports arrive every few seconds and change no plan.
+    """
+    CREATE TABLE connector_reports (
+        connector_id TEXT PRIMARY KEY REFERENCES connectors(id),
+        last_seen TEXT,
+        version TEXT,
+        role TEXT,
+        priority INTEGER,
+        role_changed_at TEXT,
+        reported_at TEXT NOT NULL
+    );
+    CREATE TABLE tunnel_ha (
+        tunnel_id TEXT PRIMARY KEY REFERENCES tunnels(id),
+        ha_mode TEXT NOT NULL,
+        config TEXT,
+        configuration_version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT,
+        failover_connector_id TEXT,
+        failover_requested_at TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -216,6 +239,28 @@ POSTGRES_MIGRATIONS: list[str] = [
     CREATE INDEX hub_vnet ON hubs(virtual_network_id) WHERE deleted_at IS NULL;
     CREATE UNIQUE INDEX hub_address ON hubs(virtual_network_id, address) WHERE deleted_at IS NULL;
     """,
+    # 3 -> 4: as SQLite's 5 -> 6 (reports and HA settings; writes to them add no state_changes row)
+    """
+    CREATE TABLE connector_reports (
+        connector_id TEXT COLLATE "C" PRIMARY KEY REFERENCES connectors(id),
+        last_seen TEXT COLLATE "C",
+        version TEXT COLLATE "C",
+        role TEXT COLLATE "C",
+        priority INTEGER,
+        role_changed_at TEXT COLLATE "C",
+        reported_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE TABLE tunnel_ha (
+        tunnel_id TEXT COLLATE "C" PRIMARY KEY REFERENCES tunnels(id),
+        ha_mode TEXT COLLATE "C" NOT NULL,
+        config TEXT COLLATE "C",
+        configuration_version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C",
+        failover_connector_id TEXT COLLATE "C",
+        failover_requested_at TEXT COLLATE "C"
+    );
+    """,
 ]
 
 POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)
@@ -230,4 +275,8 @@ COPIED_TABLES: list[tuple[str, str, str]] = [
     ("hubs", "id, virtual_network_id, public_key, endpoint, created_at, updated_at, deleted_at, priority, address",
      "id"),
     ("api_tokens", "id, name, token_sha256, created_at, last_used_at, revoked_at", "id"),
+    ("connector_reports", "connector_id, last_seen, version, role, priority, role_changed_at, reported_at",
+     "connector_id"),
+    ("tunnel_ha", "tunnel_id, ha_mode, config, configuration_version, created_at, updated_at, "
+                  "failover_connector_id, failover_requested_at", "tunnel_id"),
 ]

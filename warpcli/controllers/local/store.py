@@ -18,6 +18,7 @@ from pathlib import Path
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.interface import StateStore
 from warpcli.controllers.local.readcache import Quiet, cache_for
+from warpcli.controllers.local.reports import ReportStore
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core import conflicts, faults, interrupts
 from warpcli.core.cidr import BITS, Network, as_network, format_address, mask, parse_address, parse_network
@@ -98,7 +99,7 @@ class _TxnHooks:
                 pass  # a stale secret is harmless and unusable
 
 
-class LocalController(ApiTokenStore, StateStore, Controller):
+class LocalController(ReportStore, ApiTokenStore, StateStore, Controller):
     kind = "local"
     engine = "sqlite"
     atomic_import = True
@@ -330,7 +331,9 @@ class LocalController(ApiTokenStore, StateStore, Controller):
         )
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, versioned: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction. ``versioned=False`` (reports): a write no state version counts;
+        SQLite's version is a fingerprint of the tables that matter, so it changes nothing here."""
         conn = self.conn
         if self._txn is not None:  # inside transaction(): its BEGIN and COMMIT hold for this write too
             with self._errors():
@@ -446,11 +449,12 @@ class LocalController(ApiTokenStore, StateStore, Controller):
         if where:
             sql += " WHERE " + " AND ".join(where)
         account = self.account_id
-        return [self._tunnel(r, account) for r in self._read(sql + " ORDER BY name, created_at", params)]
+        return self._with_status([self._tunnel(r, account) for r in self._read(sql + " ORDER BY name, created_at",
+                                                                               params)])
 
     def get_tunnel(self, tunnel_id: str) -> Tunnel:
         with self._errors():
-            return self._live_tunnel(self.conn, tunnel_id)
+            return self._with_status([self._live_tunnel(self.conn, tunnel_id)])[0]
 
     def update_tunnel(self, tunnel_id: str, *, name: str | None = None) -> Tunnel:
         with self._write() as conn:
@@ -1108,19 +1112,21 @@ class LocalController(ApiTokenStore, StateStore, Controller):
         return self.get_tunnel(claims["t"])
 
     _CONNECTOR_COLS = "c.id, c.tunnel_id, c.virtual_network_id, c.public_key, c.address, c.created_at, " \
-                      "c.last_seen, c.deleted_at, t.name"
+                      "COALESCE(r.last_seen, c.last_seen), c.deleted_at, t.name, r.version, r.role, r.priority, " \
+                      "r.role_changed_at"
 
     @staticmethod
     def _connector(row: tuple) -> Connector:
         return Connector(
             id=row[0], tunnel_id=row[1], virtual_network_id=row[2], public_key=row[3],
             address=format_address(4, row[4]), created_at=row[5], last_seen=row[6], deleted_at=row[7],
-            tunnel_name=row[8],
+            tunnel_name=row[8], version=row[9], role=row[10], priority=row[11], role_changed_at=row[12],
         )
 
     def _connectors(self, conn: sqlite3.Connection, where: str, params: Iterable) -> list[Connector]:
         rows = conn.execute(
             f"SELECT {self._CONNECTOR_COLS} FROM connectors c LEFT JOIN tunnels t ON t.id = c.tunnel_id "
+            "LEFT JOIN connector_reports r ON r.connector_id = c.id "
             f"WHERE c.deleted_at IS NULL {where} ORDER BY c.address",
             tuple(params),
         ).fetchall()
@@ -1145,6 +1151,17 @@ class LocalController(ApiTokenStore, StateStore, Controller):
         return candidate
 
     def register_connector(
+        self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
+        tunnel_token: bool = False, version: str | None = None,
+    ) -> Connector:
+        found = self._register_connector(tunnel_id, public_key, virtual_network_id=virtual_network_id,
+                                         tunnel_token=tunnel_token)
+        if version is not None and version != found.version:
+            self.record_connector_version(found.id, version)
+            found = replace(found, version=version)
+        return found
+
+    def _register_connector(
         self, tunnel_id: str, public_key: str, *, virtual_network_id: str | None = None,
         tunnel_token: bool = False,
     ) -> Connector:

@@ -51,11 +51,16 @@ class Ack:
     yield_to: str | None = None  #: set for the owner when another replica asked to be promoted
     replicas: dict = field(default_factory=dict)  #: address -> [role, priority, seconds since heard]
     draining: bool = False  #: the hub is going down (planned): connectors move to another hub
+    #: a failover the controller asked for (``PUT .../failover``): [address to promote, request id];
+    #: that replica promotes itself as `warpcli ha promote` would, once per request id
+    failover: list | None = None
 
     def encode(self) -> bytes:
-        d = {"v": 1, "s": self.seq, "o": self.owner, "g": self.yield_to, "r": self.replicas}
+        d: dict[str, object] = {"v": 1, "s": self.seq, "o": self.owner, "g": self.yield_to, "r": self.replicas}
         if self.draining:
             d["d"] = 1
+        if self.failover:
+            d["f"] = self.failover
         return json.dumps(d, separators=(",", ":")).encode()
 
 
@@ -74,9 +79,11 @@ def decode_probe(data: bytes) -> Probe | None:
 def decode_ack(data: bytes) -> Ack | None:
     try:
         d = json.loads(data)
+        f = d.get("f")
+        failover = [str(f[0]), str(f[1])] if isinstance(f, list) and len(f) == 2 else None
         return Ack(int(d["s"]), d.get("o") if isinstance(d.get("o"), str) else None,
                    d.get("g") if isinstance(d.get("g"), str) else None,
-                   d.get("r") if isinstance(d.get("r"), dict) else {}, bool(d.get("d")))
+                   d.get("r") if isinstance(d.get("r"), dict) else {}, bool(d.get("d")), failover)
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -120,6 +120,7 @@ class ReplicaAgent:
         self.drain_until = 0.0
         self.yield_until = 0.0
         self.promote_until = 0.0
+        self.failover_done: str | None = None  #: the id of the controller's failover request acted on
         self.ppid = os.getppid()
 
     # files keepalived and `status` read
@@ -202,6 +203,18 @@ class ReplicaAgent:
         self.state.replicas = ack.replicas
         if ack.yield_to and ack.yield_to != self.s.address and self.state.role == "active":
             self.yield_until = time.monotonic() + DRAIN_BOUND
+        if ack.failover and ack.failover[0] == self.s.address and ack.failover[1] != self.failover_done:
+            self.failover_done = ack.failover[1]
+            self._promote_self()
+
+    def _promote_self(self) -> None:
+        """What `warpcli ha promote` writes, for a failover the controller asked for (through the hub)."""
+        data = {**self.control, "drain": False, "boost": 254 - self.s.priority, "promote": time.time_ns()}
+        try:
+            write_json(self.d / "control.json", data, mkdir=False)
+        except HostError:
+            return
+        _log(f"promoted by the controller (failover request {self.failover_done})")
 
     def _on_fifo(self, line: str) -> bool:
         _log(f"keepalived: {line}")
@@ -325,9 +338,27 @@ class HubResponder:
         self.heard: dict[str, tuple[str, float]] = {}  #: connector -> (hub that says it carries it, when)
         self.hub_seen: dict[str, float] = {}  #: another hub -> when its last hello came
         self.promote: dict[str, tuple[str, float]] = {}  #: tunnel -> (address asking, until)
+        #: tunnel -> [address, request id]: failovers the controller asked for (failover.json, `hub up --follow`)
+        self.failover: dict[str, list] = {}
+        self.failover_mtime = 0.0
+        self.changed: dict[str, dict[str, float]] = {}  #: tunnel -> address -> when its role last changed (epoch)
         self._reload()
 
+    def _reload_failover(self) -> None:
+        p = self.d / "failover.json"
+        try:
+            mtime = p.stat().st_mtime
+        except OSError:
+            self.failover = {}
+            return
+        if mtime != self.failover_mtime:
+            self.failover_mtime = mtime
+            data = read_json(p)
+            self.failover = {t: [str(v[0]), str(v[1])] for t, v in (data or {}).items()
+                             if isinstance(v, list) and len(v) == 2} if isinstance(data, dict) else {}
+
     def _reload(self) -> None:
+        self._reload_failover()
         p = self.d / "peers.json"
         try:
             mtime = p.stat().st_mtime
@@ -361,6 +392,9 @@ class HubResponder:
         if probe is None or peer is None or probe.address != source or probe.tunnel_id != peer["tunnel_id"]:
             return None
         t = probe.tunnel_id
+        before = self.claims.get(t, {}).get(source)
+        if before is None or before.role != probe.role or now - before.seen > election.CLAIM_TTL:
+            self.changed.setdefault(t, {})[source] = time.time()
         self.claims.setdefault(t, {})[source] = election.Claim(probe.role, probe.priority, now)
         if probe.via:
             self.direct[source] = (probe.via, now)
@@ -371,7 +405,10 @@ class HubResponder:
         owner = self.owners.get(t)
         asking = self.promote.get(t)
         yield_to = asking[0] if asking and asking[1] > now and owner == source and asking[0] != source else None
-        return election.Ack(probe.seq, owner, yield_to, self._replicas(t, now), self.draining)
+        failover = self.failover.get(t)
+        if failover is not None and owner == failover[0] and probe.role == "active" and source == owner:
+            failover = None  # done: the replica asked for carries the tunnel
+        return election.Ack(probe.seq, owner, yield_to, self._replicas(t, now), self.draining, failover)
 
     def on_hello(self, data: bytes, source: str, now: float) -> bool:
         """Another hub says which connectors route through it; False when it is not a hello."""
@@ -471,6 +508,7 @@ class HubResponder:
                 "me": self.me, "placement": self.placed, "draining": self.draining,
                 "hubs": {h: None if h not in self.hub_seen else round(now - self.hub_seen[h], 2) for h in self.hubs},
                 "connectors": {a: [via, round(now - seen, 2)] for a, (via, seen) in self.direct.items()},
+                "changed": self.changed,
             }, mkdir=False)
         except HostError:
             pass  # the directory went away under us: the next tick sees it and exits
