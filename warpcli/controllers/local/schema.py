@@ -104,6 +104,16 @@ MIGRATIONS: list[str] = [
         ON routes(version, lo, prefixlen, virtual_network_id, tunnel_id, id, network, deleted_at)
         WHERE deleted_at IS NULL;
     """,
+    # 4 -> 5: network policies, one document per vnet (warpcli.core.policies); ``revision``
+    # moves on every write, so a read-modify-write refuses to overwrite a newer one
+    """
+    CREATE TABLE policies (
+        virtual_network_id TEXT PRIMARY KEY REFERENCES virtual_networks(id),
+        document TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -194,6 +204,15 @@ POSTGRES_MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX api_token_name ON api_tokens(name) WHERE revoked_at IS NULL;
     CREATE UNIQUE INDEX api_token_digest ON api_tokens(token_sha256);
     """,
+    # 1 -> 2: network policies (SQLite's schema 5)
+    """
+    CREATE TABLE policies (
+        virtual_network_id TEXT COLLATE "C" PRIMARY KEY REFERENCES virtual_networks(id),
+        document TEXT COLLATE "C" NOT NULL,
+        revision BIGINT NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL
+    );
+    """,
 ]
 
 POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)
@@ -207,4 +226,5 @@ COPIED_TABLES: list[tuple[str, str, str]] = [
     ("connectors", "id, tunnel_id, virtual_network_id, public_key, address, created_at, last_seen, deleted_at", "id"),
     ("hubs", "id, virtual_network_id, public_key, endpoint, created_at, updated_at, deleted_at", "id"),
     ("api_tokens", "id, name, token_sha256, created_at, last_used_at, revoked_at", "id"),
+    ("policies", "virtual_network_id, document, revision, updated_at", "virtual_network_id"),
 ]
