@@ -22,6 +22,7 @@ from warpcli.core.names import validate_comment, validate_name
 from warpcli.core.policy import ACTIONS, PORTED, PROTOCOLS, Decision, Finding, Policy, Rule, decide, lint, parse_flow
 
 MAX_RULES = 100_000
+MAX_RULE_NAME = 120  #: bytes: the hub keeps it as an nftables comment (at most 128)
 
 
 def _ports_text(ports: tuple[tuple[int, int], ...]) -> list[str]:
@@ -123,6 +124,8 @@ def make_rule(
     from warpcli.core.policy import parse_ports
 
     name = validate_name("policy rule", name)
+    if len(name.encode()) > MAX_RULE_NAME:
+        raise InvalidInput(f"policy rule name is longer than {MAX_RULE_NAME} bytes", hint="nftables keeps it as a comment")
     validate_comment(comment)
     if action not in ACTIONS:
         raise InvalidInput(f"--action {action!r} is not allow or deny")
