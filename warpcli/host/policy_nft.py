@@ -20,8 +20,9 @@ whatever the number of rules, and checking each packet of the original direction
 the first) is what cuts an established connection that a new rule denies.
 
 The whole table is replaced in one ``nft -j -f -`` transaction (add, delete, add: a table
-that a crash left behind is adopted the same way); counters survive a replacement because
-the new rule chains start from the old values. ``remove`` deletes the table. Denied packets
+that a crash left behind is adopted the same way). nft cannot start a map element's counter
+at a value, so the counts of a replaced table are kept in the hub's run state
+(``policy-IFNAME.json``) and added to the live ones. ``remove`` deletes the table. Denied packets
 are dropped (not rejected): the client sees a time-out, as behind Cloudflare Gateway.
 """
 
@@ -168,11 +169,6 @@ def _match(left: dict, right, op: str = "==") -> dict:
     return {"match": {"op": op, "left": left, "right": right}}
 
 
-def _counter(counters: dict[str, tuple[int, int]], name: str) -> dict:
-    packets, nbytes = counters.get(name, (0, 0))
-    return {"counter": {"packets": packets, "bytes": nbytes}}
-
-
 def _rule_chain(i: int) -> str:
     return f"r{i}"
 
@@ -183,15 +179,13 @@ def _verdict(rule: Rule, i: int) -> dict:
     return {"accept": None} if rule.action == "allow" else {"drop": None}
 
 
-def compile_policy(policy: Policy, ifname: str, *, counters: dict[str, tuple[int, int]] | None = None,
-                   fingerprint: str = "") -> list[dict]:
+def compile_policy(policy: Policy, ifname: str, *, fingerprint: str = "") -> list[dict]:
     """The nft JSON commands that replace the table by ``policy``, as one transaction.
 
     Each map element carries a counter and, as its comment, the name of its rule; a rule's
-    counters are the sum over its elements (a rule's old totals go to its first element).
+    counters are the sum over its elements.
     Only ``--log`` rules get a chain of their own (log new connections, then the verdict).
     """
-    counters = dict(counters or {})
     t = table(ifname)
     base = {"family": FAMILY, "table": t}
     cmds: list[dict] = [{"add": {"table": {"family": FAMILY, "name": t}}},
@@ -207,7 +201,7 @@ def compile_policy(policy: Policy, ifname: str, *, counters: dict[str, tuple[int
                                           "expr": [{"accept": None} if rule.action == "allow" else {"drop": None}]}}})
     cmds.append({"add": {"chain": {**base, "name": DEFAULT_CHAIN}}})
     cmds.append({"add": {"rule": {**base, "chain": DEFAULT_CHAIN, "comment": DEFAULT_NAME,
-                                  "expr": [_counter(counters, DEFAULT_NAME),
+                                  "expr": [{"counter": {"packets": 0, "bytes": 0}},
                                            {"accept": None} if policy.default == "allow" else {"drop": None}]}}})
     for version in (4, 6):
         for ported in (True, False):
@@ -215,9 +209,8 @@ def compile_policy(policy: Policy, ifname: str, *, counters: dict[str, tuple[int
             elems = []
             for box, i in elements(policy, version, ported):
                 rule = policy.rules[i]
-                elems.append([{"elem": {"val": _key(box, version), **_counter(counters, rule.name),
+                elems.append([{"elem": {"val": _key(box, version), "counter": {"packets": 0, "bytes": 0},
                                         "comment": rule.name}}, _verdict(rule, i)])
-                counters.pop(rule.name, None)  # the old totals go to the rule's first element only
             name = _map_name(version, ported)
             m = {**base, "name": name, "type": fields, "map": "verdict", "flags": ["interval"],
                  "stmt": [{"counter": None}]}
@@ -313,14 +306,51 @@ def counters(ifname: str, netns: str | None = None) -> dict[str, tuple[int, int]
     return out
 
 
-def load(policy: Policy, ifname: str, netns: str | None = None) -> None:
-    """Replace the table by ``policy`` in one transaction, carrying the counters over."""
-    cmds = compile_policy(policy, ifname, counters=counters(ifname, netns), fingerprint=fingerprint(policy, ifname))
+def _baseline_path(run_dir: Path, ifname: str) -> Path:
+    return Path(run_dir) / f"policy-{ifname}.json"
+
+
+def baseline(run_dir: Path | None, ifname: str) -> dict[str, tuple[int, int]]:
+    """What earlier tables of this hub counted (nft cannot start an element's counter at a
+    value, so a replaced table starts from zero and the run state keeps the totals)."""
+    from warpcli.host.runstate import read_json
+
+    if run_dir is None:
+        return {}
+    data = read_json(_baseline_path(run_dir, ifname))
+    if not isinstance(data, dict):
+        return {}
+    return {k: (int(v[0]), int(v[1])) for k, v in data.items() if isinstance(v, list) and len(v) == 2}
+
+
+def _add(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    out = dict(a)
+    for k, (p, n) in b.items():
+        q, m = out.get(k, (0, 0))
+        out[k] = (p + q, n + m)
+    return out
+
+
+def totals(ifname: str, netns: str | None = None, run_dir: Path | None = None) -> dict[str, tuple[int, int]]:
+    """Rule name -> (packets, bytes) since the hub came up: the live table plus the baseline."""
+    return _add(baseline(run_dir, ifname), counters(ifname, netns))
+
+
+def load(policy: Policy, ifname: str, netns: str | None = None, run_dir: Path | None = None) -> None:
+    """Replace the table by ``policy`` in one transaction; the counts so far go to the baseline."""
+    from warpcli.host.runstate import write_json
+
+    before = totals(ifname, netns, run_dir)
+    cmds = compile_policy(policy, ifname, fingerprint=fingerprint(policy, ifname))
     _nft(netns, ["-j", "-f", "-"], json.dumps({"nftables": cmds}, separators=(",", ":")))
+    if run_dir is not None:
+        write_json(_baseline_path(run_dir, ifname), {k: list(v) for k, v in before.items()})
 
 
-def remove(ifname: str, netns: str | None = None) -> bool:
-    """Delete the table; True when there was one."""
+def remove(ifname: str, netns: str | None = None, run_dir: Path | None = None) -> bool:
+    """Delete the table (and the counters' baseline); True when there was a table."""
+    if run_dir is not None:
+        _baseline_path(run_dir, ifname).unlink(missing_ok=True)
     if shutil.which("nft") is None:
         return False
     return _nft(netns, ["delete", "table", FAMILY, table(ifname)], check=False) is not None
@@ -348,6 +378,6 @@ def hub_counters(run_dir: Path, vnet_id: str, netns: str | None = None) -> dict[
         return {}
     try:
         slots = [s for s in running_hubs(scoped_run_dir(run_dir, netns)) if s.virtual_network_id == vnet_id]
-        return counters(slots[0].ifname, netns) if slots else {}
+        return totals(slots[0].ifname, netns, scoped_run_dir(run_dir, netns)) if slots else {}
     except (HostError, OSError):
         return {}
