@@ -94,6 +94,7 @@ EXTENSION_PATHS: dict[str, tuple[str, ...]] = {
     "/accounts/{account_id}/warpcli/connectors": ("GET",),
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub": ("DELETE", "GET", "PUT"),
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub/peers": ("GET",),
+    "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/policy": ("GET", "PUT"),
 }
 #: the extension's one endpoint without credentials
 EXTENSION_PUBLIC = {("GET", "/warpcli/health")}

@@ -142,6 +142,25 @@ def make_rule(
     return spec
 
 
+def check(spec: PolicySpec, tunnel_exists: Callable[[str], bool]) -> PolicySpec:
+    """A whole policy from outside (an API body) checked rule by rule as `policy add` checks
+    one; the canonical form of each rule."""
+    from warpcli.core.policy import ACTIONS as _actions
+
+    if spec.default not in _actions:
+        raise InvalidInput(f"default action {spec.default!r} is not allow or deny")
+    rules = []
+    for r in spec.rules:
+        ports = ",".join(_ports_text(r.ports)) if r.ports else None
+        rules.append(make_rule(r.name, action=r.action, sources=list(r.sources), destinations=list(r.destinations),
+                               protocol=r.protocol, port=ports, log=r.log, comment=r.comment,
+                               tunnel_exists=tunnel_exists))
+    Policy(spec.default, tuple(Rule(r.name, r.action) for r in rules))  # unique names
+    if len(rules) > MAX_RULES:
+        raise InvalidInput(f"a policy holds at most {MAX_RULES} rules")
+    return replace(spec, rules=tuple(rules))
+
+
 # -- resolution to the model -------------------------------------------------------------
 @dataclass
 class Resolved:
