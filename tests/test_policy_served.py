@@ -14,7 +14,7 @@ from warpcli.core.errors import Conflict, NotSupported
 from warpcli.core.policies import PolicySpec, make_rule
 
 
-def test_policies_round_trip_through_the_served_extension(world: World) -> None:  # noqa: F811
+def test_policies_round_trip_through_the_served_extension(world: World) -> None:
     ctrl = _client(world.cf, world.cf.token)
     vnet = world.default.id
     assert ctrl.get_policy(vnet) == PolicySpec()
@@ -40,7 +40,7 @@ def test_policies_round_trip_through_the_served_extension(world: World) -> None:
     ({"name": "x", "action": "maybe"}, 400),
     ({"name": "x", "action": "allow", "sources": ["nobody"]}, 404),
 ])
-def test_a_bad_rule_is_refused_and_nothing_changes(world: World, rule: dict, status: int) -> None:  # noqa: F811
+def test_a_bad_rule_is_refused_and_nothing_changes(world: World, rule: dict, status: int) -> None:
     path = f"/accounts/{{a}}/warpcli/virtual_networks/{world.default.id}/policy"
     before = world.ctl.get_policy(world.default.id)
     resp = world.call("PUT", path, world.cf.token, {"default": "deny", "rules": [rule], "revision": 0})
