@@ -65,3 +65,18 @@ def test_one_transaction_replaces_the_table_and_logs_only_log_rules() -> None:
     assert [next(iter(c)) for c in cmds[:3]] == ["add", "delete", "add"]
     chains = [c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})]
     assert chains == ["r1", "dflt", "forward"]
+
+
+@settings(deadline=None, max_examples=150)
+@given(policies)
+def test_policy_test_fast_path_equals_first_match(policy: Policy) -> None:
+    """`policy test` reads the stored rules without building the model; same answers as decide."""
+    from warpcli.core.policies import first_match
+
+    stored = [{"name": r.name, "action": r.action, "sources": [str(n) for n in r.sources],
+               "destinations": [str(n) for n in r.destinations], "protocol": r.protocol,
+               "ports": [f"{lo}-{hi}" for lo, hi in r.ports]} for r in policy.rules]
+    for flow in FLOWS[::5]:
+        i, _ = first_match(stored, flow, lambda name: [])
+        d = decide(policy, flow)
+        assert (None if i < 0 else i) == d.rule, flow

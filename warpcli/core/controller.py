@@ -182,6 +182,11 @@ class Controller(ABC):
 
         raise NotSupported(f"the {self.kind} controller does not store network policies")
 
+    def get_policy_document(self, virtual_network_id: str) -> dict:
+        """The policy as its JSON document (``default``, ``rules`` as dicts, ``revision``):
+        what ``policy test`` reads, without building a rule object per rule."""
+        return self.get_policy(virtual_network_id).to_dict()
+
     def put_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
         """Replace the vnet's policy if its stored revision is still ``policy.revision``
         (Conflict "changed meanwhile" otherwise); the stored policy, its revision moved on."""

@@ -301,9 +301,62 @@ class TestResult:
 def test_flow(ctrl, vnet_id: str, source: str, destination: str) -> TestResult:
     """``policy test``: the model's answer for one flow (no traffic)."""
     flow = parse_flow(source, destination)
-    spec = ctrl.get_policy(vnet_id)
-    d = resolve(spec, resolver(ctrl, vnet_id)).decide(flow)
-    return TestResult(d.allowed, d.action, None if d.rule is None else d.rule + 1, d.name)
+    doc = ctrl.get_policy_document(vnet_id)
+    lazy: list[Callable[[str], list[Network]]] = []
+
+    def tunnel_networks(name: str) -> list[Network]:  # routes are read only if a rule names a tunnel
+        if not lazy:
+            lazy.append(resolver(ctrl, vnet_id))
+        return lazy[0](name)
+
+    i, rule = first_match(doc.get("rules", ()), flow, tunnel_networks)
+    if rule is None:
+        action = doc.get("default", "allow")
+        return TestResult(action == "allow", action, None, None)
+    return TestResult(rule["action"] == "allow", rule["action"], i + 1, rule["name"])
+
+
+def first_match(rules, flow, tunnel_networks: Callable[[str], list[Network]]) -> tuple[int, dict | None]:
+    """:func:`warpcli.core.policy.decide` on stored rules (dicts) without building the model:
+    each rule is parsed only as far as needed to reject the flow (protocol, then ports, then
+    addresses), so a large policy answers in one cheap pass."""
+    version_s, value_s = flow.source
+    version_d, value_d = flow.destination
+
+    def inside(texts, version: int, value: int) -> bool:
+        if not texts:
+            return True
+        for t in texts:
+            for n in (tunnel_networks(t) if not _is_cidr(t) else (parse_network(t),)):
+                if n.version == version and n.lo <= value <= n.hi:
+                    return True
+        return False
+
+    for i, r in enumerate(rules):
+        proto = r.get("protocol", "any")
+        if proto != "any" and proto != flow.protocol:
+            continue
+        ports = r.get("ports")
+        if ports:
+            if flow.port is None:
+                continue
+            hit = False
+            for p in ports:
+                lo, _, hi = p.partition("-")
+                if int(lo) <= flow.port <= int(hi or lo):
+                    hit = True
+                    break
+            if not hit:
+                continue
+        if inside(r.get("sources"), version_s, value_s) and inside(r.get("destinations"), version_d, value_d):
+            srcs, dsts = r.get("sources"), r.get("destinations")
+            # a rule whose endpoints all name tunnels without routes matches nothing (as in resolve)
+            if srcs and not any(_is_cidr(t) or tunnel_networks(t) for t in srcs):
+                continue
+            if dsts and not any(_is_cidr(t) or tunnel_networks(t) for t in dsts):
+                continue
+            return i, r
+    return -1, None
 
 
 def lint_policy(ctrl, vnet_id: str) -> list[dict]:

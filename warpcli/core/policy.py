@@ -59,8 +59,8 @@ class Policy:
     def __post_init__(self) -> None:
         if self.default not in ACTIONS:
             raise InvalidInput(f"default action {self.default!r} is not allow or deny")
-        names = [r.name for r in self.rules]
-        dup = next((n for n in names if names.count(n) > 1), None)
+        seen: set[str] = set()
+        dup = next((r.name for r in self.rules if r.name in seen or seen.add(r.name)), None)  # type: ignore[func-returns-value]
         if dup is not None:
             raise InvalidInput(f"two rules are named {dup!r}", hint="rule names are unique within a vnet")
 

@@ -393,6 +393,17 @@ class LocalController(ApiTokenStore, StateStore, Controller):
                                     (vnet.id,)).fetchone()
         return PolicySpec() if row is None else PolicySpec.from_document(row[0], int(row[1]))
 
+    def get_policy_document(self, virtual_network_id: str) -> dict:
+        import json
+
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+            row = self.conn.execute("SELECT document, revision FROM policies WHERE virtual_network_id = ?",
+                                    (vnet.id,)).fetchone()
+        if row is None:
+            return {"default": "allow", "rules": [], "revision": 0}
+        return {**json.loads(row[0]), "revision": int(row[1])}
+
     def put_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
         document = policy.document()
         with self._write() as conn:
