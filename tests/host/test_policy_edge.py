@@ -182,6 +182,8 @@ def test_default_deny_lets_only_allowed_flows_through_with_their_true_source(sit
     assert probe(s, "hosta", "tcp", "hostb", 8080) == (True, "10.1.0.10")
     assert model(s, "hosta", "tcp", "hostb", 8080)
 
+    # counters count since the policy was loaded: one more of each allowed flow
+    assert probe(s, "hostb", "tcp", "hosta", 8080)[0] and probe(s, "hostc", "udp", "hosta", 5353)[0]
     listed = json.loads(s.warpcli("hub", "policy", "list", "--json").stdout)
     counts = {r["name"]: r["packets"] for r in listed["rules"]}
     assert counts["b-to-a-web"] > 0 and counts["c-to-a-dns"] > 0 and counts["a-to-b"] > 0

@@ -296,7 +296,7 @@ def hub_up(
         connectors = ctrl.list_connectors(virtual_network_id=vnet.id)
         by_tunnel = tunnel_cidrs(ctrl, vnet)
         peers = hub_peers(ctrl, vnet, hubwatch.owners(run_dir, ifname), connectors, by_tunnel)
-        policy_lines, load_policy = policy_plan(ctrl, vnet, ifname, netns, run_dir)
+        policy_lines, load_policy = policy_plan(ctrl, vnet, ifname, netns)
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
@@ -340,7 +340,7 @@ def hub_up(
         lines += started
     except BaseException:
         if policy_loaded and created is not None:
-            policy_nft.remove(ifname, netns, run_dir)
+            policy_nft.remove(ifname, netns)
         if clamped:
             unclamp(ifname, netns)
         if created is not None:
@@ -351,8 +351,8 @@ def hub_up(
     return HubResult(lines, True, len(peers), warnings)
 
 
-def policy_plan(ctrl: Controller, vnet: VirtualNetwork, ifname: str, netns: str | None,
-                run_dir: Path) -> tuple[list[str], Callable[[], object] | None]:
+def policy_plan(ctrl: Controller, vnet: VirtualNetwork, ifname: str,
+                netns: str | None) -> tuple[list[str], Callable[[], object] | None]:
     """The plan line for the vnet's network policy at this hub, and what applies it (None:
     the table in the kernel already is the policy). A controller that keeps no policies
     leaves the hub as it is."""
@@ -367,12 +367,12 @@ def policy_plan(ctrl: Controller, vnet: VirtualNetwork, ifname: str, netns: str 
     if not policy_nft.wanted(policy):
         if not mss.available() or policy_nft.loaded_fingerprint(ifname, netns) is None:
             return [], None
-        return [f"- {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.remove(ifname, netns, run_dir)
+        return [f"- {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.remove(ifname, netns)
     loaded = policy_nft.loaded_fingerprint(ifname, netns)
     if loaded == policy_nft.fingerprint(policy, ifname):
         return [], None
     sign = "+" if loaded is None else "~"
-    return [f"{sign} {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.load(policy, ifname, netns, run_dir)
+    return [f"{sign} {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.load(policy, ifname, netns)
 
 
 def _current_hub(ctrl: Controller, vnet: VirtualNetwork):
@@ -422,7 +422,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
                 nl.delete_rule(rule, missing_ok=True)
                 lines.append(f"- {rule.describe()}")
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
-    if policy_nft.remove(ifname, netns, run_dir):
+    if policy_nft.remove(ifname, netns):
         lines.append(f"- nftables policy (table {policy_nft.FAMILY} {policy_nft.table(ifname)})")
     lines += unclamp(ifname, netns)
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):

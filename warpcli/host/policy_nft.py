@@ -20,9 +20,9 @@ whatever the number of rules, and checking each packet of the original direction
 the first) is what cuts an established connection that a new rule denies.
 
 The whole table is replaced in one ``nft -j -f -`` transaction (add, delete, add: a table
-that a crash left behind is adopted the same way). nft cannot start a map element's counter
-at a value, so the counts of a replaced table are kept in the hub's run state
-(``policy-IFNAME.json``) and added to the live ones. ``remove`` deletes the table. Denied packets
+that a crash left behind is adopted the same way), so the counters count since the policy
+last changed: nft cannot start a map element's counter at a value, and reading 10,000 of them
+back to carry them over would cost more than the reload itself. ``remove`` deletes the table. Denied packets
 are dropped (not rejected): the client sees a time-out, as behind Cloudflare Gateway.
 """
 
@@ -306,51 +306,14 @@ def counters(ifname: str, netns: str | None = None) -> dict[str, tuple[int, int]
     return out
 
 
-def _baseline_path(run_dir: Path, ifname: str) -> Path:
-    return Path(run_dir) / f"policy-{ifname}.json"
-
-
-def baseline(run_dir: Path | None, ifname: str) -> dict[str, tuple[int, int]]:
-    """What earlier tables of this hub counted (nft cannot start an element's counter at a
-    value, so a replaced table starts from zero and the run state keeps the totals)."""
-    from warpcli.host.runstate import read_json
-
-    if run_dir is None:
-        return {}
-    data = read_json(_baseline_path(run_dir, ifname))
-    if not isinstance(data, dict):
-        return {}
-    return {k: (int(v[0]), int(v[1])) for k, v in data.items() if isinstance(v, list) and len(v) == 2}
-
-
-def _add(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
-    out = dict(a)
-    for k, (p, n) in b.items():
-        q, m = out.get(k, (0, 0))
-        out[k] = (p + q, n + m)
-    return out
-
-
-def totals(ifname: str, netns: str | None = None, run_dir: Path | None = None) -> dict[str, tuple[int, int]]:
-    """Rule name -> (packets, bytes) since the hub came up: the live table plus the baseline."""
-    return _add(baseline(run_dir, ifname), counters(ifname, netns))
-
-
-def load(policy: Policy, ifname: str, netns: str | None = None, run_dir: Path | None = None) -> None:
-    """Replace the table by ``policy`` in one transaction; the counts so far go to the baseline."""
-    from warpcli.host.runstate import write_json
-
-    before = totals(ifname, netns, run_dir)
+def load(policy: Policy, ifname: str, netns: str | None = None) -> None:
+    """Replace the table by ``policy`` in one transaction (its counters start from zero)."""
     cmds = compile_policy(policy, ifname, fingerprint=fingerprint(policy, ifname))
     _nft(netns, ["-j", "-f", "-"], json.dumps({"nftables": cmds}, separators=(",", ":")))
-    if run_dir is not None:
-        write_json(_baseline_path(run_dir, ifname), {k: list(v) for k, v in before.items()})
 
 
-def remove(ifname: str, netns: str | None = None, run_dir: Path | None = None) -> bool:
-    """Delete the table (and the counters' baseline); True when there was a table."""
-    if run_dir is not None:
-        _baseline_path(run_dir, ifname).unlink(missing_ok=True)
+def remove(ifname: str, netns: str | None = None) -> bool:
+    """Delete the table; True when there was one."""
     if shutil.which("nft") is None:
         return False
     return _nft(netns, ["delete", "table", FAMILY, table(ifname)], check=False) is not None
@@ -378,6 +341,6 @@ def hub_counters(run_dir: Path, vnet_id: str, netns: str | None = None) -> dict[
         return {}
     try:
         slots = [s for s in running_hubs(scoped_run_dir(run_dir, netns)) if s.virtual_network_id == vnet_id]
-        return totals(slots[0].ifname, netns, scoped_run_dir(run_dir, netns)) if slots else {}
+        return counters(slots[0].ifname, netns) if slots else {}
     except (HostError, OSError):
         return {}
