@@ -42,7 +42,7 @@ box = st.tuples(*[st.tuples(st.integers(0, 15), st.integers(0, 15)).map(sorted).
 @settings(deadline=None)
 @given(st.lists(box, max_size=8))
 def test_disjoint_pieces_cover_exactly_the_first_box_of_each_point(boxes) -> None:
-    out = disjoint(((b, i) for i, b in enumerate(boxes)), 32)
+    out, _ = disjoint(((b, i) for i, b in enumerate(boxes)), 32)
     for a in range(len(out)):
         for b in range(a + 1, len(out)):
             assert not _overlaps(out[a][0], out[b][0])

@@ -102,9 +102,18 @@ class _Taken:
         yield from self.wide
 
 
-def disjoint(boxes: Iterable[tuple[Box, int]], bits: int) -> list[tuple[Box, int]]:
+#: a rule whose match space earlier rules cut into more pieces than this ends the part of the
+#: policy compiled into maps (see :func:`split`)
+PIECES_LIMIT = 64
+
+
+def disjoint(boxes: Iterable[tuple[Box, int]], bits: int,
+             limit: int | None = None) -> tuple[list[tuple[Box, int]], int | None]:
     """Ordered (box, rule) pairs -> disjoint (box, rule) pairs: a point gets the rule of the
-    first box that holds it. ``bits``: the width of the first dimension (32 or 128)."""
+    first box that holds it. ``bits``: the width of the first dimension (32 or 128).
+
+    With ``limit``: stop at the first rule one of whose boxes falls into more pieces than
+    that, and return its index as well (None: every box was placed)."""
     taken = _Taken(bits)
     out: list[tuple[Box, int]] = []
     for box, rule in boxes:
@@ -113,10 +122,12 @@ def disjoint(boxes: Iterable[tuple[Box, int]], bits: int) -> list[tuple[Box, int
             pieces = [q for p in pieces for q in (_subtract(p, other) if _overlaps(p, other) else [p])]
             if not pieces:
                 break
+            if limit is not None and len(pieces) > limit:
+                return [(b, r) for b, r in out if r < rule], rule
         for p in pieces:
             out.append((p, rule))
             taken.add(p)
-    return out
+    return out, None
 
 
 # -- the model -> boxes ----------------------------------------------------------------------
@@ -143,9 +154,27 @@ def rule_boxes(rule: Rule, version: int, ported: bool) -> list[Box]:
     return [(s, d, p) for s in srcs for d in dsts for p in _other(rule.protocol, version)]
 
 
-def elements(policy: Policy, version: int, ported: bool) -> list[tuple[Box, int]]:
-    ordered = ((box, i) for i, rule in enumerate(policy.rules) for box in rule_boxes(rule, version, ported))
-    return disjoint(ordered, BITS[version])
+def elements(policy: Policy, version: int, ported: bool, upto: int | None = None) -> list[tuple[Box, int]]:
+    """The map elements of the first ``upto`` rules (all by default)."""
+    rules = policy.rules if upto is None else policy.rules[:upto]
+    ordered = ((box, i) for i, rule in enumerate(rules) for box in rule_boxes(rule, version, ported))
+    return disjoint(ordered, BITS[version])[0]
+
+
+def split(policy: Policy) -> int:
+    """How many leading rules go into the maps. A rule that earlier ones would cut into too many
+    pieces (a catch-all after thousands of specific rules) starts the ordered suffix instead:
+    it and every later rule are checked one nft rule each, in order, after the maps missed.
+    Either way the first match decides; the suffix is what costs per packet."""
+    cut = len(policy.rules)
+    for version in (4, 6):
+        for ported in (True, False):
+            ordered = ((box, i) for i, rule in enumerate(policy.rules[:cut])
+                       for box in rule_boxes(rule, version, ported))
+            _, at = disjoint(ordered, BITS[version], PIECES_LIMIT)
+            if at is not None:
+                cut = min(cut, at)
+    return cut
 
 
 # -- nftables JSON ---------------------------------------------------------------------------
@@ -188,6 +217,7 @@ def compile_policy(policy: Policy, ifname: str, *, fingerprint: str = "") -> lis
     """
     t = table(ifname)
     base = {"family": FAMILY, "table": t}
+    cut = split(policy)
     cmds: list[dict] = [{"add": {"table": {"family": FAMILY, "name": t}}},
                         {"delete": {"table": {"family": FAMILY, "name": t}}},
                         {"add": {"table": {"family": FAMILY, "name": t}}}]
@@ -207,7 +237,7 @@ def compile_policy(policy: Policy, ifname: str, *, fingerprint: str = "") -> lis
         for ported in (True, False):
             fields = [_TYPES[version], _TYPES[version], "inet_proto"] + (["inet_service"] if ported else [])
             elems = []
-            for box, i in elements(policy, version, ported):
+            for box, i in elements(policy, version, ported, cut):
                 rule = policy.rules[i]
                 elems.append([{"elem": {"val": _key(box, version), "counter": {"packets": 0, "bytes": 0},
                                         "comment": rule.name}}, _verdict(rule, i)])
@@ -232,15 +262,52 @@ def compile_policy(policy: Policy, ifname: str, *, fingerprint: str = "") -> lis
         is_ported = _match({"meta": {"key": "l4proto"}}, {"set": ["tcp", "udp"]})
         rules.append([family, is_ported, {"vmap": {"key": {"concat": [
             *addrs, {"payload": {"protocol": "th", "field": "dport"}}]}, "data": f"@{_map_name(version, True)}"}}])
-        rules.append([family, is_ported, {"goto": {"target": DEFAULT_CHAIN}}])
-        rules.append([family, {"vmap": {"key": {"concat": addrs}, "data": f"@{_map_name(version, False)}"}}])
+        not_ported = _match({"meta": {"key": "l4proto"}}, {"set": ["tcp", "udp"]}, "!=")
+        rules.append([family, not_ported,
+                      {"vmap": {"key": {"concat": addrs}, "data": f"@{_map_name(version, False)}"}}])
+    comments = {0: f"warpcli policy {fingerprint}"}
+    for i in range(cut, len(policy.rules)):  # the ordered suffix
+        for expr in _suffix_rule(policy.rules[i], i):
+            comments[len(rules)] = policy.rules[i].name
+            rules.append(expr)
     rules.append([{"goto": {"target": DEFAULT_CHAIN}}])
     for n, expr in enumerate(rules):
         r = {**base, "chain": CHAIN, "expr": expr}
-        if n == 0:
-            r["comment"] = f"warpcli policy {fingerprint}"
+        if n in comments:
+            r["comment"] = comments[n]
         cmds.append({"add": {"rule": r}})
     return cmds
+
+
+def _prefixes(nets, version: int) -> dict:
+    items = [{"prefix": {"addr": format_address(version, n.value), "len": n.prefixlen}}
+             for n in nets if n.version == version]
+    return {"set": items}
+
+
+def _suffix_rule(rule: Rule, i: int) -> list[list[dict]]:
+    """One nft rule per IP family the rule can match: its own sets, a counter, the verdict."""
+    out = []
+    for version in (4, 6):
+        p = _PROTO[version]
+        if any(not any(n.version == version for n in nets) for nets in (rule.sources, rule.destinations) if nets):
+            continue
+        expr = [_match({"meta": {"key": "nfproto"}}, f"ipv{version}")]
+        if rule.sources:
+            expr.append(_match({"payload": {"protocol": p, "field": "saddr"}}, _prefixes(rule.sources, version)))
+        if rule.destinations:
+            expr.append(_match({"payload": {"protocol": p, "field": "daddr"}},
+                               _prefixes(rule.destinations, version)))
+        if rule.protocol in ("tcp", "udp"):
+            expr.append(_match({"meta": {"key": "l4proto"}}, rule.protocol))
+        elif rule.protocol == "icmp":
+            expr.append(_match({"meta": {"key": "l4proto"}}, "icmp" if version == 4 else "ipv6-icmp"))
+        if rule.ports:
+            ports = [lo if lo == hi else {"range": [lo, hi]} for lo, hi in rule.ports]
+            expr.append(_match({"payload": {"protocol": "th", "field": "dport"}}, {"set": ports}))
+        expr += [{"counter": {"packets": 0, "bytes": 0}}, _verdict(rule, i)]
+        out.append(expr)
+    return out
 
 
 def fingerprint(policy: Policy, ifname: str) -> str:
@@ -299,10 +366,12 @@ def counters(ifname: str, netns: str | None = None) -> dict[str, tuple[int, int]
                     p, b = out.get(idx, (0, 0))
                     out[idx] = (p + int(c["packets"]), b + int(c["bytes"]))
         rule = item.get("rule")
-        if rule and rule.get("comment") == DEFAULT_NAME:
+        comment = rule.get("comment", "") if rule else ""
+        if rule and comment and not comment.startswith("warpcli policy "):  # the default, the suffix
             for e in rule.get("expr", []):
                 if "counter" in e:
-                    out[DEFAULT_NAME] = (int(e["counter"]["packets"]), int(e["counter"]["bytes"]))
+                    p, b = out.get(comment, (0, 0))
+                    out[comment] = (p + int(e["counter"]["packets"]), b + int(e["counter"]["bytes"]))
     return out
 
 
