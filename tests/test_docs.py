@@ -267,6 +267,22 @@ def samples(cli, paths, tmp_path: Path) -> dict[str, list[Any]]:
     add("Copy result", _json(ok("controller", "copy", "--from", f"sqlite:///{paths.state}/state.db",
                                 "--to", f"sqlite:///{copied}", "--json")))
 
+    add("Policy", _json(ok("policy", "default", "deny")))
+    add("Policy rule", _json(ok("policy", "add", "web", "--from", "office", "--to", "10.0.0.5", "--proto", "tcp",
+                                "--port", "443,8000-8080", "--action", "allow", "--log")),
+        _json(ok("policy", "add", "all", "--action", "allow")), _json(ok("policy", "add", "icmp", "--proto", "icmp",
+                                                                        "--action", "deny", "--before", "web")))
+    add("Policy", _json(ok("policy", "move", "all", "--before", "icmp")))
+    listing = _json(ok("policy", "list"))
+    add("Policy listing", listing)
+    add("Listed policy rule", *listing["rules"])
+    add("Policy test result", _json(ok("policy", "test", "--from", "10.0.0.7", "--to", "10.0.0.5:443/tcp")),
+        _json(ok("policy", "delete", "all") and ok("policy", "test", "--from", "10.1.0.7", "--to", "10.0.0.5/icmp",
+                 code=int(ExitCode.POLICY_DENIED))))
+    add("Policy lint finding", *_json(ok("policy", "add", "web-again", "--from", "office", "--to", "10.0.0.5",
+                                         "--proto", "tcp", "--port", "443", "--action", "deny") and ok("policy", "lint")))
+    add("Policy rule", _json(ok("policy", "delete", "web")))
+    assert s["Policy lint finding"] and s["Policy rule"][-1]["name"] == "web"
     add("Settings", _json(ok("config", "show")))
     add("Version", _json(ok("version")))
     add("New API token", _json(ok("controller", "token", "create", "--name", "ci")))

@@ -124,3 +124,10 @@ def test_bad_rules_are_refused() -> None:
         Rule("x", "allow", protocol="icmp", ports=((1, 2),))
     with pytest.raises(InvalidInput, match="two rules are named"):
         Policy("deny", (Rule("x", "allow"), Rule("x", "deny")))
+
+
+def test_adjacent_networks_together_cover_their_union() -> None:
+    halves = Rule("halves", "allow", (), (Network(4, BASE, 29), Network(4, BASE + 8, 29)), "any", ())
+    whole = Rule("whole", "allow", (), (Network(4, BASE, 28),), "any", ())
+    assert covers(halves, whole) and covers(whole, halves)
+    assert [(f.rule, f.by, f.kind) for f in lint(Policy("deny", (halves, whole)))] == [(1, 0, "shadowed")]

@@ -102,5 +102,5 @@ def test_a_version_1_state_file_is_migrated_in_place(tmp_path: Path) -> None:
     assert [t.name for t in ctrl.list_tunnels()] == ["old"]
     assert ctrl.register_connector("t1", "k").address == "100.96.0.2"
     (version,) = ctrl.conn.execute("PRAGMA user_version").fetchone()
-    assert version == SCHEMA_VERSION == 5
+    assert version == SCHEMA_VERSION == 7
     ctrl.close()

@@ -119,7 +119,7 @@ def test_health_needs_no_token(world: World) -> None:
     body = resp.json()
     assert body["success"] is True
     assert body["result"]["status"] == "ok"
-    assert body["result"]["extensions"] == ["connectors", "hubs", "reports"]
+    assert body["result"]["extensions"] == ["connectors", "hubs", "reports", "policies"]
     assert isinstance(body["result"]["warpcli"], str)
 
 
@@ -290,7 +290,7 @@ def test_the_client_asks_once_whether_it_talks_to_a_warpcli_server(world: World)
     with pytest.raises(NotFound):
         ctrl.get_hub()
     ctrl.list_connectors()
-    assert ctrl.warpcli_server()["extensions"] == ["connectors", "hubs", "reports"]
+    assert ctrl.warpcli_server()["extensions"] == ["connectors", "hubs", "reports", "policies"]
     assert len(world.cf.requests_to("GET", r"/warpcli/health$")) == 1
     assert all(r.auth == "missing" for r in world.cf.requests_to("GET", r"/warpcli/health$"))
     ctrl.close()

@@ -97,6 +97,7 @@ EXTENSION_PATHS: dict[str, tuple[str, ...]] = {
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hubs": ("GET",),
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hubs/{hub_id}": ("DELETE",),
     "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/hub/report": ("POST",),
+    "/accounts/{account_id}/warpcli/virtual_networks/{virtual_network_id}/policy": ("GET", "PUT"),
 }
 #: the extension's one endpoint without credentials
 EXTENSION_PUBLIC = {("GET", "/warpcli/health")}

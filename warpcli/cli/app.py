@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "down": "warpcli.cli.connector_cmds:down",
     "status": "warpcli.cli.connector_cmds:status",
     "hub": "warpcli.cli.hub_cmds",
+    "policy": "warpcli.cli.policy_cmds",
     "connector": "warpcli.cli.connectors",
     "ha": "warpcli.cli.ha_cmds",
     "controller": "warpcli.cli.controller_cmds",

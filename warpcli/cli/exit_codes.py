@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     DEGRADED = 8  #: `status`: the connector is not healthy (down, no handshake, route drift, no forwarding)
     UNAVAILABLE = 9  #: the controller's API could not be reached, or kept failing (timeouts, 5xx): retry later
     CHANGES_PENDING = 10  #: `apply --dry-run`: the plan has changes (0 there means "no changes"); not an error
+    POLICY_DENIED = 11  #: `policy test`: the policy denies the flow (0: allowed); not an error
     INTERNAL = 70  #: a bug in warpcli (EX_SOFTWARE): one line; WARPCLI_DEBUG=1 or --debug shows the traceback
     INTERRUPTED = 130  #: Ctrl-C (SIGINT), as shells report a process that SIGINT ended (128 + 2)
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
 from warpcli.core.cidr import Network
 from warpcli.core.liveness import ConnectorReport, FailoverRequest, TunnelHa
 from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
 from warpcli.core.records import record
+
+if TYPE_CHECKING:
+    from warpcli.core.policies import PolicySpec
 
 
 @record
@@ -227,6 +231,25 @@ class Controller(ABC):
         self.set_tunnel_ha(t.id, "none")
         return t
 
+    # -- network policies (a warpcli extension; see core/policies.py) ----------------
+    def get_policy(self, virtual_network_id: str) -> PolicySpec:
+        """The vnet's policy; a vnet that never had one: default allow, no rules, revision 0."""
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller does not store network policies")
+
+    def get_policy_document(self, virtual_network_id: str) -> dict:
+        """The policy as its JSON document (``default``, ``rules`` as dicts, ``revision``):
+        what ``policy test`` reads, without building a rule object per rule."""
+        return self.get_policy(virtual_network_id).to_dict()
+
+    def put_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
+        """Replace the vnet's policy if its stored revision is still ``policy.revision``
+        (Conflict "changed meanwhile" otherwise); the stored policy, its revision moved on."""
+        from warpcli.core.errors import NotSupported
+
+        raise NotSupported(f"the {self.kind} controller does not store network policies")
+
     def list_routes_json(self, flt: RouteFilter = RouteFilter()) -> Iterator[str]:
         """Each route as JSON text, the shape of :meth:`Route.to_dict`.
 
@@ -346,6 +369,11 @@ class Controller(ABC):
             h.update(f"h {hub.public_key} {hub.endpoint} {hub.address} {hub.priority}\n".encode())
         if not hubs:
             h.update(b"h -\n")
+        try:
+            policy = self.get_policy(virtual_network_id)
+            h.update(f"p {policy.revision} {policy.document()}\n".encode())
+        except (NotFound, NotSupported):
+            h.update(b"p -\n")
         return h.hexdigest()
 
     def token_home(self) -> str:

@@ -59,8 +59,8 @@ class Policy:
     def __post_init__(self) -> None:
         if self.default not in ACTIONS:
             raise InvalidInput(f"default action {self.default!r} is not allow or deny")
-        names = [r.name for r in self.rules]
-        dup = next((n for n in names if names.count(n) > 1), None)
+        seen: set[str] = set()
+        dup = next((r.name for r in self.rules if r.name in seen or seen.add(r.name)), None)  # type: ignore[func-returns-value]
         if dup is not None:
             raise InvalidInput(f"two rules are named {dup!r}", hint="rule names are unique within a vnet")
 
@@ -165,7 +165,19 @@ def _nets_covered(inner: tuple[Network, ...], outer: tuple[Network, ...]) -> boo
         return True
     if not inner:
         return False  # "any" is never inside a finite list (a /0 of each family aside)
-    return all(any(o.version == n.version and o.lo <= n.lo and n.hi <= o.hi for o in outer) for n in inner)
+    spans = _merged_spans(outer)  # adjacent networks (two /29s) together cover what neither does alone
+    return all(any(v == n.version and lo <= n.lo and n.hi <= hi for v, lo, hi in spans) for n in inner)
+
+
+def _merged_spans(nets: tuple[Network, ...]) -> list[tuple[int, int, int]]:
+    """The networks as (version, first, last) address spans, overlapping and adjacent ones merged."""
+    out: list[tuple[int, int, int]] = []
+    for n in sorted(nets, key=lambda n: (n.version, n.lo)):
+        if out and out[-1][0] == n.version and n.lo <= out[-1][2] + 1:
+            out[-1] = (n.version, out[-1][1], max(out[-1][2], n.hi))
+        else:
+            out.append((n.version, n.lo, n.hi))
+    return out
 
 
 def _any_family(nets: tuple[Network, ...]) -> bool:

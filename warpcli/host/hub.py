@@ -9,6 +9,7 @@ every peer's CIDRs point back into the interface (WireGuard then picks the peer)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import HUB_ADDRESS, Connector, Hub, RouteFilter, VirtualNetwork
-from warpcli.host import mss, wg
+from warpcli.host import mss, policy_nft, wg
 from warpcli.host.connector import (
     FORWARDING,
     discard_interface,
@@ -307,6 +308,7 @@ def hub_up(
     registered, previous = None, None
     created = None
     clamped = False
+    policy_loaded = False
     try:
         previous = _current_hub(ctrl, vnet, public_key, endpoint)
         address = previous.address if previous is not None else HUB_ADDRESS
@@ -323,11 +325,12 @@ def hub_up(
         peers = hub_peers(ctrl, vnet, hubwatch.owners(run_dir, ifname), connectors, by_tunnel)
         others = [h for h in ctrl.list_hubs(vnet.id) if h.public_key != public_key and h.address != address]
         peers, hub_links = on_hubs(peers, others, hubwatch.placement(run_dir, ifname))
+        policy_lines, load_policy = policy_plan(ctrl, vnet, ifname, netns)
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
                 lines.append(f"+ {mss.describe(ifname)}")
-                return HubResult(lines, True, len(peers))
+                return HubResult(lines + policy_lines, True, len(peers))
             existing = created = wg.create_interface(ifname, netns=netns, run_dir=run_dir)
         status = wg.show(existing)
         have = {p.public_key: set(p.allowed_ips) for p in status.peers}
@@ -344,13 +347,16 @@ def hub_up(
         if status.listen_port != port:
             peer_lines.insert(0, f"~ listen port {port}")
         plan = diff(state, observed)
-        lines += peer_lines + ([] if plan.empty else plan.lines())
+        lines += peer_lines + ([] if plan.empty else plan.lines()) + policy_lines
         warnings: list[str] = []
         clamp = mss_plan(ifname, netns, lines, warnings, exists=created is None)
-        changed = bool(created) or bool(peer_lines) or not plan.empty or clamp
+        changed = bool(created) or bool(peer_lines) or not plan.empty or clamp or bool(policy_lines)
         if dry_run:
             return HubResult(lines if changed else [*lines, "no changes"], changed, len(peers), warnings)
         if changed:
+            if load_policy is not None:  # before the peers: a new hub forwards nothing the policy denies
+                load_policy()
+                policy_loaded = True
             wg.sync_peers(existing, private_key=private_key, listen_port=port, peers=wg_peers)
             remember_sysctls(run_dir, ifname, observed.sysctls, state.sysctls, netns)
             if clamp:
@@ -363,6 +369,8 @@ def hub_up(
             return HubResult([*lines, "no changes"], False, len(peers), warnings)
         lines += started
     except BaseException:
+        if policy_loaded and created is not None:
+            policy_nft.remove(ifname, netns)
         if clamped:
             unclamp(ifname, netns)
         if created is not None:
@@ -371,6 +379,30 @@ def hub_up(
             _restore_hub(ctrl, vnet, previous, registered)
         raise
     return HubResult(lines, True, len(peers), warnings)
+
+
+def policy_plan(ctrl: Controller, vnet: VirtualNetwork, ifname: str,
+                netns: str | None) -> tuple[list[str], Callable[[], object] | None]:
+    """The plan line for the vnet's network policy at this hub, and what applies it (None:
+    the table in the kernel already is the policy). A controller that keeps no policies
+    leaves the hub as it is."""
+    from warpcli.core.errors import NotSupported
+    from warpcli.core.policies import resolve, resolver
+
+    try:
+        spec = ctrl.get_policy(vnet.id)
+    except NotSupported:
+        return [], None
+    policy = resolve(spec, resolver(ctrl, vnet.id) if spec.rules else lambda _: []).policy
+    if not policy_nft.wanted(policy):
+        if not mss.available() or policy_nft.loaded_fingerprint(ifname, netns) is None:
+            return [], None
+        return [f"- {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.remove(ifname, netns)
+    loaded = policy_nft.loaded_fingerprint(ifname, netns)
+    if loaded == policy_nft.fingerprint(policy, ifname):
+        return [], None
+    sign = "+" if loaded is None else "~"
+    return [f"{sign} {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.load(policy, ifname, netns)
 
 
 def _current_hub(ctrl: Controller, vnet: VirtualNetwork, public_key: str, endpoint: str) -> Hub | None:
@@ -420,6 +452,8 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
                 nl.delete_rule(rule, missing_ok=True)
                 lines.append(f"- {rule.describe()}")
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
+    if policy_nft.remove(ifname, netns):
+        lines.append(f"- nftables policy (table {policy_nft.FAMILY} {policy_nft.table(ifname)})")
     lines += unclamp(ifname, netns)
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):
         lines.insert(0, f"- interface {ifname}")
@@ -427,3 +461,19 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
         lines.append(f"- stale socket of {ifname}")
     lines += restore_sysctls(run_dir, ifname, netns)
     return lines or ["nothing to remove"]
+
+
+def policy_counters(run_dir: Path, vnet_id: str, netns: str | None = None) -> dict[str, tuple[int, int]]:
+    """Counters of the vnet's hub when this host runs it and may read nftables; {} otherwise."""
+    import os
+    import shutil
+
+    from warpcli.host.connector import scoped_run_dir
+
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        return {}
+    try:
+        slots = [s for s in running_hubs(scoped_run_dir(run_dir, netns)) if s.virtual_network_id == vnet_id]
+        return policy_nft.counters(slots[0].ifname, netns) if slots else {}
+    except (HostError, OSError):
+        return {}

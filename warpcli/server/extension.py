@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from flask import Response
 
 #: what ``GET /warpcli/health`` lists: the extension's parts this server serves
-EXTENSIONS = ("connectors", "hubs", "reports")
+EXTENSIONS = ("connectors", "hubs", "reports", "policies")
 
 NOT_A_MEMBER = (403, 9109, "Unauthorized to access requested resource: the tunnel has no connector "
                            "in this virtual network")
@@ -153,6 +153,8 @@ ROUTES: list[tuple[str, list[str], str]] = [
     (f"{_HUB}s", ["GET"], "list_hubs"),
     (f"{_HUB}s/<hub_id>", ["DELETE"], "delete_hub_by_id"),
     (f"{_HUB}/report", ["POST"], "hub_report"),
+    (f"{_ACCT}/virtual_networks/<virtual_network_id>/policy", ["GET"], "get_policy"),
+    (f"{_ACCT}/virtual_networks/<virtual_network_id>/policy", ["PUT"], "put_policy"),
 ]
 
 
@@ -304,6 +306,21 @@ class Extension:
             "connectors": [connector(c) for c in ctl.list_connectors(virtual_network_id=vnet.id)],
             "routes": [peer_route(r) for r in ctl.list_routes(RouteFilter(virtual_network_id=vnet.id))],
         })
+
+    def get_policy(self, account_id: str, virtual_network_id: str) -> Response:
+        """The vnet's network policy (default action, ordered rules, revision)."""
+        ctl = self.ctl
+        return _ok(ctl.get_policy(_vnet(ctl, virtual_network_id).id).to_dict())
+
+    def put_policy(self, account_id: str, virtual_network_id: str) -> Response:
+        """Replace the policy if ``revision`` is still the stored one (409 otherwise), after
+        checking every rule as `policy add` does (400 with the first mistake)."""
+        from warpcli.core.policies import PolicySpec, check
+
+        ctl = self.ctl
+        vnet = _vnet(ctl, virtual_network_id)
+        spec = check(PolicySpec.from_dict(_body()), lambda name: bool(ctl.list_tunnels(name=name)))
+        return _ok(ctl.put_policy(vnet.id, spec).to_dict())
 
     def hub_report(self, account_id: str, virtual_network_id: str) -> Response:
         """What the hub knows of its connectors (`hub up --follow`): stored without moving the state

@@ -28,7 +28,7 @@ import hmac
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from warpcli.controllers.cloudflare import shapes
@@ -48,6 +48,9 @@ from warpcli.core.errors import (
 )
 from warpcli.core.model import TUN_TYPE, Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
 from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
+
+if TYPE_CHECKING:
+    from warpcli.core.policies import PolicySpec
 
 T = TypeVar("T")
 
@@ -772,6 +775,29 @@ class CloudflareController(Controller):
             return super().list_replicas(tunnel_id)
         result = self._call("GET", self._tunnel_path(tunnel_id) + "/connections")
         return [shapes.replica(o, tunnel_id) for o in result or [] if isinstance(o, dict)]
+
+    # -- network policies: a served warpcli controller's extension -----------------------------
+    def _policy_path(self, virtual_network_id: str) -> str:
+        if self.warpcli_server() is None:
+            raise NotSupported("the cloudflare controller does not map network policies onto Cloudflare Gateway "
+                               "network rules yet", hint="use the embedded controller or `controller serve`")
+        return f"/warpcli/virtual_networks/{path_segment(self._vnet_id(virtual_network_id).id)}/policy"
+
+    def get_policy(self, virtual_network_id: str) -> PolicySpec:
+        from warpcli.core.policies import PolicySpec
+
+        result = self._call("GET", self._policy_path(virtual_network_id))
+        if not isinstance(result, dict):
+            raise Unavailable("the API returned a malformed policy")
+        return PolicySpec.from_dict(result)
+
+    def put_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
+        from warpcli.core.policies import PolicySpec
+
+        result = self._call("PUT", self._policy_path(virtual_network_id), body=policy.to_dict())
+        if not isinstance(result, dict):
+            raise Unavailable("the API returned a malformed policy")
+        return PolicySpec.from_dict(result)
 
 
 def _deleted(obj: Any) -> Any:

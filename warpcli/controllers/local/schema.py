@@ -136,6 +136,16 @@ MIGRATIONS: list[str] = [
         failover_requested_at TEXT
     );
     """,
+    # 6 -> 7: network policies, one document per vnet (warpcli.core.policies); ``revision``
+    # moves on every write, so a read-modify-write refuses to overwrite a newer one
+    """
+    CREATE TABLE policies (
+        virtual_network_id TEXT PRIMARY KEY REFERENCES virtual_networks(id),
+        document TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -261,6 +271,15 @@ POSTGRES_MIGRATIONS: list[str] = [
         failover_requested_at TEXT COLLATE "C"
     );
     """,
+    # 4 -> 5: network policies (SQLite's schema 7)
+    """
+    CREATE TABLE policies (
+        virtual_network_id TEXT COLLATE "C" PRIMARY KEY REFERENCES virtual_networks(id),
+        document TEXT COLLATE "C" NOT NULL,
+        revision BIGINT NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL
+    );
+    """,
 ]
 
 POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)
@@ -279,4 +298,5 @@ COPIED_TABLES: list[tuple[str, str, str]] = [
      "connector_id"),
     ("tunnel_ha", "tunnel_id, ha_mode, config, configuration_version, created_at, updated_at, "
                   "failover_connector_id, failover_requested_at", "tunnel_id"),
+    ("policies", "virtual_network_id, document, revision, updated_at", "virtual_network_id"),
 ]

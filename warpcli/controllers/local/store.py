@@ -14,6 +14,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warpcli.controllers.local.api_tokens import ApiTokenStore
 from warpcli.controllers.local.interface import StateStore
@@ -50,6 +51,9 @@ from warpcli.core.model import (
 from warpcli.core.names import MAX_VNET_COMMENT, validate_comment, validate_name
 from warpcli.core.records import field_names, replace
 from warpcli.core.secrets import SecretStore
+
+if TYPE_CHECKING:
+    from warpcli.core.policies import PolicySpec
 
 DB_NAME = "state.db"
 #: SQLite's page cache while an import writes (negative: KiB), against the default 2 MB;
@@ -396,6 +400,45 @@ class LocalController(ReportStore, ApiTokenStore, StateStore, Controller):
     @property
     def account_id(self) -> str:
         return self._read("SELECT value FROM meta WHERE key = 'account_id'")[0][0]
+
+    # -- network policies ---------------------------------------------------------
+    def get_policy(self, virtual_network_id: str) -> PolicySpec:
+        from warpcli.core.policies import PolicySpec
+
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+            row = self.conn.execute("SELECT document, revision FROM policies WHERE virtual_network_id = ?",
+                                    (vnet.id,)).fetchone()
+        return PolicySpec() if row is None else PolicySpec.from_document(row[0], int(row[1]))
+
+    def get_policy_document(self, virtual_network_id: str) -> dict:
+        import json
+
+        with self._errors():
+            vnet = self._live_vnet(self.conn, virtual_network_id)
+            row = self.conn.execute("SELECT document, revision FROM policies WHERE virtual_network_id = ?",
+                                    (vnet.id,)).fetchone()
+        if row is None:
+            return {"default": "allow", "rules": [], "revision": 0}
+        return {**json.loads(row[0]), "revision": int(row[1])}
+
+    def put_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
+        document = policy.document()
+        with self._write() as conn:
+            vnet = self._live_vnet(conn, virtual_network_id)
+            row = conn.execute(
+                "INSERT INTO policies(virtual_network_id, document, revision, updated_at) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT(virtual_network_id) DO UPDATE SET document = excluded.document, "
+                "revision = policies.revision + 1, updated_at = excluded.updated_at "
+                "WHERE policies.revision = ? RETURNING revision",
+                (vnet.id, document, utcnow(), policy.revision),
+            ).fetchone()
+            if row is None:
+                raise Conflict(f"the policy of virtual network {vnet.name!r} changed meanwhile",
+                               hint="run the command again")
+        from warpcli.core.policies import PolicySpec
+
+        return PolicySpec(policy.default, policy.rules, int(row[0]))
 
     # -- tunnels ------------------------------------------------------------------
     _TUNNEL_COLS = "id, name, status, created_at, deleted_at"
