@@ -31,7 +31,7 @@ def _cidrs(n: int) -> list[str]:
 def _store(state: Path, n: int) -> None:
     from warpcli.controllers.local.store import LocalController
     from warpcli.core.controller import RouteSpec
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     ctrl = LocalController(state, secrets=lambda: open_secret_store("file", state))
     ta, tb = ctrl.create_tunnel("office"), ctrl.create_tunnel("lab")

@@ -149,7 +149,7 @@ def _veth(ns: str, name: str) -> None:
 
 def _controller(state: Path):
     from warpcli.controllers.local import LocalController
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     return LocalController(state, secrets=lambda: FileStore(state / "secrets.json"))
 

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/kernel_routes.py [--quick]     # as root
 
 Baseline: ``ip -n NS -batch -`` with the same routes (one ``ip`` process for the adds, one for
-the deletes). Ours: :mod:`warpcli.host.rtnl_batch` (a fresh socket per call, interface names
+the deletes). Ours: :mod:`warpcli.host.routing.rtnl_batch` (a fresh socket per call, interface names
 resolved inside the namespace, one result per route). For the record, timed once: pyroute2
-route by route (:class:`warpcli.host.netlink.Netlink`: ``add_routes``, ``delete_route``), listing
+route by route (:class:`warpcli.host.routing.netlink.Netlink`: ``add_routes``, ``delete_route``), listing
 the table (``rtnl_batch.dump_routes`` vs ``Netlink.routes``) and ``rtnl_batch.purge_routes``. Figures are medians of 5 add+delete rounds;
 each round checks that all N routes went in and all came out. The namespaces (``wcbench-*``)
 are created here and removed in ``finally``; nothing touches the root namespace.
@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from warpcli.host.constants import ROUTE_PROTO, TABLE  # noqa: E402
-from warpcli.host.model import Route  # noqa: E402
+from warpcli.host.model import KernelRoute  # noqa: E402
 
 REPEAT = 5
 
@@ -39,27 +39,27 @@ def _ip(*args: str, input: str | None = None) -> str:
     return p.stdout
 
 
-def bench_routes(n: int) -> list[Route]:
+def bench_routes(n: int) -> list[KernelRoute]:
     """n distinct routes in warpcli's table: 80% IPv4, 20% IPv6; half through the device, half
     through the peer as gateway (a few with a metric)."""
     out = []
     for i in range(n):
         if i % 5 == 4:
             if i % 2:
-                out.append(Route(f"fd10:{i >> 16:x}:{i & 0xFFFF:x}::/64", table=TABLE, ifname="v0"))
+                out.append(KernelRoute(f"fd10:{i >> 16:x}:{i & 0xFFFF:x}::/64", table=TABLE, ifname="v0"))
             else:
-                out.append(Route(f"fd20:{i >> 16:x}:{i & 0xFFFF:x}::/64", table=TABLE, gateway="fd00:9::2"))
+                out.append(KernelRoute(f"fd20:{i >> 16:x}:{i & 0xFFFF:x}::/64", table=TABLE, gateway="fd00:9::2"))
         else:
             a, b = 16 + (i >> 16), (i >> 8) & 255
             if i % 2:
-                out.append(Route(f"10.{a}.{b}.{i & 255}/32", table=TABLE, ifname="v0"))
+                out.append(KernelRoute(f"10.{a}.{b}.{i & 255}/32", table=TABLE, ifname="v0"))
             else:
-                out.append(Route(f"172.{a}.{b}.{i & 255}/32", table=TABLE, gateway="10.9.0.2",
+                out.append(KernelRoute(f"172.{a}.{b}.{i & 255}/32", table=TABLE, gateway="10.9.0.2",
                                  metric=100 if i % 10 == 0 else None))
     return out
 
 
-def batch_text(routes: list[Route], verb: str) -> str:
+def batch_text(routes: list[KernelRoute], verb: str) -> str:
     lines = []
     for r in routes:
         parts = [f"route {verb} {r.dst}"]
@@ -100,7 +100,7 @@ def _timed(fn) -> tuple[float, object]:
 
 
 def measure(quick: bool) -> dict:
-    from warpcli.host import rtnl_batch
+    from warpcli.host.routing import rtnl_batch
 
     n = 2_000 if quick else 10_000
     res = {"what": f"install+remove {n:,} kernel routes in a netns", "figure": "-", "baseline": "ip -batch",
@@ -160,7 +160,7 @@ def measure(quick: bool) -> dict:
 
         base, ours, each = med(ip_rounds), med(our_rounds), med(each_rounds)
 
-        from warpcli.host.netlink import Netlink
+        from warpcli.host.routing.netlink import Netlink
 
         # listing (what purge and observe need): our dump vs pyroute2's, then purge = list + delete
         rtnl_batch.add_routes(ns, routes)
@@ -168,8 +168,8 @@ def measure(quick: bool) -> dict:
                                  for _ in range(3))
         with Netlink(ns) as nl:
             py_dump, listed = _timed(lambda: nl.routes(table=TABLE, proto=ROUTE_PROTO))
-        if sorted(listed, key=Route.sort_key) != sorted(rtnl_batch.dump_routes(ns, table=TABLE, proto=ROUTE_PROTO),
-                                                        key=Route.sort_key):
+        if sorted(listed, key=KernelRoute.sort_key) != sorted(rtnl_batch.dump_routes(ns, table=TABLE, proto=ROUTE_PROTO),
+                                                        key=KernelRoute.sort_key):
             raise RuntimeError("rtnl_batch.dump_routes and Netlink.routes disagree")
         purge, gone = _timed(lambda: rtnl_batch.purge_routes(ns, table=TABLE))
         if len(gone) != n:

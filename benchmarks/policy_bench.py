@@ -47,7 +47,7 @@ def rules(n: int, seed: int = 7) -> list[dict]:
 
 def _store(state: Path):
     from warpcli.controllers.local.store import LocalController
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     return LocalController(state, secrets=lambda: FileStore(state / "secrets.json"))
 

@@ -166,7 +166,7 @@ def _list_all(served) -> float:
 
 def _store(state: Path, url: str | None):
     from warpcli.controllers.local.interface import open_store
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     return open_store(url, state, secrets=lambda: FileStore(state / "secrets.json"))
 

@@ -324,7 +324,7 @@ def row2(quick: bool) -> dict:
 # -- row 3: the embedded controller at scale --------------------------------------
 def _controller(state: Path):
     from warpcli.controllers.local import LocalController
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     return LocalController(state, secrets=lambda: FileStore(state / "secrets.json"))
 

@@ -260,7 +260,7 @@ ENGINES = ("sqlite", "postgresql")
 def open_engine(engine: str, state: Path, request: pytest.FixtureRequest, **kw):
     """A store of ``engine`` whose secrets are in ``state`` (PostgreSQL: a fresh database)."""
     from warpcli.controllers.local.interface import open_store
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     url = request.getfixturevalue("pg_url") if engine == "postgresql" else None
     return open_store(url, state, secrets=lambda: FileStore(state / "secrets.json"), **kw)

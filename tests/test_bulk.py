@@ -319,7 +319,7 @@ def test_import_refuses_rows_whose_tunnel_was_deleted_meanwhile(tmp_path: Path) 
     from warpcli.core.cidr import parse_network
     from warpcli.core.controller import RouteSpec
     from warpcli.core.errors import BulkImportError
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     ctrl = LocalController(tmp_path / "s", secrets=lambda: FileStore(tmp_path / "s" / "secrets.json"))
     keep, gone = ctrl.create_tunnel("keep"), ctrl.create_tunnel("gone")

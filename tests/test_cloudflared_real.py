@@ -95,7 +95,7 @@ def _served_target(tmp: Path) -> Iterator[Target]:
 
         def controller():
             from warpcli.controllers.local import LocalController
-            from warpcli.secrets import open_secret_store
+            from warpcli.secret_stores import open_secret_store
 
             ctl = LocalController(state, secrets=lambda: open_secret_store("file", state))
             opened.append(ctl)

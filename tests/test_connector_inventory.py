@@ -100,7 +100,7 @@ def test_deleting_a_vnet_with_connectors_or_a_hub_needs_force(cli, paths) -> Non
     assert dump_state(paths.state) == before
     assert cli("vnet", "delete", "staging", "--force").exit_code == 0
     from warpcli.controllers.local import LocalController
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     ctrl = LocalController(paths.state, secrets=lambda: FileStore(paths.state / "secrets.json"))
     assert ctrl.list_connectors() == []

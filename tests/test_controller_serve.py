@@ -490,7 +490,7 @@ def test_the_cli_defaults_are_the_servers() -> None:
     """The CLI cannot import warpcli.server at start-up, so it repeats these constants."""
     import inspect
 
-    from warpcli.cli import controller_cmds
+    from warpcli.cli.commands import controller as controller_cmds
     from warpcli.server import run
 
     assert controller_cmds.DEFAULT_LISTEN == run.DEFAULT_LISTEN == "127.0.0.1:8787"

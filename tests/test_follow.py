@@ -99,7 +99,7 @@ def test_interval_must_be_positive() -> None:
 def test_the_state_version_moves_with_routes_connectors_and_the_hub(tmp_path) -> None:
     from warpcli.controllers.local import LocalController
     from warpcli.core.cidr import parse_network
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     ctrl = LocalController(tmp_path, secrets=lambda: open_secret_store("file", tmp_path))
     try:

@@ -215,7 +215,7 @@ def test_the_hub_reports_through_the_served_controller(served: CloudflareStandIn
 # -- the hub's side: what it reports, and failovers through the responder --------------------------
 def test_the_hub_reports_handshakes_and_the_roles_its_responder_hears() -> None:
     from warpcli.core.model import Connector
-    from warpcli.host.hub_report import reports
+    from warpcli.host.ha.hub_report import reports
 
     def conn(n: int, tunnel: str = "t1") -> Connector:
         return Connector(f"c{n}", tunnel, "v", f"key{n}", f"100.96.0.{n}", "2026-01-01T00:00:00Z")

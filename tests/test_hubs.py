@@ -21,7 +21,7 @@ from warpcli.core.cidr import format_address, parse_address
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.core.keys import generate_keypair
 from warpcli.core.model import HUB_ADDRESS, Hub, best_hub
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 
 def _key() -> str:

@@ -196,7 +196,7 @@ def test_if_not_exists_against_a_brute_force_oracle(tmp_path) -> None:
     from warpcli.core import bulk
     from warpcli.core.cidr import parse_network
     from warpcli.core.errors import BulkImportError
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     row = st.tuples(st.sampled_from(["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/16", "10.9.0.0/24"]),
                     st.sampled_from(["t1", "t2"]), st.sampled_from(["", "v1"]), st.sampled_from(["", "c"]))

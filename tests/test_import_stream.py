@@ -18,7 +18,7 @@ from warpcli.core import bulk
 from warpcli.core.cidr import parse_network
 from warpcli.core.controller import RouteSpec
 from warpcli.core.errors import BulkImportError
-from warpcli.secrets import open_secret_store
+from warpcli.secret_stores import open_secret_store
 
 
 def _store(state: Path, **kw) -> LocalController:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from warpcli.core.model import DEVICE_RANGE
 from warpcli.host.constants import TABLE
 from warpcli.host.incremental import FULL_EVERY, Baseline, common_prefix, common_suffix, delta, still_valid
-from warpcli.host.model import Route
-from warpcli.host.plan import Shadowing, split_shadowing
+from warpcli.host.model import KernelRoute
+from warpcli.host.routing.plan import Shadowing, split_shadowing
 
 IFACE = "wgt0"
 ENDPOINTS = ("192.0.2.1",)
@@ -21,7 +21,7 @@ ENDPOINTS = ("192.0.2.1",)
 def full(remote: list[str], connected: frozenset[str]) -> tuple[set[str], set[tuple]]:
     """The oracle: what a full reconcile installs and skips for ``remote`` (no baseline)."""
     wanted = set(remote) | {DEVICE_RANGE}
-    kept, skipped = split_shadowing([Route(c, table=TABLE, ifname=IFACE) for c in sorted(wanted)],
+    kept, skipped = split_shadowing([KernelRoute(c, table=TABLE, ifname=IFACE) for c in sorted(wanted)],
                                     connected=connected, endpoints=ENDPOINTS)
     return {r.dst for r in kept}, {(s.route, s.reason, s.conflict) for s in skipped}
 
@@ -127,7 +127,7 @@ def test_route_networks_is_the_vnets_routes_less_one_tunnels(tmp_path_factory, r
     from warpcli.controllers.local import LocalController
     from warpcli.core.controller import Controller
     from warpcli.core.model import RouteFilter
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     state = tmp_path_factory.mktemp("state")
     with LocalController(state, secrets=lambda: FileStore(state / "secrets.json")) as c:
@@ -136,7 +136,7 @@ def test_route_networks_is_the_vnets_routes_less_one_tunnels(tmp_path_factory, r
         made = []
         for i, (net, tunnel, vnet) in enumerate(rows):
             cidr = f"10.{net}.0.0/16" if i % 2 else f"2001:db8:{net:x}::/48"
-            if any(r.network == cidr and r.virtual_network_id == vnets[vnet] for r in made):
+            if any(str(r.network) == cidr and r.virtual_network_id == vnets[vnet] for r in made):
                 continue
             made.append(c.create_route(cidr, tunnels[tunnel], virtual_network_id=vnets[vnet]))
         for i in sorted(deleted):

@@ -9,7 +9,7 @@ from warpcli.controllers.local import LocalController
 from warpcli.core.cidr import parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.model import RouteFilter
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 
 def _controller(tmp_path: Path) -> LocalController:

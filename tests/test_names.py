@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.conftest import assert_one_line_error, dump_state
 from warpcli.core.errors import InvalidInput
 from warpcli.core.names import validate_interface
-from warpcli.host.wg import validate_ifname
+from warpcli.host.wireguard.wg import validate_ifname
 
 ORACLE = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
 

@@ -11,7 +11,7 @@ import pytest
 from warpcli.controllers.local import LocalController
 from warpcli.core import service
 from warpcli.core.cidr import parse_network
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 
 @pytest.fixture
@@ -50,8 +50,8 @@ def test_the_command_leaves_the_collector_as_it_found_it(ctrl: LocalController, 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from warpcli.cli import routes as routes_cli
     from warpcli.cli.app import app
+    from warpcli.cli.commands import routes as routes_cli
 
     t = ctrl.create_tunnel("office")
     for cidr in ("10.0.0.0/8", "10.1.0.0/16"):

@@ -21,7 +21,7 @@ from warpcli.controllers.local.postgres import PostgresController
 from warpcli.core.cidr import parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.model import RouteFilter
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 
 def _store(url: str, state: Path) -> PostgresController:

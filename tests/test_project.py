@@ -152,10 +152,10 @@ def _warpcli_imports(path: Path) -> set[str]:
 #: which top-level subpackage may import which (the adapters never reach into each other)
 ALLOWED = {
     "core": {"core"},
-    "secrets": {"core", "secrets"},
+    "secret_stores": {"core", "secret_stores"},
     "metrics": {"core", "metrics"},
-    "controllers": {"core", "controllers", "secrets"},
-    "server": {"core", "server", "controllers", "secrets", "metrics"},
+    "controllers": {"core", "controllers", "secret_stores"},
+    "server": {"core", "server", "controllers", "secret_stores", "metrics"},
     "host": {"core", "host", "metrics"},
 }
 
@@ -190,7 +190,7 @@ def _module_level_imports(path: Path, *, lazy: bool = False) -> set[str]:
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("warpcli.")}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("warpcli"):
-            for a in node.names:  # `from warpcli.host import wg`: the module warpcli.host.wg
+            for a in node.names:  # `from warpcli.host import wg`: the module warpcli.host.wireguard.wg
                 sub = f"{node.module}.{a.name}"
                 is_module = (ROOT / (sub.replace(".", "/") + ".py")).exists() or (ROOT / sub.replace(".", "/")).is_dir()
                 out.add(sub if is_module else node.module)

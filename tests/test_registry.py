@@ -10,7 +10,7 @@ import pytest
 from warpcli.controllers.local import LocalController
 from warpcli.controllers.local.schema import MIGRATIONS, SCHEMA_VERSION
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 
 @pytest.fixture

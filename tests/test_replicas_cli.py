@@ -20,7 +20,7 @@ from warpcli.core.liveness import ConnectorReport
 def _store(paths):
     """The embedded store every backend of the test serves (SQLite file or PostgreSQL database)."""
     from warpcli.controllers.local.interface import open_store
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     return open_store(os.environ.get("WARPCLI_DATABASE_URL"), paths.state,
                       secrets=lambda: FileStore(paths.state / "secrets.json"))

@@ -23,7 +23,7 @@ from warpcli.controllers.local import LocalController
 from warpcli.core.cidr import parse_network
 from warpcli.core.controller import Controller, RouteSpec
 from warpcli.core.model import RouteFilter
-from warpcli.secrets import open_secret_store
+from warpcli.secret_stores import open_secret_store
 
 
 def _store(state: Path) -> LocalController:

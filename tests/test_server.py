@@ -17,7 +17,7 @@ import requests
 
 from warpcli.controllers.local import LocalController
 from warpcli.core import errors
-from warpcli.secrets import open_secret_store
+from warpcli.secret_stores import open_secret_store
 from warpcli.server import close_controllers, create_app, make_server
 from warpcli.server.errors import failure_for, mapped_classes
 
@@ -163,7 +163,7 @@ def test_one_controller_per_server_thread(tmp_path: Path) -> None:
 
 
 #: the one CLI module that may load the server, and only inside the function that serves
-SERVE_COMMAND = ROOT / "warpcli" / "cli" / "controller_cmds.py"
+SERVE_COMMAND = ROOT / "warpcli" / "cli" / "commands" / "controller.py"
 
 
 def test_the_cli_never_imports_the_server(tmp_path: Path) -> None:

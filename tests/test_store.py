@@ -21,7 +21,7 @@ from warpcli.core.controller import RouteSpec
 from warpcli.core.errors import BulkImportError, Conflict, NotFound, StateError
 from warpcli.core.model import RouteFilter
 from warpcli.core.tokens import parse_tunnel_token, token_digest
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 BASE = {4: 0x0A000000, 6: 0x20010DB8 << 96}
 

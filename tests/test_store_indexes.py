@@ -16,7 +16,7 @@ from warpcli.controllers.local.schema import MIGRATIONS
 from warpcli.core import service
 from warpcli.core.cidr import parse_network
 from warpcli.core.model import RouteFilter
-from warpcli.secrets.file_store import FileStore
+from warpcli.secret_stores.file_store import FileStore
 
 
 def _controller(state: Path) -> LocalController:

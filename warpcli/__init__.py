@@ -24,7 +24,7 @@ _EXPORTS = {
     "Network": "warpcli.core.cidr",
     "parse_network": "warpcli.core.cidr",
     "SecretStore": "warpcli.core.secrets",
-    "MemorySecretStore": "warpcli.secrets.memory",
+    "MemorySecretStore": "warpcli.secret_stores.memory",
     "WarpcliError": "warpcli.core.errors",
     "InvalidInput": "warpcli.core.errors",
     "NotFound": "warpcli.core.errors",
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from warpcli.core.model import Connector, Hub, Route, RouteFilter, Tunnel, VirtualNetwork
     from warpcli.core.secrets import SecretStore
     from warpcli.library import connect
-    from warpcli.secrets.memory import MemorySecretStore
+    from warpcli.secret_stores.memory import MemorySecretStore
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ def connect(
     ``config.toml``), with the given values taking precedence.
 
     ``secrets``: where tunnel tokens go (the embedded controller): by default the store the
-    settings name (OS keyring or a 0600 file); :class:`~warpcli.secrets.memory.MemorySecretStore`
+    settings name (OS keyring or a 0600 file); :class:`~warpcli.secret_stores.memory.MemorySecretStore`
     keeps them in the process. For ``controller="cloudflare"`` the API token comes from
     ``CLOUDFLARE_API_TOKEN`` or ``warpcli auth login``, as for the CLI.
     """

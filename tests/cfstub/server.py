@@ -285,7 +285,7 @@ class CloudflareStandIn:
     # -- lifecycle --------------------------------------------------------------
     def _open_controller(self):
         from warpcli.controllers.local import LocalController
-        from warpcli.secrets import open_secret_store
+        from warpcli.secret_stores import open_secret_store
 
         state = self.state_dir
         return LocalController(state, secrets=lambda: open_secret_store("file", state), lock_timeout=10)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from warpcli.host.wg import process_alive
+from warpcli.host.wireguard.wg import process_alive
 
 TOKEN = secrets.token_hex(3)
 PREFIX = f"wct-{TOKEN}"

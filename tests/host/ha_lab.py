@@ -172,7 +172,7 @@ class HaSite:
     def hub_owner(self, hub: str = "hub") -> str | None:
         """The replica the hub's WireGuard routes 10.1.0.0/24 to (by its device address); ``hub``:
         the hub interface's role (``hub2``: the second vnet's)."""
-        from warpcli.host.uapi import UapiClient
+        from warpcli.host.wireguard.uapi import UapiClient
 
         dev = UapiClient(self.wg[hub]).get_device()
         owners = [p for p in dev.peers if "10.1.0.0/24" in p.allowed_ips]

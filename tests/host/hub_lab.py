@@ -76,7 +76,7 @@ class HubSite:
     def hub_addresses(self) -> dict[str, str]:
         """hub role -> its device address (as the controller gave it)."""
         from warpcli.controllers.local import LocalController
-        from warpcli.secrets.file_store import FileStore
+        from warpcli.secret_stores.file_store import FileStore
 
         state = self.tmp / "state"
         ctrl = LocalController(state, secrets=lambda: FileStore(state / "secrets.json"))
@@ -96,7 +96,7 @@ class HubSite:
 
     def carries(self, role: str, cidr: str) -> str | None:
         """Which peer (by its allowed /32) a WireGuard interface gives ``cidr`` to."""
-        from warpcli.host.uapi import UapiClient
+        from warpcli.host.wireguard.uapi import UapiClient
 
         try:
             dev = UapiClient(self.wg[role]).get_device()

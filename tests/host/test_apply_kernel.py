@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from warpcli.host import kernel
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import ApplyError
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
-from warpcli.host.plan import apply, diff
+from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.routing import kernel
+from warpcli.host.routing.plan import apply, diff
 
 from .conftest import ip
 
@@ -32,12 +32,12 @@ def snapshot(lab, ns_: str) -> dict:
 
 def desired_state(bad_gateway: bool = False) -> HostState:
     routes = [
-        Route("10.20.0.0/24", table=TABLE, ifname="v0"),
-        Route("10.21.0.0/24", table=TABLE, gateway="10.9.0.2", ifname="v0"),
-        Route("fd00:21::/64", table=TABLE, ifname="v0"),
+        KernelRoute("10.20.0.0/24", table=TABLE, ifname="v0"),
+        KernelRoute("10.21.0.0/24", table=TABLE, gateway="10.9.0.2", ifname="v0"),
+        KernelRoute("fd00:21::/64", table=TABLE, ifname="v0"),
     ]
     if bad_gateway:  # sorted after the others; the kernel refuses it: no route to 10.99.0.1
-        routes.append(Route("10.22.0.0/24", table=TABLE, gateway="10.99.0.1"))
+        routes.append(KernelRoute("10.22.0.0/24", table=TABLE, gateway="10.99.0.1"))
     return HostState(
         addresses=[Address("v0", "10.9.0.1/24"), Address("v0", "100.96.0.2/12")],
         links=[LinkState("v0", mtu=1280, up=True)],
@@ -93,5 +93,5 @@ def test_a_refused_route_rolls_back_what_the_run_applied(lab, host):
         "10.99.0.1 table 24500: Network is unreachable (Nexthop has invalid gateway); rolled back")
     assert err.value.errno == 101 and err.value.rollback_errors == []
     kinds = {type(a.obj).__name__ for a in err.value.rolled_back}
-    assert kinds == {"Route", "Address", "LinkState"}  # earlier routes, the address and the MTU
+    assert kinds == {"KernelRoute", "Address", "LinkState"}  # earlier routes, the address and the MTU
     assert snapshot(lab, host) == before

@@ -8,7 +8,7 @@ import pytest
 
 from warpcli.core import keys
 from warpcli.core.errors import InvalidInput
-from warpcli.host import uapi, wg_kernel
+from warpcli.host.wireguard import uapi, wg_kernel
 
 # RFC 7748, section 6.1 (Alice)
 ALICE_PRIVATE = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import WARPCLI
 from tests.host.conftest import list_netns, root_reason
-from warpcli.host.wg import process_alive
+from warpcli.host.wireguard.wg import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "netns-demo.sh"

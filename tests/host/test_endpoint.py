@@ -6,7 +6,7 @@ import pytest
 
 from warpcli.host.connector import endpoint_addresses
 from warpcli.host.errors import HostError
-from warpcli.host.plan import find_shadowing
+from warpcli.host.routing.plan import find_shadowing
 
 
 def test_literal_and_named_endpoints() -> None:

@@ -7,7 +7,7 @@ import pytest
 from tests.host.sites import Site
 from warpcli.controllers.local import LocalController
 from warpcli.core.errors import NotFound
-from warpcli.secrets import open_secret_store
+from warpcli.secret_stores import open_secret_store
 
 
 def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:
@@ -34,7 +34,7 @@ def test_the_same_cidr_in_two_vnets_lives_in_two_hub_tables(site: Site) -> None:
         assert f"iif {ifname} lookup" in rules
     # each hub's WireGuard peer is the connector of its own vnet
     for ifname, port in ((s.wg["hub"], 51820), (staging_if, 51821)):
-        dump = s.lab.python(s.ns["hub"], "import sys; from warpcli.host.uapi import UapiClient; "
+        dump = s.lab.python(s.ns["hub"], "import sys; from warpcli.host.wireguard.uapi import UapiClient; "
                             "d = UapiClient(sys.argv[1]).get_device(); "
                             "print(d.listen_port, len(d.peers), ' '.join(sorted(d.peers[0].allowed_ips)))", ifname)
         assert dump.returncode == 0, dump.stderr

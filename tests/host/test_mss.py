@@ -15,7 +15,7 @@ import pytest
 
 from tests.host.conftest import read_line
 from tests.host.sites import Site, assert_same, bring_up
-from warpcli.host import mss
+from warpcli.host.routing import mss
 
 SIZE = 8 << 20
 

@@ -8,8 +8,8 @@ import pytest
 
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, ROUTE_PROTO, TABLE
 from warpcli.host.errors import HostError, NetlinkFailure
-from warpcli.host.model import Address, Route, Rule
-from warpcli.host.netlink import Netlink
+from warpcli.host.model import Address, KernelRoute, Rule
+from warpcli.host.routing.netlink import Netlink
 
 from .conftest import ip
 
@@ -47,25 +47,25 @@ def test_links_and_addresses(host):
 def test_routes_are_listed_and_purged_by_protocol_only(host):
     with Netlink(host) as nl:
         ours = [
-            Route("10.50.0.0/24", table=TABLE, ifname="v0"),
-            Route("10.51.0.0/24", table=TABLE, gateway="10.9.0.2"),
-            Route("fd00:51::/48", table=TABLE, ifname="v0"),
-            Route("10.52.0.0/24", table=MAIN_TABLE, gateway="10.9.0.2"),
+            KernelRoute("10.50.0.0/24", table=TABLE, ifname="v0"),
+            KernelRoute("10.51.0.0/24", table=TABLE, gateway="10.9.0.2"),
+            KernelRoute("fd00:51::/48", table=TABLE, ifname="v0"),
+            KernelRoute("10.52.0.0/24", table=MAIN_TABLE, gateway="10.9.0.2"),
         ]
         for r in ours:
             nl.add_route(r)
         # the kernel fills in the device of a gateway route
-        ours = [r if r.ifname else Route(r.dst, table=r.table, gateway=r.gateway, ifname="v0") for r in ours]
+        ours = [r if r.ifname else KernelRoute(r.dst, table=r.table, gateway=r.gateway, ifname="v0") for r in ours]
         # other software's routes, one with exactly the same prefix in the same table
         ip("-n", host, "route", "add", "10.50.0.0/24", "dev", "v0", "table", str(TABLE), "proto", "static", "metric", "10")
         ip("-n", host, "route", "add", "10.53.0.0/24", "via", "10.9.0.2", "proto", "static")
         listed = nl.routes(proto=ROUTE_PROTO)
-        assert sorted(listed, key=Route.sort_key) == sorted(ours, key=Route.sort_key)
-        assert Route("10.50.0.0/24", table=TABLE, ifname="v0", proto=4, metric=10) in nl.routes(table=TABLE)
+        assert sorted(listed, key=KernelRoute.sort_key) == sorted(ours, key=KernelRoute.sort_key)
+        assert KernelRoute("10.50.0.0/24", table=TABLE, ifname="v0", proto=4, metric=10) in nl.routes(table=TABLE)
         text = ip("-n", host, "route", "show", "table", str(TABLE)).stdout
         assert "10.50.0.0/24 dev v0 proto 245 scope link" in text
         purged = nl.purge_routes(proto=ROUTE_PROTO)
-        assert sorted(purged, key=Route.sort_key) == sorted(ours, key=Route.sort_key)
+        assert sorted(purged, key=KernelRoute.sort_key) == sorted(ours, key=KernelRoute.sort_key)
         assert nl.routes(proto=ROUTE_PROTO) == []
         survivors = ip("-n", host, "route", "show", "table", "all").stdout
         assert "10.50.0.0/24 dev v0 table 24500 proto static scope link metric 10" in survivors
@@ -77,18 +77,18 @@ def test_delete_route_matches_the_protocol(host):
     ip("-n", host, "route", "add", "10.60.0.0/24", "dev", "v0", "table", str(TABLE), "proto", "static")
     with Netlink(host) as nl:
         with pytest.raises(NetlinkFailure, match=re.escape("could not delete route 10.60.0.0/24 dev v0 table 24500")):
-            nl.delete_route(Route("10.60.0.0/24", table=TABLE, ifname="v0"))
-        nl.delete_route(Route("10.60.0.0/24", table=TABLE, ifname="v0"), missing_ok=True)
+            nl.delete_route(KernelRoute("10.60.0.0/24", table=TABLE, ifname="v0"))
+        nl.delete_route(KernelRoute("10.60.0.0/24", table=TABLE, ifname="v0"), missing_ok=True)
         assert len(nl.routes(table=TABLE)) == 1
 
 
 def test_bulk_add_reports_each_route(host):
     with Netlink(host) as nl:
         results = nl.add_routes([
-            Route("10.70.0.0/24", table=TABLE, gateway="10.9.0.2"),
-            Route("10.71.0.0/24", table=TABLE, gateway="10.99.0.1"),  # no route to this gateway
-            Route("10.70.0.0/24", table=TABLE, gateway="10.9.0.2"),  # duplicate
-            Route("10.72.0.0/24", table=TABLE, ifname="v0"),
+            KernelRoute("10.70.0.0/24", table=TABLE, gateway="10.9.0.2"),
+            KernelRoute("10.71.0.0/24", table=TABLE, gateway="10.99.0.1"),  # no route to this gateway
+            KernelRoute("10.70.0.0/24", table=TABLE, gateway="10.9.0.2"),  # duplicate
+            KernelRoute("10.72.0.0/24", table=TABLE, ifname="v0"),
         ])
         assert [r.ok for r in results] == [True, False, False, True]
         assert "Network is unreachable" in results[1].error and results[1].errno == 101
@@ -122,7 +122,7 @@ def test_connected_networks_and_default_route(host):
     ip("-n", host, "route", "add", "default", "via", "10.9.0.2")
     ip("-n", host, "route", "add", "10.30.0.0/16", "dev", "v0")  # on-link without an address
     with Netlink(host) as nl:
-        nl.add_route(Route("10.31.0.0/16", ifname="v0"))  # warpcli's own: not "connected"
+        nl.add_route(KernelRoute("10.31.0.0/16", ifname="v0"))  # warpcli's own: not "connected"
         connected = nl.connected_networks()
         assert {"10.9.0.0/24", "127.0.0.0/8", "10.30.0.0/16", "fd00:9::/64", "::1/128"} <= set(connected)
         assert "10.31.0.0/16" not in connected
@@ -138,7 +138,7 @@ def test_missing_namespace_is_not_created(lab):
 
 
 def test_raw_rtnetlink_lists_what_pyroute2_lists(host):
-    """Links, addresses and rules come from warpcli.host.rtnl (no pyroute2 on the paths of
+    """Links, addresses and rules come from warpcli.host.routing.rtnl (no pyroute2 on the paths of
     `up` and `down`); pyroute2's reading of the same kernel is the reference."""
     ip("-n", host, "link", "add", "br9", "type", "bridge")
     ip("-n", host, "link", "set", "br9", "mtu", "1400")

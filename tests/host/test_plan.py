@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from warpcli.host.errors import ApplyError, HostError
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
-from warpcli.host.plan import Action, Plan, apply, diff, find_shadowing, split_shadowing
+from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.routing.plan import Action, Plan, apply, diff, find_shadowing, split_shadowing
 
 
 class MemoryKernel:
@@ -39,9 +39,9 @@ class MemoryKernel:
         if isinstance(obj, Sysctl):
             self.sysctls[obj.key] = obj.value
             return
-        pool = {Address: self.addresses, Route: self.routes, Rule: self.rules}[type(obj)]
+        pool = {Address: self.addresses, KernelRoute: self.routes, Rule: self.rules}[type(obj)]
         if action.op == "add":
-            if obj in pool or (isinstance(obj, Route) and any(r.key == obj.key for r in pool)):
+            if obj in pool or (isinstance(obj, KernelRoute) and any(r.key == obj.key for r in pool)):
                 raise HostError("File exists", errno=17)
             pool.add(obj)
         else:
@@ -51,7 +51,7 @@ class MemoryKernel:
 
     def state(self) -> HostState:
         return HostState(addresses=sorted(self.addresses), links=sorted(self.links.values(), key=lambda x: x.ifname),
-                         routes=sorted(self.routes, key=Route.sort_key), rules=sorted(self.rules, key=Rule.sort_key),
+                         routes=sorted(self.routes, key=KernelRoute.sort_key), rules=sorted(self.rules, key=Rule.sort_key),
                          sysctls=sorted((Sysctl(k, v) for k, v in self.sysctls.items()), key=lambda s: s.key))
 
 
@@ -61,7 +61,7 @@ def same(a: HostState, b: HostState) -> bool:
 
 
 # --- strategies: small pools so that desired and observed overlap often ---------------
-routes = st.builds(Route, dst=st.sampled_from(["10.1.0.0/24", "10.2.0.0/24", "10.0.0.0/8", "fd00:1::/64"]),
+routes = st.builds(KernelRoute, dst=st.sampled_from(["10.1.0.0/24", "10.2.0.0/24", "10.0.0.0/8", "fd00:1::/64"]),
                    table=st.sampled_from([24500, 24501]), ifname=st.sampled_from(["wg0", "wg1"]),
                    metric=st.sampled_from([None, 5]))
 rules = st.builds(Rule, priority=st.sampled_from([24500, 24510]), table=st.sampled_from([254, 24500]),
@@ -131,14 +131,14 @@ def test_plan_order_and_text():
     observed = HostState(
         addresses=[Address(wg, "100.96.0.9/12")],
         links=[LinkState(wg, mtu=1420, up=False)],
-        routes=[Route("10.9.0.0/24", table=24500, ifname=wg), Route("10.2.0.0/24", table=24500, ifname="wg1")],
+        routes=[KernelRoute("10.9.0.0/24", table=24500, ifname=wg), KernelRoute("10.2.0.0/24", table=24500, ifname="wg1")],
         rules=[Rule(24600, 24500)],
         sysctls=[Sysctl("net.ipv4.ip_forward", "0")],
     )
     desired = HostState(
         addresses=[Address(wg, "100.96.0.2/12")],
         links=[LinkState(wg, mtu=1280, up=True)],
-        routes=[Route("10.2.0.0/24", table=24500, ifname=wg), Route("10.1.0.0/24", table=24500, ifname=wg)],
+        routes=[KernelRoute("10.2.0.0/24", table=24500, ifname=wg), KernelRoute("10.1.0.0/24", table=24500, ifname=wg)],
         rules=[Rule(24510, 24500), Rule(24500, 254, suppress_prefixlength=0)],
         sysctls=[Sysctl("net.ipv4.ip_forward", "1")],
     )
@@ -159,15 +159,15 @@ def test_plan_order_and_text():
 
 
 def test_gateway_route_accepts_the_device_the_kernel_chose():
-    want = Route("10.5.0.0/24", table=24500, gateway="100.96.0.1")
-    have = Route("10.5.0.0/24", table=24500, gateway="100.96.0.1", ifname="wg0")
+    want = KernelRoute("10.5.0.0/24", table=24500, gateway="100.96.0.1")
+    have = KernelRoute("10.5.0.0/24", table=24500, gateway="100.96.0.1", ifname="wg0")
     assert diff(HostState(routes=[want]), HostState(routes=[have])).empty
-    other = Route("10.5.0.0/24", table=24500, gateway="100.96.0.7", ifname="wg0")
+    other = KernelRoute("10.5.0.0/24", table=24500, gateway="100.96.0.7", ifname="wg0")
     assert [a.op for a in diff(HostState(routes=[want]), HostState(routes=[other]))] == ["delete", "add"]
 
 
 def test_teardown_plan_deletes_everything_and_restores_sysctls():
-    observed = HostState(routes=[Route("10.1.0.0/24", table=24500, ifname="wg0")], rules=[Rule(24510, 24500)],
+    observed = HostState(routes=[KernelRoute("10.1.0.0/24", table=24500, ifname="wg0")], rules=[Rule(24510, 24500)],
                          sysctls=[Sysctl("net.ipv4.ip_forward", "1")])
     down = diff(HostState(sysctls=[Sysctl("net.ipv4.ip_forward", "0")]), observed)
     assert down.lines() == ["- rule 24510: from all lookup 24500", "- route 10.1.0.0/24 dev wg0 table 24500",
@@ -179,13 +179,13 @@ def test_planning_needs_observed_links_and_sysctls():
         diff(HostState(sysctls=[Sysctl("net.ipv4.ip_forward", "1")]), HostState())
     with pytest.raises(HostError, match="link wg0 does not exist"):
         diff(HostState(links=[LinkState("wg0", mtu=1280)]), HostState())
-    clash = [Route("10.1.0.0/24", table=1, ifname="a"), Route("10.1.0.0/24", table=1, ifname="b")]
+    clash = [KernelRoute("10.1.0.0/24", table=1, ifname="a"), KernelRoute("10.1.0.0/24", table=1, ifname="b")]
     with pytest.raises(HostError, match="share one kernel key"):
         diff(HostState(routes=clash), HostState())
 
 
 def test_rollback_keeps_going_and_reports_undo_failures():
-    r1, r2, r3 = (Route(f"10.{i}.0.0/24", table=1, ifname="wg0") for i in (1, 2, 3))
+    r1, r2, r3 = (KernelRoute(f"10.{i}.0.0/24", table=1, ifname="wg0") for i in (1, 2, 3))
     plan = diff(HostState(routes=[r1, r2, r3]), HostState())
     kernel = MemoryKernel(HostState(), fail_on=lambda a: a.obj == r3 or (a.op == "delete" and a.obj == r2))
     with pytest.raises(ApplyError) as err:
@@ -196,12 +196,12 @@ def test_rollback_keeps_going_and_reports_undo_failures():
 
 
 def test_model_canonicalises():
-    assert Route("10.1.0.0/24").metric == 0 and Route("fd00::/64").metric == 1024
-    assert Route("fd00:0::/64", gateway="fd00::0:1").gateway == "fd00::1"
-    assert Route("fd00::/64") == Route("fd00:0::/64", metric=1024)
+    assert KernelRoute("10.1.0.0/24").metric == 0 and KernelRoute("fd00::/64").metric == 1024
+    assert KernelRoute("fd00:0::/64", gateway="fd00::0:1").gateway == "fd00::1"
+    assert KernelRoute("fd00::/64") == KernelRoute("fd00:0::/64", metric=1024)
     assert Address("wg0", "fd00:0::1/64").address == "fd00::1/64"
     with pytest.raises(Exception, match="host bits"):
-        Route("10.1.0.1/24")
+        KernelRoute("10.1.0.1/24")
 
 
 # --- no lockout ---------------------------------------------------------------------------
@@ -225,8 +225,8 @@ def test_shadowing_reasons():
 
 
 def test_split_shadowing_keeps_the_safe_routes():
-    ok = Route("10.2.0.0/24", table=24500, ifname="wg0")
-    bad = Route("10.1.0.0/24", table=24500, ifname="wg0")
+    ok = KernelRoute("10.2.0.0/24", table=24500, ifname="wg0")
+    bad = KernelRoute("10.1.0.0/24", table=24500, ifname="wg0")
     kept, skipped = split_shadowing([ok, bad], connected=["10.1.0.0/16"])
     assert kept == [ok] and [s.route for s in skipped] == ["10.1.0.0/24"]
 
@@ -246,7 +246,7 @@ def test_shadowing_against_ipaddress_oracle(a, alen, b, blen):
 def test_action_inverse():
     s = Action("set", Sysctl("k", "1"), Sysctl("k", "0"))
     assert s.inverse() == Action("set", Sysctl("k", "0"), Sysctl("k", "1"))
-    r = Route("10.0.0.0/8")
+    r = KernelRoute("10.0.0.0/8")
     assert Action("add", r).inverse() == Action("delete", r) and Action("delete", r).inverse() == Action("add", r)
     with pytest.raises(ValueError):
         Action("set", Sysctl("k", "1")).inverse()

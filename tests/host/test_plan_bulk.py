@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from tests.host.test_plan import MemoryKernel, same, states
 from warpcli.host.errors import ApplyError, HostError
-from warpcli.host.model import HostState, LinkState, Route, Rule, Sysctl
-from warpcli.host.plan import Action, Outcome, Plan, apply, diff, rollback
+from warpcli.host.model import HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.routing.plan import Action, Outcome, Plan, apply, diff, rollback
 
 
 class BatchingKernel(MemoryKernel):
@@ -28,7 +28,7 @@ class BatchingKernel(MemoryKernel):
         self.batches: list[tuple[str, int]] = []
 
     def execute_routes(self, actions: list[Action]) -> list[Outcome]:
-        assert actions and all(isinstance(a.obj, Route) and a.op == actions[0].op for a in actions)
+        assert actions and all(isinstance(a.obj, KernelRoute) and a.op == actions[0].op for a in actions)
         self.batches.append((actions[0].op, len(actions)))
         out = []
         for a in actions:
@@ -44,8 +44,8 @@ class BatchingKernel(MemoryKernel):
         return out
 
 
-def _routes(n: int, table: int = 24500, ifname: str = "wg0") -> list[Route]:
-    return [Route(f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}/32", table=table, ifname=ifname)
+def _routes(n: int, table: int = 24500, ifname: str = "wg0") -> list[KernelRoute]:
+    return [KernelRoute(f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}/32", table=table, ifname=ifname)
             for i in range(n)]
 
 
@@ -57,7 +57,7 @@ def test_batched_apply_converges_like_one_by_one(desired, observed):
     apply(plan, bulk)
     assert same(one.state(), bulk.state())
     assert diff(desired, bulk.state()).empty
-    assert sum(n for _, n in bulk.batches) == sum(1 for a in plan if isinstance(a.obj, Route))
+    assert sum(n for _, n in bulk.batches) == sum(1 for a in plan if isinstance(a.obj, KernelRoute))
 
 
 @given(states(observed=False), states(observed=True), st.integers(min_value=0, max_value=40))
@@ -96,7 +96,7 @@ def test_one_call_per_run_of_routes_and_the_routes_after_a_refusal_are_undone():
 
 
 def test_a_route_already_gone_is_nothing_to_do_and_not_undone():
-    gone = Route("10.9.0.0/24", table=24500, ifname="wg0")
+    gone = KernelRoute("10.9.0.0/24", table=24500, ifname="wg0")
     kernel = BatchingKernel(HostState())
     applied = apply(Plan((Action("delete", gone), Action("add", _routes(1)[0]))), kernel)
     assert applied == [Action("add", _routes(1)[0])]
@@ -105,17 +105,17 @@ def test_a_route_already_gone_is_nothing_to_do_and_not_undone():
 
 
 class _Counting:
-    """Counts reads of ``Route.key``: the work of a route diff, independent of the clock."""
+    """Counts reads of ``KernelRoute.key``: the work of a route diff, independent of the clock."""
 
     def __init__(self, monkeypatch) -> None:
         self.reads = 0
-        original = Route.key.fget
+        original = KernelRoute.key.fget
 
         def key(route):
             self.reads += 1
             return original(route)
 
-        monkeypatch.setattr(Route, "key", property(key))
+        monkeypatch.setattr(KernelRoute, "key", property(key))
 
 
 @pytest.mark.parametrize("kind", ["same", "disjoint", "half"])
@@ -152,7 +152,7 @@ def test_diff_is_linear_in_the_number_of_routes(monkeypatch, kind):
        st.booleans(), st.one_of(st.none(), st.integers(min_value=0, max_value=(1 << 32) - 1)),
        st.one_of(st.none(), st.integers(min_value=0, max_value=(1 << 128) - 1)))
 def test_a_route_from_a_dump_equals_the_parsed_one(value, plen, v4, metric, gw):
-    """``Route.from_kernel`` skips the parse for text ``inet_ntop`` wrote; the value must be the
+    """``KernelRoute.from_kernel`` skips the parse for text ``inet_ntop`` wrote; the value must be the
     one the constructor makes (the oracle), also for IPv4-mapped and IPv4-compatible text."""
     import socket
 
@@ -163,7 +163,7 @@ def test_a_route_from_a_dump_equals_the_parsed_one(value, plen, v4, metric, gw):
     dst = f"{socket.inet_ntop(af, value.to_bytes(bits // 8, 'big'))}/{plen}"
     gateway = None if gw is None else socket.inet_ntop(af, (gw & ((1 << bits) - 1)).to_bytes(bits // 8, "big"))
     args = (dst, 24500, "wg0", gateway, metric, 245, "unicast", None)
-    fast, slow = Route.from_kernel(*args), Route(*args)
+    fast, slow = KernelRoute.from_kernel(*args), KernelRoute(*args)
     assert fast == slow and hash(fast) == hash(slow) and fast.key == slow.key
 
 
@@ -171,7 +171,7 @@ def test_a_route_from_a_dump_equals_the_parsed_one(value, plen, v4, metric, gw):
                                  "fd00:0:0:1::/64", "0.0.0.0/0"])
 def test_dotted_ipv6_text_from_a_dump_is_canonicalised(dst):
     args = (dst, 24500, None, None, None, 245, "unicast", None)
-    assert Route.from_kernel(*args) == Route(*args)
+    assert KernelRoute.from_kernel(*args) == KernelRoute(*args)
 
 
 @given(states(observed=False), states(observed=True))
@@ -193,7 +193,7 @@ def test_progress_is_told_after_each_batch_up_to_the_whole_plan(desired, observe
         assert all(total == len(plan) for _, total in told)
         assert all(a < b for (a, _), (b, _) in itertools.pairwise(told))
         if isinstance(kernel, BatchingKernel):
-            others = sum(1 for a in plan if not isinstance(a.obj, Route))
+            others = sum(1 for a in plan if not isinstance(a.obj, KernelRoute))
             assert len(told) == len(kernel.batches) + others
         else:
             assert len(told) == len(plan)

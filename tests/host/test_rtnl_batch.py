@@ -1,4 +1,4 @@
-"""Bulk routes over raw rtnetlink (warpcli.host.rtnl_batch), against real kernels in namespaces
+"""Bulk routes over raw rtnetlink (warpcli.host.routing.rtnl_batch), against real kernels in namespaces
 the tests create; the encoder's bytes are checked against pyroute2's decoder."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warpcli.host import rtnl_batch as rb
 from warpcli.host.constants import ROUTE_PROTO, TABLE
-from warpcli.host.model import Route
-from warpcli.host.netlink import Netlink
+from warpcli.host.model import KernelRoute
+from warpcli.host.routing import rtnl_batch as rb
+from warpcli.host.routing.netlink import Netlink
 
 from .conftest import ip
 
@@ -36,33 +36,33 @@ def host(lab) -> str:
     return setup_host(lab, "h")
 
 
-def mixed_routes(n: int, table: int = TABLE) -> list[Route]:
+def mixed_routes(n: int, table: int = TABLE) -> list[KernelRoute]:
     """n distinct routes: IPv4/IPv6, device and gateway routes, some metrics and source hints."""
     out = []
     for i in range(n):
         kind = i % 4
         if kind == 0:
-            out.append(Route(f"10.{100 + (i >> 8)}.{i & 255}.0/24", table=table, ifname="v0",
+            out.append(KernelRoute(f"10.{100 + (i >> 8)}.{i & 255}.0/24", table=table, ifname="v0",
                              prefsrc="10.9.0.1" if i % 8 == 0 else None))
         elif kind == 1:
-            out.append(Route(f"172.{16 + (i >> 8)}.{i & 255}.0/24", table=table, gateway="10.9.0.2",
+            out.append(KernelRoute(f"172.{16 + (i >> 8)}.{i & 255}.0/24", table=table, gateway="10.9.0.2",
                              metric=(i % 3) * 10))
         elif kind == 2:
-            out.append(Route(f"fd10:{i:x}::/64", table=table, ifname="v0",
+            out.append(KernelRoute(f"fd10:{i:x}::/64", table=table, ifname="v0",
                              prefsrc="fd00:9::1" if i % 8 == 2 else None))
         else:
-            out.append(Route(f"fd20:{i:x}::/48", table=table, gateway="fd00:9::2", metric=100 + i % 2))
+            out.append(KernelRoute(f"fd20:{i:x}::/48", table=table, gateway="fd00:9::2", metric=100 + i % 2))
     random.Random(n).shuffle(out)
     return out
 
 
-def as_listed(r: Route) -> Route:
+def as_listed(r: KernelRoute) -> KernelRoute:
     """How the kernel lists a route we added: it fills in the device of a gateway route."""
-    return r if r.ifname else Route(r.dst, table=r.table, ifname="v0", gateway=r.gateway, metric=r.metric,
+    return r if r.ifname else KernelRoute(r.dst, table=r.table, ifname="v0", gateway=r.gateway, metric=r.metric,
                                     proto=r.proto, type=r.type, prefsrc=r.prefsrc)
 
 
-def listed(netns: str, table: int = TABLE, proto: int = ROUTE_PROTO) -> list[Route]:
+def listed(netns: str, table: int = TABLE, proto: int = ROUTE_PROTO) -> list[KernelRoute]:
     with Netlink(netns) as nl:
         return nl._routes_pyroute2(table=table, proto=proto)  # the reference decoder
 
@@ -88,17 +88,17 @@ def test_two_thousand_routes_go_in_and_out_exactly(host, acks):
         assert listed(host) == []
 
 
-def bad_batch() -> tuple[list[Route], set[int]]:
+def bad_batch() -> tuple[list[KernelRoute], set[int]]:
     """Good routes with a few bad ones; returns the batch and the positions of the bad ones."""
     routes = mixed_routes(400)
     plan = [
-        (7, lambda rs: Route("10.200.0.0/24", table=TABLE, gateway="192.0.2.1")),  # no route to the gateway
-        (50, lambda rs: Route("fd30::/64", table=TABLE, gateway="2001:db8::1")),  # no route to the gateway
+        (7, lambda rs: KernelRoute("10.200.0.0/24", table=TABLE, gateway="192.0.2.1")),  # no route to the gateway
+        (50, lambda rs: KernelRoute("fd30::/64", table=TABLE, gateway="2001:db8::1")),  # no route to the gateway
         (120, lambda rs: rs[3]),  # a duplicate of an earlier route of the batch
-        (121, lambda rs: Route("10.201.0.0/24", table=TABLE, ifname="nope0")),  # no such device
+        (121, lambda rs: KernelRoute("10.201.0.0/24", table=TABLE, ifname="nope0")),  # no such device
         # the key (prefix, table, metric) of an earlier route, another type: exists already
-        (300, lambda rs: Route(rs[299].dst, table=TABLE, metric=rs[299].metric, type="blackhole")),
-        (301, lambda rs: Route(rs[298].dst, table=TABLE, metric=rs[298].metric, type="blackhole")),
+        (300, lambda rs: KernelRoute(rs[299].dst, table=TABLE, metric=rs[299].metric, type="blackhole")),
+        (301, lambda rs: KernelRoute(rs[298].dst, table=TABLE, metric=rs[298].metric, type="blackhole")),
     ]
     for pos, make in plan:
         routes.insert(pos, make(routes))
@@ -129,7 +129,7 @@ def test_bad_routes_fail_alone_with_the_kernels_errno(lab, acks):
     good = [as_listed(r) for i, r in enumerate(routes) if i not in bad]
     got = listed(ours)
     assert len(got) == len(good) and set(got) == set(good)
-    assert sorted(got, key=Route.sort_key) == sorted(listed(oracle), key=Route.sort_key)
+    assert sorted(got, key=KernelRoute.sort_key) == sorted(listed(oracle), key=KernelRoute.sort_key)
 
 
 def test_delete_removes_exactly_ours(host):
@@ -175,7 +175,7 @@ def test_an_overrun_receive_buffer_never_reports_done(host):
 
     # only failures answered, and the batch is all failures: none may pass for done
     b2 = rb.RtnlBatch(host, acks="errors", buffer=2048)
-    b2.add_routes([Route("10.250.0.0/24", table=TABLE, ifname="v0")])
+    b2.add_routes([KernelRoute("10.250.0.0/24", table=TABLE, ifname="v0")])
     b2.max_batch = 400
     results = b2.add_routes(routes)
     assert not any(r.ok for r in results)
@@ -185,7 +185,7 @@ def test_an_overrun_receive_buffer_never_reports_done(host):
 
 
 def test_names_and_namespaces(host):
-    r = Route("10.77.0.0/24", table=TABLE, ifname="v0")
+    r = KernelRoute("10.77.0.0/24", table=TABLE, ifname="v0")
     # a given name -> index map is used as is (no lookup in the namespace)
     with Netlink(host) as nl:
         idx = nl.index("v0")
@@ -201,10 +201,10 @@ def test_names_and_namespaces(host):
 
 
 def test_replace_and_small_tables(host):
-    r = Route("10.78.0.0/24", table=100, ifname="v0", metric=5)
+    r = KernelRoute("10.78.0.0/24", table=100, ifname="v0", metric=5)
     assert rb.add_routes(host, [r])[0].ok
     assert rb.add_routes(host, [r])[0].errno == E.EEXIST
-    via = Route("10.78.0.0/24", table=100, gateway="10.9.0.2", metric=5)
+    via = KernelRoute("10.78.0.0/24", table=100, gateway="10.9.0.2", metric=5)
     assert rb.add_routes(host, [via], replace=True)[0].ok
     assert listed(host, table=100) == [as_listed(via)]
     assert "10.78.0.0/24 via 10.9.0.2 dev v0 proto 245 metric 5" in ip("-n", host, "route", "show", "table", "100").stdout
@@ -212,7 +212,7 @@ def test_replace_and_small_tables(host):
 
 
 def test_dump_lists_what_netlink_lists(host):
-    routes = [*mixed_routes(300), Route("10.240.0.0/16", table=TABLE, type="blackhole"), Route("fd40::/32", table=TABLE, type="unreachable", metric=7), Route("0.0.0.0/0", table=TABLE, gateway="10.9.0.2", metric=50), Route("::/0", table=TABLE, ifname="v0"), Route("10.241.0.0/24", table=100, ifname="v0", proto=99)]
+    routes = [*mixed_routes(300), KernelRoute("10.240.0.0/16", table=TABLE, type="blackhole"), KernelRoute("fd40::/32", table=TABLE, type="unreachable", metric=7), KernelRoute("0.0.0.0/0", table=TABLE, gateway="10.9.0.2", metric=50), KernelRoute("::/0", table=TABLE, ifname="v0"), KernelRoute("10.241.0.0/24", table=100, ifname="v0", proto=99)]
     assert all(r.ok for r in rb.add_routes(host, routes))
     ip("-n", host, "route", "add", "10.242.0.0/24", "via", "10.9.0.2", "table", str(TABLE), "proto", "static")
     with Netlink(host) as nl:
@@ -244,7 +244,7 @@ def routes(draw):
     value = draw(st.integers(0, (1 << bits) - 1)) & ~((1 << (bits - plen)) - 1)
     dst = f"{socket.inet_ntop(af, value.to_bytes(bits // 8, 'big'))}/{plen}"
     addr = st.integers(1, (1 << bits) - 1).map(lambda v: socket.inet_ntop(af, v.to_bytes(bits // 8, "big")))
-    return Route(
+    return KernelRoute(
         dst,
         table=draw(st.integers(1, 2**32 - 1) | st.sampled_from([254, 255, 100, TABLE])),
         ifname=draw(st.none() | st.sampled_from(["v0", "eth1"])),
@@ -317,8 +317,8 @@ def test_encoded_requests_decode_to_the_same_fields(batch, op, seq, ack):
 
 
 def test_unsendable_routes_are_reported_not_raised():
-    r = Route("10.1.0.0/24", table=TABLE, ifname="v9")
-    _msgs, positions, failures = rb._encode([Route("10.0.0.0/8", table=TABLE), r], "add", {}, 1)
+    r = KernelRoute("10.1.0.0/24", table=TABLE, ifname="v9")
+    _msgs, positions, failures = rb._encode([KernelRoute("10.0.0.0/8", table=TABLE), r], "add", {}, 1)
     assert positions == [0] and failures == [(1, E.ENODEV, "no interface v9")]
     with pytest.raises(ValueError, match="no interface v9"):
         rb.encode_route(r, seq=1)

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from warpcli.host import sysctl
 from warpcli.host.errors import HostError
+from warpcli.host.routing import sysctl
 
 
 def test_write_returns_previous_and_restores(lab):

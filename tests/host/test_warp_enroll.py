@@ -64,7 +64,7 @@ def start_stand_in(lab: Lab, ns: str, state_dir: Path) -> StandInProcess:
 def open_controller(state_dir: Path):
     """A direct LocalController on the stand-in's state, opened as the stand-in opens it."""
     from warpcli.controllers.local import LocalController
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     return LocalController(state_dir, secrets=lambda: open_secret_store("file", state_dir), lock_timeout=10)
 

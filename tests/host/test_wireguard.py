@@ -8,11 +8,12 @@ import time
 import pytest
 
 from warpcli.core import keys
-from warpcli.host import kernel, uapi, wg
 from warpcli.host.constants import PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import InterfaceInUse, UapiError, WireGuardMissing
-from warpcli.host.model import Address, LinkState, Route, Rule
-from warpcli.host.netlink import Netlink
+from warpcli.host.model import Address, KernelRoute, LinkState, Rule
+from warpcli.host.routing import kernel
+from warpcli.host.routing.netlink import Netlink
+from warpcli.host.wireguard import uapi, wg
 
 from .conftest import ip, tcp_exchange
 
@@ -87,7 +88,7 @@ def test_routes_in_warpcli_table_behind_rules_carry_traffic(lab, pair):
     uapi.UapiClient(ib.ifname).set_device(peers=[uapi.PeerConfig(
         ka.public_key, allowed_ips=("100.96.0.1/32", "10.77.0.0/24"))], replace_peers=False)
     with Netlink(b) as nl:
-        nl.add_route(Route("10.77.0.0/24", table=TABLE, ifname=ib.ifname))
+        nl.add_route(KernelRoute("10.77.0.0/24", table=TABLE, ifname=ib.ifname))
         nl.add_rule(Rule(PRIORITY_SUPPRESS_MAIN, 254, suppress_prefixlength=0))
         nl.add_rule(Rule(PRIORITY_TABLE, TABLE))
     reply, peer = tcp_exchange(lab, server_ns=a, client_ns=b, host="10.77.0.1", port=8082)
@@ -184,7 +185,7 @@ def test_auto_backend_matches_the_kernel(lab, wireguard_go):
 CREATE_AND_EXIT = r"""
 import sys
 from pathlib import Path
-from warpcli.host import wg
+from warpcli.host.wireguard import wg
 iface = wg.create_interface(sys.argv[1], netns=sys.argv[2], run_dir=Path(sys.argv[3]), backend="userspace")
 print(iface.pid, flush=True)
 """

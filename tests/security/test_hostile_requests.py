@@ -255,7 +255,7 @@ def test_the_embedded_controller_keeps_the_same_rule(paths) -> None:
     from warpcli.controllers.local import LocalController
     from warpcli.core.enrollment import enroll
     from warpcli.core.errors import AuthError
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     state = paths.state
     ctrl = LocalController(state, secrets=lambda: open_secret_store("file", state))

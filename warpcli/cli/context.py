@@ -89,7 +89,7 @@ class Runtime:
     @cached_property
     def host_secrets(self):
         """This host's own secrets (WireGuard keys): kept beside connector.toml, not in the state."""
-        from warpcli.secrets import open_secret_store
+        from warpcli.secret_stores import open_secret_store
 
         return open_secret_store(self.settings.secret_backend, self.settings.config_dir)
 

@@ -15,7 +15,7 @@ def open_controller(settings: Settings, *, tunnel_token: str | None = None) -> C
     """
     if settings.controller == "local":
         from warpcli.controllers.local.interface import open_store
-        from warpcli.secrets import open_secret_store
+        from warpcli.secret_stores import open_secret_store
 
         return open_store(
             settings.database_url,
@@ -34,7 +34,7 @@ def _open_cloudflare(settings: Settings) -> Controller:
     from warpcli.controllers.cloudflare import ApiClient, CloudflareController, RetryPolicy, valid_account_id
     from warpcli.controllers.cloudflare.credentials import find_token, require_token
     from warpcli.core.errors import ConfigError
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     if not settings.account_id:
         raise ConfigError(

@@ -1,7 +1,7 @@
 """WireGuard keys: X25519 pairs in base64 (as ``wg genkey``/``wg pubkey``), hex for UAPI.
 
 The private key is a secret: :class:`KeyPair` never shows it in ``repr``; callers
-store it through the secret store and pass it only to :mod:`warpcli.host.uapi`.
+store it through the secret store and pass it only to :mod:`warpcli.host.wireguard.uapi`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where secrets live: the interface. Adapters are in ``warpcli.secrets``."""
+"""Where secrets live: the interface. Adapters are in ``warpcli.secret_stores``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 class SecretStore(ABC):
     """A small key/value store for secrets (tunnel tokens, API tokens, private keys)."""
 
-    #: a phrase for messages, e.g. "the OS keyring (SecretService)" or "/var/lib/warpcli/secrets.json"
+    #: a phrase for messages, e.g. "the OS keyring (SecretService)" or "/var/lib/warpcli/secret_stores.json"
     description: str = ""
 
     @abstractmethod

@@ -18,12 +18,14 @@ from warpcli.core.controller import Controller
 from warpcli.core.enrollment import ConnectorConfig
 from warpcli.core.errors import WarpcliError
 from warpcli.core.model import DEVICE_RANGE, Hub
-from warpcli.host import faults, incremental, mss, wg
+from warpcli.host import faults, incremental
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import HostError, NotRoot
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl, table_rules
-from warpcli.host.plan import Plan, Shadowing, find_shadowing, split_shadowing
-from warpcli.host.uapi import PeerConfig
+from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl, table_rules
+from warpcli.host.routing import mss
+from warpcli.host.routing.plan import Plan, Shadowing, find_shadowing, split_shadowing
+from warpcli.host.wireguard import wg
+from warpcli.host.wireguard.uapi import PeerConfig
 
 KEEPALIVE = 25
 FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
@@ -149,7 +151,7 @@ def desired_connector(
     ``hub`` is the hub it routes through; ``others`` the vnet's other hubs (several hubs): a
     peer each, with only its own device address (WireGuard gives a CIDR to one peer)."""
     iface = cfg.interface
-    routes = [Route(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
+    routes = [KernelRoute(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
     endpoints = [a for h in (hub, *others) for a in endpoint_addresses(h.endpoint)]
     routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoints)
     sysctls = connector_sysctls(iface, observed_sysctls)
@@ -215,7 +217,7 @@ def masquerade_warnings(netns: str | None = None) -> list[str]:
     import shutil
     import subprocess
 
-    from warpcli.host.netns import exec_argv
+    from warpcli.host.routing.netns import exec_argv
 
     found: list[str] = []
     for tool in ("iptables-save", "nft"):
@@ -282,9 +284,9 @@ def _up_tunnel(
     netns: str | None = None,
     on_progress=None,
 ) -> UpResult:
-    from warpcli.host.kernel import KernelExecutor, observe
-    from warpcli.host.netlink import Netlink
-    from warpcli.host.plan import apply, diff
+    from warpcli.host.routing.kernel import KernelExecutor, observe
+    from warpcli.host.routing.netlink import Netlink
+    from warpcli.host.routing.plan import apply, diff
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
@@ -371,7 +373,7 @@ def _baseline(cfg: ConnectorConfig, hub: Hub, others: tuple[Hub, ...], remote: l
     if others:
         return None
 
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     with Netlink(netns) as nl:
         link = nl.link(cfg.interface)
@@ -393,9 +395,9 @@ def _up_since(ctrl: Controller, cfg: ConnectorConfig, since: incremental.Baselin
     """A follow loop's reconcile from the previous one's baseline: only the routes that changed go
     to the kernel and the WireGuard peer. None when the baseline no longer holds (a full
     reconcile is needed). No MASQUERADE warnings here: the full reconcile gave them."""
-    from warpcli.host.kernel import KernelExecutor
-    from warpcli.host.netlink import Netlink
-    from warpcli.host.plan import apply
+    from warpcli.host.routing.kernel import KernelExecutor
+    from warpcli.host.routing.netlink import Netlink
+    from warpcli.host.routing.plan import apply
 
     require_root()
     hub, others = _hubs(ctrl, cfg, run_dir)
@@ -477,7 +479,7 @@ class DownResult:
 def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> DownResult:
     """Remove exactly what ``up`` installed (by tag), restore the sysctls it changed."""
     from warpcli.host.ha import replica
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
@@ -510,8 +512,8 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
     """Interface, peer, handshake, bytes, installed vs desired routes, forwarding; ``healthy``."""
     import time
 
-    from warpcli.host import sysctl
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing import sysctl
+    from warpcli.host.routing.netlink import Netlink
 
     run_dir = scoped_run_dir(run_dir, netns)
     iface = wg.find_interface(cfg.interface, netns=netns, run_dir=run_dir)

@@ -17,7 +17,7 @@ from warpcli.core.cidr import parse_endpoint
 from warpcli.core.controller import Controller
 from warpcli.core.errors import InvalidInput
 from warpcli.core.model import HUB_ADDRESS, Connector, Hub, RouteFilter, VirtualNetwork
-from warpcli.host import mss, policy_nft, wg
+from warpcli.host import policy_nft
 from warpcli.host.connector import (
     FORWARDING,
     discard_interface,
@@ -32,9 +32,11 @@ from warpcli.host.connector import (
 )
 from warpcli.host.constants import HUB_INTERFACE, TABLE
 from warpcli.host.errors import HostError
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.routing import mss
 from warpcli.host.runstate import read_json, write_json
-from warpcli.host.uapi import PeerConfig
+from warpcli.host.wireguard import wg
+from warpcli.host.wireguard.uapi import PeerConfig
 
 HUB_TABLE_BASE = TABLE + 100  #: a hub's table is HUB_TABLE_BASE + n, its rule priority HUB_PRIORITY_BASE + n
 HUB_PRIORITY_BASE = 24520
@@ -245,8 +247,8 @@ def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observe
 
     iface = slot.ifname
     hubs = hubs or []
-    routes = sorted({Route(cidr, table=slot.table, ifname=iface) for _, cidrs in [*peers, *hubs] for cidr in cidrs},
-                    key=Route.sort_key)
+    routes = sorted({KernelRoute(cidr, table=slot.table, ifname=iface) for _, cidrs in [*peers, *hubs] for cidr in cidrs},
+                    key=KernelRoute.sort_key)
     sysctls = [Sysctl(k, "1") for k in FORWARDING]
     if observed_sysctls.get(rp_filter_key(iface)) == "1":
         sysctls.append(Sysctl(rp_filter_key(iface), "2"))
@@ -286,9 +288,9 @@ def hub_up(
     on_progress=None,
     priority: int | None = None,
 ) -> HubResult:
-    from warpcli.host.kernel import KernelExecutor, observe
-    from warpcli.host.netlink import Netlink
-    from warpcli.host.plan import apply, diff
+    from warpcli.host.routing.kernel import KernelExecutor, observe
+    from warpcli.host.routing.netlink import Netlink
+    from warpcli.host.routing.plan import apply, diff
 
     require_root()
     _, port = parse_endpoint(endpoint)
@@ -439,7 +441,7 @@ def hubs_down(interface: str | None, *, remove_all: bool = False, run_dir: Path,
 
 def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[str]:
     from warpcli.host.ha import hubwatch
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)

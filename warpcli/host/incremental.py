@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from warpcli.core.model import DEVICE_RANGE
-from warpcli.host.model import Route
-from warpcli.host.plan import Action, Plan, Shadowing
+from warpcli.host.model import KernelRoute
+from warpcli.host.routing.plan import Action, Plan, Shadowing
 
 #: seconds after which a follow loop plans from the kernel again instead of from its baseline
 FULL_EVERY = 600.0
@@ -67,8 +67,8 @@ class Baseline:
 class Delta:
     """The routes to add and delete (kernel and WireGuard) to go from a baseline to ``remote``."""
 
-    adds: tuple[Route, ...]
-    deletes: tuple[Route, ...]
+    adds: tuple[KernelRoute, ...]
+    deletes: tuple[KernelRoute, ...]
     shadowed: tuple[Shadowing, ...]  #: added CIDRs that the no-lockout check refuses
     baseline: Baseline  #: the baseline once the delta is applied
 
@@ -114,7 +114,7 @@ def common_suffix(a: Sequence[str], b: Sequence[str], limit: int) -> int:
 def delta(since: Baseline, remote: Iterable[str]) -> Delta:
     """The changes from ``since`` to the controller's CIDRs ``remote`` (each listed once)."""
     from warpcli.host.constants import TABLE
-    from warpcli.host.plan import split_shadowing
+    from warpcli.host.routing.plan import split_shadowing
 
     old, new = since.remote, tuple(remote)
     i = common_prefix(old, new)
@@ -124,14 +124,14 @@ def delta(since: Baseline, remote: Iterable[str]) -> Delta:
     added = new_window - old_window - {DEVICE_RANGE}  # the device range is always wanted
     removed = old_window - new_window - {DEVICE_RANGE}
     ifname = since.ifname
-    adds, shadowed = split_shadowing([Route(c, table=TABLE, ifname=ifname) for c in added],
+    adds, shadowed = split_shadowing([KernelRoute(c, table=TABLE, ifname=ifname) for c in added],
                                      connected=since.connected, endpoints=since.endpoints)
     kept_out = {s.route for s in since.skipped}
-    deletes = [Route(c, table=TABLE, ifname=ifname) for c in removed if c not in kept_out]
+    deletes = [KernelRoute(c, table=TABLE, ifname=ifname) for c in removed if c not in kept_out]
     skipped = tuple(s for s in since.skipped if s.route not in removed) + tuple(shadowed)
     after = replace(since, remote=new, skipped=skipped,
                     installed_count=since.installed_count - len(deletes) + len(adds))
-    return Delta(tuple(sorted(adds, key=Route.sort_key)), tuple(sorted(deletes, key=Route.sort_key)),
+    return Delta(tuple(sorted(adds, key=KernelRoute.sort_key)), tuple(sorted(deletes, key=KernelRoute.sort_key)),
                  tuple(shadowed), after)
 
 

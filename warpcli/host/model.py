@@ -45,7 +45,7 @@ class Address:
 
 
 @dataclass(frozen=True)
-class Route:
+class KernelRoute:
     """A unicast (or blackhole/unreachable/...) route in one table."""
 
     dst: str
@@ -66,7 +66,7 @@ class Route:
 
     @classmethod
     def from_kernel(cls, dst: str, table: int, ifname: str | None, gateway: str | None, metric: int | None,
-                    proto: int, type: str, prefsrc: str | None) -> Route:
+                    proto: int, type: str, prefsrc: str | None) -> KernelRoute:
         """A route as a route dump reports it (addresses from ``inet_ntop``, no host bits): the
         same value as the constructor gives, without parsing every address again (10,000 per
         ``up``). IPv6 text with a dotted quad (which ``inet_ntop`` and Python write differently)
@@ -193,7 +193,7 @@ class Sysctl:
 
 @dataclass(frozen=True)
 class LinkInfo:
-    """What :meth:`warpcli.host.netlink.Netlink.links` reports about a link."""
+    """What :meth:`warpcli.host.routing.netlink.Netlink.links` reports about a link."""
 
     index: int
     ifname: str
@@ -208,7 +208,7 @@ class HostState:
 
     addresses: list[Address] = field(default_factory=list)
     links: list[LinkState] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
+    routes: list[KernelRoute] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     sysctls: list[Sysctl] = field(default_factory=list)
 
@@ -217,7 +217,7 @@ class HostState:
 class RouteResult:
     """What the kernel said to one route of a batch (netlink.py and rtnl_batch.py both answer with it)."""
 
-    route: Route
+    route: KernelRoute
     error: str | None = None  #: the kernel's reason, None when the route went in
     errno: int | None = None
 

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from warpcli.core.cidr import BITS, format_address
 from warpcli.core.policy import Policy, Rule
 from warpcli.host.errors import HostError
-from warpcli.host.netns import exec_argv
+from warpcli.host.routing.netns import exec_argv
 
 FAMILY = "inet"
 CHAIN = "forward"

@@ -31,7 +31,7 @@ _TMP = re.compile(r"^\..+\.(\d+)\.tmp$")  # core.files.atomic_write's temporary 
 
 def netns_inode(netns: str | None) -> int:
     """The inode of a network namespace: the one this thread is in (None), or a named one."""
-    from warpcli.host import netns as ns
+    from warpcli.host.routing import netns as ns
 
     try:
         return os.stat(ns.path(netns) if netns else "/proc/thread-self/ns/net").st_ino
@@ -156,7 +156,7 @@ GLOBAL_FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 def per_interface_forwarding(netns: str | None) -> dict[str, str]:
     """``net/ipv4/conf/IF/forwarding`` and the IPv6 ones, for every interface and ``default``
     (``all`` is the global switch itself), in slash form (interface names may hold dots)."""
-    from warpcli.host import netns as ns
+    from warpcli.host.routing import netns as ns
 
     def read() -> dict[str, str]:
         out = {}
@@ -191,7 +191,7 @@ def _restore_order(item: tuple[str, str]) -> tuple[int, str]:
 
 def restore_sysctls(run_dir: Path, user: str, netns: str | None) -> list[str]:
     """``user`` no longer needs the sysctls; the last user puts the originals back. Plan lines."""
-    from warpcli.host import sysctl
+    from warpcli.host.routing import sysctl
 
     path = Path(run_dir) / LEDGER
     ledger = _ledger(run_dir)

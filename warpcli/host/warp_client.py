@@ -85,8 +85,8 @@ def enroll(ctrl, *, tunnel: str | None = None, token: str | None = None, client:
     """
     from warpcli.core import service
     from warpcli.core.errors import InvalidInput
-    from warpcli.host import sysctl
     from warpcli.host.connector import require_root
+    from warpcli.host.routing import sysctl
 
     client = client or WarpClient.find()
     if token is not None:

@@ -90,7 +90,7 @@ def copy_urls(settings: Settings, from_url: str, to_url: str | None, *, replace:
     from warpcli.controllers.local.interface import open_store
     from warpcli.core.dburl import check, is_postgres, mask, sqlite_path
     from warpcli.core.errors import InvalidInput, NotFound
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     check(from_url, "--from")
     if to_url is not None:

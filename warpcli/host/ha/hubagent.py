@@ -118,8 +118,8 @@ class HubAgent:
 
     def _move(self, new: str) -> bool:
         """Give the remote CIDRs to ``new``'s peer; the others keep only their own address."""
-        from warpcli.host import wg
-        from warpcli.host.uapi import PeerConfig
+        from warpcli.host.wireguard import wg
+        from warpcli.host.wireguard.uapi import PeerConfig
 
         s = self.settings
         iface = wg.find_interface(s["ifname"], netns=None, run_dir=self.run_dir)

@@ -45,7 +45,7 @@ def _cmdline(pid: int) -> str:
 
 def running_pid(run_dir: Path, ifname: str) -> int | None:
     from warpcli.host.ha.keepalived import read_pid
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     d = agent_dir(run_dir, ifname)
     pid = read_pid(d / "agent.pid") or read_pid(d / "agent.pid.warpcli")
@@ -56,7 +56,7 @@ def running_pid(run_dir: Path, ifname: str) -> int | None:
 
 def ensure(run_dir: Path, ifname: str, settings: dict, *, netns: str | None = None) -> list[str]:
     """Write settings.json; start the watcher unless it runs (it rereads the file when it changes)."""
-    from warpcli.host import netns as ns
+    from warpcli.host.routing import netns as ns
 
     d = agent_dir(run_dir, ifname)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -75,7 +75,7 @@ def ensure(run_dir: Path, ifname: str, settings: dict, *, netns: str | None = No
 
 
 def stop(run_dir: Path, ifname: str, timeout: float = 10.0) -> list[str]:
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     d = agent_dir(run_dir, ifname)
     pid = running_pid(run_dir, ifname)

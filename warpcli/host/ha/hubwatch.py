@@ -40,7 +40,7 @@ def _cmdline(pid: int) -> str:
 
 def running_pid(run_dir: Path, ifname: str) -> int | None:
     from warpcli.host.ha.keepalived import read_pid
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     d = hub_dir(run_dir, ifname)
     pid = read_pid(d / "hub-agent.pid") or read_pid(d / "hub-agent.pid.warpcli")
@@ -60,7 +60,7 @@ def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | N
     """Write peers.json; start the responder unless it runs (it rereads peers.json when it changes).
 
     ``me``: this hub's device address; ``hubs``: the vnet's other hubs (address -> public key)."""
-    from warpcli.host import netns as ns
+    from warpcli.host.routing import netns as ns
 
     d = hub_dir(run_dir, ifname)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,7 +80,7 @@ def ensure(run_dir: Path, ifname: str, peers: dict[str, dict], *, netns: str | N
 
 
 def stop(run_dir: Path, ifname: str, timeout: float = 10.0) -> list[str]:
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     d = hub_dir(run_dir, ifname)
     pid = running_pid(run_dir, ifname)

@@ -141,7 +141,7 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     proc = _children.get(pid)
     if proc is not None:
@@ -173,7 +173,7 @@ def vrrp_pid(d: Path) -> int | None:
 
 def start(d: Path, netns: str | None, timeout: float = 10.0) -> int:
     """Start keepalived (VRRP only, foreground, own session) with this directory's config."""
-    from warpcli.host import netns as ns
+    from warpcli.host.routing import netns as ns
 
     exe = find_keepalived()
     check = subprocess.run(ns.exec_argv(netns, [exe, "-t", "-f", str(d / "keepalived.conf")]),

@@ -55,7 +55,7 @@ def ifindex(ifname: str) -> int | None:
 
 
 def _alive(pid: int) -> bool:
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     return process_alive(pid)
 
@@ -472,8 +472,8 @@ class HubResponder:
                 self._log(f"tunnel {t}: CIDRs now on peer {target[t]} (was {before[t]})")
 
     def _apply(self, target: dict[str, str], touched: set[str]) -> bool:
-        from warpcli.host import wg
-        from warpcli.host.uapi import PeerConfig
+        from warpcli.host.wireguard import wg
+        from warpcli.host.wireguard.uapi import PeerConfig
 
         iface = wg.find_interface(self.ifname, netns=None, run_dir=self.run_dir)
         if iface is None:

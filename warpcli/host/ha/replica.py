@@ -53,7 +53,7 @@ def settings_of(run_dir: Path, ifname: str) -> HaSettings | None:
 
 def ensure(s: HaSettings, *, run_dir: Path, netns: str | None = None, dry_run: bool = False) -> list[str]:
     """Make keepalived run with these settings. Plan lines (empty when nothing changes)."""
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     d = ka.ha_dir(run_dir, s.interface)
     with Netlink(netns) as nl:
@@ -191,7 +191,7 @@ def promote(run_dir: Path, ifname: str, *, timeout: float = HANDOVER_TIMEOUT) ->
 
 def stop(run_dir: Path, ifname: str, *, timeout: float = HANDOVER_TIMEOUT) -> list[str]:
     """Hand over (when active and another replica can take it), stop keepalived, remove the directory."""
-    from warpcli.host.wg import process_alive
+    from warpcli.host.wireguard.wg import process_alive
 
     d = ka.ha_dir(run_dir, ifname)
     if not d.exists():

@@ -20,7 +20,7 @@ Timeout = Annotated[float, typer.Option("--timeout", min=0.5, max=120, help="How
 
 
 def _ifname(rt) -> str:
-    from warpcli.cli.connector_cmds import _config
+    from warpcli.cli.commands.lifecycle import _config
 
     return _config(rt).interface
 

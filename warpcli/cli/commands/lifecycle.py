@@ -84,7 +84,7 @@ def up(
 
     metrics = None
     if metrics_listen is not None:
-        from warpcli.host import peers
+        from warpcli.host.wireguard import peers
 
         def routes(result) -> tuple[int | None, int | None]:
             return connector.route_counts(result, rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)

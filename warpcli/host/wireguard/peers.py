@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warpcli.host import wg
+from warpcli.host.wireguard import wg
 from warpcli.metrics.follow import PeerSample
 
 
@@ -25,7 +25,7 @@ def peer_samples(ifnames: list[str], *, run_dir: Path, netns: str | None = None)
 
 def table_route_count(table: int, *, netns: str | None = None) -> int:
     """How many routes warpcli has in ``table``."""
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     with Netlink(netns) as nl:
         return len(nl.routes(table=table))

@@ -29,7 +29,7 @@ def _iso(epoch: float) -> str:
 
 def handshakes(ifname: str, run_dir: Path) -> dict[str, float]:
     """public key -> the latest handshake (epoch seconds) of every peer of the hub interface that had one."""
-    from warpcli.host import wg
+    from warpcli.host.wireguard import wg
 
     iface = wg.find_interface(ifname, netns=None, run_dir=run_dir)
     if iface is None:

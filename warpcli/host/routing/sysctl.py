@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warpcli.host import netns as ns
 from warpcli.host.errors import HostError
+from warpcli.host.routing import netns as ns
 
 PROC_SYS = Path("/proc/sys")
 

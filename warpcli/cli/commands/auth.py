@@ -29,7 +29,7 @@ def _read_token() -> str:
 
 
 def _store(rt):
-    from warpcli.secrets import open_secret_store
+    from warpcli.secret_stores import open_secret_store
 
     return open_secret_store(rt.settings.secret_backend, rt.settings.config_dir)
 

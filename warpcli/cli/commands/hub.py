@@ -76,7 +76,7 @@ def up(
 
     metrics = None
     if metrics_listen is not None:
-        from warpcli.host import peers
+        from warpcli.host.wireguard import peers
 
         def routes(_result) -> tuple[int | None, int | None]:
             slot = hub.planned_slot(rt.settings.run_dir, interface, v.id)
@@ -85,7 +85,7 @@ def up(
         metrics = following.Metrics(metrics_listen, "hub",
                                     lambda: peers.peer_samples([interface], run_dir=rt.settings.run_dir), routes)
     if follow:
-        from warpcli.host.hub_report import HubReporter, reporting
+        from warpcli.host.ha.hub_report import HubReporter, reporting
 
         reporter = HubReporter(rt.controller, v.id, interface, rt.settings.run_dir)
 

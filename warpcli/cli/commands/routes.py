@@ -69,7 +69,7 @@ def routes(
 
 
 def _local_and_all(ctx: typer.Context, table: str, json: bool) -> None:
-    from warpcli.host import local_routes
+    from warpcli.host.routing import local_routes
 
     local = local_routes.list_local()
     gateway = list(reading(ctx, json=json).list_routes()) if table == "all" else []
@@ -85,7 +85,7 @@ def _local_and_all(ctx: typer.Context, table: str, json: bool) -> None:
 def _host_networks() -> list[str]:
     """This host's connected networks ([] where the kernel can't be read: the report stands without them)."""
     try:
-        from warpcli.host.local_routes import host_networks
+        from warpcli.host.routing.local_routes import host_networks
 
         return host_networks()
     except Exception as exc:

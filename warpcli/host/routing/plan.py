@@ -2,7 +2,7 @@
 
 ``diff(desired, observed)`` turns two :class:`~warpcli.host.model.HostState` values
 into an ordered :class:`Plan`; ``apply(plan, executor)`` runs it through any object
-with an ``execute(action)`` method (``warpcli.host.kernel.KernelExecutor`` for a
+with an ``execute(action)`` method (``warpcli.host.routing.kernel.KernelExecutor`` for a
 real namespace) and, when an action fails, undoes the ones already applied in
 reverse order before raising :class:`~warpcli.host.errors.ApplyError`.
 
@@ -31,10 +31,10 @@ from typing import Literal, Protocol
 
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.host.errors import ApplyError, HostError
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
+from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
 
 Op = Literal["add", "delete", "set"]
-KernelObject = Address | Route | Rule | LinkState | Sysctl
+KernelObject = Address | KernelRoute | Rule | LinkState | Sysctl
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _batches(actions: Sequence[Action], bulk: bool) -> Iterable[list[Action]]:
     """Runs of consecutive route actions with one op (when ``bulk``), other actions alone."""
     run: list[Action] = []
     for a in actions:
-        if bulk and isinstance(a.obj, Route) and a.op in ("add", "delete"):
+        if bulk and isinstance(a.obj, KernelRoute) and a.op in ("add", "delete"):
             if run and run[0].op != a.op:
                 yield run
                 run = []
@@ -115,7 +115,7 @@ def _batches(actions: Sequence[Action], bulk: bool) -> Iterable[list[Action]]:
 def _run(executor: Executor, batch: list[Action]) -> list[Outcome]:
     """Execute one batch: in bulk when it is a run of route actions and the executor can."""
     bulk = getattr(executor, "execute_routes", None)
-    if bulk is not None and isinstance(batch[0].obj, Route) and batch[0].op in ("add", "delete"):
+    if bulk is not None and isinstance(batch[0].obj, KernelRoute) and batch[0].op in ("add", "delete"):
         return bulk(batch)
     (action,) = batch
     try:
@@ -139,7 +139,7 @@ def _link_changes(desired: LinkState, observed: LinkState) -> tuple[LinkState, L
     return LinkState(desired.ifname, **new), LinkState(desired.ifname, **old)
 
 
-def satisfies(observed: Route, desired: Route) -> bool:
+def satisfies(observed: KernelRoute, desired: KernelRoute) -> bool:
     """True when the observed route is the desired one; a desired route without ``ifname``
     accepts the device the kernel chose for its gateway."""
     if desired.ifname is None:
@@ -147,17 +147,17 @@ def satisfies(observed: Route, desired: Route) -> bool:
     return observed == desired
 
 
-def _route_changes(desired: list[Route], observed: list[Route]) -> tuple[list[Route], list[Route]]:
+def _route_changes(desired: list[KernelRoute], observed: list[KernelRoute]) -> tuple[list[KernelRoute], list[KernelRoute]]:
     """(routes to add, routes to delete), each sorted; a changed route is deleted and re-added.
     Both sides are keyed by the kernel's identity of a route: linear, not desired × observed."""
-    by_key: dict[tuple, Route] = {}
+    by_key: dict[tuple, KernelRoute] = {}
     for r in desired:
         if by_key.setdefault(r.key, r) != r:
             raise HostError(f"two desired routes share one kernel key: {by_key[r.key].describe()} / {r.describe()}")
-    have: dict[tuple, list[Route]] = {}
+    have: dict[tuple, list[KernelRoute]] = {}
     for o in observed:
         have.setdefault(o.key, []).append(o)
-    kept: set[Route] = set()
+    kept: set[KernelRoute] = set()
     adds = []
     for key, r in by_key.items():
         match = next((o for o in have.get(key, ()) if satisfies(o, r)), None)
@@ -166,7 +166,7 @@ def _route_changes(desired: list[Route], observed: list[Route]) -> tuple[list[Ro
         else:
             kept.add(match)
     deletes = {o for o in observed if o not in kept}
-    return sorted(adds, key=Route.sort_key), sorted(deletes, key=Route.sort_key)
+    return sorted(adds, key=KernelRoute.sort_key), sorted(deletes, key=KernelRoute.sort_key)
 
 
 def diff(desired: HostState, observed: HostState) -> Plan:
@@ -311,8 +311,8 @@ def find_shadowing(
 
 
 def split_shadowing(
-    routes: Iterable[Route], *, connected: Iterable[str] = (), endpoints: Iterable[str] = ()
-) -> tuple[list[Route], list[Shadowing]]:
+    routes: Iterable[KernelRoute], *, connected: Iterable[str] = (), endpoints: Iterable[str] = ()
+) -> tuple[list[KernelRoute], list[Shadowing]]:
     """Routes that are safe to install, and the reasons the others are skipped."""
     routes = list(routes)
     bad = find_shadowing((r.dst for r in routes), connected=connected, endpoints=endpoints)

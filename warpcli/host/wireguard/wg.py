@@ -4,7 +4,7 @@ Backends (the choice wg-quick makes): the kernel module through pyroute2 when
 ``ip link add type wireguard`` works, else the userspace ``wireguard-go`` started
 in the foreground-safe mode (``WG_PROCESS_FOREGROUND=1``) under ``ip netns exec``
 as a detached child whose PID is recorded in ``RUN_DIR/IFNAME.json``; it is
-configured over its UAPI socket (:mod:`warpcli.host.uapi`) and stopped by that PID.
+configured over its UAPI socket (:mod:`warpcli.host.wireguard.uapi`) and stopped by that PID.
 wireguard-go's socket path does not depend on the namespace, so an interface
 name must be unique on the machine.
 
@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from warpcli.core import faults
-from warpcli.host import netns as ns
-from warpcli.host import uapi
 from warpcli.host.constants import WIREGUARD_SOCKET_DIR
 from warpcli.host.errors import HostError, InterfaceInUse, NetlinkFailure, WireGuardMissing
-from warpcli.host.netlink import Netlink
+from warpcli.host.routing import netns as ns
+from warpcli.host.routing.netlink import Netlink
+from warpcli.host.wireguard import uapi
 
 USERSPACE = "userspace"
 KERNEL = "kernel"
@@ -366,9 +366,9 @@ def delete_interface(ifname: str, *, netns: str | None, run_dir: Path, timeout: 
 def configure(iface: WgInterface, private_key: str | None = None, listen_port: int | None = None,
               peers=(), *, replace_peers: bool = True, fwmark: int | None = None,
               socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> None:
-    """Set keys, port and peers (:class:`~warpcli.host.uapi.PeerConfig`) on either backend."""
+    """Set keys, port and peers (:class:`~warpcli.host.wireguard.uapi.PeerConfig`) on either backend."""
     if iface.backend == KERNEL:
-        from warpcli.host import wg_kernel
+        from warpcli.host.wireguard import wg_kernel
 
         wg_kernel.set_device(iface.ifname, iface.netns, private_key=private_key, listen_port=listen_port,
                              peers=tuple(peers), replace_peers=replace_peers, fwmark=fwmark)
@@ -392,7 +392,7 @@ def sync_peers(iface: WgInterface, private_key: str | None = None, listen_port: 
 
 def show(iface: WgInterface, *, socket_dir: str | Path = WIREGUARD_SOCKET_DIR) -> uapi.DeviceStatus:
     if iface.backend == KERNEL:
-        from warpcli.host import wg_kernel
+        from warpcli.host.wireguard import wg_kernel
 
         return wg_kernel.get_device(iface.ifname, iface.netns)
     return uapi.UapiClient(iface.ifname, socket_dir=socket_dir).get_device()

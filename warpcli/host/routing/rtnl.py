@@ -2,10 +2,10 @@
 
 Importing pyroute2 costs more (0.3-0.9 s here) than ``ip -batch`` takes to add 10,000
 routes, and ``up``/``down`` only ever need a handful of link, address and rule
-operations besides the routes (:mod:`warpcli.host.rtnl_batch`). This module encodes
+operations besides the routes (:mod:`warpcli.host.routing.rtnl_batch`). This module encodes
 those requests with :mod:`struct`, on one ``NETLINK_ROUTE`` socket opened inside the
 namespace, exactly as iproute2 sends them, and parses the dumps the same way.
-:class:`warpcli.host.netlink.Netlink` uses it; its pyroute2 twins are the reference in
+:class:`warpcli.host.routing.netlink.Netlink` uses it; its pyroute2 twins are the reference in
 the tests.
 """
 
@@ -16,10 +16,10 @@ import select
 import socket
 import struct
 
-from warpcli.host import netns as ns
 from warpcli.host.errors import HostError, NetlinkFailure
 from warpcli.host.model import LinkInfo, Rule
-from warpcli.host.rtnl_batch import NLMSG_DONE, NLMSG_ERROR, NLMSGHDR, _ext_message, _open_socket
+from warpcli.host.routing import netns as ns
+from warpcli.host.routing.rtnl_batch import NLMSG_DONE, NLMSG_ERROR, NLMSGHDR, _ext_message, _open_socket
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from warpcli.host import netns as ns
 from warpcli.host.constants import MAIN_TABLE, ROUTE_PROTO
 from warpcli.host.errors import HostError, NetlinkFailure, NotRoot
-from warpcli.host.model import Address, LinkInfo, Route, RouteResult, Rule
+from warpcli.host.model import Address, KernelRoute, LinkInfo, RouteResult, Rule
+from warpcli.host.routing import netns as ns
 
 if TYPE_CHECKING:
-    from warpcli.host.rtnl import Rtnl
+    from warpcli.host.routing.rtnl import Rtnl
 
 T = TypeVar("T")
 AF = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -46,10 +46,10 @@ class Netlink:
 
     @property
     def rt(self) -> Rtnl:
-        """Raw rtnetlink (:mod:`warpcli.host.rtnl`) for links, addresses and rules: no pyroute2
+        """Raw rtnetlink (:mod:`warpcli.host.routing.rtnl`) for links, addresses and rules: no pyroute2
         import on the paths of ``up`` and ``down``."""
         if self._rt is None:
-            from warpcli.host.rtnl import Rtnl
+            from warpcli.host.routing.rtnl import Rtnl
 
             ns.require(self.netns)
             self._rt = Rtnl(self.netns)
@@ -209,7 +209,7 @@ class Netlink:
         self._addr("del", a)
 
     # --- routes ---------------------------------------------------------------------
-    def _route_of(self, msg, names: dict[int, str]) -> Route | None:
+    def _route_of(self, msg, names: dict[int, str]) -> KernelRoute | None:
         family = FAMILY.get(msg["family"])
         if family is None:
             return None
@@ -217,7 +217,7 @@ class Netlink:
         oif = msg.get("RTA_OIF")
         from pyroute2.netlink.rtnl import rt_type
 
-        return Route(
+        return KernelRoute(
             dst=f"{dst}/{msg['dst_len']}",
             table=msg.get("RTA_TABLE") or msg["table"],
             ifname=names.get(oif) if oif is not None else None,
@@ -229,18 +229,18 @@ class Netlink:
         )
 
     def routes(self, *, table: int | None = None, proto: int | None = None,
-               family: int | None = None) -> list[Route]:
+               family: int | None = None) -> list[KernelRoute]:
         """Routes of one table (or all), optionally only one protocol's, of one family or both.
 
-        Read through :mod:`warpcli.host.rtnl_batch` (a dump decoded without pyroute2: ~15x
+        Read through :mod:`warpcli.host.routing.rtnl_batch` (a dump decoded without pyroute2: ~15x
         faster on large tables); :meth:`_routes_pyroute2` is the reference it is tested against.
         """
-        from warpcli.host import rtnl_batch
+        from warpcli.host.routing import rtnl_batch
 
         return rtnl_batch.dump_routes(self.netns, table=table, proto=proto, family=family)
 
     def _routes_pyroute2(self, *, table: int | None = None, proto: int | None = None,
-                         family: int | None = None) -> list[Route]:
+                         family: int | None = None) -> list[KernelRoute]:
         names = self._names()
         out = []
         for fam in (family,) if family else (4, 6):
@@ -253,7 +253,7 @@ class Netlink:
                 out.append(r)
         return out
 
-    def _route_args(self, r: Route, *, delete: bool = False) -> dict:
+    def _route_args(self, r: KernelRoute, *, delete: bool = False) -> dict:
         from pyroute2.netlink.rtnl import rt_type
 
         # scopes as iproute2 sets them: a device route is on-link; a delete matches any scope
@@ -273,11 +273,11 @@ class Netlink:
             args["prefsrc"] = r.prefsrc
         return args
 
-    def add_route(self, r: Route) -> None:
+    def add_route(self, r: KernelRoute) -> None:
         args = self._call(f"add {r.describe()}", lambda: self._route_args(r))
         self._call(f"add {r.describe()}", lambda: self.ipr.route("add", **args))
 
-    def delete_route(self, r: Route, *, missing_ok: bool = False) -> None:
+    def delete_route(self, r: KernelRoute, *, missing_ok: bool = False) -> None:
         """Delete exactly this route (the protocol number is part of the match)."""
         try:
             args = self._route_args(r, delete=True)
@@ -291,14 +291,14 @@ class Netlink:
             if not (missing_ok and exc.errno == E.ESRCH):
                 raise
 
-    def add_routes(self, routes: Iterable[Route]) -> list[RouteResult]:
-        """Add many routes in batched netlink messages (:mod:`~warpcli.host.rtnl_batch`); one
-        result per route, in order (no rollback: see :mod:`warpcli.host.plan`)."""
-        from warpcli.host import rtnl_batch
+    def add_routes(self, routes: Iterable[KernelRoute]) -> list[RouteResult]:
+        """Add many routes in batched netlink messages (:mod:`~warpcli.host.routing.rtnl_batch`); one
+        result per route, in order (no rollback: see :mod:`warpcli.host.routing.plan`)."""
+        from warpcli.host.routing import rtnl_batch
 
         return rtnl_batch.add_routes(self.netns, routes)
 
-    def _add_routes_one_by_one(self, routes: Iterable[Route]) -> list[RouteResult]:
+    def _add_routes_one_by_one(self, routes: Iterable[KernelRoute]) -> list[RouteResult]:
         results = []
         for r in routes:
             try:
@@ -309,10 +309,10 @@ class Netlink:
                 results.append(RouteResult(r))
         return results
 
-    def purge_routes(self, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[Route]:
+    def purge_routes(self, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[KernelRoute]:
         """List, then delete (in batches), every route with protocol ``proto`` (in ``table``);
         returns them."""
-        from warpcli.host import rtnl_batch
+        from warpcli.host.routing import rtnl_batch
 
         return rtnl_batch.purge_routes(self.netns, proto=proto, table=table)
 
@@ -326,7 +326,7 @@ class Netlink:
                 nets.add(r.dst)
         return sorted(nets, key=lambda n: (":" in n, n))
 
-    def default_routes(self) -> list[Route]:
+    def default_routes(self) -> list[KernelRoute]:
         return [r for r in self.routes(table=MAIN_TABLE) if r.dst.endswith("/0") and r.type == "unicast"]
 
     # --- rules ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 
 from warpcli.host.errors import HostError
-from warpcli.host.netns import exec_argv
+from warpcli.host.routing.netns import exec_argv
 
 TABLE = "warpcli"
 CHAIN = "mss"

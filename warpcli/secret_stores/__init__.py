@@ -21,10 +21,10 @@ def open_secret_store(backend: str, fallback_dir: Path) -> SecretStore:
         raise SecretStoreError(
             f"unknown secret backend {backend!r}", hint=f"use one of: {', '.join(BACKENDS)}"
         )
-    from warpcli.secrets.file_store import FileStore
+    from warpcli.secret_stores.file_store import FileStore
 
     if backend in ("auto", "keyring"):
-        from warpcli.secrets.keyring_store import KeyringStore, plaintext_backend, usable_keyring
+        from warpcli.secret_stores.keyring_store import KeyringStore, plaintext_backend, usable_keyring
 
         # "auto" wants a real OS keyring (priority >= 1). A backend that keeps secrets in a
         # plaintext file (keyrings.alt) is never used, even when asked for: our 0600 file is

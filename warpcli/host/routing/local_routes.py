@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.host.constants import ROUTE_PROTO
-from warpcli.host.model import Route, Rule, table_rules
-from warpcli.host.plan import find_shadowing
+from warpcli.host.model import KernelRoute, Rule, table_rules
+from warpcli.host.routing.plan import find_shadowing
 
 LOCAL_TABLE = 24501
 PRIORITY_LOCAL_SUPPRESS_MAIN = 24501
@@ -37,31 +37,31 @@ class LocalRoute:
         return {"network": self.network, "via": self.via, "dev": self.dev, "table": "local"}
 
 
-def _as_local(r: Route) -> LocalRoute:
+def _as_local(r: KernelRoute) -> LocalRoute:
     return LocalRoute(r.dst, r.gateway, r.ifname)
 
 
 def list_local(netns: str | None = None) -> list[LocalRoute]:
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     with Netlink(netns) as nl:
-        return [_as_local(r) for r in sorted(nl.routes(table=LOCAL_TABLE, proto=ROUTE_PROTO), key=Route.sort_key)]
+        return [_as_local(r) for r in sorted(nl.routes(table=LOCAL_TABLE, proto=ROUTE_PROTO), key=KernelRoute.sort_key)]
 
 
 def _is_own_address(nl, ip: str) -> bool:
     return parse_address(ip) in {parse_address(a.address.partition("/")[0]) for a in nl.addresses()}
 
 
-def plan_add(cidr: str, *, via: str | None, dev: str | None, netns: str | None = None) -> tuple[Route, list[str]]:
+def plan_add(cidr: str, *, via: str | None, dev: str | None, netns: str | None = None) -> tuple[KernelRoute, list[str]]:
     """The route to add and the plan lines; refuses what would lock the host out."""
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     net = parse_network(cidr)
     if via is not None:
         version, _ = parse_address(via)
         if version != net.version:
             raise InvalidInput(f"--via {via} is not an IPv{net.version} address like {net}")
-    route = Route(str(net), table=LOCAL_TABLE, gateway=via, ifname=None if via else dev)
+    route = KernelRoute(str(net), table=LOCAL_TABLE, gateway=via, ifname=None if via else dev)
     with Netlink(netns) as nl:
         if via is not None and _is_own_address(nl, via):  # the kernel takes it; the traffic goes nowhere
             raise InvalidInput(f"--via {via} is this host's own address",
@@ -88,8 +88,8 @@ def plan_add(cidr: str, *, via: str | None, dev: str | None, netns: str | None =
 def add(cidr: str, *, via: str | None, dev: str | None, dry_run: bool = False,
         netns: str | None = None) -> tuple[LocalRoute, list[str]]:
     """Install one local route (and the two rules, the first time); all or nothing."""
-    from warpcli.host.kernel import KernelExecutor
-    from warpcli.host.plan import Action, apply
+    from warpcli.host.routing.kernel import KernelExecutor
+    from warpcli.host.routing.plan import Action, apply
 
     route, lines = plan_add(cidr, via=via, dev=dev, netns=netns)
     if dry_run or not lines:
@@ -102,7 +102,7 @@ def add(cidr: str, *, via: str | None, dev: str | None, dry_run: bool = False,
 
 
 def delete(cidr: str, *, netns: str | None = None) -> tuple[LocalRoute, list[str]]:
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     net = parse_network(cidr)
     with Netlink(netns) as nl:
@@ -122,7 +122,7 @@ def delete(cidr: str, *, netns: str | None = None) -> tuple[LocalRoute, list[str
 
 def host_networks(netns: str | None = None) -> list[str]:
     """This host's directly connected networks, without loopback and link-local ones."""
-    from warpcli.host.netlink import Netlink
+    from warpcli.host.routing.netlink import Netlink
 
     with Netlink(netns) as nl:
         return [n for n in nl.connected_networks()

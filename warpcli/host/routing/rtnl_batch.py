@@ -50,10 +50,10 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from warpcli.host import netns as ns
 from warpcli.host.constants import ROUTE_PROTO
 from warpcli.host.errors import HostError, NetlinkFailure, NotRoot
-from warpcli.host.model import Route, RouteResult
+from warpcli.host.model import KernelRoute, RouteResult
+from warpcli.host.routing import netns as ns
 
 # --- constants (include/uapi/linux/netlink.h, rtnetlink.h) -----------------------------
 NLMSG_NOOP = 1
@@ -181,7 +181,7 @@ def _shape(op: str, ack: bool, v6: bool, default: bool, rtype_name: str, table: 
     return struct.Struct(f"=8sI5sB{len(tail)}s{alen}s"), head, mid, tail, af
 
 
-def encode_route(r: Route, *, seq: int, op: str = "add", oif: int | None = None, ack: bool = True) -> bytes:
+def encode_route(r: KernelRoute, *, seq: int, op: str = "add", oif: int | None = None, ack: bool = True) -> bytes:
     """One ``RTM_NEWROUTE`` (op ``add``/``replace``) or ``RTM_DELROUTE`` (``delete``) request.
     ``oif`` is the index of ``r.ifname`` (required when the route names a device)."""
     msgs, _, failures = _encode([r], op, {r.ifname: oif} if r.ifname and oif is not None else {}, seq, ack)
@@ -190,7 +190,7 @@ def encode_route(r: Route, *, seq: int, op: str = "add", oif: int | None = None,
     return msgs[0]
 
 
-def _encode(routes: Sequence[Route], op: str, ifindex: Mapping[str, int], seq0: int, ack: bool = True):
+def _encode(routes: Sequence[KernelRoute], op: str, ifindex: Mapping[str, int], seq0: int, ack: bool = True):
     """(requests, positions, failures): ``requests[k]`` is the request for ``routes[positions[k]]``,
     whose sequence number is ``seq0 + positions[k]``; ``failures`` are (position, errno, why)
     for the routes that cannot be sent. Per route this is a dict lookup of its shape, one
@@ -275,7 +275,7 @@ class RtnlBatch:
     """One rtnetlink socket in ``netns`` (``None``: this process's) for bulk route changes.
 
     The socket is opened inside the namespace (from a short-lived thread, see
-    :func:`warpcli.host.netns.run_in`) and stays bound to it, so it is used from the
+    :func:`warpcli.host.routing.netns.run_in`) and stays bound to it, so it is used from the
     caller's thread. Interface names are resolved once per call, inside the namespace,
     unless ``ifindex`` (name -> index) is passed.
     """
@@ -320,26 +320,26 @@ class RtnlBatch:
         self.close()
 
     # --- public -----------------------------------------------------------------------
-    def add_routes(self, routes: Iterable[Route], *, replace: bool = False,
+    def add_routes(self, routes: Iterable[KernelRoute], *, replace: bool = False,
                    ifindex: Mapping[str, int] | None = None) -> list[RouteResult]:
         """Add every route (``replace``: or replace it); one result per route, in input order.
         An existing route is ``EEXIST`` unless ``replace``. Nothing is rolled back."""
         return self._run(list(routes), "replace" if replace else "add", ifindex, missing_ok=False)
 
-    def delete_routes(self, routes: Iterable[Route], *, missing_ok: bool = False,
+    def delete_routes(self, routes: Iterable[KernelRoute], *, missing_ok: bool = False,
                       ifindex: Mapping[str, int] | None = None) -> list[RouteResult]:
         """Delete exactly these routes; one result per route, in input order. ``missing_ok``:
         a route already gone (``ESRCH``, or its device gone) counts as deleted."""
         return self._run(list(routes), "delete", ifindex, missing_ok=missing_ok)
 
     def routes(self, *, table: int | None = None, proto: int | None = None,
-               family: int | None = None) -> list[Route]:
+               family: int | None = None) -> list[KernelRoute]:
         """The routes of one table (or all), of one protocol (or all), of one family (or both):
-        what :meth:`warpcli.host.netlink.Netlink.routes` lists, in the same order, from a dump
+        what :meth:`warpcli.host.routing.netlink.Netlink.routes` lists, in the same order, from a dump
         the kernel filters (strict checking) and this module parses with :mod:`struct`."""
         sock, _ = self._socket(())
         names = dict(ns.run_in(self.netns, socket.if_nameindex))
-        out: list[Route] = []
+        out: list[KernelRoute] = []
         for fam in (family,) if family else (4, 6):
             for _ in range(5):  # the table changed while it was dumped: dump again
                 got, interrupted = self._dump(sock, AF[fam], table, proto, names)
@@ -348,7 +348,7 @@ class RtnlBatch:
             out += got
         return out
 
-    def purge_routes(self, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[Route]:
+    def purge_routes(self, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[KernelRoute]:
         """List, then delete, every route with protocol ``proto`` (in ``table``); returns them.
         Raises :class:`NetlinkFailure` (the first failure, and how many more) when any could not
         be deleted; routes already gone count as deleted."""
@@ -360,7 +360,7 @@ class RtnlBatch:
         return found
 
     def _dump(self, sock: socket.socket, af: int, table: int | None, proto: int | None,
-              names: Mapping[int, str]) -> tuple[list[Route], bool]:
+              names: Mapping[int, str]) -> tuple[list[KernelRoute], bool]:
         seq = self._seq
         self._seq = seq + 1 if seq < 0x7FFFFFFE else 1
         attrs = struct.pack("=HHI", 8, RTA_TABLE, table) if table is not None else b""
@@ -371,8 +371,8 @@ class RtnlBatch:
         unpack_hdr, unpack_rt = NLMSGHDR.unpack_from, _RTMSG.unpack_from
         unpack_rta, unpack_u32 = _RTA.unpack_from, _U32.unpack_from
         ntop = socket.inet_ntop
-        from_kernel = Route.from_kernel
-        out: list[Route] = []
+        from_kernel = KernelRoute.from_kernel
+        out: list[KernelRoute] = []
         interrupted = False
         while True:
             got = self._recv(sock, buf)
@@ -434,7 +434,7 @@ class RtnlBatch:
                     raise HostError("no answer from the kernel to a route dump") from None
 
     # --- the exchange -----------------------------------------------------------------
-    def _run(self, routes: list[Route], op: str, ifindex: Mapping[str, int] | None,
+    def _run(self, routes: list[KernelRoute], op: str, ifindex: Mapping[str, int] | None,
              *, missing_ok: bool) -> list[RouteResult]:
         if not routes:
             return []
@@ -524,7 +524,7 @@ class RtnlBatch:
                 self.max_batch = max(1, self.max_batch // 2)
 
     @staticmethod
-    def _results(routes: list[Route], op: str, errs: dict[int, tuple[int, str | None]],
+    def _results(routes: list[KernelRoute], op: str, errs: dict[int, tuple[int, str | None]],
                  missing_ok: bool) -> list[RouteResult]:
         if not errs:
             return list(map(RouteResult, routes))
@@ -556,14 +556,14 @@ def _indexes(names: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def add_routes(netns: str | None, routes: Iterable[Route], *, replace: bool = False,
+def add_routes(netns: str | None, routes: Iterable[KernelRoute], *, replace: bool = False,
                ifindex: Mapping[str, int] | None = None) -> list[RouteResult]:
     """Add ``routes`` in ``netns`` in batches; one :class:`RouteResult` per route, in order."""
     with RtnlBatch(netns) as b:
         return b.add_routes(routes, replace=replace, ifindex=ifindex)
 
 
-def delete_routes(netns: str | None, routes: Iterable[Route], *, missing_ok: bool = False,
+def delete_routes(netns: str | None, routes: Iterable[KernelRoute], *, missing_ok: bool = False,
                   ifindex: Mapping[str, int] | None = None) -> list[RouteResult]:
     """Delete exactly ``routes`` in ``netns`` in batches; one :class:`RouteResult` per route."""
     with RtnlBatch(netns) as b:
@@ -571,13 +571,13 @@ def delete_routes(netns: str | None, routes: Iterable[Route], *, missing_ok: boo
 
 
 def dump_routes(netns: str | None, *, table: int | None = None, proto: int | None = None,
-                family: int | None = None) -> list[Route]:
+                family: int | None = None) -> list[KernelRoute]:
     """What ``Netlink(netns).routes(table=, proto=, family=)`` returns, read much faster."""
     with RtnlBatch(netns) as b:
         return b.routes(table=table, proto=proto, family=family)
 
 
-def purge_routes(netns: str | None, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[Route]:
+def purge_routes(netns: str | None, *, proto: int = ROUTE_PROTO, table: int | None = None) -> list[KernelRoute]:
     """List, then delete, every route of ``proto`` (in ``table``); returns them (see
     :meth:`RtnlBatch.purge_routes`)."""
     with RtnlBatch(netns) as b:

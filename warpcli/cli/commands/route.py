@@ -67,8 +67,8 @@ def add(
 
 def _add_local(rt, network: str, via: str | None, dry_run: bool, json: bool) -> None:
     from warpcli.core import enrollment
-    from warpcli.host import local_routes
     from warpcli.host.connector import require_root
+    from warpcli.host.routing import local_routes
 
     dev = None
     if via is None:
@@ -95,8 +95,8 @@ def delete(
     """Delete a route by id, or by CIDR within a virtual network (or --table local: from this host)."""
     rt = runtime(ctx, json=json)
     if table == "local":
-        from warpcli.host import local_routes
         from warpcli.host.connector import require_root
+        from warpcli.host.routing import local_routes
 
         require_root()
         gone, lines = local_routes.delete(route)

@@ -5,7 +5,7 @@
     with KernelExecutor(netns) as ex:
         plan.apply(p, ex)
 
-Routes go to the kernel in batches (:mod:`warpcli.host.rtnl_batch`, one socket per executor):
+Routes go to the kernel in batches (:mod:`warpcli.host.routing.rtnl_batch`, one socket per executor):
 the same requests, ownership tags and errors as route by route, with the same tolerance — a
 route to delete that is already gone (``ESRCH``, or its device gone) is "nothing to do", an
 existing route on add (``EEXIST``) is a failure the plan rolls back.
@@ -18,15 +18,15 @@ import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from warpcli.host import sysctl
 from warpcli.host.constants import ROUTE_PROTO
 from warpcli.host.errors import NetlinkFailure
-from warpcli.host.model import Address, HostState, LinkState, Route, Rule, Sysctl
-from warpcli.host.netlink import Netlink
-from warpcli.host.plan import Action, Outcome
+from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.routing import sysctl
+from warpcli.host.routing.netlink import Netlink
+from warpcli.host.routing.plan import Action, Outcome
 
 if TYPE_CHECKING:
-    from warpcli.host.rtnl_batch import RtnlBatch
+    from warpcli.host.routing.rtnl_batch import RtnlBatch
 
 
 def _link_local(a: Address) -> bool:
@@ -66,7 +66,7 @@ def observe(
 
 
 class KernelExecutor:
-    """Executes :class:`~warpcli.host.plan.Action` values in one namespace."""
+    """Executes :class:`~warpcli.host.routing.plan.Action` values in one namespace."""
 
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
@@ -82,13 +82,13 @@ class KernelExecutor:
     def execute_routes(self, actions: list[Action]) -> list[Outcome]:
         """Route additions or deletions (one op for all) in batched netlink messages; one
         :class:`Outcome` per action, in order."""
-        from warpcli.host.rtnl_batch import RtnlBatch
+        from warpcli.host.routing.rtnl_batch import RtnlBatch
 
         if self._batch is None:
             self._batch = RtnlBatch(self.netns)
-        routes: list[Route] = []
+        routes: list[KernelRoute] = []
         for a in actions:
-            if a.op != actions[0].op or not isinstance(a.obj, Route):
+            if a.op != actions[0].op or not isinstance(a.obj, KernelRoute):
                 raise ValueError("execute_routes takes route actions of one op")
             routes.append(a.obj)
         if actions[0].op == "add":
@@ -113,7 +113,7 @@ class KernelExecutor:
 
     def execute(self, action: Action) -> None:
         obj, op = action.obj, action.op
-        if isinstance(obj, Route) and op in ("add", "delete"):
+        if isinstance(obj, KernelRoute) and op in ("add", "delete"):
             (outcome,) = self.execute_routes([action])
             if outcome.error is not None:
                 raise outcome.error

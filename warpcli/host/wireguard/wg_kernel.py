@@ -1,7 +1,7 @@
 """Kernel WireGuard configuration over generic netlink (pyroute2's ``WireGuard``).
 
-Same inputs and outputs as :class:`warpcli.host.uapi.UapiClient`. The socket is
-opened inside the namespace (:func:`warpcli.host.netns.run_in`). pyroute2 sets
+Same inputs and outputs as :class:`warpcli.host.wireguard.uapi.UapiClient`. The socket is
+opened inside the namespace (:func:`warpcli.host.routing.netns.run_in`). pyroute2 sets
 one peer per message and has no "replace peers" flag, so replacing removes the
 peers that are not wanted first.
 
@@ -13,9 +13,9 @@ development machines of this project lack (they use wireguard-go).
 from __future__ import annotations
 
 from warpcli.core import keys
-from warpcli.host import netns as ns
 from warpcli.host.errors import HostError
-from warpcli.host.uapi import DeviceStatus, PeerStatus, format_endpoint
+from warpcli.host.routing import netns as ns
+from warpcli.host.wireguard.uapi import DeviceStatus, PeerStatus, format_endpoint
 
 
 def _b64(value) -> str:

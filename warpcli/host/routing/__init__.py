@@ -1,0 +1,1 @@
+"""Kernel routing: rtnetlink (links, addresses, rules, routes), the plan of what to change, sysctls, namespaces, the MSS clamp."""

@@ -1,0 +1,1 @@
+"""WireGuard interfaces: wireguard-go or the kernel module, the UAPI, peers."""
