@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from warpcli.controllers.local.interface import StorePart
 from warpcli.core.errors import Conflict, NotFound, StateError
 from warpcli.core.model import is_uuid, new_id, utcnow
 from warpcli.core.names import validate_name
@@ -58,7 +59,7 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # utcnow()'s format: sorts as text
 
 
-class ApiTokenStore:
+class ApiTokenStore(StorePart):
     """Mixin for :class:`LocalController` (uses its ``_write``, ``_read`` and ``_errors``)."""
 
     def _live_api_tokens(self, conn: sqlite3.Connection) -> list[ApiToken]:
@@ -73,7 +74,7 @@ class ApiTokenStore:
         name = validate_name("API token", name)
         token = new_api_token()
         record = ApiToken(id=new_id(), name=name, created_at=utcnow())
-        with self._write() as conn:  # type: ignore[attr-defined]
+        with self._write() as conn:
             row = conn.execute(
                 f"SELECT {_COLS} FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,)
             ).fetchone()
@@ -95,12 +96,12 @@ class ApiTokenStore:
         if not include_revoked:
             sql += " WHERE revoked_at IS NULL"
         sql += " ORDER BY revoked_at IS NOT NULL, name, created_at"
-        return [ApiToken(*row) for row in self._read(sql)]  # type: ignore[attr-defined]
+        return [ApiToken(*row) for row in self._read(sql)]
 
     def revoke_api_token(self, id_or_name: str) -> ApiToken:
         """Revoke a live token given by id or name; it is refused from the next request on."""
         now = utcnow()
-        with self._write() as conn:  # type: ignore[attr-defined]
+        with self._write() as conn:
             live = self._live_api_tokens(conn)
             by_id = [t for t in live if t.id == id_or_name] if is_uuid(id_or_name) else []
             found = by_id or [t for t in live if t.name == id_or_name]
@@ -122,7 +123,7 @@ class ApiTokenStore:
         if not token:
             return None
         digest = api_token_digest(token).encode()
-        rows = self._read(  # type: ignore[attr-defined]
+        rows = self._read(
             f"SELECT {_COLS}, token_sha256 FROM api_tokens WHERE revoked_at IS NULL"
         )
         match = None
@@ -136,7 +137,7 @@ class ApiTokenStore:
         if token.last_used_at is not None and token.last_used_at > _stamp(now - LAST_USED_GRANULARITY):
             return token
         try:
-            with self._write() as conn:  # type: ignore[attr-defined]
+            with self._write() as conn:
                 conn.execute(
                     "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL",
                     (_stamp(now), token.id),

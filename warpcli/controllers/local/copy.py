@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warpcli.controllers.local.schema import COPIED_TABLES
 from warpcli.core.errors import Conflict
@@ -37,11 +37,11 @@ def dump(store: StateStore) -> dict[str, list[tuple]]:
     return out
 
 
-def is_empty(store: StateStore, conn: object = None) -> bool:
+def is_empty(store: StateStore, conn: Any = None) -> bool:
     """Nothing but the default vnet a new store starts with (read through ``conn`` if given)."""
     for table, _, _ in COPIED_TABLES:
         sql = f"SELECT count(*) FROM {table}"
-        (n,) = conn.execute(sql).fetchone() if conn is not None else store._read(sql)[0]  # type: ignore[attr-defined]
+        (n,) = conn.execute(sql).fetchone() if conn is not None else store._read(sql)[0]
         if n > (1 if table == "virtual_networks" else 0):
             return False
     return True

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from warpcli.controllers.local.store import LocalController
+    from warpcli.core.model import Tunnel, VirtualNetwork
     from warpcli.core.secrets import SecretStore
 
 
@@ -41,8 +42,9 @@ class StateStore(ABC):
         """Turn the driver's errors into one-line StateError / Conflict."""
 
     @abstractmethod
-    def _write(self) -> AbstractContextManager[Any]:
-        """One write transaction: a connection whose ``execute``/``executemany`` take ``?`` SQL."""
+    def _write(self, versioned: bool = True) -> AbstractContextManager[Any]:
+        """One write transaction: a connection whose ``execute``/``executemany`` take ``?`` SQL.
+        ``versioned=False``: a write that the state version does not count (reports)."""
 
     @abstractmethod
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -59,6 +61,23 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+
+class StorePart(StateStore):
+    """Base of the mixins :class:`LocalController` is made of (one job, one module each): what
+    they use of the engine and of each other, declared for the type checker only."""
+
+    if TYPE_CHECKING:
+        @property
+        def conn(self) -> Any: ...
+
+        def _live_tunnel(self, conn: Any, tunnel_id: str) -> Tunnel: ...
+
+        def _live_vnet(self, conn: Any, vnet_id: str | None) -> VirtualNetwork: ...
+
+        def get_tunnel(self, tunnel_id: str) -> Tunnel: ...
+
+        def record_connector_version(self, connector_id: str, version: str) -> None: ...
 
 
 def open_store(

@@ -48,7 +48,7 @@ INSERT_IN_VNET = _INSERT.format(vnet="id = %s")
 
 def create_route(store: PostgresController, network: Network, tunnel_id: str, virtual_network_id: str | None,
                  comment: str) -> Route:
-    from warpcli.controllers.local.store import _blob
+    from warpcli.controllers.local.route_sql import blob as _blob
 
     rid, now = new_id(), utcnow()
     v = network.version

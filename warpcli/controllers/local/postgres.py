@@ -573,7 +573,7 @@ class PostgresController(LocalController):
     def _import_checked(self, specs: list[RouteSpec]) -> int:
         """All rows in one transaction, checked against the store in SQL that both engines speak
         (the SQLite engine's own import stages rows with SQLite-only SQL)."""
-        from warpcli.controllers.local.store import _blob
+        from warpcli.controllers.local.route_sql import blob as _blob
         from warpcli.core.errors import BulkImportError
 
         problems: list[dict] = []

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from warpcli.controllers.local.interface import StorePart
 from warpcli.core.errors import InvalidInput, NotFound, NotSupported
 from warpcli.core.liveness import (
     HA_MODES,
@@ -44,15 +45,15 @@ _REPORT_UPSERT = (
 _HA_COLS = "tunnel_id, ha_mode, configuration_version, created_at, updated_at, config"
 
 
-class ReportStore:
+class ReportStore(StorePart):
     """Mixin: the hub's reports, HA settings and failover requests (none moves the state version)."""
 
     def report_connectors(self, virtual_network_id: str | None,
                           reports: Iterable[ConnectorReport]) -> list[FailoverRequest]:
         checked = [check_report(r) for r in reports]
         now = utcnow()
-        with self._write(versioned=False) as conn:  # type: ignore[attr-defined]
-            vnet = self._live_vnet(conn, virtual_network_id)  # type: ignore[attr-defined]
+        with self._write(versioned=False) as conn:
+            vnet = self._live_vnet(conn, virtual_network_id)
             known = {cid: tid for cid, tid in conn.execute(
                 "SELECT id, tunnel_id FROM connectors WHERE virtual_network_id = ? AND deleted_at IS NULL",
                 (vnet.id,))}
@@ -81,13 +82,13 @@ class ReportStore:
     def record_connector_version(self, connector_id: str, version: str) -> None:
         """The warpcli version a connector enrolled (or reported) with."""
         check_report(ConnectorReport(connector_id, version=version))
-        with self._write(versioned=False) as conn:  # type: ignore[attr-defined]
+        with self._write(versioned=False) as conn:
             conn.execute(_REPORT_UPSERT, (connector_id, None, version, None, None, None, utcnow()))
 
     def request_failover(self, tunnel_id: str, connector_id: str) -> FailoverRequest:
         now = utcnow()
-        with self._write(versioned=False) as conn:  # type: ignore[attr-defined]
-            tunnel = self._live_tunnel(conn, tunnel_id)  # type: ignore[attr-defined]
+        with self._write(versioned=False) as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
             row = conn.execute("SELECT address FROM connectors WHERE id = ? AND tunnel_id = ? AND deleted_at IS NULL",
                                (connector_id, tunnel.id)).fetchone()
             if row is None:
@@ -106,8 +107,8 @@ class ReportStore:
                          "VALUES (?, ?, 0, ?)", (tunnel.id, mode, tunnel.created_at or now))
 
     def get_tunnel_ha(self, tunnel_id: str) -> TunnelHa:
-        tunnel = self.get_tunnel(tunnel_id)  # type: ignore[attr-defined]
-        rows = self._read(f"SELECT {_HA_COLS} FROM tunnel_ha WHERE tunnel_id = ?", (tunnel.id,))  # type: ignore[attr-defined]
+        tunnel = self.get_tunnel(tunnel_id)
+        rows = self._read(f"SELECT {_HA_COLS} FROM tunnel_ha WHERE tunnel_id = ?", (tunnel.id,))
         if not rows:
             return TunnelHa(tunnel.id, "disabled", 0, tunnel.created_at)
         return TunnelHa(*rows[0])
@@ -122,8 +123,8 @@ class ReportStore:
             raise InvalidInput(f"ha_mode {ha_mode!r} takes no config")
         text = json.dumps(config, sort_keys=True, separators=(",", ":")) if config else None
         now = utcnow()
-        with self._write(versioned=False) as conn:  # type: ignore[attr-defined]
-            tunnel = self._live_tunnel(conn, tunnel_id)  # type: ignore[attr-defined]
+        with self._write(versioned=False) as conn:
+            tunnel = self._live_tunnel(conn, tunnel_id)
             self._ensure_ha_row(conn, tunnel, ha_mode, now)
             conn.execute("UPDATE tunnel_ha SET ha_mode = ?, config = ?, configuration_version = "
                          "configuration_version + 1, updated_at = ? WHERE tunnel_id = ?",
@@ -137,7 +138,7 @@ class ReportStore:
         if not live:
             return tunnels
         seen: dict[str, list[str | None]] = {}
-        for tid, last in self._read(  # type: ignore[attr-defined]
+        for tid, last in self._read(
                 "SELECT c.tunnel_id, COALESCE(r.last_seen, c.last_seen) FROM connectors c "
                 "LEFT JOIN connector_reports r ON r.connector_id = c.id WHERE c.deleted_at IS NULL"):
             seen.setdefault(tid, []).append(last)
