@@ -77,3 +77,32 @@ def test_a_controller_named_for_the_run_wins(enrolled: ServedController, sh, pat
     assert r.exit_code == 0 and json.loads(r.stdout) == [] and NOTE not in r.stderr
     r = sh("routes", "--json", env={"WARPCLI_CONTROLLER": "local"})
     assert r.exit_code == 0 and json.loads(r.stdout) == [] and NOTE not in r.stderr
+
+
+READS = [("routes", "--json"), ("routes", "--overlaps", "--json"), ("tunnel", "list", "--json"),
+         ("vnet", "list", "--json"), ("connector", "list", "--json"), ("routes", "export"),
+         ("export",), ("export", "--format", "csv"), ("policy", "list", "--json"), ("policy", "lint", "--json"),
+         ("policy", "test", "--from", "10.0.0.1", "--to", "10.1.0.1:80/tcp", "--json"),
+         ("apply", "-f", "-", "--dry-run")]
+
+
+@pytest.mark.parametrize("args", READS, ids=" ".join)
+def test_a_read_on_a_host_with_no_state_creates_none(args: tuple[str, ...], sh, paths: Paths) -> None:
+    """A read-only command (and a dry run) on a host with no state answers as the empty state
+    would and leaves no file behind: state.db is made by the first change, not by a look."""
+    r = sh(*args, input='[[tunnels]]\nname = "a"\n' if "apply" in args else None)
+    assert r.exit_code in (0, 10), (args, r.stderr)  # 10: the dry run has changes pending
+    assert "Traceback" not in r.stderr
+    assert not paths.state.exists() or not any(paths.state.iterdir()), sorted(paths.state.iterdir())
+
+
+def test_the_first_change_after_reads_makes_the_state(sh, paths: Paths) -> None:
+    r = sh("vnet", "list", "--json")
+    assert r.exit_code == 0 and [v["name"] for v in json.loads(r.stdout)] == ["default"]
+    assert not (paths.state / "state.db").exists()
+    assert sh("tunnel", "create", "office").exit_code == 0
+    assert (paths.state / "state.db").exists()
+    listed = sh("tunnel", "list", "--json")
+    assert [t["name"] for t in json.loads(listed.stdout)] == ["office"]
+    first = json.loads(sh("vnet", "list", "--json").stdout)
+    assert first == json.loads(sh("vnet", "list", "--json").stdout)  # the stored default vnet now, stable

@@ -81,10 +81,23 @@ class Runtime:
     @property
     def reader(self) -> Controller:
         """The controller read-only commands ask: the one ``up`` asks (the served controller this
-        connector enrolled with, see :attr:`served_connector`), else :attr:`controller`. No local
-        store is opened (or created) for a read on such a host."""
+        connector enrolled with, see :attr:`served_connector`), else :attr:`controller` opened so
+        that a read creates nothing (no local store is opened on such a host, none is created on
+        a host with no state yet)."""
         cfg = self.served_connector
-        return self.connector_controller(cfg) if cfg is not None else self.controller
+        return self.connector_controller(cfg) if cfg is not None else self.read_only
+
+    @property
+    def read_only(self) -> Controller:
+        """:attr:`controller` for a command that only reads: an embedded store that does not exist
+        yet reads as the empty state and is not created."""
+        if "controller" in self.__dict__:
+            return self.controller
+        if "_read_controller" not in self.__dict__:
+            from warpcli.controllers import open_controller
+
+            self._read_controller = open_controller(self.settings, create=False)
+        return self._read_controller
 
     @cached_property
     def host_secrets(self):
@@ -103,6 +116,8 @@ class Runtime:
             self.controller.close()
         if "_connector_controller" in self.__dict__:
             self._connector_controller.close()
+        if "_read_controller" in self.__dict__:
+            self._read_controller.close()
 
 
 def runtime(ctx: typer.Context, *, json: bool = False) -> Runtime:

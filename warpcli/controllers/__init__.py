@@ -6,12 +6,13 @@ from warpcli.core.controller import Controller
 from warpcli.core.settings import Settings
 
 
-def open_controller(settings: Settings, *, tunnel_token: str | None = None) -> Controller:
+def open_controller(settings: Settings, *, tunnel_token: str | None = None, create: bool = True) -> Controller:
     """The controller the settings name. Backends are imported only when chosen.
 
     ``tunnel_token``: the cloudflare controller authenticates with this tunnel's token
     instead of an API token (a connector host of a served warpcli controller; it can
     then enroll and read its peers, nothing else). The account is the token's.
+    ``create=False``: the embedded store is not created by reading it (read-only commands).
     """
     if settings.controller == "local":
         from warpcli.controllers.local.interface import open_store
@@ -22,6 +23,7 @@ def open_controller(settings: Settings, *, tunnel_token: str | None = None) -> C
             settings.state_dir,
             secrets=lambda: open_secret_store(settings.secret_backend, settings.state_dir),
             lock_timeout=settings.lock_timeout,
+            create=create,
         )
     if settings.controller == "cloudflare":
         if tunnel_token is not None:

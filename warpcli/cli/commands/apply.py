@@ -32,11 +32,11 @@ def export(
     if fmt in ("csv", "jsonl") and not json:
         from warpcli.core import bulk
 
-        _write(file, lambda out: bulk.write_rows(bulk.export_rows(rt.controller), out, fmt))
+        _write(file, lambda out: bulk.write_rows(bulk.export_rows(rt.read_only), out, fmt))
         return
     from warpcli.core.apply import export_document, foreign_routes, read_state
 
-    state = read_state(rt.controller)
+    state = read_state(rt.read_only)
     doc = export_document(state)
     foreign = len(foreign_routes(state))
     if foreign:
@@ -99,7 +99,8 @@ def apply(
     source, text = _read(file)
     try:
         with progress.working("planning" if dry_run else "applying the network file", json=json):
-            outcome = planner.apply(rt.controller, parse(text, source), prune=prune, force=force, dry_run=dry_run)
+            ctrl = rt.read_only if dry_run else rt.controller  # a dry run creates no state
+            outcome = planner.apply(ctrl, parse(text, source), prune=prune, force=force, dry_run=dry_run)
     except NetworkFileError as exc:
         render.error(exc.message)
         for bad in exc.problems:

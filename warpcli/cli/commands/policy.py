@@ -27,6 +27,12 @@ def _vnet_id(ctx: typer.Context, vnet: str | None, json: bool):
     return rt, service.resolve_vnet(rt.controller, vnet)
 
 
+def _reading(ctx: typer.Context, vnet: str | None, json: bool):
+    """For the commands that only read: the controller (creating no state) and the vnet."""
+    ctrl = runtime(ctx, json=json).read_only
+    return ctrl, service.resolve_vnet(ctrl, vnet)
+
+
 def _rows(spec: policies.PolicySpec, counters: dict[str, tuple[int, int]]):
     for i, r in enumerate(spec.rules, 1):
         c = counters.get(r.name)
@@ -87,9 +93,9 @@ def list_(ctx: typer.Context, vnet: Vnet = None, json: Json = False) -> None:
     """The rules in order, with packet/byte counters from the hub when it runs on this host."""
     from warpcli.host import hub
 
-    rt, v = _vnet_id(ctx, vnet, json)
-    spec = rt.controller.get_policy(v.id)
-    counters = hub.policy_counters(rt.settings.run_dir, v.id)
+    ctrl, v = _reading(ctx, vnet, json)
+    spec = ctrl.get_policy(v.id)
+    counters = hub.policy_counters(runtime(ctx).settings.run_dir, v.id)
     if json:
         doc = spec.to_dict()
         for r in doc["rules"]:
@@ -114,8 +120,8 @@ def test(
 
     Exit 0 when allowed, 11 when denied.
     """
-    rt, v = _vnet_id(ctx, vnet, json)
-    result = policies.test_flow(rt.controller, v.id, source, destination)
+    ctrl, v = _reading(ctx, vnet, json)
+    result = policies.test_flow(ctrl, v.id, source, destination)
     render.emit_json(result.to_dict()) if json else render.plain(result.message())
     if not result.allowed:
         raise typer.Exit(ExitCode.POLICY_DENIED)
@@ -125,8 +131,8 @@ def test(
 def lint(ctx: typer.Context, vnet: Vnet = None, json: Json = False) -> None:
     """Rules that can never take effect: covered by one earlier rule (same action: redundant;
     the other action: contradicted). Exit 0 either way."""
-    rt, v = _vnet_id(ctx, vnet, json)
-    findings = policies.lint_policy(rt.controller, v.id)
+    ctrl, v = _reading(ctx, vnet, json)
+    findings = policies.lint_policy(ctrl, v.id)
     if json:
         render.emit_json(findings)
     elif not findings:

@@ -86,8 +86,10 @@ def open_store(
     *,
     secrets: Callable[[], SecretStore],
     lock_timeout: float = 10.0,
+    create: bool = True,
 ) -> LocalController:
-    """The store ``url`` names (``postgresql://``, ``sqlite:///``), or ``state_dir``'s SQLite file."""
+    """The store ``url`` names (``postgresql://``, ``sqlite:///``), or ``state_dir``'s SQLite file.
+    ``create=False``: a SQLite file that does not exist is not created by reads (see SqliteFile)."""
     from warpcli.core.dburl import is_postgres, sqlite_path
 
     if url and is_postgres(url):
@@ -99,8 +101,9 @@ def open_store(
     if url:
         path = sqlite_path(url)
         if path.is_dir() or path.suffix != ".db":
-            return LocalController(path, secrets=secrets, lock_timeout=lock_timeout)
+            return LocalController(path, secrets=secrets, lock_timeout=lock_timeout, create=create)
         if path.name == DB_NAME:
-            return LocalController(path.parent, secrets=secrets, lock_timeout=lock_timeout)
-        return LocalController(path.parent, secrets=secrets, lock_timeout=lock_timeout, path=path)
-    return LocalController(state_dir, secrets=secrets, lock_timeout=lock_timeout)
+            return LocalController(path.parent, secrets=secrets, lock_timeout=lock_timeout, create=create)
+        return LocalController(path.parent, secrets=secrets, lock_timeout=lock_timeout, path=path,
+                               create=create)
+    return LocalController(state_dir, secrets=secrets, lock_timeout=lock_timeout, create=create)

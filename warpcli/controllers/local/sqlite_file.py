@@ -60,7 +60,6 @@ class SqliteFile(StateStore):
 
     engine = "sqlite"
 
-
     def __init__(
         self,
         state_dir: Path,
@@ -68,8 +67,14 @@ class SqliteFile(StateStore):
         secrets: Callable[[], SecretStore],
         lock_timeout: float = 10.0,
         path: Path | None = None,
+        create: bool = True,
     ) -> None:
+        """``create=False`` (read-only commands): a state that does not exist yet is read as the
+        empty state it would start as, in memory; nothing is created until the first write."""
         self.state_dir = Path(state_dir)
+        self._create_missing = create
+        #: True while reads are answered by an empty in-memory state (the file does not exist)
+        self.ephemeral = False
         self.path = Path(path) if path is not None else self.state_dir / DB_NAME
         self._secrets_factory = secrets
         self._secrets: SecretStore | None = None
@@ -145,6 +150,8 @@ class SqliteFile(StateStore):
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
+        if not self._create_missing and not self._exists():
+            return self._open_empty()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -171,6 +178,15 @@ class SqliteFile(StateStore):
             except BaseException:
                 conn.close()
                 raise
+        return conn
+
+    def _open_empty(self) -> sqlite3.Connection:
+        """The state a new file would start with, in memory (a read on a host with no state yet)."""
+        with self._errors():
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        self.ephemeral = True
         return conn
 
     def _exists(self) -> bool:
@@ -291,6 +307,9 @@ class SqliteFile(StateStore):
     def _write(self, versioned: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction. ``versioned=False`` (reports): a write no state version counts;
         SQLite's version is a fingerprint of the tables that matter, so it changes nothing here."""
+        if self.ephemeral:  # the first write: from now on the real file (created now)
+            self.close()
+            self._create_missing, self.ephemeral = True, False
         conn = self.conn
         if self._txn is not None:  # inside transaction(): its BEGIN and COMMIT hold for this write too
             with self._errors():
