@@ -467,3 +467,17 @@ def test_the_sdk_version_is_the_pinned_generation() -> None:
     major = int(cloudflare.__version__.split(".")[0])
     assert major == 5, cloudflare.__version__
     assert Path(cloudflare.__file__).exists()
+
+
+def test_what_is_out_of_scope_answers_as_the_readme_says(cf, served: ServedController, seen: Exchanges) -> None:
+    """The README's table of what the SDK offers and warpcli does not do, row by row."""
+    a = served.account_id
+    for call in (lambda: list(cf.zero_trust.networks.hostname_routes.list(account_id=a)),
+                 lambda: list(cf.zero_trust.networks.subnets.list(account_id=a))):
+        with pytest.raises(cloudflare.NotFoundError) as caught:
+            call()
+        assert caught.value.status_code == 404 and caught.value.body["errors"][0]["code"] == 7003
+    with pytest.raises(cloudflare.BadRequestError) as caught:
+        list(cf.zero_trust.tunnels.list(account_id=a, was_active_at="2026-01-01T00:00:00Z"))
+    assert "was_active_at" in caught.value.message
+    seen.violations.clear()  # paths and parameters outside the contract, asked on purpose

@@ -142,6 +142,13 @@ def test_ha_settings_follow_cloudflares_modes(store) -> None:
         store.set_tunnel_ha(t.id, "sideways")
     with pytest.raises(InvalidInput):
         store.set_tunnel_ha(t.id, "disabled", {"vips": []})
+    # what is stored is answered back to Cloudflare's clients: only their shape goes in
+    # (schemathesis found `{"#": {}}` stored and echoed, which the SDK's model cannot read)
+    for bad in ({"#": {}}, {"vips": [{"address": "10.1.0.1"}], "extra": 1}, {"vips": "10.1.0.1"},
+                {"vips": [{"address": "not-an-ip"}]}, {"vips": [{"address": "10.1.0.1", "x": 1}]},
+                {"vips_previous": []}, {"vips": [{"address": "10.1.0.1"}] * 65}):
+        with pytest.raises(InvalidInput):
+            store.set_tunnel_ha(t.id, "local", bad)
     assert store.get_tunnel_ha(t.id) == local
 
 

@@ -111,6 +111,44 @@ def check_report(r: ConnectorReport) -> ConnectorReport:
 HA_MODES = ("none", "disabled", "local")
 
 
+#: the keys of ``config`` for ``ha_mode: local`` (Cloudflare's shape): lists of ``{"address": IP}``
+_VIP_LISTS = ("vips", "vips_previous")
+
+
+def check_ha_config(ha_mode: str, config: object) -> dict | None:
+    """``config`` of a ``configurations`` PUT, in Cloudflare's shape or refused: none for ``none`` and
+    ``disabled``; for ``local``, ``{"vips": [{"address": IP}], "vips_previous": [...]}`` and nothing
+    else (what is stored is answered back, so it must be what clients can read)."""
+    from warpcli.core.cidr import parse_address
+    from warpcli.core.errors import InvalidInput
+
+    if config is None or config == {}:
+        return None
+    if ha_mode in ("none", "disabled"):
+        raise InvalidInput(f"ha_mode {ha_mode!r} takes no config")
+    if not isinstance(config, dict):
+        raise InvalidInput("config must be an object")
+    unknown = sorted(str(k) for k in config if k not in _VIP_LISTS)
+    if unknown or "vips" not in config:
+        raise InvalidInput("config of ha_mode 'local' is {\"vips\": [{\"address\": IP}, ...]} "
+                           "(and optionally \"vips_previous\")" + (f"; unknown: {unknown[0]!r}" if unknown else ""))
+    out: dict = {}
+    for key in _VIP_LISTS:
+        if key not in config:
+            continue
+        items = config[key]
+        if not isinstance(items, list) or len(items) > 64:
+            raise InvalidInput(f"config.{key} must be a list of at most 64 {{\"address\": IP}} objects")
+        clean = []
+        for item in items:
+            if not isinstance(item, dict) or set(item) != {"address"} or not isinstance(item["address"], str):
+                raise InvalidInput(f"config.{key} must be a list of {{\"address\": IP}} objects")
+            parse_address(item["address"])  # one clear line when it is not an IP address
+            clean.append({"address": item["address"]})
+        out[key] = clean
+    return out
+
+
 @record
 class TunnelHa:
     """A tunnel's HA settings, Cloudflare's ``configurations`` object. warpcli's replicas elect

@@ -22,6 +22,7 @@ from warpcli.core.liveness import (
     ConnectorReport,
     FailoverRequest,
     TunnelHa,
+    check_ha_config,
     check_report,
     seconds_since,
     tunnel_status,
@@ -119,8 +120,7 @@ class ReportStore(StorePart):
                                "warpcli's replicas hold a LAN gateway address (ha_mode 'local')")
         if ha_mode not in HA_MODES:
             raise InvalidInput(f"ha_mode must be one of {', '.join(HA_MODES)}, not {ha_mode!r}")
-        if ha_mode in ("none", "disabled") and config:
-            raise InvalidInput(f"ha_mode {ha_mode!r} takes no config")
+        config = check_ha_config(ha_mode, config)
         text = json.dumps(config, sort_keys=True, separators=(",", ":")) if config else None
         now = utcnow()
         with self._write(versioned=False) as conn:
