@@ -481,3 +481,30 @@ def test_what_is_out_of_scope_answers_as_the_readme_says(cf, served: ServedContr
         list(cf.zero_trust.tunnels.list(account_id=a, was_active_at="2026-01-01T00:00:00Z"))
     assert "was_active_at" in caught.value.message
     seen.violations.clear()  # paths and parameters outside the contract, asked on purpose
+
+
+def test_connectors_get_answers_the_connectors_real_version_and_last_seen(cf, served: ServedController) -> None:
+    """The version the connector gave at enrollment, then what the hub reports (version, last
+    handshake) is what Cloudflare's ``connectors.get`` answers (run_at: when it was last seen)."""
+    import requests
+
+    a = served.account_id
+    made = cf.zero_trust.tunnels.warp_connector.create(account_id=a, name=unique("seen"))
+    key = base64.b64encode(os.urandom(32)).decode()
+    resp = requests.post(served.account_url(f"/warpcli/tunnels/{made.id}/connectors"), headers=served.headers,
+                         json={"public_key": key, "version": "1.2.3"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    connector = resp.json()["result"]["connector"]
+    got = cf.zero_trust.tunnels.warp_connector.connectors.get(connector["id"], account_id=a, tunnel_id=made.id)
+    assert got.version == "1.2.3" and got.run_at is not None
+    assert (got.model_extra or {}).get("last_seen") is None  # no handshake reported yet
+
+    seen_at = "2026-12-06T03:00:00Z"
+    resp = requests.post(served.account_url(f"/warpcli/virtual_networks/{connector['virtual_network_id']}/hub/report"),
+                         headers=served.headers, timeout=30,
+                         json={"connectors": [{"id": connector["id"], "last_seen": seen_at, "version": "1.2.4"}]})
+    assert resp.status_code == 200, resp.text
+    got = cf.zero_trust.tunnels.warp_connector.connectors.get(connector["id"], account_id=a, tunnel_id=made.id)
+    assert got.version == "1.2.4"
+    assert got.run_at is not None and got.run_at.isoformat().startswith("2026-12-06T03:00:00")
+    assert (got.model_extra or {})["last_seen"].startswith("2026-12-06T03:00:00")
