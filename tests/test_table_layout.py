@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -77,6 +78,13 @@ def test_every_listing_keeps_ids_and_cidrs_whole(sh, paths, args, columns) -> No
         assert ids[3] in out.split(), out
     assert "\x1b[" not in out
     assert all(line == line.rstrip() for line in out.splitlines())
+    # within the width, except a line that holds a key value (an id, a CIDR, a name) it may not crop
+    width = int(columns)
+    for line in out.splitlines():
+        if len(line) > width:
+            keys = [w for w in line.split() if w in (*ids, "staging-with-a-long-name", "2001:db8:1234:5678::/64")
+                    or re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", w)]
+            assert keys and "…" not in line and "a remark" not in line, (width, line)
 
 
 EMPTY = [(["routes"], "no routes"), (["tunnel", "list"], "no tunnels"), (["tunnel", "list", "--deleted"], "no deleted tunnels"),
@@ -91,3 +99,12 @@ def test_an_empty_listing_says_so_on_stderr(sh, args, said) -> None:
     assert r.stdout == "" and r.stderr.strip() == said
     j = sh(*args, "--json")
     assert j.exit_code == 0 and json.loads(j.stdout) == []
+
+
+@pytest.mark.parametrize(("args", "said"), [(["controller", "token", "list"], "no API tokens (revoked ones: --all)"),
+                                            (["controller", "token", "list", "--all"], "no API tokens"),
+                                            (["policy", "list"], "no rules; default: allow")])
+def test_empty_tokens_and_policies_say_so_on_stderr(sh, args, said) -> None:
+    r = sh(*args)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "" and r.stderr.strip() == said

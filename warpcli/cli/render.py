@@ -123,14 +123,19 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     the first rows appear before the rest are read, memory holds one page, and
     ``| head`` stops the command early. Each column is as wide as its widest cell so
     far, so nothing is cropped (an id, a CIDR); a page with a wider cell than the pages
-    before it widens that column from there on. Returns the number of rows.
+    before it widens that column from there on. On a terminal narrower than that (or
+    ``COLUMNS``), free text is shortened first and, when the key columns alone do not
+    fit, records print as blocks from there on, as :func:`table` does. Returns the number of rows.
     """
     from itertools import islice
 
+    from warpcli.cli.layout import blocks, fit, line
+
     write, flush = sys.stdout.write, sys.stdout.flush
     bold = sys.stdout.isatty()
+    width = terminal_width()
     widths = [len(c) for c in columns]
-    last = len(columns) - 1
+    as_blocks = False
     it = iter(rows)
     size, n = FIRST_PAGE, 0
     while True:
@@ -139,18 +144,20 @@ def stream_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
             for i, cell in enumerate(row):
                 if len(cell) > widths[i]:
                     widths[i] = len(cell)
-        pads = [w + 2 for w in widths[:last]]
-
-        def line(cells: Sequence[str], pads: list[int] = pads) -> str:
-            return "".join([c.ljust(p) for c, p in zip(cells, pads, strict=False)] + [cells[last]]).rstrip()
-
-        if n == 0:
-            head = line(columns)
-            if bold:  # on a terminal the header is bold, as Rich draws it (bold is not a colour: NO_COLOR keeps it)
-                head = f"\x1b[1m{head}\x1b[0m"
-            write(head + "\n")  # no rule under it: plain columns, as every other table (grep, less)
+        fitted = None if as_blocks else fit(columns, widths, width)
+        if fitted is None:
+            if page:
+                write(("\n" if n else "") + "\n".join(blocks(columns, page, width)) + "\n")
+            as_blocks = True
+        else:
+            if n == 0:
+                head = line(columns, fitted)
+                if bold:  # on a terminal the header is bold (bold is not a colour: NO_COLOR keeps it)
+                    head = f"\x1b[1m{head}\x1b[0m"
+                write(head + "\n")  # no rule under it: plain columns, as every other table (grep, less)
+            if page:
+                write("\n".join(line(row, fitted) for row in page) + "\n")
         if page:
-            write("\n".join(line(row) for row in page) + "\n")
             flush()
         n += len(page)
         if len(page) < size:

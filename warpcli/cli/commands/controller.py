@@ -184,6 +184,9 @@ def token_list(
     if json:
         render.emit_json(tokens)
         return
+    if not tokens:
+        render.message("no API tokens" if all_ else "no API tokens (revoked ones: --all)")
+        return
     render.table(
         ["NAME", "ID", "CREATED", "LAST USED"] + (["REVOKED"] if all_ else []),
         ([t.name, t.id, t.created_at, t.last_used_at or "never"] + ([t.revoked_at] if all_ else []) for t in tokens),

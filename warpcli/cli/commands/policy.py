@@ -103,6 +103,9 @@ def list_(ctx: typer.Context, vnet: Vnet = None, json: Json = False) -> None:
             r["packets"], r["bytes"] = (None, None) if c is None else c
         render.emit_json(doc)
         return
+    if not spec.rules:
+        render.message(f"no rules; default: {spec.default}")
+        return
     render.table(["#", "NAME", "ACTION", "FROM", "TO", "PROTO", "PORTS", "LOG", "PACKETS", "BYTES", "COMMENT"],
                  _rows(spec, counters), title=f"default: {spec.default}")
 

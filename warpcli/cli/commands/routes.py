@@ -78,8 +78,10 @@ def _local_and_all(ctx: typer.Context, table: str, json: bool) -> None:
         render.emit_json(local_json if table == "local" else {"gateway": gateway, "local": local_json})
         return
     if table == "all":
-        render.show(gateway, views.ROUTE, json=False, title="Gateway table (the controller)")
-    render.show(local, views.LOCAL_ROUTE, json=False, title="Local table (this host's kernel)" if table == "all" else None)
+        render.show(gateway, views.ROUTE, json=False, title="Gateway table (the controller)",
+                    empty="no routes in the gateway table")
+    render.show(local, views.LOCAL_ROUTE, json=False, title="Local table (this host's kernel)" if table == "all" else None,
+                empty="no routes in this host's local table")
 
 
 def _host_networks() -> list[str]:
