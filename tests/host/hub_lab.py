@@ -115,6 +115,11 @@ class HubSite:
     def snapshot(self) -> dict[str, str]:
         out = {}
         for role, ns in self.ns.items():
+            # IPv6 duplicate address detection ends on the kernel's clock: wait (bounded) for it, so a
+            # link-local address tentative in one snapshot and not the next is not a difference
+            deadline = time.monotonic() + 10
+            while "tentative" in self.lab.sh(ns, "ip", "-6", "addr").stdout and time.monotonic() < deadline:
+                time.sleep(0.05)
             parts = []
             for argv in (["ip", "-d", "link"], ["ip", "addr"], ["ip", "route", "show", "table", "all"],
                          ["ip", "-6", "route", "show", "table", "all"], ["ip", "rule"], ["ip", "-6", "rule"],

@@ -3,6 +3,8 @@ exact previous state, and roll back when the kernel refuses a route mid-apply.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
@@ -16,7 +18,16 @@ from .conftest import ip
 SYSCTLS = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net/ipv4/conf/v0/rp_filter"]
 
 
+def _settled(ns_: str) -> None:
+    """Wait (bounded) until IPv6 duplicate address detection is over: a link-local address that is
+    still ``tentative`` in one snapshot and not in the next is the kernel's timing, not a change."""
+    deadline = time.monotonic() + 10
+    while "tentative" in ip("-n", ns_, "-6", "addr").stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def snapshot(lab, ns_: str) -> dict:
+    _settled(ns_)
     out = {
         "link": ip("-n", ns_, "-d", "link").stdout,
         "addr": ip("-n", ns_, "addr").stdout,
