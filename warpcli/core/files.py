@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -26,6 +29,41 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+
+
+def write_text_atomically(target: str, write: Callable[[TextIO], T]) -> T:
+    """Stream text into ``target`` so that readers see the old file or the whole new one: ``write``
+    fills a temp file beside it (UTF-8, ``\n`` kept as is), which is fsynced and renamed over it.
+    ``target`` ``-`` is stdout. Returns what ``write`` returns; an OSError becomes one line
+    (InvalidInput) and leaves no temp file."""
+    import sys
+
+    from warpcli.core.errors import InvalidInput
+
+    if target == "-":
+        return write(sys.stdout)
+    path = Path(target)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        with open(tmp, "x", encoding="utf-8", newline="") as out:
+            result = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        return result
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
         try:
             tmp.unlink(missing_ok=True)

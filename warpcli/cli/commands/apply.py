@@ -55,20 +55,9 @@ def export(
 
 
 def _write(file: str, write) -> None:
-    if file == "-":
-        write(sys.stdout)
-        return
-    import os
+    from warpcli.core.files import write_text_atomically
 
-    tmp = f"{file}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            write(out)
-        os.replace(tmp, file)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InvalidInput(f"cannot write {file}: {exc.strerror}") from None
+    write_text_atomically(file, write)
 
 
 @app.command("apply")

@@ -272,18 +272,6 @@ def export(
 
 def _write_export(rows, file: str, fmt: str) -> int:
     from warpcli.core import bulk
+    from warpcli.core.files import write_text_atomically
 
-    if file == "-":
-        return bulk.write_rows(rows, sys.stdout, fmt)
-    import os
-
-    tmp = f"{file}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            n = bulk.write_rows(rows, out, fmt)
-        os.replace(tmp, file)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InvalidInput(f"cannot write {file}: {exc.strerror}") from None
-    return n
+    return write_text_atomically(file, lambda out: bulk.write_rows(rows, out, fmt))
