@@ -83,14 +83,15 @@ READS = [("routes", "--json"), ("routes", "--overlaps", "--json"), ("tunnel", "l
          ("vnet", "list", "--json"), ("connector", "list", "--json"), ("routes", "export"),
          ("export",), ("export", "--format", "csv"), ("policy", "list", "--json"), ("policy", "lint", "--json"),
          ("policy", "test", "--from", "10.0.0.1", "--to", "10.1.0.1:80/tcp", "--json"),
-         ("apply", "-f", "-", "--dry-run")]
+         ("apply", "-f", "-", "--dry-run"), ("routes", "import", "-", "--create-missing", "--dry-run")]
 
 
 @pytest.mark.parametrize("args", READS, ids=" ".join)
 def test_a_read_on_a_host_with_no_state_creates_none(args: tuple[str, ...], sh, paths: Paths) -> None:
     """A read-only command (and a dry run) on a host with no state answers as the empty state
     would and leaves no file behind: state.db is made by the first change, not by a look."""
-    r = sh(*args, input='[[tunnels]]\nname = "a"\n' if "apply" in args else None)
+    stdin = {"apply": '[[tunnels]]\nname = "a"\n', "import": "network,tunnel\n10.0.0.0/24,t1\n"}
+    r = sh(*args, input=next((v for k, v in stdin.items() if k in args), None))
     assert r.exit_code in (0, 10), (args, r.stderr)  # 10: the dry run has changes pending
     assert "Traceback" not in r.stderr
     assert not paths.state.exists() or not any(paths.state.iterdir()), sorted(paths.state.iterdir())

@@ -209,7 +209,8 @@ def _import(rt, file: str, fmt: str | None, options: dict[str, bool]):
         with progress.bar("reading routes", total=total, json=rt.json, unit="bytes" if total else "lines") as task:
             lines = progress.counted(_chain(first, stream), task, size=len if total else None,
                                      then="checking and writing routes")
-            return bulk.import_table(rt.controller, bulk.read_rows(lines, fmt),
+            ctrl = rt.read_only if options["dry_run"] else rt.controller  # a dry run creates no state
+            return bulk.import_table(ctrl, bulk.read_rows(lines, fmt),
                                      enrolled_tunnel_id=rt.enrolled_tunnel_id(), **options)
     finally:
         if stream is not sys.stdin:
