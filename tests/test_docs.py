@@ -396,7 +396,8 @@ def test_every_metric_is_documented() -> None:
     from warpcli.metrics.follow import FollowMetrics, PeerSample
 
     text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
-    m = FollowMetrics("connector", lambda: [PeerSample("wg0", "k", None, 1.0, 1, 2)])
+    m = FollowMetrics("connector", lambda: [PeerSample("wg0", "k", None, 1.0, 1, 2)],
+                      ha=lambda: {"role": "active", "effective_priority": 200, "role_changes": {"active": 1}})
     names = {family.name for family in m.registry.collect()}
     counters = {family.name for family in m.registry.collect() if family.type == "counter"}
     for name in names:

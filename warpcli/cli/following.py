@@ -29,12 +29,13 @@ class Metrics:
     whose peers it reports, and how to count the routes after a reconcile."""
 
     def __init__(self, listen: str, role: str, peers: Callable[[], Any],
-                 routes: Callable[[Any], tuple[int | None, int | None]]) -> None:
+                 routes: Callable[[Any], tuple[int | None, int | None]],
+                 ha: Callable[[], dict | None] | None = None) -> None:
         from warpcli.metrics.follow import FollowMetrics
 
         self.listen = listen
         self.routes = routes
-        self.registry = FollowMetrics(role, peers)
+        self.registry = FollowMetrics(role, peers, ha)
 
     def wrap(self, reconcile: Callable[[], Any]) -> Callable[[], Any]:
         import time

@@ -41,7 +41,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 class FollowMetrics:
     """The registry of one `--follow` process and its HTTP endpoint."""
 
-    def __init__(self, role: str, peers: Callable[[], Iterable[PeerSample]]) -> None:
+    def __init__(self, role: str, peers: Callable[[], Iterable[PeerSample]],
+                 ha: Callable[[], dict | None] | None = None) -> None:
+        """``ha``: the replica's HA report (``host.ha.replica.report``) for its role and role changes."""
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.role = role
@@ -61,6 +63,8 @@ class FollowMetrics:
         self.last_success = Gauge("warpcli_last_reconcile_success_timestamp_seconds",
                                   "When the last reconcile succeeded (Unix time).", ["role"], registry=self.registry)
         self.registry.register(_PeerCollector(peers))
+        if ha is not None:
+            self.registry.register(_HaCollector(ha))
         for counter in (self.reconciles, self.errors):  # a zero from the start, not a missing series
             counter.labels(role)
         self._server: Any = None
@@ -97,6 +101,44 @@ class FollowMetrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+#: the roles a replica can be in (``warpcli_ha_role`` has one series each, 1 for the current one)
+HA_ROLES = ("active", "standby", "fault")
+
+
+class _HaCollector:
+    """A replica's role, effective priority and role changes, read from its HA agent at scrape time."""
+
+    def __init__(self, report: Callable[[], dict | None]) -> None:
+        self._report = report
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        try:
+            r = self._report()
+        except Exception:  # the HA directory is being torn down: no HA series in this scrape
+            r = None
+        if not r:
+            return
+        role = GaugeMetricFamily("warpcli_ha_role", "1 for the replica's current role (active, standby, fault).",
+                                 labels=["role"])
+        for name in HA_ROLES:
+            role.add_metric([name], 1 if r.get("role") == name else 0)
+        priority = GaugeMetricFamily("warpcli_ha_effective_priority",
+                                     "The VRRP priority the replica runs with (drain: 1, promote: 254).")
+        priority.add_metric([], float(r.get("effective_priority") or 0))
+        changes = CounterMetricFamily("warpcli_ha_role_changes",
+                                      "Role changes since the HA agent started, by the role taken "
+                                      "(to=\"active\": a failover or switchover to this replica).", labels=["to"])
+        counted = r.get("role_changes") or {}
+        for name in HA_ROLES:
+            changes.add_metric([name], float(counted.get(name, 0)))
+        yield from (role, priority, changes)
 
 
 class _PeerCollector:

@@ -89,8 +89,12 @@ def up(
         def routes(result) -> tuple[int | None, int | None]:
             return connector.route_counts(result, rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
 
+        from warpcli.host.ha import replica
+        from warpcli.host.runstate import scoped_run_dir
+
         metrics = following.Metrics(metrics_listen, "connector",
-                                    lambda: peers.peer_samples([cfg.interface], run_dir=rt.settings.run_dir), routes)
+                                    lambda: peers.peer_samples([cfg.interface], run_dir=rt.settings.run_dir), routes,
+                                    ha=lambda: replica.report(scoped_run_dir(rt.settings.run_dir, None), cfg.interface))
     if follow:
         following.run(reconcile, lambda: rt.connector_controller(cfg).state_version(cfg.virtual_network_id),
                       interval=interval, show=show, metrics=metrics)

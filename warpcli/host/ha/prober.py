@@ -100,6 +100,8 @@ class AgentState:
     last_ack: float | None = None  #: monotonic
     problems: list[str] = field(default_factory=list)
     replicas: dict = field(default_factory=dict)
+    #: role changes since the agent started, by the role taken (``active``: a failover to this replica)
+    role_changes: dict = field(default_factory=dict)
 
 
 class ReplicaAgent:
@@ -148,6 +150,7 @@ class ReplicaAgent:
             "hub_ack_seconds_ago": None if st.last_ack is None else round(now - st.last_ack, 2),
             "healthy": not st.problems, "problems": st.problems, "replicas": st.replicas,
             "drained": bool(self.control.get("drain")), "boost": int(self.control.get("boost") or 0),
+            "role_changes": st.role_changes,
             "priority": self.s.priority, "updated_at": time.time(),
         }, mkdir=False)
 
@@ -227,6 +230,7 @@ class ReplicaAgent:
             if role != self.state.role:
                 self.state.role = role
                 self.state.role_changed_at = time.time()
+                self.state.role_changes[role] = self.state.role_changes.get(role, 0) + 1
                 return True
         return False
 

@@ -124,6 +124,7 @@ def report(run_dir: Path, ifname: str) -> dict | None:
         "hub_ack_seconds_ago": st.get("hub_ack_seconds_ago"),
         "replicas": [{"address": a, "role": v[0], "priority": v[1], "seen_seconds_ago": v[2]}
                      for a, v in sorted((st.get("replicas") or {}).items())],
+        "role_changes": {str(k): int(v) for k, v in (st.get("role_changes") or {}).items()},
     }
 
 
