@@ -65,3 +65,17 @@ def test_human_age(s: int, text: str) -> None:
     from warpcli.cli.render import human_age
 
     assert human_age(s) == text
+
+
+def test_every_follow_line_starts_with_an_iso_time(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--follow` in text: each plan line and each message carries the time (issue 18, item 4)."""
+    import re
+
+    render.plan_result(["+ route 10.1.7.0/24 dev wg0 table 24500", "~ wireguard peer k"], {}, json=False, compact=True)
+    render.follow_message("controller unreachable; retrying")
+    out, err = capsys.readouterr()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+    assert [re.sub(stamp, "", line, count=1) for line in out.splitlines()] == \
+        ["+ route 10.1.7.0/24 dev wg0 table 24500", "~ wireguard peer k"]
+    assert all(re.match(stamp, line) for line in out.splitlines())
+    assert re.match(stamp + "controller unreachable; retrying$", err.strip())

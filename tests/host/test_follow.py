@@ -56,6 +56,11 @@ def test_following_hub_and_connector_pick_up_a_new_route_and_stop_on_sigterm(sit
     s.lab.sh(s.ns["cona"], "ip", "addr", "add", "10.1.7.1/24", "dev", "lan0")
     reply, peer = tcp_exchange(s.lab, s.ns["hosta"], s.ns["hostb"], "10.1.7.10", 8090, "followed")
     assert reply == "echo:followed" and peer == "10.2.0.10"
+    # the status table gives byte counts in human units (the JSON keeps the exact numbers)
+    shown = s.warpcli("conb", "status", check=False).stdout
+    assert re.search(r"rx \d+(\.\d+)? (B|KiB|MiB|GiB), tx \d+(\.\d+)? (B|KiB|MiB|GiB)", shown), shown
+    exact = json.loads(s.warpcli("conb", "status", "--json", check=False).stdout)["peer"]
+    assert isinstance(exact["rx_bytes"], int) and exact["rx_bytes"] > 0
 
     s.warpcli("ctl", "route", "delete", "10.1.7.0/24")
     wait_for("the route gone from conb", lambda: "10.1.7.0/24" not in table(s, "conb"))
