@@ -403,3 +403,24 @@ def test_every_metric_is_documented() -> None:
     for name in names:
         shown = f"{name}_total" if name in counters else name
         assert f"`{shown}`" in text, f"docs/metrics.md does not list {shown}"
+
+
+def test_the_readmes_usage_table_names_every_command() -> None:
+    """Each command (`warpcli GROUP SUB`) appears in the README's Usage table: the group's row names
+    the subcommand, or a row names the top-level command."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    usage = text.split("## Usage", 1)[1]
+    table = usage[usage.index("| group |"):].split("\n\n", 1)[0]
+    rows = [line.replace("\\|", "/").split("|")[1:3] for line in table.splitlines() if line.startswith("| ")]
+    missing = []
+    for path in sorted(TREE):
+        words = path.split()[1:]
+        if not words:
+            continue
+        if len(words) == 1:
+            found = any(f"`warpcli {words[0]}`" in group or re.search(rf"`{words[0]}\b", cmds) for group, cmds in rows)
+        else:
+            found = any(f"`warpcli {words[0]}`" in group and re.search(rf"\b{words[-1]}\b", cmds) for group, cmds in rows)
+        if not found:
+            missing.append(path)
+    assert not missing, f"README's Usage table does not name: {', '.join(missing)}"

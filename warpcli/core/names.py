@@ -20,10 +20,30 @@ def normalize_name(name: str) -> str:
     return name if name.isascii() else unicodedata.normalize("NFC", name)
 
 
+#: Cyrillic and Greek letters drawn like a Latin one (from Unicode's confusables, UTS #39, the
+#: letters of those two scripts whose prototype is a single Latin letter): ``bürо`` with a Cyrillic
+#: ``о`` is ``büro`` to a reader
+_LOOKALIKES = str.maketrans({
+    # Cyrillic
+    "а": "a", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "ӏ": "l", "о": "o", "р": "p",
+    "ԛ": "q", "ѕ": "s", "ԝ": "w", "х": "x", "у": "y",
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K", "М": "M", "О": "O",
+    "Р": "P", "Ԛ": "Q", "Ѕ": "S", "Т": "T", "Ԝ": "W", "Х": "X", "Ү": "Y", "Ζ": "Z",
+    # Greek
+    "ο": "o", "ν": "v", "ρ": "p", "ι": "i",
+    "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
+    "Τ": "T", "Υ": "Y", "Χ": "X",
+})
+
+
 def name_skeleton(name: str) -> str:
-    """What a name looks like once compatibility forms are folded (NFKC): ``ｏffice`` (fullwidth)
-    and ``office``, or ``ﬁle`` (ligature) and ``file``, share a skeleton."""
-    return name if name.isascii() else unicodedata.normalize("NFKC", name)
+    """What a name looks like to a reader: compatibility forms folded (NFKC: ``ｏffice`` (fullwidth)
+    and ``office``, ``ﬁle`` (ligature) and ``file``), then Cyrillic and Greek look-alikes of Latin
+    letters mapped to them (``bürо`` with a Cyrillic ``о`` and ``büro``)."""
+    if name.isascii():
+        return name
+    # decomposed first, so that a look-alike carrying a mark (Cyrillic ``ӧ``) maps as its base letter does
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", name).translate(_LOOKALIKES))
 
 
 def confusable_with(name: str, existing: Iterable[str]) -> str | None:
