@@ -51,6 +51,13 @@ def test_controllers_take_cidr_text(tmp_path: Path) -> None:
             assert "host bits" in str(exc)
         else:
             raise AssertionError("host bits accepted")
+        # the listing filters take text too (a CIDR; an address for "routes that contain it")
+        from warpcli.core.model import RouteFilter
+
+        inside = ctrl.create_route("10.9.0.128/25", t.id)
+        assert [x.id for x in ctrl.list_routes(RouteFilter(network_subset="10.9.0.0/23"))] == [r.id, inside.id]
+        assert [x.id for x in ctrl.list_routes(RouteFilter(network_superset="10.9.0.200"))] == [r.id, inside.id]
+        assert list(ctrl.list_routes(RouteFilter(network_subset="10.10.0.0/16"))) == []
 
 
 def test_the_memory_store_never_shows_its_values() -> None:

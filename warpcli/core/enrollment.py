@@ -22,13 +22,12 @@ from warpcli.core import service
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import ConfigError, Conflict, InvalidInput, NotFound, WarpcliError
-from warpcli.core.model import DEVICE_RANGE, Connector, Tunnel
+from warpcli.core.model import DEFAULT_MTU, DEVICE_RANGE, Connector, Tunnel
 from warpcli.core.names import validate_interface
 from warpcli.core.secrets import SecretStore
 from warpcli.core.settings import CONNECTOR_FILE, atomic_write_toml, read_toml
 
 DEFAULT_INTERFACE = "warpcli0"
-DEFAULT_MTU = 1280
 
 
 def key_name(connector_id: str) -> str:

@@ -157,6 +157,10 @@ def best_hub(hubs: list[Hub]) -> Hub | None:
     return min(hubs, key=lambda h: h.sort_key) if hubs else None
 
 
+#: the tunnel MTU of a connector and of a hub when none is given (fits IPv6 paths with WireGuard's overhead)
+DEFAULT_MTU = 1280
+
+
 @record
 class RouteFilter:
     """The filters of ``GET teamnet/routes``; ``None`` means "any".
@@ -164,6 +168,7 @@ class RouteFilter:
     ``network_subset``: only routes contained in this network.
     ``network_superset``: only routes that contain this network (an IP is a /32 or /128).
     ``is_deleted``: False (default) hides deleted routes, True shows only those, None both.
+    Both network filters take a Network or its text (``"10.0.0.0/8"``; an address for the superset).
     """
 
     tunnel_id: str | None = None
@@ -173,3 +178,17 @@ class RouteFilter:
     comment: str | None = None
     is_deleted: bool | None = False
     route_id: str | None = None
+
+    def __init__(self, tunnel_id: str | None = None, virtual_network_id: str | None = None,
+                 network_subset: Network | str | None = None, network_superset: Network | str | None = None,
+                 comment: str | None = None, is_deleted: bool | None = False, route_id: str | None = None) -> None:
+        from warpcli.core.cidr import parse_address_or_network
+
+        if isinstance(network_subset, str):
+            network_subset = parse_network(network_subset)
+        if isinstance(network_superset, str):
+            network_superset = parse_address_or_network(network_superset)
+        for name, value in (("tunnel_id", tunnel_id), ("virtual_network_id", virtual_network_id),
+                            ("network_subset", network_subset), ("network_superset", network_superset),
+                            ("comment", comment), ("is_deleted", is_deleted), ("route_id", route_id)):
+            object.__setattr__(self, name, value)

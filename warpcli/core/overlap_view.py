@@ -10,6 +10,7 @@ and the table for people draws its rows from the same shapes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from warpcli.core.cidr import format_address
@@ -40,6 +41,26 @@ class OverlapView:
 
     def is_empty(self) -> bool:
         return not (self.report.nested or self.report.shared or self.connected)
+
+    @contextmanager
+    def collector_paused(self) -> Iterator[None]:
+        """Around rendering the view: keep Python's cyclic garbage collector off the report.
+
+        Its objects (a few million at a million routes) hold no reference cycles and go by
+        reference counting, yet each collection would walk them all (1.4 s at a million
+        routes). Frozen only while inside, and only when nothing else is, so a caller running
+        the app in-process gets its collector back as it was.
+        """
+        import gc
+
+        freeze = gc.isenabled() and not gc.get_freeze_count()
+        if freeze:
+            gc.freeze()
+        try:
+            yield
+        finally:
+            if freeze:
+                gc.unfreeze()
 
     def nested(self) -> Iterator[dict[str, Any]]:
         """One dict per nested group: ``virtual_network_id``, ``virtual_network_name``, ``outer``, ``inner``."""

@@ -11,6 +11,7 @@ from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
 from warpcli.core import enrollment
 from warpcli.core.errors import InvalidInput
+from warpcli.core.model import DEFAULT_MTU
 
 app = typer.Typer(add_completion=False)
 
@@ -48,7 +49,7 @@ def enroll(
     interface: Annotated[
         str | None, typer.Option("--interface", help=f"WireGuard interface name (default {enrollment.DEFAULT_INTERFACE}).")
     ] = None,
-    mtu: Annotated[int | None, typer.Option("--mtu", min=576, max=65535, help="Tunnel MTU (default 1280).")] = None,
+    mtu: Annotated[int | None, typer.Option("--mtu", min=576, max=65535, help=f"Tunnel MTU (default {DEFAULT_MTU}).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-enroll, also into another tunnel, with a new key.")] = False,
     priority: Annotated[
         int | None,

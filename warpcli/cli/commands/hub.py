@@ -10,6 +10,7 @@ from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
 from warpcli.core.cidr import parse_endpoint
 from warpcli.core.errors import InvalidInput
+from warpcli.core.model import DEFAULT_MTU
 from warpcli.host.constants import HUB_INTERFACE
 
 app = typer.Typer(
@@ -29,7 +30,7 @@ def up(
     interface: Interface = HUB_INTERFACE,
     mtu: Annotated[int, typer.Option("--mtu", min=576, max=65535,
                                      help="The hub interface's MTU: the same as the connectors' (enroll --mtu, "
-                                          "default 1280).")] = 1280,
+                                          f"default {DEFAULT_MTU}).")] = DEFAULT_MTU,
     priority: Annotated[int | None, typer.Option(
         "--priority", min=1, max=254,
         help="This hub's priority among the vnet's hubs (1..254, higher wins; default 100, or the one it has).",

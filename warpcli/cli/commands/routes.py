@@ -101,21 +101,8 @@ def _overlaps(ctrl, vnet: str | None, json: bool) -> None:
 
     with progress.working("finding overlapping routes", json=json):
         view = service.overlap_view(ctrl, vnet, _host_networks)
-    import gc
-
-    # The report's objects (a few million at a million routes) hold no reference cycles
-    # and go by reference counting: keep the cyclic collector from walking them while the
-    # output is built (1.4 s at a million routes). Only for the printing, and only when
-    # nothing else is frozen, so a caller running the app in-process gets its collector
-    # back as it was.
-    freeze = gc.isenabled() and not gc.get_freeze_count()
-    if freeze:
-        gc.freeze()
-    try:
+    with view.collector_paused():
         _print_overlaps(view, json)
-    finally:
-        if freeze:
-            gc.unfreeze()
 
 
 def _print_overlaps(view, json: bool) -> None:
