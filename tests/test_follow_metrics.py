@@ -71,3 +71,23 @@ def test_the_ha_agent_counts_the_role_changes_keepalived_announces(tmp_path) -> 
         agent._on_fifo(line)
     assert agent.state.role == "active"
     assert agent.state.role_changes == {"standby": 2, "active": 2}
+
+
+@pytest.mark.parametrize(("text", "metrics", "serve"), [
+    ("127.0.0.1:9469", ("127.0.0.1", 9469), ("127.0.0.1", 9469)),
+    ("[::1]:9469", ("::1", 9469), ("::1", 9469)),
+    ("9469", ("127.0.0.1", 9469), None),          # a bare port: loopback for metrics, refused by serve
+    ("127.0.0.1:0", None, ("127.0.0.1", 0)),       # port 0: a free port for serve only
+    ("::1:9469", None, None),                      # unbracketed IPv6: ambiguous
+    ("127.0.0.1:65536", None, None), ("host:", None, None), (":80", None, None), ("1.2.3.4:８０", None, None),
+])
+def test_one_listen_parser_for_both_endpoints(text: str, metrics, serve) -> None:
+    from warpcli.core.cidr import parse_listen
+
+    for expected, kw in ((metrics, {"bare_port_host": "127.0.0.1"}), (serve, {"port_zero": True})):
+        if expected is None:
+            with pytest.raises(InvalidInput) as caught:
+                parse_listen(text, option="--x", example="e", **kw)
+            assert repr(text) in str(caught.value)
+        else:
+            assert parse_listen(text, option="--x", example="e", **kw) == expected

@@ -171,6 +171,27 @@ def parse_address_or_network(text: str) -> Network:
     return parse_network(text)
 
 
+def parse_listen(text: str, *, option: str, example: str, bare_port_host: str | None = None,
+                 port_zero: bool = False) -> tuple[str, int]:
+    """``ADDR:PORT`` (``[V6]:PORT`` for IPv6) to listen on -> (address, port).
+
+    ``bare_port_host``: a ``PORT`` alone listens there (the metrics endpoints: loopback);
+    ``port_zero``: port 0 picks a free port. An unbracketed IPv6 address is ambiguous: refused.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep and bare_port_host is not None:
+        host, port, sep = bare_port_host, text, ":"
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""
+    lowest = 0 if port_zero else 1
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not lowest <= int(port) <= 65535:
+        raise InvalidInput(f"{option} {text!r} is not ADDR:PORT with a port from {lowest} to 65535",
+                           hint=f"e.g. {example}")
+    return host, int(port)
+
+
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
     """``HOST:PORT`` where HOST is an IP (IPv6 in brackets) or a DNS name; refused otherwise."""
     bad = InvalidInput(f"{endpoint!r} is not HOST:PORT", hint="e.g. 203.0.113.7:51820 or [2001:db8::1]:51820")

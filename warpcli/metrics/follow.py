@@ -25,19 +25,6 @@ class PeerSample:
     tx_bytes: int
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``ADDR:PORT`` (``[v6]:PORT``, or ``PORT`` alone for loopback) -> (address, port)."""
-    from warpcli.core.errors import InvalidInput
-
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "127.0.0.1", text
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidInput(f"--metrics-listen {text!r}: not ADDR:PORT with a port from 1 to 65535")
-    return host, int(port)
-
-
 class FollowMetrics:
     """The registry of one `--follow` process and its HTTP endpoint."""
 
@@ -86,9 +73,11 @@ class FollowMetrics:
         """Start the HTTP endpoint (a daemon thread); returns the address it listens on."""
         from prometheus_client import start_http_server
 
+        from warpcli.core.cidr import parse_listen
         from warpcli.core.errors import InvalidInput
 
-        host, port = parse_listen(listen)
+        host, port = parse_listen(listen, option="--metrics-listen", bare_port_host="127.0.0.1",
+                                  example="127.0.0.1:9469, 9469 (loopback) or [::1]:9469")
         try:
             server, _thread = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:

@@ -55,17 +55,10 @@ class Listening:
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``ADDR:PORT`` (``[V6]:PORT`` for IPv6) -> (host, port); port 0 picks a free port."""
-    host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        host = ""  # an unbracketed IPv6 address: ambiguous
-    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise InvalidInput(
-            f"--listen {text!r} is not ADDR:PORT",
-            hint=f"e.g. {DEFAULT_LISTEN}, 0.0.0.0:8787 or [::1]:8787 (port 0 picks a free port)",
-        )
-    return host, int(port)
+    from warpcli.core.cidr import parse_listen as parse
+
+    return parse(text, option="--listen", port_zero=True,
+                 example=f"{DEFAULT_LISTEN}, 0.0.0.0:8787 or [::1]:8787 (port 0 picks a free port)")
 
 
 def _is_loopback(host: str) -> bool:
