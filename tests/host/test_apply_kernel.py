@@ -9,7 +9,7 @@ import pytest
 
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import ApplyError
-from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
 from warpcli.host.routing import kernel
 from warpcli.host.routing.plan import apply, diff
 
@@ -53,9 +53,9 @@ def desired_state(bad_gateway: bool = False) -> HostState:
         addresses=[Address("v0", "10.9.0.1/24"), Address("v0", "100.96.0.2/12")],
         links=[LinkState("v0", mtu=1280, up=True)],
         routes=routes,
-        rules=[Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, suppress_prefixlength=0), Rule(PRIORITY_TABLE, TABLE),
-               Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family=6, suppress_prefixlength=0),
-               Rule(PRIORITY_TABLE, TABLE, family=6)],
+        rules=[KernelRule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, suppress_prefixlength=0), KernelRule(PRIORITY_TABLE, TABLE),
+               KernelRule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family=6, suppress_prefixlength=0),
+               KernelRule(PRIORITY_TABLE, TABLE, family=6)],
         sysctls=[Sysctl("net.ipv4.ip_forward", "1"), Sysctl("net.ipv6.conf.all.forwarding", "1"),
                  Sysctl("net/ipv4/conf/v0/rp_filter", "2")],
     )

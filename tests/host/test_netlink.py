@@ -8,7 +8,7 @@ import pytest
 
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, ROUTE_PROTO, TABLE
 from warpcli.host.errors import HostError, NetlinkFailure
-from warpcli.host.model import Address, KernelRoute, Rule
+from warpcli.host.model import Address, KernelRoute, KernelRule
 from warpcli.host.routing.netlink import Netlink
 
 from .conftest import ip
@@ -98,17 +98,17 @@ def test_bulk_add_reports_each_route(host):
 
 def test_rules_with_suppress_prefixlength(host):
     rules = [
-        Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, suppress_prefixlength=0),
-        Rule(PRIORITY_TABLE, TABLE),
-        Rule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family=6, suppress_prefixlength=0),
-        Rule(PRIORITY_TABLE, TABLE, family=6),
-        Rule(PRIORITY_TABLE + 1, TABLE + 1, iifname="v0", src="10.9.0.0/24"),
+        KernelRule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, suppress_prefixlength=0),
+        KernelRule(PRIORITY_TABLE, TABLE),
+        KernelRule(PRIORITY_SUPPRESS_MAIN, MAIN_TABLE, family=6, suppress_prefixlength=0),
+        KernelRule(PRIORITY_TABLE, TABLE, family=6),
+        KernelRule(PRIORITY_TABLE + 1, TABLE + 1, iifname="v0", src="10.9.0.0/24"),
     ]
     ip("-n", host, "rule", "add", "priority", str(PRIORITY_TABLE), "lookup", "100")  # someone else's
     with Netlink(host) as nl:
         for r in rules:
             nl.add_rule(r)
-        assert sorted(nl.rules(proto=ROUTE_PROTO), key=Rule.sort_key) == sorted(rules, key=Rule.sort_key)
+        assert sorted(nl.rules(proto=ROUTE_PROTO), key=KernelRule.sort_key) == sorted(rules, key=KernelRule.sort_key)
         text = ip("-n", host, "rule").stdout
         assert f"{PRIORITY_SUPPRESS_MAIN}:\tfrom all lookup main suppress_prefixlength 0 proto 245" in text
         assert f"{PRIORITY_TABLE}:\tfrom all lookup {TABLE} proto 245" in text
@@ -155,10 +155,10 @@ def test_raw_rtnetlink_lists_what_pyroute2_lists(host):
         assert Address("br9", "10.77.0.1/16") in nl.addresses("br9")
         for proto in (None, ROUTE_PROTO):
             assert nl.rules(proto=proto) == nl._rules_pyroute2(proto=proto)
-        assert Rule(101, 30000, fwmark=7, iifname="v0") in nl.rules(proto=ROUTE_PROTO)
+        assert KernelRule(101, 30000, fwmark=7, iifname="v0") in nl.rules(proto=ROUTE_PROTO)
         with pytest.raises(NetlinkFailure, match=re.escape("could not delete rule")):
-            nl.delete_rule(Rule(103, 100))
-        nl.delete_rule(Rule(103, 100), missing_ok=True)
+            nl.delete_rule(KernelRule(103, 100))
+        nl.delete_rule(KernelRule(103, 100), missing_ok=True)
 
 
 def test_links_are_created_and_deleted_over_raw_rtnetlink(host):

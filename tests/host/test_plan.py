@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from warpcli.host.errors import ApplyError, HostError
-from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
-from warpcli.host.routing.plan import Action, Plan, apply, diff, find_shadowing, split_shadowing
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
+from warpcli.host.routing.plan import Action, KernelPlan, apply, diff, find_shadowing, split_shadowing
 
 
 class MemoryKernel:
@@ -39,7 +39,7 @@ class MemoryKernel:
         if isinstance(obj, Sysctl):
             self.sysctls[obj.key] = obj.value
             return
-        pool = {Address: self.addresses, KernelRoute: self.routes, Rule: self.rules}[type(obj)]
+        pool = {Address: self.addresses, KernelRoute: self.routes, KernelRule: self.rules}[type(obj)]
         if action.op == "add":
             if obj in pool or (isinstance(obj, KernelRoute) and any(r.key == obj.key for r in pool)):
                 raise HostError("File exists", errno=17)
@@ -51,7 +51,7 @@ class MemoryKernel:
 
     def state(self) -> HostState:
         return HostState(addresses=sorted(self.addresses), links=sorted(self.links.values(), key=lambda x: x.ifname),
-                         routes=sorted(self.routes, key=KernelRoute.sort_key), rules=sorted(self.rules, key=Rule.sort_key),
+                         routes=sorted(self.routes, key=KernelRoute.sort_key), rules=sorted(self.rules, key=KernelRule.sort_key),
                          sysctls=sorted((Sysctl(k, v) for k, v in self.sysctls.items()), key=lambda s: s.key))
 
 
@@ -64,7 +64,7 @@ def same(a: HostState, b: HostState) -> bool:
 routes = st.builds(KernelRoute, dst=st.sampled_from(["10.1.0.0/24", "10.2.0.0/24", "10.0.0.0/8", "fd00:1::/64"]),
                    table=st.sampled_from([24500, 24501]), ifname=st.sampled_from(["wg0", "wg1"]),
                    metric=st.sampled_from([None, 5]))
-rules = st.builds(Rule, priority=st.sampled_from([24500, 24510]), table=st.sampled_from([254, 24500]),
+rules = st.builds(KernelRule, priority=st.sampled_from([24500, 24510]), table=st.sampled_from([254, 24500]),
                   family=st.sampled_from([4, 6]), suppress_prefixlength=st.sampled_from([None, 0]))
 addresses = st.builds(Address, ifname=st.just("wg0"),
                       address=st.sampled_from(["100.96.0.1/12", "100.96.0.2/12", "fd00:100::1/64"]))
@@ -132,14 +132,14 @@ def test_plan_order_and_text():
         addresses=[Address(wg, "100.96.0.9/12")],
         links=[LinkState(wg, mtu=1420, up=False)],
         routes=[KernelRoute("10.9.0.0/24", table=24500, ifname=wg), KernelRoute("10.2.0.0/24", table=24500, ifname="wg1")],
-        rules=[Rule(24600, 24500)],
+        rules=[KernelRule(24600, 24500)],
         sysctls=[Sysctl("net.ipv4.ip_forward", "0")],
     )
     desired = HostState(
         addresses=[Address(wg, "100.96.0.2/12")],
         links=[LinkState(wg, mtu=1280, up=True)],
         routes=[KernelRoute("10.2.0.0/24", table=24500, ifname=wg), KernelRoute("10.1.0.0/24", table=24500, ifname=wg)],
-        rules=[Rule(24510, 24500), Rule(24500, 254, suppress_prefixlength=0)],
+        rules=[KernelRule(24510, 24500), KernelRule(24500, 254, suppress_prefixlength=0)],
         sysctls=[Sysctl("net.ipv4.ip_forward", "1")],
     )
     assert diff(desired, observed).lines() == [
@@ -155,7 +155,7 @@ def test_plan_order_and_text():
         "+ rule 24510: from all lookup 24500",
         "~ sysctl net.ipv4.ip_forward: 0 -> 1",
     ]
-    assert Plan().lines() == ["no changes"]
+    assert KernelPlan().lines() == ["no changes"]
 
 
 def test_gateway_route_accepts_the_device_the_kernel_chose():
@@ -167,7 +167,7 @@ def test_gateway_route_accepts_the_device_the_kernel_chose():
 
 
 def test_teardown_plan_deletes_everything_and_restores_sysctls():
-    observed = HostState(routes=[KernelRoute("10.1.0.0/24", table=24500, ifname="wg0")], rules=[Rule(24510, 24500)],
+    observed = HostState(routes=[KernelRoute("10.1.0.0/24", table=24500, ifname="wg0")], rules=[KernelRule(24510, 24500)],
                          sysctls=[Sysctl("net.ipv4.ip_forward", "1")])
     down = diff(HostState(sysctls=[Sysctl("net.ipv4.ip_forward", "0")]), observed)
     assert down.lines() == ["- rule 24510: from all lookup 24500", "- route 10.1.0.0/24 dev wg0 table 24500",

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from tests.host.test_plan import MemoryKernel, same, states
 from warpcli.host.errors import ApplyError, HostError
-from warpcli.host.model import HostState, KernelRoute, LinkState, Rule, Sysctl
-from warpcli.host.routing.plan import Action, Outcome, Plan, apply, diff, rollback
+from warpcli.host.model import HostState, KernelRoute, KernelRule, LinkState, Sysctl
+from warpcli.host.routing.plan import Action, KernelOutcome, KernelPlan, apply, diff, rollback
 
 
 class BatchingKernel(MemoryKernel):
@@ -27,20 +27,20 @@ class BatchingKernel(MemoryKernel):
         super().__init__(state, fail_on)
         self.batches: list[tuple[str, int]] = []
 
-    def execute_routes(self, actions: list[Action]) -> list[Outcome]:
+    def execute_routes(self, actions: list[Action]) -> list[KernelOutcome]:
         assert actions and all(isinstance(a.obj, KernelRoute) and a.op == actions[0].op for a in actions)
         self.batches.append((actions[0].op, len(actions)))
         out = []
         for a in actions:
             if a.op == "delete" and a.obj not in self.routes and not self.fail_on(a):
-                out.append(Outcome(a, changed=False))  # already gone (ESRCH)
+                out.append(KernelOutcome(a, changed=False))  # already gone (ESRCH)
                 continue
             try:
                 self.execute(a)
             except HostError as exc:
-                out.append(Outcome(a, exc))
+                out.append(KernelOutcome(a, exc))
             else:
-                out.append(Outcome(a))
+                out.append(KernelOutcome(a))
         return out
 
 
@@ -78,7 +78,7 @@ def test_a_refused_action_in_or_out_of_a_batch_restores_the_initial_state(desire
 def test_one_call_per_run_of_routes_and_the_routes_after_a_refusal_are_undone():
     observed = HostState(links=[LinkState("wg0", 1280, True)], routes=_routes(5, table=24501))
     desired = HostState(links=[LinkState("wg0", 1280, True)], routes=_routes(100),
-                        rules=[Rule(24510, 24500)])
+                        rules=[KernelRule(24510, 24500)])
     plan = diff(desired, observed)
     ok = BatchingKernel(observed)
     apply(plan, ok)
@@ -98,7 +98,7 @@ def test_one_call_per_run_of_routes_and_the_routes_after_a_refusal_are_undone():
 def test_a_route_already_gone_is_nothing_to_do_and_not_undone():
     gone = KernelRoute("10.9.0.0/24", table=24500, ifname="wg0")
     kernel = BatchingKernel(HostState())
-    applied = apply(Plan((Action("delete", gone), Action("add", _routes(1)[0]))), kernel)
+    applied = apply(KernelPlan((Action("delete", gone), Action("add", _routes(1)[0]))), kernel)
     assert applied == [Action("add", _routes(1)[0])]
     undone, errors = rollback(applied, kernel)
     assert errors == [] and len(undone) == 1 and kernel.state().routes == []

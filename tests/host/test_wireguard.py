@@ -10,7 +10,7 @@ import pytest
 from warpcli.core import keys
 from warpcli.host.constants import PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import InterfaceInUse, UapiError, WireGuardMissing
-from warpcli.host.model import Address, KernelRoute, LinkState, Rule
+from warpcli.host.model import Address, KernelRoute, KernelRule, LinkState
 from warpcli.host.routing import kernel
 from warpcli.host.routing.netlink import Netlink
 from warpcli.host.wireguard import uapi, wg
@@ -89,8 +89,8 @@ def test_routes_in_warpcli_table_behind_rules_carry_traffic(lab, pair):
         ka.public_key, allowed_ips=("100.96.0.1/32", "10.77.0.0/24"))], replace_peers=False)
     with Netlink(b) as nl:
         nl.add_route(KernelRoute("10.77.0.0/24", table=TABLE, ifname=ib.ifname))
-        nl.add_rule(Rule(PRIORITY_SUPPRESS_MAIN, 254, suppress_prefixlength=0))
-        nl.add_rule(Rule(PRIORITY_TABLE, TABLE))
+        nl.add_rule(KernelRule(PRIORITY_SUPPRESS_MAIN, 254, suppress_prefixlength=0))
+        nl.add_rule(KernelRule(PRIORITY_TABLE, TABLE))
     reply, peer = tcp_exchange(lab, server_ns=a, client_ns=b, host="10.77.0.1", port=8082)
     assert reply == "echo:hello" and peer == "100.96.0.2"
     # main's specific routes win over warpcli's table: a connected /24 is never captured

@@ -21,9 +21,9 @@ from warpcli.core.model import DEVICE_RANGE, Hub
 from warpcli.host import faults, incremental
 from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
 from warpcli.host.errors import HostError, NotRoot
-from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl, table_rules
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl, table_rules
 from warpcli.host.routing import mss
-from warpcli.host.routing.plan import Plan, Shadowing, find_shadowing, split_shadowing
+from warpcli.host.routing.plan import KernelPlan, Shadowing, find_shadowing, split_shadowing
 from warpcli.host.wireguard import wg
 from warpcli.host.wireguard.uapi import PeerConfig
 
@@ -119,11 +119,11 @@ class Desired:
     skipped: list[Shadowing] = field(default_factory=list)
 
 
-def connector_rules() -> list[Rule]:
+def connector_rules() -> list[KernelRule]:
     return table_rules(PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE)
 
 
-def owns_rule(rule: Rule) -> bool:
+def owns_rule(rule: KernelRule) -> bool:
     """The rules a connector's ``up``/``down`` manage (a hub on the same host has others)."""
     return rule.priority in (PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE) and rule.table in (MAIN_TABLE, TABLE)
 
@@ -322,7 +322,7 @@ def _up_tunnel(
         lines += _peer_lines(wg.show(existing), want.peers)
     plan = diff(want.state, observed)
     if existing is None:
-        plan = Plan(tuple(a for a in plan.actions if not (a.op == "set" and isinstance(a.obj, LinkState))))
+        plan = KernelPlan(tuple(a for a in plan.actions if not (a.op == "set" and isinstance(a.obj, LinkState))))
     lines += [] if plan.empty else plan.lines()
     warnings = [s.message() + "; skipped" for s in want.skipped] + masquerade_warnings(netns)
     clamp = mss_plan(iface_name, netns, lines, warnings, exists=existing is not None)
@@ -488,7 +488,7 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
 
     lines += hubset.stop(run_dir, cfg.interface)
     with Netlink(netns) as nl:
-        for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == Rule(0, 0).proto]:
+        for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == KernelRule(0, 0).proto]:
             nl.delete_rule(rule, missing_ok=True)
             lines.append(f"- {rule.describe()}")
         for route in nl.purge_routes(table=TABLE):

@@ -32,7 +32,7 @@ from warpcli.host.connector import (
 )
 from warpcli.host.constants import HUB_INTERFACE, TABLE
 from warpcli.host.errors import HostError
-from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
 from warpcli.host.routing import mss
 from warpcli.host.runstate import read_json, write_json
 from warpcli.host.wireguard import wg
@@ -256,7 +256,7 @@ def desired_hub(slot: HubSlot, peers: list[tuple[Connector, list[str]]], observe
         addresses=[Address(iface, f"{address}/32")],
         links=[LinkState(iface, mtu=None, up=True)],
         routes=routes,
-        rules=[Rule(slot.priority, slot.table, family, iifname=iface) for family in (4, 6)],
+        rules=[KernelRule(slot.priority, slot.table, family, iifname=iface) for family in (4, 6)],
         sysctls=sysctls,
     )
     wg_peers = [PeerConfig(c.public_key, allowed_ips=tuple(cidrs)) for c, cidrs in peers]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from warpcli.core.model import DEVICE_RANGE
 from warpcli.host.model import KernelRoute
-from warpcli.host.routing.plan import Action, Plan, Shadowing
+from warpcli.host.routing.plan import Action, KernelPlan, Shadowing
 
 #: seconds after which a follow loop plans from the kernel again instead of from its baseline
 FULL_EVERY = 600.0
@@ -76,8 +76,8 @@ class Delta:
     def empty(self) -> bool:
         return not self.adds and not self.deletes
 
-    def plan(self) -> Plan:
-        return Plan(tuple([Action("delete", r) for r in self.deletes] + [Action("add", r) for r in self.adds]))
+    def plan(self) -> KernelPlan:
+        return KernelPlan(tuple([Action("delete", r) for r in self.deletes] + [Action("add", r) for r in self.adds]))
 
 
 def still_valid(since: Baseline, *, hub: tuple[str, str], ifindex: int | None, mtu: int | None, up: bool,

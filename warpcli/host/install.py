@@ -197,7 +197,7 @@ def sha256(data: bytes) -> str:
 
 # -- the manifest ----------------------------------------------------------------------
 @dataclass
-class Entry:
+class InstallEntry:
     path: str  #: relative to the root
     sha256: str
     created: bool  #: install wrote it; False: an identical file was there before (kept by uninstall)
@@ -205,10 +205,10 @@ class Entry:
 
 @dataclass
 class Manifest:
-    files: list[Entry] = field(default_factory=list)
+    files: list[InstallEntry] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)  #: created by install, relative to the root
 
-    def entry(self, path: str) -> Entry | None:
+    def entry(self, path: str) -> InstallEntry | None:
         return next((e for e in self.files if e.path == path), None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,7 +245,7 @@ def load_manifest(root: Path) -> Manifest | None:
     except ValueError:
         data = None
     try:
-        files = [Entry(str(f["path"]), str(f["sha256"]), bool(f["created"])) for f in data["files"]]
+        files = [InstallEntry(str(f["path"]), str(f["sha256"]), bool(f["created"])) for f in data["files"]]
         dirs = [str(d) for d in data["directories"]]
         if not all(e.path in MANAGED for e in files) or not set(dirs) <= _allowed_dirs():
             raise ValueError
@@ -368,7 +368,7 @@ def install(
     for rel, data in files.items():
         old = prev.entry(rel) if prev else None
         created = old.created if old else current[rel] is None
-        entries.append(Entry(rel, sha256(data), created))
+        entries.append(InstallEntry(rel, sha256(data), created))
     edited = []  # managed files changed by someone since the last install: replaced, with a warning
     for rel in to_write:
         mine = prev.entry(rel) if prev else None
@@ -494,7 +494,7 @@ def _unlink(path: Path) -> bool:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class InstallOutcome:
     """What `install`/`uninstall` did, and on what kind of system (for the closing note)."""
 
     result: Any  #: an InstallResult or UninstallResult
@@ -502,7 +502,7 @@ class Outcome:
     systemd: bool  #: systemctl was used
 
 
-def install_connector(root: Path, settings: Any, *, start: bool = True) -> Outcome:
+def install_connector(root: Path, settings: Any, *, start: bool = True) -> InstallOutcome:
     """`warpcli install`: check root and enrollment, then write the unit, sysctl.d and rt_protos.d
     files (with the environment the settings need), enable and start the service where systemd runs."""
     from warpcli.core import enrollment
@@ -517,12 +517,12 @@ def install_connector(root: Path, settings: Any, *, start: bool = True) -> Outco
     systemd = live and systemd_running()
     result = install(root, contents(entry_point(), environment), systemctl=Systemctl() if systemd else None,
                      start=start)
-    return Outcome(result, live, systemd)
+    return InstallOutcome(result, live, systemd)
 
 
-def uninstall_connector(root: Path, *, force: bool = False) -> Outcome:
+def uninstall_connector(root: Path, *, force: bool = False) -> InstallOutcome:
     """`warpcli uninstall`: stop and disable the service, remove what `install` wrote."""
     require_root_for_live_system(root, "uninstall")
     live = is_live_root(root)
     systemd = live and systemd_running()
-    return Outcome(uninstall(root, systemctl=Systemctl() if systemd else None, force=force), live, systemd)
+    return InstallOutcome(uninstall(root, systemctl=Systemctl() if systemd else None, force=force), live, systemd)

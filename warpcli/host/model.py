@@ -109,7 +109,7 @@ class KernelRoute:
 
 
 @dataclass(frozen=True)
-class Rule:
+class KernelRule:
     """A policy routing rule (``action`` is always ``lookup TABLE``)."""
 
     priority: int
@@ -148,7 +148,7 @@ class Rule:
         return " ".join(parts)
 
 
-def table_rules(suppress_priority: int, table_priority: int, table: int) -> list[Rule]:
+def table_rules(suppress_priority: int, table_priority: int, table: int) -> list[KernelRule]:
     """The rule pair in front of one of warpcli's tables, for IPv4 and IPv6:
     ``lookup main suppress_prefixlength 0`` first (the host's own specific routes win),
     then ``lookup TABLE``."""
@@ -156,8 +156,8 @@ def table_rules(suppress_priority: int, table_priority: int, table: int) -> list
         rule
         for family in (4, 6)
         for rule in (
-            Rule(suppress_priority, MAIN_TABLE, family, suppress_prefixlength=0),
-            Rule(table_priority, table, family),
+            KernelRule(suppress_priority, MAIN_TABLE, family, suppress_prefixlength=0),
+            KernelRule(table_priority, table, family),
         )
     ]
 
@@ -209,7 +209,7 @@ class HostState:
     addresses: list[Address] = field(default_factory=list)
     links: list[LinkState] = field(default_factory=list)
     routes: list[KernelRoute] = field(default_factory=list)
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[KernelRule] = field(default_factory=list)
     sysctls: list[Sysctl] = field(default_factory=list)
 
 

@@ -22,27 +22,27 @@ def secret_key(api_url: str) -> str:
 
 
 @dataclass(frozen=True)
-class ApiToken:
+class FoundToken:
     value: str
     source: str  #: "env" or "keyring"/the store's description: for `auth status`, never the value
 
     def __repr__(self) -> str:
-        return f"ApiToken(source={self.source!r})"
+        return f"FoundToken(source={self.source!r})"
 
 
-def find_token(api_url: str, store: SecretStore | None, env: Mapping[str, str] | None = None) -> ApiToken | None:
+def find_token(api_url: str, store: SecretStore | None, env: Mapping[str, str] | None = None) -> FoundToken | None:
     env = os.environ if env is None else env
     value = (env.get(ENV_TOKEN) or "").strip()
     if value:
-        return ApiToken(value, f"the environment ({ENV_TOKEN})")
+        return FoundToken(value, f"the environment ({ENV_TOKEN})")
     if store is not None:
         stored = store.get(secret_key(api_url))
         if stored:
-            return ApiToken(stored, store.description)
+            return FoundToken(stored, store.description)
     return None
 
 
-def require_token(api_url: str, store: SecretStore | None, env: Mapping[str, str] | None = None) -> ApiToken:
+def require_token(api_url: str, store: SecretStore | None, env: Mapping[str, str] | None = None) -> FoundToken:
     token = find_token(api_url, store, env)
     if token is None:
         raise AuthError(

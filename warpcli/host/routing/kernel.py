@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from warpcli.host.constants import ROUTE_PROTO
 from warpcli.host.errors import NetlinkFailure
-from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
 from warpcli.host.routing import sysctl
 from warpcli.host.routing.netlink import Netlink
-from warpcli.host.routing.plan import Action, Outcome
+from warpcli.host.routing.plan import Action, KernelOutcome
 
 if TYPE_CHECKING:
     from warpcli.host.routing.rtnl_batch import RtnlBatch
@@ -79,9 +79,9 @@ class KernelExecutor:
             self._batch.close()
             self._batch = None
 
-    def execute_routes(self, actions: list[Action]) -> list[Outcome]:
+    def execute_routes(self, actions: list[Action]) -> list[KernelOutcome]:
         """Route additions or deletions (one op for all) in batched netlink messages; one
-        :class:`Outcome` per action, in order."""
+        :class:`KernelOutcome` per action, in order."""
         from warpcli.host.routing.rtnl_batch import RtnlBatch
 
         if self._batch is None:
@@ -98,11 +98,11 @@ class KernelExecutor:
         out = []
         for a, r in zip(actions, results, strict=True):
             if r.ok:
-                out.append(Outcome(a))
+                out.append(KernelOutcome(a))
             elif a.op == "delete" and r.errno in (E.ESRCH, E.ENODEV):  # already gone: nothing to do
-                out.append(Outcome(a, changed=False))
+                out.append(KernelOutcome(a, changed=False))
             else:
-                out.append(Outcome(a, NetlinkFailure(r.error or "failed", errno=r.errno)))
+                out.append(KernelOutcome(a, NetlinkFailure(r.error or "failed", errno=r.errno)))
         return out
 
     def __enter__(self) -> KernelExecutor:
@@ -117,7 +117,7 @@ class KernelExecutor:
             (outcome,) = self.execute_routes([action])
             if outcome.error is not None:
                 raise outcome.error
-        elif isinstance(obj, Rule):
+        elif isinstance(obj, KernelRule):
             self.nl.add_rule(obj) if op == "add" else self.nl.delete_rule(obj)
         elif isinstance(obj, Address):
             self.nl.add_address(obj) if op == "add" else self.nl.delete_address(obj)

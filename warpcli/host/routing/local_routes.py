@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.host.constants import ROUTE_PROTO
-from warpcli.host.model import KernelRoute, Rule, table_rules
+from warpcli.host.model import KernelRoute, KernelRule, table_rules
 from warpcli.host.routing.plan import find_shadowing
 
 LOCAL_TABLE = 24501
@@ -23,7 +23,7 @@ PRIORITY_LOCAL_SUPPRESS_MAIN = 24501
 PRIORITY_LOCAL_TABLE = 24511
 
 
-def local_rules() -> list[Rule]:
+def local_rules() -> list[KernelRule]:
     return table_rules(PRIORITY_LOCAL_SUPPRESS_MAIN, PRIORITY_LOCAL_TABLE, LOCAL_TABLE)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from warpcli.host.constants import MAIN_TABLE, ROUTE_PROTO
 from warpcli.host.errors import HostError, NetlinkFailure, NotRoot
-from warpcli.host.model import Address, KernelRoute, LinkInfo, RouteResult, Rule
+from warpcli.host.model import Address, KernelRoute, KernelRule, LinkInfo, RouteResult
 from warpcli.host.routing import netns as ns
 
 if TYPE_CHECKING:
@@ -330,13 +330,13 @@ class Netlink:
         return [r for r in self.routes(table=MAIN_TABLE) if r.dst.endswith("/0") and r.type == "unicast"]
 
     # --- rules ----------------------------------------------------------------------
-    def _rule_of(self, msg) -> Rule | None:
+    def _rule_of(self, msg) -> KernelRule | None:
         family = FAMILY.get(msg["family"])
         if family is None or msg["action"] != FR_ACT_TO_TBL:
             return None
         suppress = msg.get("FRA_SUPPRESS_PREFIXLEN")
         src, dst = msg.get("FRA_SRC"), msg.get("FRA_DST")
-        return Rule(
+        return KernelRule(
             priority=msg.get("FRA_PRIORITY") or 0,
             table=msg.get("FRA_TABLE") or msg["table"],
             family=family,
@@ -348,14 +348,14 @@ class Netlink:
             proto=msg.get("FRA_PROTOCOL") or 0,
         )
 
-    def rules(self, *, family: int | None = None, proto: int | None = None) -> list[Rule]:
+    def rules(self, *, family: int | None = None, proto: int | None = None) -> list[KernelRule]:
         out = []
         for fam in (family,) if family else (4, 6):
             found = self._raw("list rules", partial(self.rt.rules, fam))
             out += [r for r in found if proto is None or r.proto == proto]
         return out
 
-    def _rules_pyroute2(self, *, family: int | None = None, proto: int | None = None) -> list[Rule]:
+    def _rules_pyroute2(self, *, family: int | None = None, proto: int | None = None) -> list[KernelRule]:
         out = []
         for fam in (family,) if family else (4, 6):
             for msg in self._dump("list rules", partial(self.ipr.rule, "dump", family=AF[fam])):
@@ -367,7 +367,7 @@ class Netlink:
         return out
 
     @staticmethod
-    def _rule_args(r: Rule) -> dict:
+    def _rule_args(r: KernelRule) -> dict:
         args = dict(family=AF[r.family], priority=r.priority, table=r.table, protocol=r.proto, action="to_tbl")
         if r.suppress_prefixlength is not None:
             args["suppress_prefixlen"] = r.suppress_prefixlength
@@ -382,17 +382,17 @@ class Netlink:
                 args[name], args[f"{name}_len"] = ip, int(plen)
         return args
 
-    def add_rule(self, r: Rule) -> None:
+    def add_rule(self, r: KernelRule) -> None:
         self._raw(f"add {r.describe()}", lambda: self.rt.rule("add", r))
 
-    def delete_rule(self, r: Rule, *, missing_ok: bool = False) -> None:
+    def delete_rule(self, r: KernelRule, *, missing_ok: bool = False) -> None:
         try:
             self._raw(f"delete {r.describe()}", lambda: self.rt.rule("delete", r))
         except NetlinkFailure as exc:
             if not (missing_ok and exc.errno == E.ENOENT):
                 raise
 
-    def purge_rules(self, *, proto: int = ROUTE_PROTO) -> list[Rule]:
+    def purge_rules(self, *, proto: int = ROUTE_PROTO) -> list[KernelRule]:
         """List, then delete, every rule with protocol ``proto``; returns them."""
         found = self.rules(proto=proto)
         for r in found:

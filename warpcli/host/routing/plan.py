@@ -1,14 +1,14 @@
 """Plan, then apply (pure: no kernel access here).
 
 ``diff(desired, observed)`` turns two :class:`~warpcli.host.model.HostState` values
-into an ordered :class:`Plan`; ``apply(plan, executor)`` runs it through any object
+into an ordered :class:`KernelPlan`; ``apply(plan, executor)`` runs it through any object
 with an ``execute(action)`` method (``warpcli.host.routing.kernel.KernelExecutor`` for a
 real namespace) and, when an action fails, undoes the ones already applied in
 reverse order before raising :class:`~warpcli.host.errors.ApplyError`.
 
 Routes in bulk: an executor that also has ``execute_routes(actions)`` gets each run of
 consecutive route additions (or deletions) in one call (``KernelExecutor`` sends them as
-batched netlink messages) and answers one :class:`Outcome` per action; rollback and crash
+batched netlink messages) and answers one :class:`KernelOutcome` per action; rollback and crash
 points work per action exactly as for ``execute``.
 
 ``observed`` must hold only what warpcli owns (routes and rules with its protocol
@@ -31,10 +31,10 @@ from typing import Literal, Protocol
 
 from warpcli.core.cidr import parse_address, parse_network
 from warpcli.host.errors import ApplyError, HostError
-from warpcli.host.model import Address, HostState, KernelRoute, LinkState, Rule, Sysctl
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
 
 Op = Literal["add", "delete", "set"]
-KernelObject = Address | KernelRoute | Rule | LinkState | Sysctl
+KernelObject = Address | KernelRoute | KernelRule | LinkState | Sysctl
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Action:
 
 
 @dataclass(frozen=True)
-class Plan:
+class KernelPlan:
     actions: tuple[Action, ...] = ()
 
     @property
@@ -85,7 +85,7 @@ class Executor(Protocol):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class KernelOutcome:
     """What became of one action of a batch: done, refused (``error``), or nothing to do
     (``changed`` False: a route to delete that is already gone)."""
 
@@ -112,7 +112,7 @@ def _batches(actions: Sequence[Action], bulk: bool) -> Iterable[list[Action]]:
         yield run
 
 
-def _run(executor: Executor, batch: list[Action]) -> list[Outcome]:
+def _run(executor: Executor, batch: list[Action]) -> list[KernelOutcome]:
     """Execute one batch: in bulk when it is a run of route actions and the executor can."""
     bulk = getattr(executor, "execute_routes", None)
     if bulk is not None and isinstance(batch[0].obj, KernelRoute) and batch[0].op in ("add", "delete"):
@@ -121,8 +121,8 @@ def _run(executor: Executor, batch: list[Action]) -> list[Outcome]:
     try:
         executor.execute(action)
     except Exception as exc:
-        return [Outcome(action, exc)]
-    return [Outcome(action)]
+        return [KernelOutcome(action, exc)]
+    return [KernelOutcome(action)]
 
 
 def _link_changes(desired: LinkState, observed: LinkState) -> tuple[LinkState, LinkState] | None:
@@ -169,12 +169,12 @@ def _route_changes(desired: list[KernelRoute], observed: list[KernelRoute]) -> t
     return sorted(adds, key=KernelRoute.sort_key), sorted(deletes, key=KernelRoute.sort_key)
 
 
-def diff(desired: HostState, observed: HostState) -> Plan:
+def diff(desired: HostState, observed: HostState) -> KernelPlan:
     actions: list[Action] = []
 
     # 1-3: removals (rules, routes, addresses) of what is observed but not desired
     want_rules, have_rules = set(desired.rules), set(observed.rules)
-    actions += [Action("delete", r) for r in sorted(have_rules - want_rules, key=Rule.sort_key)]
+    actions += [Action("delete", r) for r in sorted(have_rules - want_rules, key=KernelRule.sort_key)]
     route_adds, route_deletes = _route_changes(desired.routes, observed.routes)
     actions += [Action("delete", r) for r in route_deletes]
     want_addrs, have_addrs = set(desired.addresses), set(observed.addresses)
@@ -192,7 +192,7 @@ def diff(desired: HostState, observed: HostState) -> Plan:
     # 5-7: additions
     actions += [Action("add", a) for a in sorted(want_addrs - have_addrs)]
     actions += [Action("add", r) for r in route_adds]
-    actions += [Action("add", r) for r in sorted(want_rules - have_rules, key=Rule.sort_key)]
+    actions += [Action("add", r) for r in sorted(want_rules - have_rules, key=KernelRule.sort_key)]
 
     # 8: sysctls
     current = {s.key: s for s in observed.sysctls}
@@ -201,10 +201,10 @@ def diff(desired: HostState, observed: HostState) -> Plan:
             raise HostError(f"sysctl {s.key} was not observed", hint="read it before planning")
         if current[s.key].value != s.value:
             actions.append(Action("set", s, current[s.key]))
-    return Plan(tuple(actions))
+    return KernelPlan(tuple(actions))
 
 
-def apply(plan: Plan | Iterable[Action], executor: Executor,
+def apply(plan: KernelPlan | Iterable[Action], executor: Executor,
           on_progress: Callable[[int, int], None] | None = None) -> list[Action]:
     """Execute every action; on failure undo the applied ones (newest first) and raise
     :class:`ApplyError` whose message names the failed action and the kernel's reason.

@@ -17,7 +17,7 @@ import socket
 import struct
 
 from warpcli.host.errors import HostError, NetlinkFailure
-from warpcli.host.model import LinkInfo, Rule
+from warpcli.host.model import KernelRule, LinkInfo
 from warpcli.host.routing import netns as ns
 from warpcli.host.routing.rtnl_batch import NLMSG_DONE, NLMSG_ERROR, NLMSGHDR, _ext_message, _open_socket
 
@@ -206,7 +206,7 @@ class Rtnl:
             self.request(RTM_DELADDR, 0, body)
 
     # --- rules ------------------------------------------------------------------------
-    def rules(self, family: int) -> list[Rule]:
+    def rules(self, family: int) -> list[KernelRule]:
         out = []
         af = AF[family]
         for mtype, msg in self.dump(RTM_GETRULE, _RULEHDR.pack(af, 0, 0, 0, 0, 0, 0, 0, 0)):
@@ -223,7 +223,7 @@ class Rtnl:
             suppress = u32(FRA_SUPPRESS_PREFIXLEN)
             src = socket.inet_ntop(af, a[FRA_SRC]) if FRA_SRC in a else None
             dst = socket.inet_ntop(af, a[FRA_DST]) if FRA_DST in a else None
-            out.append(Rule(
+            out.append(KernelRule(
                 priority=u32(FRA_PRIORITY) or 0,
                 table=u32(FRA_TABLE) or table,
                 family=family,
@@ -236,7 +236,7 @@ class Rtnl:
             ))
         return out
 
-    def rule(self, op: str, r: Rule) -> None:
+    def rule(self, op: str, r: KernelRule) -> None:
         """Add or delete a rule as ``ip rule add|del`` sends it (every field of ``r`` named)."""
         af = AF[r.family]
         attrs = _attr(FRA_TABLE, _U32.pack(r.table)) + _attr(FRA_PRIORITY, _U32.pack(r.priority))
