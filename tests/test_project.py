@@ -221,3 +221,17 @@ def test_no_import_cycles(package: str, lazy: bool) -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """One name per thing (a `Route` in the model and another in the host layer misled readers)."""
+    import ast
+    from collections import defaultdict
+
+    where: dict[str, list[str]] = defaultdict(list)
+    for path in (ROOT / "warpcli").rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                where[node.name].append(str(path.relative_to(ROOT)))
+    shared = {name: paths for name, paths in where.items() if len(paths) > 1}
+    assert not shared, shared
