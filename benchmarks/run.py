@@ -567,6 +567,10 @@ def _cache_bytecode() -> None:
 
 def main() -> None:
     _cache_bytecode()
+    # the tables are timed as a pipe prints them, whole: a COLUMNS in the environment (pytest-xdist
+    # sets one) would make `warpcli routes` fit them to a terminal that is not there
+    for var in ("COLUMNS", "LINES"):
+        os.environ.pop(var, None)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run)")
     ap.add_argument("--only", default="", help="comma-separated row numbers")

@@ -16,6 +16,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# pytest-xdist's workers run with COLUMNS=80 and LINES=24 in their environment (a plain pytest
+# run has neither): tables would then fit 80 columns in some runs and not others. The tests start
+# from what a pipe sees; the ones about a width set COLUMNS themselves.
+for _var in ("COLUMNS", "LINES"):
+    os.environ.pop(_var, None)
+
 settings.register_profile(
     "dev", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
 )
