@@ -29,6 +29,16 @@ REPLICA: View = (("ADDRESS", "address"), ("ROLE", lambda c: c.role or "-"),
                  ("ROLE SINCE", lambda c: c.role_changed_at or "-"), ("LAST SEEN", lambda c: c.last_seen or "never"),
                  ("VERSION", lambda c: c.version or "-"), ("ID", "id"))
 LOCAL_ROUTE: View = (("NETWORK", "network"), ("VIA", "via"), ("DEV", "dev"))
+#: `route get --vnet all`: one Lookup per vnet with a route to the address
+LOOKUP: View = (("VNET", lambda a: a.virtual_network.name), ("NETWORK", lambda a: a.route.network),
+                ("TUNNEL", lambda a: a.route.tunnel_name), ("ROUTE ID", lambda a: a.route.id))
+API_TOKEN: View = (("NAME", "name"), ("ID", "id"), ("CREATED", "created_at"),
+                   ("LAST USED", lambda t: t.last_used_at or "never"))
+REVOKED_API_TOKEN: View = (*API_TOKEN, ("REVOKED", lambda t: t.revoked_at or ""))
+#: `hub list`: the hubs this host runs
+HUB_RUN: View = (("INTERFACE", "interface"), ("VNET ID", "virtual_network_id"),
+                 ("STATE", lambda h: "up" if h.up else "down"), ("LISTEN", lambda h: str(h.listen_port or "-")),
+                 ("PEERS", lambda h: str(h.peers)), ("HANDSHAKES", lambda h: str(h.handshakes)))
 
 
 def headers(view: View) -> list[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from warpcli.cli import render
+from warpcli.cli import render, views
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json
 from warpcli.core.settings import DEFAULT_LISTEN
@@ -184,13 +184,8 @@ def token_list(
     if json:
         render.emit_json(tokens)
         return
-    if not tokens:
-        render.message("no API tokens" if all_ else "no API tokens (revoked ones: --all)")
-        return
-    render.table(
-        ["NAME", "ID", "CREATED", "LAST USED"] + (["REVOKED"] if all_ else []),
-        ([t.name, t.id, t.created_at, t.last_used_at or "never"] + ([t.revoked_at] if all_ else []) for t in tokens),
-    )
+    render.show(tokens, views.REVOKED_API_TOKEN if all_ else views.API_TOKEN, json=False,
+                empty="no API tokens" if all_ else "no API tokens (revoked ones: --all)")
 
 
 @token_app.command("revoke")

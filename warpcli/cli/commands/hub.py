@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import following, progress, render
+from warpcli.cli import following, progress, render, views
 from warpcli.cli.context import runtime
 from warpcli.cli.options import Json, Vnet
 from warpcli.core import service
@@ -136,13 +136,4 @@ def list_hubs(ctx: typer.Context, json: Json = False) -> None:
 
     rt = runtime(ctx, json=json)
     hubs = hub.hub_list(run_dir=rt.settings.run_dir)
-    if json:
-        render.emit_json([h.to_dict() for h in hubs])
-    elif not hubs:
-        render.message("no hubs run on this host")
-    else:
-        render.table(
-            ["INTERFACE", "VNET ID", "STATE", "LISTEN", "PEERS", "HANDSHAKES"],
-            ([h.interface, h.virtual_network_id, "up" if h.up else "down",
-              str(h.listen_port or "-"), str(h.peers), str(h.handshakes)] for h in hubs),
-        )
+    render.show(hubs, views.HUB_RUN, json=json, empty="no hubs run on this host")

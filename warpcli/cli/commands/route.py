@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from warpcli.cli import completion, render
+from warpcli.cli import completion, render, views
 from warpcli.cli.context import reading, runtime
 from warpcli.cli.exit_codes import ExitCode
 from warpcli.cli.options import Comment, IfExists, IfNotExists, Json, Tunnel, Vnet
@@ -152,10 +152,8 @@ def get(
     if json:
         render.emit_json(answers if vnet == service.ALL else answers[0])
     elif vnet == service.ALL:
-        render.table(
-            ["VNET", "NETWORK", "TUNNEL", "ROUTE ID"],
-            ([a.virtual_network.name, r.network, r.tunnel_name, r.id] for a in found if (r := a.route) is not None),
-        )
+        if found:
+            render.show(found, views.LOOKUP, json=False)
     elif found and (r := found[0].route) is not None:
         render.plain_row([r.tunnel_name, r.network, r.virtual_network_name, r.id])
     if not found:
