@@ -311,7 +311,8 @@ def cf_samples(cli, paths, tmp_path: Path, backend, monkeypatch: pytest.MonkeyPa
 #: shapes printed by commands that need root and namespaces: tests/host/test_site_to_site.py and
 #: tests/host/test_warp_enroll.py check them
 HOST_SHAPES = {"Local route", "Up result", "Down result", "Status report", "Hub result", "Hub down result", "Hub",
-               "Warp enrollment", "HA report", "Handover result"}  # the last two: tests/host/test_ha.py
+               "Warp enrollment", "HA report", "Handover result",  # these two: tests/host/test_ha.py
+               "Hub view", "Hub peer"}  # tests/host/test_hub_ha.py
 #: shapes only the cloudflare controller's commands print: checked by the test below on cf_samples
 CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
 #: what `controller serve --json` prints once listening: tests/test_controller_serve.py checks it

@@ -88,7 +88,8 @@ def test_every_listing_keeps_ids_and_cidrs_whole(sh, paths, args, columns) -> No
 
 
 EMPTY = [(["routes"], "no routes"), (["tunnel", "list"], "no tunnels"), (["tunnel", "list", "--deleted"], "no deleted tunnels"),
-         (["connector", "list"], "no connectors")]
+         (["connector", "list"], "no connectors"), (["hub", "list"], "no hubs run on this host"),
+         (["hub", "status"], "no hubs run on this host")]
 
 
 @pytest.mark.parametrize(("args", "said"), EMPTY, ids=[" ".join(a) for a, _ in EMPTY])

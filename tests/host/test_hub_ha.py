@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -76,6 +77,26 @@ def test_losing_the_active_hub_moves_every_site_to_the_other_and_back(hubs: HubS
     s.track()
     wait_for(lambda: _all_on(s, addr["hub1"]), "every connector back on hub1", s=s)
     s.check_traffic(first, s.wait_flowing(since=s.reports()))
+
+    # the hub's own view (`hub status`): every connector and the other hub, each connector
+    # routing through hub1 as it told hub1 in its probes, with handshakes and bytes
+    def hub1_view() -> dict:
+        (only,) = json.loads(s.warpcli("hub1", "hub", "status", "--json").stdout)
+        return only
+
+    wait_for(lambda: all(p["routes_via"] == addr["hub1"] for p in hub1_view()["peers"] if p["kind"] == "connector"),
+             "hub1 hears every connector route through it", s=s)
+    view = hub1_view()
+    _conforms(view, _field_tables()["Hub view"], "hub status --json")
+    for peer in view["peers"]:
+        _conforms(peer, _field_tables()["Hub peer"], "hub status --json .peers[]")
+    assert view["up"] and view["address"] == addr["hub1"] and view["responder"] and not view["draining"]
+    assert sorted(p["kind"] for p in view["peers"]) == ["connector", "connector", "connector", "hub"]
+    other = next(p for p in view["peers"] if p["kind"] == "hub")
+    assert other["address"] == addr["hub2"] and other["last_probe_seconds_ago"] is not None
+    assert all(p["last_handshake_seconds_ago"] is not None and p["rx_bytes"] > 0 for p in view["peers"])
+    shown = s.warpcli("hub1", "hub", "status").stdout
+    assert addr["hub2"] in shown and "VIA HUB" in shown and re.search(r"\d+(\.\d+)? (B|KiB|MiB)", shown), shown
     p = s.warpcli("cb", "status", check=False)
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"hub {addr['hub1']}" in p.stdout and "active" in p.stdout and "probe" in p.stdout, p.stdout

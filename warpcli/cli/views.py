@@ -35,6 +35,30 @@ LOOKUP: View = (("VNET", lambda a: a.virtual_network.name), ("NETWORK", lambda a
 API_TOKEN: View = (("NAME", "name"), ("ID", "id"), ("CREATED", "created_at"),
                    ("LAST USED", lambda t: t.last_used_at or "never"))
 REVOKED_API_TOKEN: View = (*API_TOKEN, ("REVOKED", lambda t: t.revoked_at or ""))
+def _ago(seconds: float | None) -> str:
+    from warpcli.cli.render import human_age
+
+    return "never" if seconds is None else f"{human_age(seconds)} ago"
+
+
+def _bytes(n: int) -> str:
+    from warpcli.cli.render import human_bytes
+
+    return human_bytes(n)
+
+
+#: `hub status`: one peer of a hub (a dict of :func:`warpcli.host.hub.hub_status`)
+HUB_PEER: View = (
+    ("KIND", lambda p: p["kind"]), ("ADDRESS", lambda p: p["address"] or "?"),
+    ("ROLE", lambda p: "-" if p["role"] is None else p["role"] if p["priority"] is None
+     else f"{p['role']} ({p['priority']})"),
+    ("CARRIES", lambda p: "yes" if p["carries_tunnel"] else ""),
+    ("VIA HUB", lambda p: p["routes_via"] or "-"),
+    ("HANDSHAKE", lambda p: _ago(p["last_handshake_seconds_ago"])),
+    ("LAST PROBE", lambda p: _ago(p["last_probe_seconds_ago"])),
+    ("RX", lambda p: _bytes(p["rx_bytes"])), ("TX", lambda p: _bytes(p["tx_bytes"])),
+    ("ENDPOINT", lambda p: p["endpoint"] or "-"), ("PUBLIC KEY", lambda p: p["public_key"]),
+)
 #: `hub list`: the hubs this host runs
 HUB_RUN: View = (("INTERFACE", "interface"), ("VNET ID", "virtual_network_id"),
                  ("STATE", lambda h: "up" if h.up else "down"), ("LISTEN", lambda h: str(h.listen_port or "-")),

@@ -157,6 +157,61 @@ def hub_list(*, run_dir: Path, netns: str | None = None) -> list[HubInfo]:
     return out
 
 
+def hub_status(*, run_dir: Path, netns: str | None = None, interface: str | None = None) -> list[dict]:
+    """Every hub this host runs, each with every peer as the hub sees it (read-only): the
+    connectors and the vnet's other hubs, with WireGuard's handshake age and byte counts and
+    what the HA responder hears through the tunnel: a replica's role and priority, the hub a
+    connector routes through, and how long ago its last probe came (``hub status``)."""
+    import time
+
+    from warpcli.host.ha import hubwatch
+
+    run_dir = scoped_run_dir(run_dir, netns)
+    now = time.time()
+    out = []
+    for slot in running_hubs(run_dir):
+        if interface is not None and slot.ifname != interface:
+            continue
+        iface = wg.find_interface(slot.ifname, netns=netns, run_dir=run_dir)
+        status = None
+        if iface is not None:
+            try:
+                status = wg.show(iface)
+            except HostError:
+                status = None
+        heard = hubwatch.state(run_dir, slot.ifname)
+        doc = read_json(hubwatch.hub_dir(run_dir, slot.ifname) / "peers.json")
+        doc = doc if isinstance(doc, dict) else {}
+        connectors = doc.get("peers") or {}
+        hubs = doc.get("hubs") or {}
+        address_of = {v.get("public_key"): a for a, v in connectors.items() if isinstance(v, dict)}
+        address_of.update({key: a for a, key in hubs.items()})
+        peers = []
+        for p in status.peers if status is not None else ():
+            address = address_of.get(p.public_key)
+            is_hub = address in hubs
+            tunnel = None if is_hub or address is None else connectors[address].get("tunnel_id")
+            claim = (heard.get("replicas") or {}).get(tunnel or "", {}).get(address or "")
+            via = (heard.get("connectors") or {}).get(address or "")
+            seen = (heard.get("hubs") or {}).get(address or "") if is_hub else (
+                claim[2] if claim else via[1] if via else None)
+            peers.append({
+                "kind": "hub" if is_hub else "connector", "address": address, "public_key": p.public_key,
+                "tunnel_id": tunnel, "endpoint": p.endpoint,
+                "last_handshake_seconds_ago": None if not p.last_handshake else round(max(0.0, now - p.last_handshake), 1),
+                "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes,
+                "role": claim[0] if claim else None, "priority": claim[1] if claim else None,
+                "carries_tunnel": bool(tunnel) and (heard.get("owners") or {}).get(tunnel) == address,
+                "routes_via": via[0] if via else None, "last_probe_seconds_ago": seen,
+            })
+        peers.sort(key=lambda x: (x["kind"] != "hub", x["address"] or "~", x["public_key"]))
+        out.append({"interface": slot.ifname, "virtual_network_id": slot.virtual_network_id,
+                    "up": status is not None, "listen_port": status.listen_port if status else None,
+                    "address": doc.get("me"), "draining": bool(heard.get("draining")),
+                    "responder": hubwatch.running_pid(run_dir, slot.ifname) is not None, "peers": peers})
+    return out
+
+
 def hubs_to_remove(run_dir: Path, interface: str | None, *, remove_all: bool) -> list[str]:
     """The interfaces `hub down` takes down: the one named, every hub with ``remove_all``, or
     the only hub this host runs. Several hubs and no choice: refused, listing them."""

@@ -129,6 +129,37 @@ def down(
             render.plain(line)
 
 
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    interface: Annotated[str | None, typer.Option(
+        "--interface", help="Only this hub (default: every hub this host runs).")] = None,
+    json: Json = False,
+) -> None:
+    """Every peer of the hubs this host runs, as the hub sees it: connectors and the other hubs,
+    handshake age, bytes, a replica's role and the hub each connector routes through."""
+    from warpcli.host import hub
+
+    rt = runtime(ctx, json=json)
+    hubs = hub.hub_status(run_dir=rt.settings.run_dir, interface=interface)
+    if json:
+        render.emit_json(hubs)
+        return
+    if not hubs:
+        render.message("no hubs run on this host" if interface is None else f"this host runs no hub {interface!r}")
+        return
+    for i, h in enumerate(hubs):
+        title = (f"{'' if i == 0 else chr(10)}hub {h['interface']} ({'up' if h['up'] else 'down'}"
+                 f"{', listening on ' + str(h['listen_port']) if h['listen_port'] else ''}"
+                 f"{', address ' + h['address'] if h['address'] else ''}"
+                 f"{', draining' if h['draining'] else ''}) in vnet {h['virtual_network_id']}")
+        if not h["peers"]:
+            render.plain(title)
+            render.message("no peers yet")
+            continue
+        render.table(views.headers(views.HUB_PEER), views.rows(views.HUB_PEER, h["peers"]), title=title)
+
+
 @app.command("list")
 def list_hubs(ctx: typer.Context, json: Json = False) -> None:
     """The hubs this host runs: interface, virtual network, WireGuard state and peers."""
