@@ -9,6 +9,9 @@ send time to the other every 5 ms; the receiver keeps the arrival times.
 - unplanned: SIGKILL of the active hub's (hub1's) wireguard-go; figure = from the kill to the
   first datagram sent after it that arrives, per direction. Then `hub up` on hub1 again and the
   connectors move back (preempt); figure = the longest gap between arrivals meanwhile.
+- unplanned, WAN down: hub1's WAN link set down (wireguard-go keeps running, its packets go
+  nowhere); figure = from the link going down to the first datagram sent after it that arrives,
+  per direction. Then the link comes back and the connectors move back (preempt).
 - planned: `hub down` on hub1 with 21 long-lived TCP connections running (7 from each host to the
   next site); figures = the longest gap per direction and the TCP connections lost.
 
@@ -50,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--planned", type=int, default=3)
+    ap.add_argument("--wan-trials", type=int, default=10, help="trials of the WAN-down failover")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="warpcli-hub-failover-"))
@@ -82,6 +86,26 @@ def main() -> None:
                   f"failback gaps {fb[DIRECTIONS[0]][-1]:.3f} / {fb[DIRECTIONS[1]][-1]:.3f} s", flush=True)
         results["unplanned_hub_loss"] = {k: summary(v) for k, v in fo.items()}
         results["failback_preempt_gap"] = {k: summary(v) for k, v in fb.items()}
+
+        wan: dict[str, list] = {k: [] for k in DIRECTIONS}
+        wan_back: dict[str, list] = {k: [] for k in DIRECTIONS}
+        for i in range(args.wan_trials):
+            t = time.monotonic()
+            lab.sh(s.ns["hub1"], "ip", "link", "set", "wan0", "down")
+            wan[DIRECTIONS[0]].append(wait_first(at_b, t))
+            wan[DIRECTIONS[1]].append(wait_first(at_a, t))
+            wait_for(lambda: _all_on(s, addr["hub2"]), "every connector on hub2 (hub1's WAN down)", s=s)
+            t0 = time.monotonic()
+            lab.sh(s.ns["hub1"], "ip", "link", "set", "wan0", "up")
+            wait_for(lambda: _all_on(s, addr["hub1"]), "every connector back on hub1 (its WAN up)", s=s)
+            time.sleep(0.5)  # a benchmark, not a test: let the tail of the failback arrive
+            t1 = time.monotonic()
+            wan_back[DIRECTIONS[0]].append(at_b.ask("gap", t0, t1))
+            wan_back[DIRECTIONS[1]].append(at_a.ask("gap", t0, t1))
+            print(f"WAN trial {i + 1}: failover A->B {wan[DIRECTIONS[0]][-1]}, B->A {wan[DIRECTIONS[1]][-1]} s; "
+                  f"failback gaps {wan_back[DIRECTIONS[0]][-1]:.3f} / {wan_back[DIRECTIONS[1]][-1]:.3f} s", flush=True)
+        results["unplanned_hub_wan_down"] = {k: summary(v) for k, v in wan.items()}
+        results["failback_after_wan_up_gap"] = {k: summary(v) for k, v in wan_back.items()}
 
         s.start_traffic(connections=7)  # 7 from each of the three hosts: 21 long-lived TCP connections
         first = s.wait_flowing()
