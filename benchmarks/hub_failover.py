@@ -66,48 +66,42 @@ def main() -> None:
         wait_for(lambda: _all_on(s, addr["hub1"]), "every connector on hub1", s=s)
         at_a = Ticker(lab, s.ns["hosta"], "10.2.0.10", 9200)
         at_b = Ticker(lab, s.ns["hostb"], "10.1.0.10", 9200)
-        fo: dict[str, list] = {k: [] for k in DIRECTIONS}
-        fb: dict[str, list] = {k: [] for k in DIRECTIONS}
-        for i in range(args.trials):
+        def kill() -> float:
             s.track()
             t = time.monotonic()
             os.kill(s.wireguard_pid("hub1"), signal.SIGKILL)
-            fo[DIRECTIONS[0]].append(wait_first(at_b, t))
-            fo[DIRECTIONS[1]].append(wait_first(at_a, t))
-            wait_for(lambda: _all_on(s, addr["hub2"]), "every connector on hub2", s=s)
-            t0 = time.monotonic()
-            _hub1_up(s)
-            wait_for(lambda: _all_on(s, addr["hub1"]), "every connector back on hub1", s=s)
-            time.sleep(0.5)  # a benchmark, not a test: let the tail of the failback arrive
-            t1 = time.monotonic()
-            fb[DIRECTIONS[0]].append(at_b.ask("gap", t0, t1))
-            fb[DIRECTIONS[1]].append(at_a.ask("gap", t0, t1))
-            print(f"trial {i + 1}: failover A->B {fo[DIRECTIONS[0]][-1]}, B->A {fo[DIRECTIONS[1]][-1]} s; "
-                  f"failback gaps {fb[DIRECTIONS[0]][-1]:.3f} / {fb[DIRECTIONS[1]][-1]:.3f} s", flush=True)
-        results["unplanned_hub_loss"] = {k: summary(v) for k, v in fo.items()}
-        results["failback_preempt_gap"] = {k: summary(v) for k, v in fb.items()}
+            return t
 
-        wan: dict[str, list] = {k: [] for k in DIRECTIONS}
-        wan_back: dict[str, list] = {k: [] for k in DIRECTIONS}
-        for i in range(args.wan_trials):
+        def wan_down() -> float:
             lab.sh(s.ns["hub1"], "ip", "link", "set", "wan0", "down")
             # from when the link is down (the `ip` run before it takes a few ms, during which
             # datagrams still pass: timed from before it, a trial could measure ~0)
-            t = time.monotonic()
-            wan[DIRECTIONS[0]].append(wait_first(at_b, t))
-            wan[DIRECTIONS[1]].append(wait_first(at_a, t))
-            wait_for(lambda: _all_on(s, addr["hub2"]), "every connector on hub2 (hub1's WAN down)", s=s)
-            t0 = time.monotonic()
-            lab.sh(s.ns["hub1"], "ip", "link", "set", "wan0", "up")
-            wait_for(lambda: _all_on(s, addr["hub1"]), "every connector back on hub1 (its WAN up)", s=s)
-            time.sleep(0.5)  # a benchmark, not a test: let the tail of the failback arrive
-            t1 = time.monotonic()
-            wan_back[DIRECTIONS[0]].append(at_b.ask("gap", t0, t1))
-            wan_back[DIRECTIONS[1]].append(at_a.ask("gap", t0, t1))
-            print(f"WAN trial {i + 1}: failover A->B {wan[DIRECTIONS[0]][-1]}, B->A {wan[DIRECTIONS[1]][-1]} s; "
-                  f"failback gaps {wan_back[DIRECTIONS[0]][-1]:.3f} / {wan_back[DIRECTIONS[1]][-1]:.3f} s", flush=True)
-        results["unplanned_hub_wan_down"] = {k: summary(v) for k, v in wan.items()}
-        results["failback_after_wan_up_gap"] = {k: summary(v) for k, v in wan_back.items()}
+            return time.monotonic()
+
+        def trials(name: str, n: int, fail, restore) -> tuple[dict, dict]:
+            """``n`` failures of hub1 and its return: (failover per direction, failback gap per direction)."""
+            fo: dict[str, list] = {k: [] for k in DIRECTIONS}
+            fb: dict[str, list] = {k: [] for k in DIRECTIONS}
+            for i in range(n):
+                t = fail()
+                fo[DIRECTIONS[0]].append(wait_first(at_b, t))
+                fo[DIRECTIONS[1]].append(wait_first(at_a, t))
+                wait_for(lambda: _all_on(s, addr["hub2"]), f"every connector on hub2 ({name})", s=s)
+                t0 = time.monotonic()
+                restore()
+                wait_for(lambda: _all_on(s, addr["hub1"]), f"every connector back on hub1 ({name})", s=s)
+                time.sleep(0.5)  # a benchmark, not a test: let the tail of the failback arrive
+                t1 = time.monotonic()
+                fb[DIRECTIONS[0]].append(at_b.ask("gap", t0, t1))
+                fb[DIRECTIONS[1]].append(at_a.ask("gap", t0, t1))
+                print(f"{name} trial {i + 1}: failover A->B {fo[DIRECTIONS[0]][-1]}, B->A {fo[DIRECTIONS[1]][-1]} s; "
+                      f"failback gaps {fb[DIRECTIONS[0]][-1]:.3f} / {fb[DIRECTIONS[1]][-1]:.3f} s", flush=True)
+            return {k: summary(v) for k, v in fo.items()}, {k: summary(v) for k, v in fb.items()}
+
+        results["unplanned_hub_loss"], results["failback_preempt_gap"] = trials(
+            "kill", args.trials, kill, lambda: _hub1_up(s))
+        results["unplanned_hub_wan_down"], results["failback_after_wan_up_gap"] = trials(
+            "WAN down", args.wan_trials, wan_down, lambda: lab.sh(s.ns["hub1"], "ip", "link", "set", "wan0", "up"))
 
         s.start_traffic(connections=7)  # 7 from each of the three hosts: 21 long-lived TCP connections
         first = s.wait_flowing()

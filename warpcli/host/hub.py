@@ -35,7 +35,7 @@ from warpcli.host.errors import HostError
 from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
 from warpcli.host.routing import mss
 from warpcli.host.runstate import read_json, write_json
-from warpcli.host.wireguard import wg
+from warpcli.host.wireguard import uapi, wg
 from warpcli.host.wireguard.uapi import PeerConfig
 
 HUB_TABLE_BASE = TABLE + 100  #: a hub's table is HUB_TABLE_BASE + n, its rule priority HUB_PRIORITY_BASE + n
@@ -136,18 +136,23 @@ class HubInfo:
         }
 
 
+def _device_status(ifname: str, *, run_dir: Path, netns: str | None) -> uapi.DeviceStatus | None:
+    """What the hub's WireGuard interface reports, or None when it is gone or does not answer."""
+    iface = wg.find_interface(ifname, netns=netns, run_dir=run_dir)
+    if iface is None:
+        return None
+    try:
+        return wg.show(iface)
+    except HostError:
+        return None
+
+
 def hub_list(*, run_dir: Path, netns: str | None = None) -> list[HubInfo]:
     """Every hub this host runs, with what its WireGuard interface reports (read-only)."""
     run_dir = scoped_run_dir(run_dir, netns)
     out = []
     for slot in running_hubs(run_dir):
-        iface = wg.find_interface(slot.ifname, netns=netns, run_dir=run_dir)
-        status = None
-        if iface is not None:
-            try:
-                status = wg.show(iface)
-            except HostError:
-                status = None
+        status = _device_status(slot.ifname, run_dir=run_dir, netns=netns)
         peers = status.peers if status is not None else ()
         out.append(HubInfo(
             slot.ifname, slot.virtual_network_id, slot.table, status is not None,
@@ -172,13 +177,7 @@ def hub_status(*, run_dir: Path, netns: str | None = None, interface: str | None
     for slot in running_hubs(run_dir):
         if interface is not None and slot.ifname != interface:
             continue
-        iface = wg.find_interface(slot.ifname, netns=netns, run_dir=run_dir)
-        status = None
-        if iface is not None:
-            try:
-                status = wg.show(iface)
-            except HostError:
-                status = None
+        status = _device_status(slot.ifname, run_dir=run_dir, netns=netns)
         heard = hubwatch.state(run_dir, slot.ifname)
         doc = read_json(hubwatch.hub_dir(run_dir, slot.ifname) / "peers.json")
         doc = doc if isinstance(doc, dict) else {}
