@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temp path beside ``path`` (a leftover of a crashed writer with this pid removed first);
+    renamed over ``path`` when the block ends, removed when it fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -16,9 +34,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
     Raises OSError; callers turn it into their own one-line error.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.unlink(missing_ok=True)  # a leftover of a crashed writer with this pid
+    with _replacing(path) as tmp:
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
         try:
             os.fchmod(fd, mode)  # the umask narrowed what os.open asked for
@@ -28,13 +44,6 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
 
 
 def write_text_atomically(target: str, write: Callable[[TextIO], T]) -> T:
@@ -48,28 +57,14 @@ def write_text_atomically(target: str, write: Callable[[TextIO], T]) -> T:
 
     if target == "-":
         return write(sys.stdout)
-    path = Path(target)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.unlink(missing_ok=True)
-        with open(tmp, "x", encoding="utf-8", newline="") as out:
+        with _replacing(Path(target)) as tmp, open(tmp, "x", encoding="utf-8", newline="") as out:
             result = write(out)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
         return result
     except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
 
 
 def create_private(path: Path) -> TextIO:
