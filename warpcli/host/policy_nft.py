@@ -31,13 +31,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from collections.abc import Iterable
 
 from warpcli.core.cidr import BITS, format_address
 from warpcli.core.policy import Policy, Rule
 from warpcli.host.errors import HostError
-from warpcli.host.routing.netns import exec_argv
+from warpcli.host.nft import run_nft
 
 FAMILY = "inet"
 CHAIN = "forward"
@@ -318,19 +317,7 @@ def fingerprint(policy: Policy, ifname: str) -> str:
 
 # -- running nft -----------------------------------------------------------------------------
 def _nft(netns: str | None, args: list[str], stdin: str | None = None, *, check: bool = True) -> str | None:
-    exe = shutil.which("nft")
-    if exe is None:
-        raise HostError("nft is not installed: network policies need nftables", hint="apt-get install nftables")
-    try:
-        p = subprocess.run(exec_argv(netns, [exe, *args]), input=stdin, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise HostError(f"nft failed: {exc}") from None
-    if p.returncode != 0:
-        if not check:
-            return None
-        reason = (p.stderr.strip().splitlines() or ["failed"])[0]
-        raise HostError(f"nft: {reason}")
-    return p.stdout
+    return run_nft(netns, args, stdin, needed_for="network policies need nftables", check=check, timeout=60)
 
 
 def _items(text: str | None) -> list[dict]:

@@ -38,17 +38,9 @@ def available() -> bool:
 
 
 def _nft(netns: str | None, args: list[str], script: str | None = None) -> str:
-    exe = shutil.which("nft")
-    if exe is None:
-        raise HostError("nft is not installed: TCP MSS clamping needs nftables", hint="apt-get install nftables")
-    try:
-        p = subprocess.run(exec_argv(netns, [exe, *args]), input=script, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise HostError(f"nft failed: {exc}") from None
-    if p.returncode != 0:
-        reason = (p.stderr.strip().splitlines() or ["failed"])[0]
-        raise HostError(f"nft: {reason}")
-    return p.stdout
+    from warpcli.host.nft import run_nft
+
+    return run_nft(netns, args, script, needed_for="TCP MSS clamping needs nftables") or ""
 
 
 def _rules(netns: str | None) -> list[dict] | None:
