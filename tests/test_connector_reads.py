@@ -107,3 +107,17 @@ def test_the_first_change_after_reads_makes_the_state(sh, paths: Paths) -> None:
     assert [t["name"] for t in json.loads(listed.stdout)] == ["office"]
     first = json.loads(sh("vnet", "list", "--json").stdout)
     assert first == json.loads(sh("vnet", "list", "--json").stdout)  # the stored default vnet now, stable
+
+
+def test_status_on_a_connector_whose_controller_state_is_gone_creates_none(sh, paths: Paths) -> None:
+    """`status` only reads: on an enrolled host whose embedded state went away (moved, or the
+    controller host is down) it reports, and makes no new empty store in its place."""
+    assert sh("tunnel", "create", "office").exit_code == 0
+    r = sh("enroll", "--tunnel", "office", "--interface", "wctst0")
+    assert r.exit_code == 0, r.stderr
+    away = paths.state.with_name("state.away")
+    paths.state.rename(away)
+    r = sh("status", "--json")
+    assert "Traceback" not in r.stderr
+    assert json.loads(r.stdout)["tunnel_name"] in (None, "office")
+    assert not paths.state.exists() or not any(paths.state.iterdir()), sorted(paths.state.iterdir())

@@ -3,6 +3,9 @@
 WAN: a bridge joining hub1 (192.0.2.1, priority 200), hub2 (192.0.2.2, priority 100) and the
 connectors of site-a (.11), site-b (.12) and site-c (.13). Behind each connector one host:
 10.1.0.10, 10.2.0.10, 10.3.0.10 (default route via its connector).
+With ``replicas``: site A is a replica pair instead (connector-replica HA): ca1 (.11, priority 200)
+and ca2 (.14, priority 100) on a LAN bridge (lan0 10.1.0.2 and .3) with host A, whose default
+gateway is the shared address 10.1.0.1 that the active replica holds (keepalived).
 
 Traffic (tests/host/ha_lab.py's TRAFFIC): every host runs the echo server; host A keeps TCP
 connections and a UDP stream to host B, host B to host C, host C to host A, so every pair of
@@ -26,6 +29,8 @@ from tests.host.ha_lab import SYSCTLS, TRAFFIC, _readline
 SITES = ("a", "b", "c")
 HUBS = {"hub1": ("192.0.2.1", 200), "hub2": ("192.0.2.2", 100)}
 ROLES = ("wan", "hub1", "hub2", "ca", "cb", "cc", "hosta", "hostb", "hostc")
+REPLICA_ROLES = ("wan", "hub1", "hub2", "ca1", "ca2", "lana", "cb", "cc", "hosta", "hostb", "hostc")
+GATEWAY = "10.1.0.1/24"
 TALKS_TO = {"hosta": "hostb", "hostb": "hostc", "hostc": "hosta"}
 HOST_ADDRESS = {"hosta": "10.1.0.10", "hostb": "10.2.0.10", "hostc": "10.3.0.10"}
 
@@ -37,6 +42,12 @@ class HubSite:
     ns: dict[str, str]
     wg: dict[str, str]
     clients: dict[str, subprocess.Popen] = field(default_factory=dict)
+    replicas: bool = False
+
+    @property
+    def connectors(self) -> tuple[str, ...]:
+        """Every connector's role: site A's two replicas, or its one connector."""
+        return ("ca1", "ca2", "cb", "cc") if self.replicas else ("ca", "cb", "cc")
 
     def env(self, role: str) -> dict[str, str]:
         return {
@@ -64,7 +75,8 @@ class HubSite:
     def track(self) -> None:
         """Hand every process warpcli started (wireguard-go, the watchers, the responders) to the teardown."""
         for run in self.tmp.glob("run-*/netns-*"):
-            for f in [*run.glob("*.json"), *run.glob("hubs-*/*.pid*"), *run.glob("hub-ha-*/*.pid*")]:
+            for f in [*run.glob("*.json"), *run.glob("hubs-*/*.pid*"), *run.glob("hub-ha-*/*.pid*"),
+                      *run.glob("ha-*/*.pid*")]:
                 try:
                     text = f.read_text()
                     pid = json.loads(text).get("pid") if f.suffix == ".json" else int(text.split()[0])
@@ -112,6 +124,16 @@ class HubSite:
     def wireguard_pid(self, role: str) -> int:
         return json.loads((self.run_dir(role) / f"{self.wg[role]}.json").read_text())["pid"]
 
+    def keepalived_pids(self, role: str) -> list[int]:
+        d = next(self.run_dir(role).glob("ha-*"))
+        return [int((d / f).read_text().split()[0]) for f in ("keepalived.pid", "vrrp.pid")]
+
+    def holds_gateway(self, role: str) -> bool:
+        return GATEWAY in self.lab.sh(self.ns[role], "ip", "-4", "-o", "addr", "show", "dev", "lan0").stdout
+
+    def address(self, role: str) -> str:
+        return json.loads(self.warpcli(role, "status", "--json", check=False).stdout)["address"]
+
     def snapshot(self) -> dict[str, str]:
         out = {}
         for role, ns in self.ns.items():
@@ -129,9 +151,9 @@ class HubSite:
         return out
 
     def diagnose(self) -> str:
-        lines = [f"{r}: active hub {self.active_hub(r)}" for r in ("ca", "cb", "cc")]
+        lines = [f"{r}: active hub {self.active_hub(r)}" for r in self.connectors]
         for f in sorted([*self.tmp.glob("run-*/netns-*/hubs-*/*.log"), *self.tmp.glob("run-*/netns-*/hub-ha-*/*.log"),
-                         *self.tmp.glob("run-*/netns-*/hub-ha-*/state.json")]):
+                         *self.tmp.glob("run-*/netns-*/hub-ha-*/state.json"), *self.tmp.glob("run-*/netns-*/ha-*/*.log")]):
             tail = f.read_text(errors="replace").splitlines()[-12:]
             lines.append(f"--- {f.relative_to(self.tmp)}\n" + "\n".join(tail))
         return "\n".join(lines)
@@ -194,34 +216,49 @@ class HubSite:
         self.clients.clear()
 
 
-def build(lab: Lab, tmp: Path) -> HubSite:
-    ns = {role: lab.netns(role) for role in ROLES}
-    ip("-n", ns["wan"], "link", "add", "br0", "type", "bridge")
-    ip("-n", ns["wan"], "link", "set", "br0", "up")
-    wan = {"hub1": "192.0.2.1/24", "hub2": "192.0.2.2/24", "ca": "192.0.2.11/24", "cb": "192.0.2.12/24",
-           "cc": "192.0.2.13/24"}
+def build(lab: Lab, tmp: Path, *, replicas: bool = False) -> HubSite:
+    ns = {role: lab.netns(role) for role in (REPLICA_ROLES if replicas else ROLES)}
+    bridges = ("wan", "lana") if replicas else ("wan",)
+    for b in bridges:
+        ip("-n", ns[b], "link", "add", "br0", "type", "bridge")
+        ip("-n", ns[b], "link", "set", "br0", "up")
+    site_a = {"ca1": "192.0.2.11/24", "ca2": "192.0.2.14/24"} if replicas else {"ca": "192.0.2.11/24"}
+    wan = {"hub1": "192.0.2.1/24", "hub2": "192.0.2.2/24", **site_a, "cb": "192.0.2.12/24", "cc": "192.0.2.13/24"}
     for i, (role, addr) in enumerate(wan.items()):
         lab.veth(ns[role], ns["wan"], addr, None, name_a="wan0", name_b=f"p{i}")
         ip("-n", ns["wan"], "link", "set", f"p{i}", "master", "br0")
     for n, site in enumerate(SITES, start=1):
-        lab.veth(ns[f"c{site}"], ns[f"host{site}"], f"10.{n}.0.1/24", f"10.{n}.0.10/24", name_a="lan0", name_b="eth0")
+        if site == "a" and replicas:
+            for role, addr, port in (("ca1", "10.1.0.2/24", "l1"), ("ca2", "10.1.0.3/24", "l2"),
+                                     ("hosta", "10.1.0.10/24", "l3")):
+                lab.veth(ns[role], ns["lana"], addr, None, name_a="eth0" if role == "hosta" else "lan0", name_b=port)
+                ip("-n", ns["lana"], "link", "set", port, "master", "br0")
+        else:
+            lab.veth(ns[f"c{site}"], ns[f"host{site}"], f"10.{n}.0.1/24", f"10.{n}.0.10/24", name_a="lan0",
+                     name_b="eth0")
         ip("-n", ns[f"host{site}"], "route", "add", "default", "via", f"10.{n}.0.1")
-    wgs = {role: lab.wg_name() for role in ("hub1", "hub2", "ca", "cb", "cc")}
-    return HubSite(lab, tmp, ns, wgs)
+    wgs = {role: lab.wg_name() for role in ("hub1", "hub2", *site_a, "cb", "cc")}
+    return HubSite(lab, tmp, ns, wgs, replicas=replicas)
 
 
 def bring_up(s: HubSite) -> None:
     for n, site in enumerate(SITES, start=1):
         s.warpcli("ctl", "tunnel", "create", f"site-{site}")
         s.warpcli("ctl", "route", "add", f"10.{n}.0.0/24", "--tunnel", f"site-{site}")
-        s.warpcli(f"c{site}", "enroll", "--tunnel", f"site-{site}", "--interface", s.wg[f"c{site}"])
+        if site == "a" and s.replicas:
+            token = s.warpcli("ctl", "tunnel", "token", "site-a").stdout
+            for role, prio in (("ca1", 200), ("ca2", 100)):
+                s.warpcli(role, "enroll", "--interface", s.wg[role], "--priority", str(prio), input=token)
+        else:
+            s.warpcli(f"c{site}", "enroll", "--tunnel", f"site-{site}", "--interface", s.wg[f"c{site}"])
     for role, (addr, prio) in HUBS.items():
         s.warpcli(role, "hub", "up", "--endpoint", f"{addr}:51820", "--interface", s.wg[role], "--priority", str(prio))
         s.track()
     for role, (addr, _) in HUBS.items():  # again: each hub now knows the other (as --follow would)
         s.warpcli(role, "hub", "up", "--endpoint", f"{addr}:51820", "--interface", s.wg[role])
-    for site in SITES:
-        s.warpcli(f"c{site}", "up")
+    for role in s.connectors:
+        lan = ("--lan-gateway", GATEWAY, "--lan-interface", "lan0") if role in ("ca1", "ca2") else ()
+        s.warpcli(role, "up", *lan)
         s.track()
 
 

@@ -54,11 +54,12 @@ class Runtime:
 
         return enroll(ctrl, tunnel=tunnel, token=token)
 
-    def connector_controller(self, cfg) -> Controller:
+    def connector_controller(self, cfg, *, read_only: bool = False) -> Controller:
         """The controller a connector's ``up``/``status`` ask: the served controller it
-        enrolled with (connector.toml's ``api_url``), else :attr:`controller`."""
+        enrolled with (connector.toml's ``api_url``), else :attr:`controller` (``read_only``:
+        :attr:`read_only`, which creates no store)."""
         if not cfg.api_url:
-            return self.controller
+            return self.read_only if read_only else self.controller
         if "_connector_controller" not in self.__dict__:
             from warpcli.controllers import open_connector_controller
 

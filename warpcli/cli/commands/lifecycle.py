@@ -129,7 +129,7 @@ def status(ctx: typer.Context, json: Json = False) -> None:
 
     rt = runtime(ctx, json=json)
     cfg = _config(rt)
-    report = connector.status(rt.connector_controller(cfg), cfg, run_dir=rt.settings.run_dir)
+    report = connector.status(rt.connector_controller(cfg, read_only=True), cfg, run_dir=rt.settings.run_dir)
     if json:
         render.emit_json(report)
     else:
