@@ -58,7 +58,8 @@ def test_export_is_the_whole_state_by_name_without_secrets(seeded, tmp_path: Pat
     assert r.exit_code == 0, r.stderr
     doc = tomllib.loads(r.stdout)
     assert VALIDATOR.is_valid(doc)
-    assert doc == export_doc(cli) | {"vnets": [
+    assert "policies" not in doc  # none to write: no [[policies]] table (the JSON says [])
+    assert doc | {"policies": []} == export_doc(cli) | {"vnets": [
         {k: v for k, v in vn.items() if v not in ("", False)} for vn in export_doc(cli)["vnets"]],
         "routes": [{k: v for k, v in rt.items() if v != ""} for rt in export_doc(cli)["routes"]]}
     assert [v["name"] for v in doc["vnets"]] == ["default", "staging"]
@@ -143,7 +144,19 @@ def _full(doc: dict) -> dict:
         "routes": sorted(({"network": r["network"], "tunnel": r["tunnel"], "vnet": r.get("vnet") or default,
                            "comment": r.get("comment", "")} for r in doc["routes"]),
                          key=lambda r: (r["vnet"] != default, r["vnet"], _net(r["network"]))),
+        "policies": sorted(({"vnet": p.get("vnet") or default, "default": p.get("default", "allow"),
+                             "rules": [_rule(r) for r in p.get("rules", [])]}
+                            for p in doc.get("policies", []) if p.get("default") == "deny" or p.get("rules")),
+                           key=lambda p: (p["vnet"] != default, p["vnet"])),
     }
+
+
+def _rule(r: dict) -> dict:
+    """A rule as export writes it (only what differs from the defaults, a port as a number)."""
+    from tests.test_apply_plan import rule_spec
+    from warpcli.core.apply import _rule_doc
+
+    return _rule_doc(rule_spec(r))
 
 
 def _net(text: str):
@@ -156,7 +169,7 @@ def test_stdin_and_the_example_file(cli, paths: Paths) -> None:
     text = EXAMPLE.read_text()
     r = cli("apply", "-f", "-", input=text)
     assert r.exit_code == 0, r.stderr
-    assert "applied: 10 created, 1 updated, 0 deleted" in r.stderr
+    assert "applied: 11 created, 1 updated, 0 deleted" in r.stderr  # the policy too
     r = cli("apply", "-f", str(EXAMPLE), "--dry-run")
     assert (r.exit_code, r.stdout) == (0, "no changes\n")
     assert _full(export_doc(cli)) == _full(tomllib.loads(text))
@@ -176,7 +189,7 @@ def test_prune_keeps_the_default_vnet_unless_forced(seeded, tmp_path: Path) -> N
     assert r.exit_code == 0, r.stderr
     assert r.stdout.startswith("- vnet default") and len(r.stdout.splitlines()) == 1
     assert export_doc(cli) == {"version": 1, "vnets": [{"name": "blue", "comment": "", "default": True}],
-                               "tunnels": [{"name": "lab"}], "routes": []}
+                               "tunnels": [{"name": "lab"}], "routes": [], "policies": []}
 
 
 # -- bad files: one line each, with the location; nothing changed ---------------------------------
@@ -251,14 +264,18 @@ def open_ctrl():
 
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(a=documents(), b=documents(), prune=st.booleans())
-def test_apply_then_export_is_the_file(paths: Paths, a: dict, b: dict, prune: bool) -> None:
+def test_apply_then_export_is_the_file(paths: Paths, backend, a: dict, b: dict, prune: bool) -> None:
     """For generated A and B: apply A (pruning), then B; export is B (with --prune: exactly
-    B); a dry run never changes the store; applying again says "no changes"."""
+    B); a dry run never changes the store; applying again says "no changes". Policies are
+    part of the files, except through Cloudflare's API, whose Gateway mapping has its own
+    tests (tests/test_policy_cloudflare.py: icmp and per-rule logs do not map)."""
     from warpcli.core import apply as planner
     from warpcli.core.netfile import parse
 
     def complete(doc: dict) -> dict:  # a whole state: a default vnet, every route's vnet named
         doc = json.loads(json.dumps(doc))
+        if backend.name == "cloudflare":
+            doc.pop("policies", None)
         if not any(v.get("default") for v in doc["vnets"]):
             if not any(v["name"] == "default" for v in doc["vnets"]):
                 doc["vnets"].append({"name": "default"})
@@ -269,18 +286,21 @@ def test_apply_then_export_is_the_file(paths: Paths, a: dict, b: dict, prune: bo
         default = next(v["name"] for v in doc["vnets"] if v.get("default"))
         routes = {(r.get("vnet") or default, r["network"]): r for r in doc["routes"]}
         doc["routes"] = list(routes.values())
+        for pol in doc.get("policies", []):  # the default vnet's policy named once
+            pol["vnet"] = pol.get("vnet") or default
+        doc["policies"] = list({p["vnet"]: p for p in doc.get("policies", [])}.values())
         return doc
 
     a, b = complete(a), complete(b)
     with open_ctrl() as ctrl:
         planner.apply(ctrl, parse("".join(dump_toml(_full(a)))), prune=True, force=True)
-        assert _full(planner.export_document(planner.read_state(ctrl))) == _full(a)
+        assert _full(planner.export_document(planner.read_state(ctrl, policies=True))) == _full(a)
         before = dump_state(paths.state)
         dry = planner.apply(ctrl, parse("".join(dump_toml(_full(b)))), prune=prune, force=True, dry_run=True)
         assert dump_state(paths.state) == before
         done = planner.apply(ctrl, parse("".join(dump_toml(_full(b)))), prune=prune, force=True)
         assert done.plan == dry.plan
-        got = _full(planner.export_document(planner.read_state(ctrl)))
+        got = _full(planner.export_document(planner.read_state(ctrl, policies=True)))
         want = _full(b)
         if prune:
             assert got == want
@@ -288,6 +308,7 @@ def test_apply_then_export_is_the_file(paths: Paths, a: dict, b: dict, prune: bo
             assert all(v in got["vnets"] for v in want["vnets"] if not v["default"])
             assert all(t in got["tunnels"] for t in want["tunnels"])
             assert all(r in got["routes"] for r in want["routes"])
+            assert all(p in got["policies"] for p in want["policies"])
         again = planner.apply(ctrl, parse("".join(dump_toml(_full(b)))), prune=prune, force=True)
         assert not again.plan.pending and again.plan.lines() == ["no changes"]
 
@@ -298,10 +319,12 @@ def test_json_shapes_match_docs_json_md(seeded, tmp_path: Path, monkeypatch: pyt
 
     cli = seeded
     tables = _field_tables()
+    assert cli("policy", "add", "web", "--to", "10.0.0.0/24", "--proto", "tcp", "--port", "443",
+               "--action", "allow").exit_code == 0
     doc = export_doc(cli)
     _conforms(doc, tables["Network file document"], "export --json")
     for section, heading in (("vnets", "Network file vnet"), ("tunnels", "Network file tunnel"),
-                             ("routes", "Network file route")):
+                             ("routes", "Network file route"), ("policies", "Network file policy")):
         assert doc[section]
         for item in doc[section]:
             _conforms(item, tables[heading], f"export --json {section}")
@@ -346,3 +369,88 @@ def test_a_failure_midway_reports_what_was_undone(seeded, backend, tmp_path: Pat
     assert report["undone"] == ["+ route 10.7.0.0/16 in default via new", "+ tunnel new"]
     assert report["not_undone"] == []
     assert export_doc(cli) == before
+
+
+# -- policies in the file (issue 21, item 7) ----------------------------------------------------
+def test_policies_export_plan_apply_and_prune(seeded, paths: Paths, tmp_path: Path) -> None:
+    cli = seeded
+    for args in (("policy", "default", "deny"),
+                 ("policy", "add", "ci", "--from", "lab", "--to", "10.0.0.5", "--proto", "tcp",
+                  "--port", "443,8000-8080", "--action", "allow", "--comment", 'build "farm"')):
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+    r = cli("export")
+    assert r.exit_code == 0, r.stderr
+    text = r.stdout
+    assert "[[policies]]" in text and "1 policy(ies)" in r.stderr
+    doc = export_doc(cli)
+    assert VALIDATOR.is_valid(doc), list(VALIDATOR.iter_errors(doc))
+    assert doc["policies"] == [{"vnet": "default", "default": "deny", "rules": [
+        {"name": "ci", "action": "allow", "sources": ["lab"], "destinations": ["10.0.0.5/32"], "protocol": "tcp",
+         "ports": [443, "8000-8080"], "comment": 'build "farm"'}]}]
+    assert tomllib.loads(text)["policies"] == doc["policies"]
+    f = write(tmp_path, text)
+    assert cli("apply", "-f", f, "--dry-run", "--prune").exit_code == 0  # an export plans to nothing
+
+    # edited: the default action and one more rule; the plan names the change, a dry run keeps all
+    edited = text.replace('default = "deny"', 'default = "allow"').replace(
+        "rules = [\n", 'rules = [\n  { name = "dns", action = "deny", destinations = ["office"], protocol = "udp", '
+                       'ports = [53] },\n')
+    f2 = write(tmp_path, edited, "edited.toml")
+    before = dump_state(paths.state)
+    r = cli("apply", "-f", f2, "--dry-run")
+    assert r.exit_code == ExitCode.CHANGES_PENDING, r.stderr
+    assert r.stdout == '~ policy of default: default "deny" -> "allow"; rules +1 (2 in all)\n'
+    assert dump_state(paths.state) == before
+    r = cli("apply", "-f", f2, "--json")
+    assert r.exit_code == 0, r.stderr
+    (change,) = json.loads(r.stdout)["changes"]
+    assert (change["action"], change["kind"], change["name"]) == ("update", "policy", "default")
+    assert change["before"]["default"] == "deny" and [x["name"] for x in change["after"]["rules"]] == ["dns", "ci"]
+    listed = json.loads(cli("policy", "list", "--json").stdout)
+    assert listed["default"] == "allow" and [x["name"] for x in listed["rules"]] == ["dns", "ci"]
+    assert cli("apply", "-f", f2).stdout == "no changes\n"
+
+    # a file without policies: left alone unless --prune, which empties the policy
+    bare = text[:text.index("[[policies]]")]
+    f3 = write(tmp_path, bare, "bare.toml")
+    assert cli("apply", "-f", f3, "--dry-run").exit_code == 0
+    r = cli("apply", "-f", f3, "--prune", "--dry-run")
+    assert r.exit_code == ExitCode.CHANGES_PENDING
+    assert r.stdout == '- policy of default: default "allow", 2 rules (back to allow, no rules)\n'
+    assert cli("apply", "-f", f3, "--prune").exit_code == 0
+    listed = json.loads(cli("policy", "list", "--json").stdout)
+    assert (listed["default"], listed["rules"]) == ("allow", [])
+
+
+def test_a_bad_policy_in_a_file_is_one_line_per_rule_and_changes_nothing(seeded, paths: Paths,
+                                                                         tmp_path: Path) -> None:
+    cli = seeded
+    f = write(tmp_path, """
+[[policies]]
+vnet = "staging"
+default = "deny"
+rules = [
+  { name = "a", action = "allow", sources = ["nope"] },
+  { name = "b", action = "allow", protocol = "icmp", ports = [1] },
+  { name = "c", action = "allow", destinations = ["10.1.0.1/24"] },
+  { name = "d", action = "permit" },
+]
+
+[[policies]]
+vnet = "ghost"
+""")
+    before = dump_state(paths.state)
+    r = cli("apply", "-f", f)
+    assert r.exit_code == ExitCode.USAGE and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0].endswith("4 bad entries; nothing was changed"), r.stderr
+    assert [x.split(": ", 2)[0].rsplit(":", 1)[1] for x in lines[1:]] == ["7", "8", "9", "12"], r.stderr
+    assert "'ports' needs 'protocol' tcp or udp" in lines[1] and "host bits" in lines[2]
+    assert "unknown virtual network 'ghost'" in lines[4]
+    assert dump_state(paths.state) == before
+    f = write(tmp_path, '[[policies]]\nvnet = "staging"\nrules = [ { name = "a", action = "allow", sources = ["nope"] } ]\n',
+              "b.toml")
+    r = cli("apply", "-f", f)
+    assert r.exit_code == ExitCode.USAGE and "b.toml:3: policies[0] staging: rules[0] a: unknown tunnel 'nope'" in r.stderr
+    assert dump_state(paths.state) == before

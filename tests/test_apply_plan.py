@@ -22,6 +22,7 @@ from warpcli.core import apply as A
 from warpcli.core.cidr import parse_network
 from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
 from warpcli.core.netfile import NetworkFileError, dump_toml, entry_lines, parse
+from warpcli.core.policies import RuleSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "network-file.schema.json").read_text())
@@ -31,6 +32,41 @@ VNETS = ["default", "blue", "green", "red"]
 TUNNELS = ["t1", "t2", "t3", "t4"]
 NETS = ["10.0.0.0/24", "10.0.0.0/16", "10.1.0.0/24", "192.168.1.7/32", "2001:db8::/32", "2001:db8:1::/48"]
 COMMENTS = ["", "x", 'quoted "q" ünï']
+RULE_NAMES = ["ci", "voip", "deny-all"]
+RULE_CIDRS = ["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32"]
+
+
+@st.composite
+def rule_docs(draw, tunnels: list[str]) -> list[dict]:
+    """A policy's rules as a file writes them (unique names; ends: CIDRs or the given tunnels)."""
+    out = []
+    for name in draw(st.lists(st.sampled_from(RULE_NAMES), max_size=3, unique=True)):
+        r: dict = {"name": name, "action": draw(st.sampled_from(["allow", "deny"]))}
+        for key in ("sources", "destinations"):
+            ends = draw(st.lists(st.sampled_from([*RULE_CIDRS, *tunnels]), max_size=2, unique=True))
+            if ends:
+                r[key] = ends
+        proto = draw(st.sampled_from(["any", "tcp", "udp", "icmp"]))
+        if proto != "any":
+            r["protocol"] = proto
+        if proto in ("tcp", "udp") and draw(st.booleans()):
+            r["ports"] = draw(st.sampled_from([[443], [443, 8443], ["10000-20000"], [53, "1000-1001"]]))
+        if draw(st.booleans()) and draw(st.booleans()):
+            r["log"] = True
+        c = draw(st.sampled_from(COMMENTS))
+        if c:
+            r["comment"] = c
+        out.append(r)
+    return out
+
+
+def rule_spec(r: dict):
+    from warpcli.core.policies import make_rule
+
+    ports = ",".join(str(x) for x in r["ports"]) if r.get("ports") else None
+    return make_rule(r["name"], action=r["action"], sources=r.get("sources", []),
+                     destinations=r.get("destinations", []), protocol=r.get("protocol", "any"), port=ports,
+                     log=r.get("log", False), comment=r.get("comment", ""), tunnel_exists=lambda _: True)
 
 
 # -- generated states and files ------------------------------------------------------------
@@ -48,7 +84,15 @@ def states(draw) -> A.State:
         for i, (v, net) in enumerate(keys):
             t = draw(st.sampled_from(tnames))
             routes.append(Route(f"r-{i}", net, f"t-{t}", f"v-{v}", draw(st.sampled_from(COMMENTS)), "t0", t, v))
-    return A.State.of(vnets, tunnels, tuple(routes))
+    from warpcli.core.policies import PolicySpec
+
+    policies = []
+    for n in draw(st.lists(st.sampled_from(vnames), max_size=2, unique=True)):
+        spec = PolicySpec(draw(st.sampled_from(["allow", "deny"])),
+                          tuple(rule_spec(r) for r in draw(rule_docs(tnames))), draw(st.integers(1, 9)))
+        if spec.default == "deny" or spec.rules:
+            policies.append((f"v-{n}", spec))
+    return A.State.of(vnets, tunnels, tuple(routes), policies)
 
 
 @st.composite
@@ -80,7 +124,20 @@ def documents(draw) -> dict:
             if c:
                 r["comment"] = c
             routes.append(r)
-    return {"version": 1, "vnets": vnets, "tunnels": [{"name": n} for n in tnames], "routes": routes}
+    policies = []
+    for v in draw(st.lists(st.sampled_from([*vnames, None] if vnames else [None, "default"]), max_size=2,
+                           unique=True)):
+        pol: dict = {} if v is None else {"vnet": v}
+        if draw(st.booleans()):
+            pol["default"] = draw(st.sampled_from(["allow", "deny"]))
+        rules = draw(rule_docs(tnames))
+        if rules or draw(st.booleans()):
+            pol["rules"] = rules
+        policies.append(pol)
+    doc = {"version": 1, "vnets": vnets, "tunnels": [{"name": n} for n in tnames], "routes": routes}
+    if policies:
+        doc["policies"] = policies
+    return doc
 
 
 def to_toml(doc: dict) -> str:
@@ -90,7 +147,13 @@ def to_toml(doc: dict) -> str:
         for item in doc[section]:
             out.append(f"\n[[{section}]]\n")
             for k, v in item.items():
+                if section == "policies" and k == "rules" and isinstance(v, list) and v:
+                    continue
                 out.append(f"{k} = {json.dumps(v, ensure_ascii=False)}\n")
+            if section == "policies" and isinstance(item.get("rules"), list):
+                for rule in item["rules"]:
+                    out.append("[[policies.rules]]\n")
+                    out += [f"{k} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in rule.items()]
     return "".join(out)
 
 
@@ -103,6 +166,7 @@ def model(state: A.State) -> dict:
         "tunnels": {t.name for t in state.tunnels},
         "routes": {(vn[vid], parse_network(network)): (tn[tid], comment)
                    for _, network, _, _, _, tid, vid, comment in state.routes},
+        "policies": {vn[vid]: (spec.default, spec.rules) for vid, spec in state.policies},
     }
 
 
@@ -132,7 +196,23 @@ def expected(doc: dict, state: A.State, prune: bool, force: bool) -> dict | None
             return None
         seen.add(key)
         routes[key] = (r["tunnel"], r.get("comment", ""))
-    return {"vnets": {n: (c, n == default) for n, c in vnets.items()}, "tunnels": tunnels, "routes": routes}
+    # policies: the file's replace the named vnets'; --prune empties every other one (a deleted
+    # vnet's goes with it); an empty policy (allow, no rules) is no policy
+    policies = {} if prune else {v: p for v, p in cur["policies"].items() if v in vnets}
+    named = set()
+    for pol in doc.get("policies", []):
+        vname = pol.get("vnet") or default
+        rules = tuple(rule_spec(r) for r in pol.get("rules", []))
+        if vname in named:
+            return None  # the default vnet's policy twice: by its name and left out
+        named.add(vname)
+        if vname not in vnets or any("/" not in e and e not in tunnels for r in rules
+                                     for e in (*r.sources, *r.destinations)):
+            return None
+        policies[vname] = (pol.get("default", "allow"), rules)
+    policies = {v: p for v, p in policies.items() if p[0] == "deny" or p[1]}
+    return {"vnets": {n: (c, n == default) for n, c in vnets.items()}, "tunnels": tunnels, "routes": routes,
+            "policies": policies}
 
 
 def simulate(state: A.State, plan: A.Plan) -> dict:
@@ -145,6 +225,19 @@ def simulate(state: A.State, plan: A.Plan) -> dict:
         touched.add(key)
         if c.action == A.KEEP:
             continue
+        if c.kind == "policy":
+            assert c.name == c.vnet and c.name in m["vnets"], f"{c.line()}: its vnet does not exist (yet)"
+            old = m["policies"].get(c.name, ("allow", ()))
+            after = {"default": old[0], "rules": [r.to_dict() for r in old[1]], **c.after}
+            rules = tuple(RuleSpec.from_dict(r) for r in after["rules"])
+            for r in rules:
+                for end in (*r.sources, *r.destinations):
+                    assert "/" in end or end in m["tunnels"], f"{c.line()}: tunnel {end} does not exist (yet)"
+            if after["default"] == "deny" or rules:
+                m["policies"][c.name] = (after["default"], rules)
+            else:
+                m["policies"].pop(c.name, None)
+            continue
         if c.kind == "vnet":
             if c.action == A.CREATE:
                 assert c.name not in m["vnets"]
@@ -153,6 +246,7 @@ def simulate(state: A.State, plan: A.Plan) -> dict:
                 assert not any(v == c.name for v, _ in m["routes"]), f"{c.line()}: routes still in it"
                 assert not m["vnets"][c.name][1], f"{c.line()}: deleting the default virtual network"
                 del m["vnets"][c.name]
+                m["policies"].pop(c.name, None)
                 continue
             comment = c.after.get("comment", m["vnets"][c.name][0])
             is_default = m["vnets"][c.name][1]
@@ -166,6 +260,9 @@ def simulate(state: A.State, plan: A.Plan) -> dict:
                 m["tunnels"].add(c.name)
             else:
                 assert not any(t == c.name for t, _ in m["routes"].values()), f"{c.line()}: routes still use it"
+                going = {x.name for x in plan.changes if x.kind == "vnet" and x.action == A.DELETE}
+                assert not any(c.name in (*r.sources, *r.destinations) for v, (_, rules) in m["policies"].items()
+                               if v not in going for r in rules), f"{c.line()}: a policy still names it"
                 m["tunnels"].remove(c.name)
         else:
             key = (c.vnet, parse_network(c.name))

@@ -319,7 +319,7 @@ CF_SHAPES = {"Auth login result", "Auth logout result", "Auth status"}
 SERVE_SHAPES = {"Controller server"}
 #: `export --json` and `apply --json`: tests/test_apply.py checks them on every controller
 APPLY_SHAPES = {"Network file document", "Network file vnet", "Network file tunnel", "Network file route",
-                "Apply result", "Plan change", "Apply error report", "Apply problem", "Apply failure report"}
+                "Network file policy", "Apply result", "Plan change", "Apply error report", "Apply problem", "Apply failure report"}
 
 
 def test_json_shapes_match_docs(samples: dict[str, list[Any]]) -> None:

@@ -18,6 +18,7 @@ from warpcli.core.controller import Controller
 from warpcli.core.errors import WarpcliError
 from warpcli.core.model import Connector, Route, Tunnel, VirtualNetwork
 from warpcli.core.netfile import FORMAT_VERSION, NetworkFile, RouteEntry, paused_gc, problem, refuse
+from warpcli.core.policies import PolicySpec, RuleSpec
 from warpcli.core.records import record
 
 CREATE, UPDATE, DELETE, KEEP = "create", "update", "delete", "keep"
@@ -36,19 +37,45 @@ class State:
     vnets: tuple[VirtualNetwork, ...]
     tunnels: tuple[Tunnel, ...]
     routes: tuple[tuple, ...]
+    #: (vnet id, PolicySpec) of each vnet whose policy is not the empty allow-all one; read only
+    #: when it can matter (a file naming policies, --prune, export): one request per vnet remotely
+    policies: tuple[tuple[str, PolicySpec], ...] = ()
 
     @classmethod
-    def of(cls, vnets: Iterable[VirtualNetwork], tunnels: Iterable[Tunnel], routes: Iterable[Route]) -> State:
+    def of(cls, vnets: Iterable[VirtualNetwork], tunnels: Iterable[Tunnel], routes: Iterable[Route],
+           policies: Iterable[tuple[str, PolicySpec]] = ()) -> State:
         rows = []
         for r in routes:
             n = r.net
             rows.append((r.id, r.network, n.version, n.value, n.prefixlen, r.tunnel_id, r.virtual_network_id,
                          r.comment))
-        return cls(tuple(vnets), tuple(tunnels), tuple(rows))
+        return cls(tuple(vnets), tuple(tunnels), tuple(rows), tuple(policies))
 
 
-def read_state(ctrl: Controller) -> State:
-    return State(tuple(ctrl.list_virtual_networks()), tuple(ctrl.list_tunnels()), tuple(ctrl.route_rows()))
+def read_state(ctrl: Controller, *, policies: bool = False) -> State:
+    vnets = tuple(ctrl.list_virtual_networks())
+    return State(vnets, tuple(ctrl.list_tunnels()), tuple(ctrl.route_rows()),
+                 read_policies(ctrl, vnets) if policies else ())
+
+
+def read_policies(ctrl: Controller, vnets: Iterable[VirtualNetwork]) -> tuple[tuple[str, PolicySpec], ...]:
+    """Every vnet's policy that says something (rules, or a default deny). A controller that
+    keeps no policies (Cloudflare's API without a policy mapping) has none to read."""
+    from warpcli.core.errors import NotSupported
+
+    out = []
+    for v in vnets:
+        try:
+            spec = ctrl.get_policy(v.id)
+        except NotSupported:
+            return ()
+        if not _empty(spec):
+            out.append((v.id, spec))
+    return tuple(out)
+
+
+def _empty(spec: PolicySpec) -> bool:
+    return spec.default == "allow" and not spec.rules
 
 
 def _vnet_order(vnets: Iterable[VirtualNetwork]) -> dict[str, tuple]:
@@ -75,7 +102,7 @@ def export_document(state: State) -> dict[str, Any]:
     last = (True, "")
     routes = sorted((r for r in state.routes if r[5] in tnames),
                     key=lambda r: (order.get(r[6], last), r[2], r[3], r[4]))
-    return {
+    doc: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "vnets": [{"name": v.name, "comment": v.comment, "default": v.is_default_network}
                   for v in sorted(state.vnets, key=lambda v: order[v.id])],
@@ -83,6 +110,32 @@ def export_document(state: State) -> dict[str, Any]:
         "routes": [{"network": network, "tunnel": tnames.get(tid, tid), "vnet": vnames.get(vid, vid),
                     "comment": comment} for _, network, _, _, _, tid, vid, comment in routes],
     }
+    doc["policies"] = [{"vnet": vnames[vid], **_policy_doc(spec)}
+                       for vid, spec in sorted(state.policies, key=lambda p: order.get(p[0], last)) if vid in vnames]
+    return doc
+
+
+def _policy_doc(spec: PolicySpec) -> dict[str, Any]:
+    return {"default": spec.default, "rules": [_rule_doc(r) for r in spec.rules]}
+
+
+def _rule_doc(rule: RuleSpec) -> dict[str, Any]:
+    """A rule as the file writes it: what differs from a rule's defaults (any source,
+    destination, protocol and port; no log, no comment); a single port as a number."""
+    d = rule.to_dict()
+    out: dict[str, Any] = {"name": d["name"], "action": d["action"]}
+    for key in ("sources", "destinations"):
+        if d[key]:
+            out[key] = d[key]
+    if d["protocol"] != "any":
+        out["protocol"] = d["protocol"]
+    if d["ports"]:
+        out["ports"] = [int(p) if p.isdigit() else p for p in d["ports"]]
+    if d["log"]:
+        out["log"] = True
+    if d["comment"]:
+        out["comment"] = d["comment"]
+    return out
 
 
 # -- the plan -----------------------------------------------------------------------------
@@ -102,6 +155,8 @@ class Change:
     note: str = ""
 
     def line(self) -> str:
+        if self.kind == "policy":
+            return _policy_line(self)
         what = f"{self.kind} {self.name}" + (f" in {self.vnet}" if self.kind == "route" else "")
         sym = SYMBOL[self.action]
         if self.action == KEEP:
@@ -122,6 +177,35 @@ class Change:
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action, "kind": self.kind, "name": self.name, "vnet": self.vnet,
                 "id": self.id, "before": self.before, "after": self.after, "note": self.note or None}
+
+
+def _policy_line(c: Change) -> str:
+    """``~ policy of prod: default "allow" -> "deny"; rules +1 ~1 -1 (3 in all)``: counts, not
+    every rule (a policy may hold thousands); ``--json`` carries both whole policies."""
+    sym = SYMBOL[c.action]
+    what = f"{sym} policy of {c.name}"
+    if c.action in (CREATE, DELETE):
+        p = c.after if c.action == CREATE else c.before
+        n = len(p["rules"])
+        text = f"{what}: default {_show(p['default'])}, {n} rule{'' if n == 1 else 's'}"
+        return text + (" (back to allow, no rules)" if c.action == DELETE else "")
+    parts = []
+    if "default" in c.after:
+        parts.append(f"default {_show(c.before['default'])} -> {_show(c.after['default'])}")
+    if "rules" not in c.after:
+        return f"{what}: " + "; ".join(parts)
+    old = {r["name"]: r for r in c.before["rules"]}
+    new = {r["name"]: r for r in c.after["rules"]}
+    added = sum(1 for n in new if n not in old)
+    removed = sum(1 for n in old if n not in new)
+    edited = sum(1 for n, r in new.items() if n in old and old[n] != r)
+    common_old = [n for n in old if n in new]
+    common_new = [n for n in new if n in old]
+    counts = " ".join(f"{s}{k}" for s, k in (("+", added), ("~", edited), ("-", removed)) if k)
+    if counts or common_old != common_new:
+        parts.append("rules " + " ".join(x for x in (counts, "reordered" if common_old != common_new else "") if x)
+                     + f" ({len(new)} in all)")
+    return f"{what}: " + "; ".join(parts)
 
 
 def _show(value: Any) -> str:
@@ -284,6 +368,8 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
             r_before["comment"], r_after["comment"] = cur_route[7], comment
         route_changes.append(Change(UPDATE, "route", cur_route[1], vname, before=r_before, after=r_after,
                                     id=cur_route[0]))
+    policy_changes = _policy_changes(desired, state, prune, target_default, live_v, live_t, cur_v, cur_t,
+                                     {c.name for c in del_v}, problems)
     if problems:
         problems.sort(key=lambda p: (p["line"] or 0, p["entry"]))
         raise refuse(problems, src)
@@ -300,7 +386,58 @@ def plan(desired: NetworkFile, state: State, *, prune: bool = False, force: bool
 
     route_changes.sort(key=rkey)
     del_r.sort(key=rkey)
-    return Plan((*vnet_changes, *tunnel_changes, *route_changes, *del_r, *del_t, *del_v, *kept))
+    return Plan((*vnet_changes, *tunnel_changes, *route_changes, *policy_changes, *del_r, *del_t, *del_v, *kept))
+
+
+def _policy_changes(desired: NetworkFile, state: State, prune: bool, target_default: str | None,
+                    live_v: set[str], live_t: set[str], cur_v: dict, cur_t: dict, deleted_v: set[str],
+                    problems: list[dict[str, Any]]) -> list[Change]:
+    """Each named vnet's policy made what the file says; with ``prune``, the policy of a vnet
+    the file gives none (and keeps) back to the empty allow-all one. Sorted by vnet name."""
+    src = desired.source
+    current = {vid: spec for vid, spec in state.policies}
+    empty = PolicySpec()
+    out: list[Change] = []
+    named: set[str] = set()
+    for e in desired.policies:
+        vname = e.vnet or target_default
+        where = f"policies[{e.pos}]" + (f" {e.vnet}" if e.vnet else "")
+        if vname is None or vname not in live_v:
+            why = ("there is no default virtual network" if vname is None
+                   else _gone("virtual network", vname, vname in cur_v, "vnets"))
+            problems.append(problem(src, e.line, where, why))
+            continue
+        if vname in named:  # the default vnet named both by name and left out
+            problems.append(problem(src, e.line, where, f"a second policy for {vname!r}"))
+            continue
+        named.add(vname)
+        bad = [(e.rule_lines[i] if e.rule_lines else e.line,
+                f"rules[{i}] {r.name}: " + _gone("tunnel", end, end in cur_t, "tunnels"))
+               for i, r in enumerate(e.rules) for end in dict.fromkeys((*r.sources, *r.destinations))
+               if "/" not in end and end not in live_t]
+        if bad:
+            problems.extend(problem(src, line, where, why) for line, why in bad)
+            continue
+        have = current.get(cur_v[vname].id, empty) if vname in cur_v else empty
+        want = PolicySpec(e.default, tuple(e.rules))
+        if (have.default, have.rules) == (want.default, want.rules):
+            continue
+        if _empty(have):
+            out.append(Change(CREATE, "policy", vname, vname, after=_policy_doc(want)))
+            continue
+        before, after = _policy_doc(have), _policy_doc(want)
+        differ = [k for k in after if before[k] != after[k]]
+        out.append(Change(UPDATE, "policy", vname, vname, before={k: before[k] for k in differ},
+                          after={k: after[k] for k in differ}))
+    if prune:
+        vid_name = {v.id: v.name for v in state.vnets}
+        for vid, spec in state.policies:
+            vname = vid_name.get(vid)
+            if vname is None or vname in named or vname in deleted_v or _empty(spec):
+                continue
+            out.append(Change(DELETE, "policy", vname, vname, before=_policy_doc(spec), after=_policy_doc(empty)))
+    out.sort(key=lambda c: c.name)
+    return out
 
 
 def _bad_route(src: str, e: RouteEntry, vname: str | None, live_v: set[str], live_t: set[str],
@@ -343,7 +480,7 @@ def apply(ctrl: Controller, desired: NetworkFile, *, prune: bool = False, force:
     On a failure midway the error (the controller's own, so its exit code stands) says
     where it stopped and what was undone; ``error.apply_report`` holds the lists.
     """
-    if desired.problems and not (desired.vnets or desired.tunnels or desired.routes):
+    if desired.problems and not (desired.vnets or desired.tunnels or desired.routes or desired.policies):
         raise refuse(list(desired.problems), desired.source)  # unreadable: no need to ask the controller
     if dry_run:
         p = _plan_from(ctrl, desired, prune, force)
@@ -357,7 +494,7 @@ def apply(ctrl: Controller, desired: NetworkFile, *, prune: bool = False, force:
 
 def _plan_from(ctrl: Controller, desired: NetworkFile, prune: bool, force: bool) -> Plan:
     with paused_gc():
-        state = read_state(ctrl)
+        state = read_state(ctrl, policies=bool(desired.policies) or prune)
         connectors: list[Connector] = []
         hubs: list[str] = []
         named_t = {e.name for e in desired.tunnels}
@@ -432,6 +569,8 @@ def _do(ctrl: Controller, c: Change, ids: _Ids, force: bool) -> Callable[[], Non
     """Make one change; return its undo."""
     if c.kind == "vnet":
         return _do_vnet(ctrl, c, ids, force)
+    if c.kind == "policy":
+        return _do_policy(ctrl, c, ids)
     if c.kind == "tunnel":
         if c.action == CREATE:
             t = ctrl.create_tunnel(c.name)
@@ -505,6 +644,24 @@ def _do_vnet(ctrl: Controller, c: Change, ids: _Ids, force: bool) -> Callable[[]
         v = ctrl.create_virtual_network(b["name"], comment=b["comment"])
         ids.vnets[b["name"]] = v.id
     return recreate
+
+
+def _do_policy(ctrl: Controller, c: Change, ids: _Ids) -> Callable[[], None]:
+    """Write the vnet's whole policy (written back only over the revision read just now)."""
+    from dataclasses import replace
+
+    vid = _id(ids.vnets, "virtual network", c.name)
+    before = ctrl.get_policy(vid)
+    ctrl.put_policy(vid, _spec({**_policy_doc(before), **c.after}, before.revision))  # an update: what differs
+
+    def restore() -> None:
+        now = ctrl.get_policy(vid)
+        ctrl.put_policy(vid, replace(before, revision=now.revision))
+    return restore
+
+
+def _spec(doc: dict[str, Any], revision: int) -> PolicySpec:
+    return PolicySpec(doc["default"], tuple(RuleSpec.from_dict(r) for r in doc["rules"]), revision)
 
 
 def _id(names: dict[str, str], kind: str, name: str) -> str:

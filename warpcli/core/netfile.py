@@ -2,7 +2,8 @@
 
 The format is documented in docs/network-file.md, with a JSON Schema beside it
 (docs/network-file.schema.json). Objects are named, never by id, so one file applies
-to any controller. Parsing never raises for a bad entry: it collects every problem
+to any controller. Besides the three arrays of objects, ``[[policies]]`` tables hold
+each virtual network's network policy (its default action and ordered rules). Parsing never raises for a bad entry: it collects every problem
 (file, line where known, which entry, why) so that ``apply`` reports them all at once.
 """
 
@@ -23,7 +24,7 @@ from warpcli.core.records import record
 
 FORMAT_VERSION = 1
 SECTIONS = ("vnets", "tunnels", "routes")
-TOP_KEYS = ("version", *SECTIONS)
+TOP_KEYS = ("version", *SECTIONS, "policies")
 #: per section: key -> (required, python type, the type's name in messages)
 KEYS: dict[str, dict[str, tuple[bool, type, str]]] = {
     "vnets": {"name": (True, str, "a string"), "comment": (False, str, "a string"),
@@ -63,6 +64,19 @@ class RouteEntry(NamedTuple):
 
 
 @record
+class PolicyEntry:
+    """One vnet's network policy: its default action and its rules in order (checked as
+    `policy add` checks them; tunnel names are resolved when planned)."""
+
+    vnet: str | None  #: None: the default virtual network
+    default: str = "allow"
+    rules: tuple = ()  #: of warpcli.core.policies.RuleSpec
+    line: int | None = None
+    pos: int = 0
+    rule_lines: tuple = ()  #: each rule's line, where the reader can tell (else empty)
+
+
+@record
 class NetworkFile:
     """What a file asks for; ``problems`` lists every entry that could not be read."""
 
@@ -71,6 +85,7 @@ class NetworkFile:
     tunnels: tuple[TunnelEntry, ...] = ()
     routes: tuple[RouteEntry, ...] = ()
     problems: tuple[dict, ...] = ()
+    policies: tuple[PolicyEntry, ...] = ()
 
 
 def problem(source: str, line: int | None, where: str, reason: str) -> dict[str, Any]:
@@ -241,9 +256,138 @@ def _read(text: str, source: str, doc: dict[str, Any],
                 if isinstance(label, str) and label:
                     where += f" {label}"
                 problems.append(problem(source, line, where, str(exc)))
+    policies = _policies(text, source, doc.get("policies", []), problems)
     problems += _duplicates(source, entries)
     return NetworkFile(source, tuple(entries["vnets"]), tuple(entries["tunnels"]), tuple(entries["routes"]),
-                       tuple(problems))
+                       tuple(problems), tuple(policies))
+
+
+# -- policies -------------------------------------------------------------------------
+POLICY_KEYS = {"vnet": (str, "a string"), "default": (str, "a string"), "rules": (list, "an array of tables")}
+RULE_KEYS: dict[str, tuple[bool, type, str]] = {
+    "name": (True, str, "a string"), "action": (True, str, "a string"),
+    "sources": (False, list, "an array of strings"), "destinations": (False, list, "an array of strings"),
+    "protocol": (False, str, "a string"), "ports": (False, list, "an array of ports"),
+    "log": (False, bool, "true or false"), "comment": (False, str, "a string"),
+}
+#: the commands' option names in core messages, as the file's keys
+_AS_KEYS = (("--action", "'action'"), ("--proto", "'protocol'"), ("--port", "'ports'"), ("--from", "'sources'"),
+            ("--to", "'destinations'"))
+
+
+def _policies(text: str, source: str, items: Any, problems: list[dict[str, Any]]) -> list[PolicyEntry]:
+    """Every ``[[policies]]`` table; each bad table key and each bad rule is one problem."""
+    if not isinstance(items, list):
+        problems.append(problem(source, _key_line(text, "policies"), "policies",
+                                "must be an array of tables ([[policies]])"))
+        return []
+    lines = entry_lines(text, "policies", len(items))
+    counts = [len(i["rules"]) if isinstance(i, dict) and isinstance(i.get("rules"), list) else 0 for i in items]
+    rule_lines = entry_lines(text, "rules", sum(counts)) if any(counts) else None
+    out: list[PolicyEntry] = []
+    seen: dict[str | None, PolicyEntry] = {}
+    first_rule = 0
+    for i, item in enumerate(items):
+        line = lines[i] if lines else None
+        where = f"policies[{i}]"
+        mine = rule_lines[first_rule:first_rule + counts[i]] if rule_lines else None
+        first_rule += counts[i]
+        if not isinstance(item, dict):
+            problems.append(problem(source, line, where, "must be a table"))
+            continue
+        if isinstance(item.get("vnet"), str) and item["vnet"]:
+            where += f" {item['vnet']}"
+        found: list[tuple[int | None, str]] = []
+        entry = _policy_entry(item, line, i, mine, found)
+        problems.extend(problem(source, at, where, _as_keys(why)) for at, why in found)
+        if entry is None:
+            continue
+        prev = seen.setdefault(entry.vnet, entry)
+        if prev is not entry:
+            which = repr(entry.vnet) if entry.vnet else "the default virtual network"
+            problems.append(problem(source, line, where, f"a second policy for {which} (the first is at "
+                                                         f"{_at(prev, 'policies')})"))
+            continue
+        out.append(entry)
+    return out
+
+
+def _as_keys(message: str) -> str:
+    for option, key in _AS_KEYS:
+        message = message.replace(option + " ", key + " ")
+    return message
+
+
+def _policy_entry(item: dict, line: int | None, index: int, rule_lines: list[int] | None,
+                  found: list[tuple[int | None, str]]) -> PolicyEntry | None:
+    """The policy of one table, or None; every problem goes to ``found`` as (line, why)."""
+    from warpcli.core.policy import ACTIONS
+
+    try:
+        unknown = sorted(set(item) - set(POLICY_KEYS))
+        if unknown:
+            raise InvalidInput(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(POLICY_KEYS)}")
+        for key, (kind, kind_name) in POLICY_KEYS.items():
+            if key in item and not isinstance(item[key], kind):
+                raise InvalidInput(f"{key!r} must be {kind_name}, not {_toml_type(item[key])}")
+        if item.get("vnet"):
+            validate_name("virtual network", item["vnet"])
+        default = item.get("default", "allow")
+        if default not in ACTIONS:
+            raise InvalidInput(f"'default' {default!r} is not allow or deny")
+    except WarpcliError as exc:
+        found.append((line, str(exc)))
+        return None
+    rules = []
+    names: dict[str, int] = {}
+    for n, rule in enumerate(item.get("rules", [])):
+        at = rule_lines[n] if rule_lines else line
+        label = f"rules[{n}]" + (f" {rule['name']}" if isinstance(rule, dict) and isinstance(rule.get("name"), str)
+                                 else "")
+        try:
+            spec = _rule(rule)
+        except WarpcliError as exc:
+            found.append((at, f"{label}: {exc}"))
+            continue
+        if spec.name in names:
+            found.append((at, f"{label}: a second rule named {spec.name!r} (the first is rules[{names[spec.name]}])"))
+            continue
+        names[spec.name] = n
+        rules.append(spec)
+    if len(rules) != len(item.get("rules", [])):
+        return None
+    return PolicyEntry(item.get("vnet") or None, default, tuple(rules), line, index, tuple(rule_lines or ()))
+
+
+def _rule(rule: Any) -> Any:
+    """One rule table as a checked RuleSpec (tunnel names are checked when planned)."""
+    from warpcli.core.policies import make_rule
+
+    if not isinstance(rule, dict):
+        raise InvalidInput("must be a table")
+    unknown = sorted(set(rule) - set(RULE_KEYS))
+    if unknown:
+        raise InvalidInput(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(RULE_KEYS)}")
+    for key, (required, kind, kind_name) in RULE_KEYS.items():
+        if key not in rule:
+            if required:
+                raise InvalidInput(f"{key!r} is missing")
+            continue
+        value = rule[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise InvalidInput(f"{key!r} must be {kind_name}, not {_toml_type(value)}")
+    for key in ("sources", "destinations"):
+        if not all(isinstance(v, str) for v in rule.get(key, [])):
+            raise InvalidInput(f"{key!r} must be an array of strings (CIDRs or tunnel names)")
+    ports = rule.get("ports")
+    if ports is not None and not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in ports):
+        raise InvalidInput("'ports' must be an array of ports (443) or ranges (\"10000-20000\")")
+    if ports == []:
+        raise InvalidInput("'ports' is empty; leave it out for any port")
+    return make_rule(rule["name"], action=rule["action"], sources=list(rule.get("sources", [])),
+                     destinations=list(rule.get("destinations", [])), protocol=rule.get("protocol", "any"),
+                     port=",".join(str(v) for v in ports) if ports else None, log=rule.get("log", False),
+                     comment=rule.get("comment", ""), tunnel_exists=lambda _name: True)
 
 
 def _fast_entries(source: str, items: list[tuple[str, str, str, str | None]], first: int,
@@ -433,3 +577,22 @@ def dump_toml(doc: dict[str, Any]) -> Iterable[str]:
         yield (f"  {{ network = \"{r['network']}\", tunnel = {toml_string(r['tunnel'])}, "
                f"vnet = {toml_string(r['vnet'])}{comment} }},\n")
     yield "]\n"
+    for p in doc.get("policies", ()):
+        yield f"\n[[policies]]\nvnet = {toml_string(p['vnet'])}\ndefault = {toml_string(p['default'])}\nrules = [\n"
+        for r in p["rules"]:
+            yield f"  {{ {_rule_toml(r)} }},\n"
+        yield "]\n"
+
+
+def _rule_toml(r: dict[str, Any]) -> str:
+    """One rule (as the export document holds it: only what differs from the defaults) as
+    the inside of an inline table."""
+    parts = []
+    for key, value in r.items():
+        if isinstance(value, bool):
+            parts.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, list):
+            parts.append(f"{key} = [{', '.join(str(v) if isinstance(v, int) else toml_string(v) for v in value)}]")
+        else:
+            parts.append(f"{key} = {toml_string(value)}")
+    return ", ".join(parts)

@@ -51,7 +51,7 @@ class RuleSpec:
     def from_dict(cls, d: dict) -> RuleSpec:
         from warpcli.core.policy import parse_ports
 
-        ports = parse_ports(",".join(d["ports"])) if d.get("ports") else ()
+        ports = parse_ports(",".join(str(p) for p in d["ports"])) if d.get("ports") else ()
         return cls(d["name"], d["action"], tuple(d.get("sources", ())), tuple(d.get("destinations", ())),
                    d.get("protocol", "any"), ports, bool(d.get("log", False)), d.get("comment", ""))
 

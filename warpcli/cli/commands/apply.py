@@ -25,7 +25,7 @@ def export(
     ] = "toml",
     json: Annotated[bool, typer.Option("--json", help="The network file's document as JSON.")] = False,
 ) -> None:
-    """Write the whole state (virtual networks, tunnels, routes; no secrets) as a network file."""
+    """Write the whole state (virtual networks, tunnels, routes, policies; no secrets) as a network file."""
     rt = runtime(ctx, json=json)
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"--format {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
@@ -36,7 +36,7 @@ def export(
         return
     from warpcli.core.apply import export_document, foreign_routes, read_state
 
-    state = read_state(rt.read_only)
+    state = read_state(rt.read_only, policies=True)
     doc = export_document(state)
     foreign = len(foreign_routes(state))
     if foreign:
@@ -51,7 +51,8 @@ def export(
 
         _write(file, lambda out: out.writelines(dump_toml(doc)))
     render.message(f"exported {len(doc['vnets'])} virtual network(s), {len(doc['tunnels'])} tunnel(s), "
-                   f"{len(doc['routes'])} route(s)")
+                   f"{len(doc['routes'])} route(s)"
+                   + (f", {len(doc['policies'])} policy(ies)" if doc.get("policies") else ""))
 
 
 def _write(file: str, write) -> None:
