@@ -10,7 +10,7 @@ import pytest
 from tests.cfstub.server import CloudflareStandIn
 from tests.test_served_enrollment import World, _client, served, world  # noqa: F401 - fixtures
 from warpcli.core import policies
-from warpcli.core.errors import Conflict, NotSupported
+from warpcli.core.errors import Conflict
 from warpcli.core.policies import PolicySpec, make_rule
 
 
@@ -48,12 +48,15 @@ def test_a_bad_rule_is_refused_and_nothing_changes(world: World, rule: dict, sta
     assert world.ctl.get_policy(world.default.id) == before
 
 
-def test_against_cloudflare_policies_are_not_supported(tmp_path: Path) -> None:
+def test_against_cloudflare_a_vnet_without_gateway_rules_has_the_empty_policy(tmp_path: Path) -> None:
+    """Cloudflare's API (no warpcli extension): the policy lives in Gateway network rules
+    (tests/test_policy_cloudflare.py); none yet is the empty allow-all policy, and the state
+    fingerprint goes on."""
     with CloudflareStandIn(tmp_path / "cf", warpcli_extension=False) as cf:
         ctrl = _client(cf, cf.token)
         vnet = ctrl.list_virtual_networks(is_default=True)[0].id
-        with pytest.raises(NotSupported, match="Gateway"):
-            ctrl.get_policy(vnet)
-        ctrl.state_version(vnet)  # the fingerprint goes on without a policy
+        got = ctrl.get_policy(vnet)
+        assert (got.default, got.rules) == (PolicySpec().default, ())
+        ctrl.state_version(vnet)
         ctrl.close()
         assert cf.problems() == []

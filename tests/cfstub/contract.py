@@ -10,8 +10,9 @@ The contract is two files next to this one, merged when loaded (:func:`merged_sp
   current API has beyond it, with shapes from its official Python SDK's types: get a
   route and a virtual network by id, list all tunnels, get a WARP connector's client,
   the ``is_default_network`` and ``default_virtual_network_fallback`` query parameters,
-  the ``warp``/``magic`` tunnel types, ``tun_types`` as a list, and deletes without a
-  body. New operations and components are added, ``x-query-parameters`` are appended to
+  the ``warp``/``magic`` tunnel types, ``tun_types`` as a list, deletes without a
+  body, the HA endpoints of ``warp_connector``, and the Zero Trust Gateway rules
+  (``/gateway/rules``: Cloudflare's 2024-08 operations brought to the SDK's types). New operations and components are added, ``x-query-parameters`` are appended to
   an operation's, ``x-optional-request-body`` operations no longer require a body, and
   a component of the same name replaces the subset's.
 

@@ -9,6 +9,18 @@ files under ``cloudflare/types/zero_trust/`` named beside each entry, and its re
 operations reuse the subset's own components where the SDK's model is the same; only
 what is new is defined here, the HA endpoints of ``warp_connector`` (connections,
 failover, configurations) included.
+
+The Zero Trust Gateway rules (``/gateway/rules``, what the ``cloudflare`` controller maps
+network policies onto) are not in the subset: their operations and shapes are those of
+Cloudflare's published ``openapi.json`` at the subset's commit (cloudflare/api-schemas
+cca3064f, 2024-08-06: operation ids, summaries, the ``zero-trust-gateway_*`` components),
+brought to the current API where the SDK differs (``gateway/gateway_rule.py``,
+``rule_create_params.py``, ``rule_update_params.py``, ``gateway_filter.py``; the
+resource ``resources/zero_trust/gateway/rules.py``): the rule's required fields and newer
+members, the newer actions and filters, an API token among the credentials (the 2024
+document named only the e-mail and key pair), and a delete without a body (the SDK sends
+none). ``rule_settings`` and ``schedule`` are objects whose members are not spelled out:
+warpcli never sends them and the stand-in never answers them.
 """
 
 from __future__ import annotations
@@ -145,6 +157,220 @@ HA_SCHEMAS: dict[str, Any] = {
 }
 
 
+# -- Zero Trust Gateway rules -------------------------------------------------------------------
+_GW = "zero-trust-gateway_"
+_PUBLISHED = "Cloudflare openapi.json (cloudflare/api-schemas cca3064f, 2024-08-06)"
+
+
+def _gw(name: str) -> dict[str, str]:
+    return _ref(_GW + name)
+
+
+def _gw_op(op_id: str, summary: str, description: str, params: list, ok: str, source: str,
+           body: dict | None = None) -> dict:
+    """An operation as the published document has it, with the current API's credentials."""
+    out: dict[str, Any] = {
+        "description": description,
+        "operationId": op_id,
+        "parameters": params,
+        "responses": {
+            "200": {"content": {"application/json": {"schema": _gw(ok)}}, "description": f"{summary} response"},
+            "4XX": {"content": {"application/json": {"schema": {"allOf": [
+                _gw(ok), _gw("api-response-common-failure")]}}},
+                "description": f"{summary} response failure"},
+        },
+        "security": copy.deepcopy(_SECURITY),
+        "summary": summary,
+        "tags": ["Zero Trust Gateway rules"],
+        "x-source": SDK + source + "; " + _PUBLISHED + ", operation " + op_id,
+    }
+    if body is not None:
+        out["requestBody"] = body
+    return out
+
+
+def _gw_body(params: str) -> dict:
+    """The create and update body: every member the SDK's params have (name and action required)."""
+    return {"content": {"application/json": {"schema": {
+        "properties": {
+            "action": _gw("action"), "description": _gw("schemas-description"),
+            "device_posture": _gw("device_posture"), "enabled": _gw("enabled"),
+            "expiration": _gw("expiration"), "filters": _gw("filters"), "identity": _gw("identity"),
+            "name": _gw("components-schemas-name"), "precedence": _gw("precedence"),
+            "rule_settings": _gw("rule-settings"), "schedule": _gw("schedule"), "traffic": _gw("traffic"),
+        },
+        "required": ["name", "action"],
+        "type": "object",
+        "x-source": SDK + "gateway/" + params,
+    }}}, "required": True}
+
+
+def _gateway() -> dict[str, Any]:
+    """``/gateway/rules``: list, create; get, update, delete one (resources/zero_trust/gateway/rules.py)."""
+    account = {"in": "path", "name": "account_id", "required": True, "schema": _gw("identifier")}
+    rule = {"in": "path", "name": "rule_id", "required": True, "schema": _gw("rules_components-schemas-uuid")}
+    rules = "resources/zero_trust/gateway/rules.py: "
+    return {
+        f"{_A}/gateway/rules": {
+            "get": _gw_op("zero-trust-gateway-rules-list-zero-trust-gateway-rules", "List Zero Trust Gateway rules",
+                          "Fetches the Zero Trust Gateway rules for an account.", [copy.deepcopy(account)],
+                          "rules_components-schemas-response_collection", rules + "list (SyncSinglePage: one page)"),
+            "post": _gw_op("zero-trust-gateway-rules-create-zero-trust-gateway-rule",
+                           "Create a Zero Trust Gateway rule", "Creates a new Zero Trust Gateway rule.",
+                           [copy.deepcopy(account)],
+                           "rules_components-schemas-single_response", rules + "create",
+                           _gw_body("rule_create_params.py")),
+        },
+        f"{_A}/gateway/rules/{{rule_id}}": {
+            "delete": _gw_op("zero-trust-gateway-rules-delete-zero-trust-gateway-rule",
+                             "Delete a Zero Trust Gateway rule", "Deletes a Zero Trust Gateway rule.",
+                             [copy.deepcopy(rule), copy.deepcopy(account)], "empty_response",
+                             rules + "delete (no body; ResultWrapper[object])",
+                             {"content": {"application/json": {}}, "required": False}),
+            "get": _gw_op("zero-trust-gateway-rules-zero-trust-gateway-rule-details",
+                          "Get Zero Trust Gateway rule details", "Fetches a single Zero Trust Gateway rule.",
+                          [copy.deepcopy(rule), copy.deepcopy(account)], "rules_components-schemas-single_response",
+                          rules + "get"),
+            "put": _gw_op("zero-trust-gateway-rules-update-zero-trust-gateway-rule",
+                          "Update a Zero Trust Gateway rule", "Updates a configured Zero Trust Gateway rule.",
+                          [copy.deepcopy(rule), copy.deepcopy(account)], "rules_components-schemas-single_response",
+                          rules + "update", _gw_body("rule_update_params.py")),
+        },
+    }
+
+
+def _published(name: str) -> str:
+    return SDK + "gateway/gateway_rule.py; " + _PUBLISHED + ", " + _GW + name
+
+
+_MESSAGES = {"items": {"properties": {"code": {"minimum": 1000, "type": "integer"}, "message": {"type": "string"}},
+                       "required": ["code", "message"], "type": "object", "uniqueItems": True},
+             "example": [], "type": "array"}
+GATEWAY_SCHEMAS: dict[str, Any] = {
+    # the envelope, as published
+    _GW + "messages": {**_MESSAGES, "x-source": _published("messages")},
+    _GW + "api-response-common": {
+        "properties": {"errors": _gw("messages"), "messages": _gw("messages"),
+                       "success": {"description": "Whether the API call was successful", "enum": [True],
+                                   "example": True, "type": "boolean"}},
+        "required": ["success", "errors", "messages"], "type": "object",
+        "x-source": _published("api-response-common")},
+    _GW + "api-response-common-failure": {
+        "properties": {
+            "errors": {"allOf": [_gw("messages")], "example": [{"code": 7003, "message": "No route for the URI"}],
+                       "minLength": 1},
+            "messages": {"allOf": [_gw("messages")], "example": []},
+            "result": {"enum": [None], "nullable": True, "type": "object"},
+            "success": {"description": "Whether the API call was successful", "enum": [False], "example": False,
+                        "type": "boolean"}},
+        "required": ["success", "errors", "messages", "result"], "type": "object",
+        "x-source": _published("api-response-common-failure")},
+    _GW + "api-response-single": {
+        "allOf": [_gw("api-response-common"),
+                  {"properties": {"result": {"anyOf": [{"type": "object"}, {"type": "string"}]}}}],
+        "type": "object", "x-source": _published("api-response-single")},
+    _GW + "api-response-collection": {
+        "allOf": [_gw("api-response-common"),
+                  {"properties": {"result": {"items": {}, "nullable": True, "type": "array"},
+                                  "result_info": _gw("result_info")}}],
+        "type": "object", "x-source": _published("api-response-collection")},
+    _GW + "result_info": {
+        "properties": {k: {"description": d, "type": "number"} for k, d in (
+            ("count", "Total number of results for the requested service"),
+            ("page", "Current page within paginated list of results"),
+            ("per_page", "Number of results per page of results"),
+            ("total_count", "Total results available without any search parameters"))},
+        "type": "object", "x-source": _published("result_info")},
+    _GW + "empty_response": {
+        "allOf": [_gw("api-response-single"), {"properties": {"result": {"type": "object"}}}],
+        "x-source": _published("empty_response")},
+    _GW + "rules_components-schemas-response_collection": {
+        "allOf": [_gw("api-response-collection"),
+                  {"properties": {"result": {"items": _gw("rules"), "type": "array"}}}],
+        "x-source": _published("rules_components-schemas-response_collection")},
+    _GW + "rules_components-schemas-single_response": {
+        "allOf": [_gw("api-response-single"), {"properties": {"result": _gw("rules")}}],
+        "x-source": _published("rules_components-schemas-single_response")},
+    # identifiers and members, as published (descriptions as the SDK words them now)
+    _GW + "identifier": {"description": "Specify the Cloudflare account identifier.",
+                         "example": "699d98642c564d2e855e9661899b7252", "type": "string",
+                         "x-source": _published("identifier")},
+    _GW + "rules_components-schemas-uuid": {
+        "description": "Identify the API resource with a UUID.", "example": "f174e90a-fafe-4643-bbbc-4a0ed4fc8415",
+        "maxLength": 36, "type": "string", "x-source": _published("rules_components-schemas-uuid")},
+    _GW + "timestamp": {"example": "2014-01-01T05:20:00.12345Z", "format": "date-time", "type": "string",
+                        "x-source": _published("timestamp")},
+    _GW + "deleted_at": {"description": "Indicate the date of deletion, if any.", "format": "date-time",
+                         "nullable": True, "readOnly": True, "type": "string", "x-source": _published("deleted_at")},
+    _GW + "schemas-description": {"description": "Specify the rule description.", "type": "string",
+                                  "x-source": _published("schemas-description")},
+    _GW + "components-schemas-name": {"description": "Specify the rule name.", "type": "string",
+                                      "x-source": _published("components-schemas-name")},
+    _GW + "precedence": {
+        "description": "Set the order of your rules. Lower values indicate higher precedence. At each processing "
+                       "phase, evaluate applicable rules in ascending order of this value.",
+        "type": "integer", "x-source": _published("precedence")},
+    _GW + "traffic": {"description": "Specify the wirefilter expression used for traffic matching. The API "
+                                     "automatically formats and sanitizes expressions before storing them.",
+                      "type": "string", "x-source": _published("traffic")},
+    _GW + "enabled": {"description": "Specify whether the rule is enabled.", "type": "boolean",
+                      "x-source": _published("enabled")},
+    _GW + "identity": {"description": "Specify the wirefilter expression used for identity matching.",
+                       "type": "string", "x-source": _published("identity")},
+    _GW + "device_posture": {"description": "Specify the wirefilter expression used for device posture check.",
+                             "type": "string", "x-source": _published("device_posture")},
+    # the current API's (the SDK's)
+    _GW + "action": {
+        "description": "Specify the action to perform when the associated traffic, identity, and device posture "
+                       "expressions either absent or evaluate to `true`.",
+        "enum": ["on", "off", "allow", "block", "scan", "noscan", "safesearch", "ytrestricted", "isolate",
+                 "noisolate", "override", "l4_override", "egress", "resolve", "quarantine", "redirect"],
+        "type": "string", "x-source": SDK + "gateway/gateway_rule.py (GatewayRule.action)"},
+    _GW + "filters": {
+        "description": "Specify the protocol or layer to evaluate the traffic, identity, and device posture "
+                       "expressions. Can only contain a single value.",
+        "items": {"enum": ["http", "dns", "l4", "egress", "dns_resolver"], "type": "string"},
+        "type": "array", "x-source": SDK + "gateway/gateway_filter.py (GatewayFilter)"},
+    _GW + "expiration": {
+        "description": "Defines the expiration time stamp and default duration of a DNS policy. Settable only "
+                       "for `dns` rules.",
+        "nullable": True,
+        "properties": {"duration": {"type": "integer"}, "expired": {"type": "boolean"},
+                       "expires_at": {"format": "date-time", "type": "string"}},
+        "required": ["expires_at"], "type": "object",
+        "x-source": SDK + "gateway/gateway_rule.py (Expiration), gateway/rule_create_params.py (Expiration)"},
+    _GW + "rule-settings": {
+        "description": "Defines settings for this rule (members not spelled out here: see the module doc).",
+        "type": "object", "x-source": SDK + "gateway/rule_setting.py, gateway/rule_setting_param.py (RuleSetting)"},
+    _GW + "schedule": {
+        "description": "Defines the schedule for activating DNS policies (members not spelled out here).",
+        "nullable": True, "type": "object",
+        "x-source": SDK + "gateway/schedule.py, gateway/schedule_param.py (Schedule)"},
+    _GW + "rules": {
+        "properties": {
+            "action": _gw("action"), "created_at": _gw("timestamp"), "deleted_at": _gw("deleted_at"),
+            "description": _gw("schemas-description"), "device_posture": _gw("device_posture"),
+            "enabled": _gw("enabled"), "expiration": _gw("expiration"), "filters": _gw("filters"),
+            "id": _gw("rules_components-schemas-uuid"), "identity": _gw("identity"),
+            "name": _gw("components-schemas-name"), "precedence": _gw("precedence"),
+            "read_only": {"description": "Indicate that this rule is shared via the Orgs API and read only.",
+                          "type": "boolean"},
+            "rule_settings": _gw("rule-settings"), "schedule": _gw("schedule"),
+            "sharable": {"description": "Indicate that this rule is sharable via the Orgs API.", "type": "boolean"},
+            "source_account": {"description": "Provide the account tag of the account that created the rule.",
+                               "type": "string"},
+            "traffic": _gw("traffic"), "updated_at": _gw("timestamp"),
+            "version": {"description": "Indicate the version number of the rule(read-only).", "type": "integer"},
+            "warning_status": {"description": "Indicate a warning for a misconfigured rule, if any.",
+                               "nullable": True, "type": "string"},
+        },
+        "required": ["action", "enabled", "filters", "name", "precedence", "traffic"],
+        "type": "object",
+        "x-source": SDK + "gateway/gateway_rule.py (GatewayRule: its required members and the newer ones); "
+                    + _PUBLISHED + ", " + _GW + "rules"},
+}
+
+
 def build(subset: dict[str, Any]) -> dict[str, Any]:
     cfd_list = subset["paths"][f"{_A}/cfd_tunnel"]["get"]
     list_all = _get(
@@ -186,6 +412,7 @@ def build(subset: dict[str, Any]) -> dict[str, Any]:
                 "tunnels/warp_connector/connector_get_response.py "
                 "(resources/zero_trust/tunnels/warp_connector/connectors.py: get)")},
             **_ha(subset),
+            **_gateway(),
         },
         "x-query-parameters": {
             f"get {_A}/teamnet/virtual_networks": [{
@@ -258,6 +485,7 @@ def build(subset: dict[str, Any]) -> dict[str, Any]:
                 "type": "object",
                 "x-source": SDK + "tunnels/warp_connector/connector_get_response.py (Conn)"},
             **copy.deepcopy(HA_SCHEMAS),
+            **copy.deepcopy(GATEWAY_SCHEMAS),
         }},
     }
 

@@ -1,6 +1,8 @@
 """``CloudflareStandIn``: warpcli's Cloudflare-dialect server on 127.0.0.1, contract-checked.
 
-It serves a fresh :class:`LocalController` through :func:`warpcli.server.create_app`
+It serves a fresh :class:`LocalController` through :func:`warpcli.server.create_app`,
+answers the Zero Trust Gateway rules itself (:class:`~tests.cfstub.gateway.GatewayRules`,
+in memory; not with ``warpcli_extension``, which stands for a served warpcli controller)
 and wraps the app in :class:`ContractCheck`, a WSGI middleware that
 
 - validates every request and every response against the OpenAPI contract and
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from tests.cfstub.contract import BASE_PATH, validate_request, validate_response
+from tests.cfstub.gateway import GatewayRules
 
 Headers = list[tuple[str, str]]
 
@@ -281,6 +284,7 @@ class CloudflareStandIn:
         self._app: Any = None
         self._check: ContractCheck | None = None
         self.account_id = ""
+        self.gateway: GatewayRules | None = None  #: the account's Zero Trust Gateway rules (in memory)
 
     # -- lifecycle --------------------------------------------------------------
     def _open_controller(self):
@@ -322,7 +326,11 @@ class CloudflareStandIn:
         self.account_id = self.controller().account_id  # random 32 hex, made with the state
         self._app = create_app(self._open_controller, account_id=self.account_id, authenticate=self._authenticate,
                                warpcli_extension=self.warpcli_extension)
-        self._check = ContractCheck(self._app, token=self.token, faults=self.faults, stopping=self._stopping,
+        app = self._app
+        if not self.warpcli_extension:  # Cloudflare's Gateway; a served warpcli controller has none
+            self.gateway = GatewayRules(self.account_id, self._authorize)
+            app = self.gateway.wrap(app)
+        self._check = ContractCheck(app, token=self.token, faults=self.faults, stopping=self._stopping,
                                     is_tunnel_token=lambda token: self._authenticate(token) is not None)
         self._server = make_server(self._check, self.host, 0, threads=self._threads)
         self._server.start_in_thread()

@@ -17,6 +17,9 @@ serve``), through its documented extension (docs/controller-api.md). The control
 asks the server once whether it is one (``GET /warpcli/health``, no token); against
 Cloudflare those methods keep saying that Cloudflare's edge is the hub.
 
+Network policies go to the served controller's extension too; against Cloudflare they
+become Zero Trust Gateway network rules (``.../gateway/rules``, mapped by ``gateway.py``).
+
 Built with a tunnel's token instead of an API token (``tunnel_id=``), the controller can
 do what a connector host needs and nothing else: verify its token, list the virtual
 networks it may join, enroll, and read its vnet's hub and routes (``up``, ``status``).
@@ -87,6 +90,7 @@ class CloudflareController(Controller):
         self._vnet_names: dict[str, str] = {}
         self._health: dict[str, Any] | None = None  #: the warpcli server's health answer
         self._asked = False
+        self._fingerprinting = False  #: inside state_version (Cloudflare): a policy it may not read is none
 
     def warpcli_server(self) -> dict[str, Any] | None:
         """The server's health answer when it is a warpcli controller, else None (Cloudflare).
@@ -575,10 +579,8 @@ class CloudflareController(Controller):
         r = self._exact_route(s.virtual_network_id, s.network)
         return r.to_dict() if r is not None and r.tunnel_id == s.tunnel_id else None
 
-    def state_version(self, virtual_network_id: str | None = None) -> str:
-        """One request to a warpcli server (its version endpoint); a fingerprint elsewhere."""
-        if self.warpcli_server() is None:
-            return super().state_version(virtual_network_id)
+    def _served_version(self, virtual_network_id: str | None) -> str:
+        """The version endpoint of a warpcli server: one request."""
         if self.tunnel_id is not None:
             result = self._call("GET", f"{self._own()}/version", params={"virtual_network_id": virtual_network_id})
         else:
@@ -776,16 +778,15 @@ class CloudflareController(Controller):
         result = self._call("GET", self._tunnel_path(tunnel_id) + "/connections")
         return [shapes.replica(o, tunnel_id) for o in result or [] if isinstance(o, dict)]
 
-    # -- network policies: a served warpcli controller's extension -----------------------------
+    # -- network policies: a served warpcli controller's extension; Cloudflare Gateway rules ------
     def _policy_path(self, virtual_network_id: str) -> str:
-        if self.warpcli_server() is None:
-            raise NotSupported("the cloudflare controller does not map network policies onto Cloudflare Gateway "
-                               "network rules yet", hint="use the embedded controller or `controller serve`")
         return f"/warpcli/virtual_networks/{path_segment(self._vnet_id(virtual_network_id).id)}/policy"
 
     def get_policy(self, virtual_network_id: str) -> PolicySpec:
         from warpcli.core.policies import PolicySpec
 
+        if self.warpcli_server() is None:
+            return self._gateway_policy(virtual_network_id)
         result = self._call("GET", self._policy_path(virtual_network_id))
         if not isinstance(result, dict):
             raise Unavailable("the API returned a malformed policy")
@@ -794,11 +795,123 @@ class CloudflareController(Controller):
     def put_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
         from warpcli.core.policies import PolicySpec
 
+        if self.warpcli_server() is None:
+            return self._put_gateway_policy(virtual_network_id, policy)
         result = self._call("PUT", self._policy_path(virtual_network_id), body=policy.to_dict())
         if not isinstance(result, dict):
             raise Unavailable("the API returned a malformed policy")
         return PolicySpec.from_dict(result)
 
+    def state_version(self, virtual_network_id: str | None = None) -> str:
+        """One request to a warpcli server (its version endpoint); a fingerprint elsewhere
+        (on Cloudflare it covers the vnet's Gateway rules, when the token may read them)."""
+        if self.warpcli_server() is None:
+            self._fingerprinting = True
+            try:
+                return super().state_version(virtual_network_id)
+            finally:
+                self._fingerprinting = False
+        return self._served_version(virtual_network_id)
+
+    def _gateway_rules(self) -> list[dict]:
+        """``GET .../gateway/rules``: every Gateway rule of the account (one page: the list is
+        not paginated). A token without Gateway permissions, while fingerprinting, means no policy."""
+        try:
+            result = self._call("GET", "/gateway/rules")
+        except AuthError:
+            if self._fingerprinting:
+                raise NotSupported("the token may not read Gateway rules") from None
+            raise
+        if not isinstance(result, list):
+            raise Unavailable("the API returned a malformed list of Gateway rules")
+        return [r for r in result if isinstance(r, dict)]
+
+    def _gateway_policy(self, virtual_network_id: str) -> PolicySpec:
+        """The vnet's policy rebuilt from the Gateway rules warpcli manages for it (gateway.py)."""
+        from warpcli.controllers.cloudflare import gateway
+
+        vnet = self._vnet_id(virtual_network_id)
+        mine, _ = gateway.managed(self._gateway_rules(), vnet.id)
+        return gateway.policy_from(mine, gateway.revision(mine))
+
+    def _put_gateway_policy(self, virtual_network_id: str, policy: PolicySpec) -> PolicySpec:
+        """Replace the vnet's Gateway rules by the policy's, with the fewest calls: creates, then
+        updates, then deletes; a failure midway undoes what this call did (see :meth:`_sync`).
+
+        ``revision`` is checked against a digest of the rules as read; Cloudflare has no
+        conditional writes, so a writer in the instant between that read and these calls is not seen.
+        """
+        from warpcli.controllers.cloudflare import gateway
+        from warpcli.core import policies
+
+        vnet = self._vnet_id(virtual_network_id)
+        gateway.refuse_unmappable(policy)
+        mine, others = gateway.managed(self._gateway_rules(), vnet.id)
+        if gateway.revision(mine) != policy.revision:
+            raise Conflict(f"the policy of virtual network {vnet.name!r} changed meanwhile",
+                           hint="run the command again")
+        tunnels: list[set[str]] = []
+        routes: list[Callable[[str], list[Network]]] = []
+
+        def tunnel_exists(name: str) -> bool:  # one listing, and only when a rule names a tunnel
+            if not tunnels:
+                tunnels.append({t.name for t in self.list_tunnels()})
+            return name in tunnels[0]
+
+        def tunnel_networks(name: str) -> list[Network]:
+            if not routes:
+                routes.append(policies.resolver(self, vnet.id))
+            return routes[0](name)
+
+        policy = policies.check(policy, tunnel_exists)
+        want = gateway.desired(vnet.id, vnet.name, policy, tunnel_networks)
+        todo = gateway.plan(mine, others, want)
+        if todo:
+            self._sync(todo, f"the policy of virtual network {vnet.name!r}")
+            mine, _ = gateway.managed(self._gateway_rules(), vnet.id)
+        return gateway.policy_from(mine, gateway.revision(mine))
+
+    def _sync(self, todo: Any, what: str) -> None:
+        """Send a :class:`gateway.Plan`: creates, updates, deletes. When a call fails, what
+        this sync did is undone, last first (a created rule deleted, an updated one put back, a
+        deleted one made again), and the error says what could not be undone."""
+        from warpcli.controllers.cloudflare import gateway
+
+        rules = "/gateway/rules"
+        undo: list[tuple[str, str, dict | None]] = []  # (method, path, body) that reverses one call
+        try:
+            for body in todo.creates:
+                obj = self._create(rules, body, partial(self._found_gateway_rule, body))
+                if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+                    raise Unavailable("the API returned a malformed Gateway rule (no id)")
+                undo.append(("DELETE", f"{rules}/{path_segment(obj['id'])}", None))
+            for rule_id, body, old in todo.updates:
+                self._call("PUT", f"{rules}/{path_segment(rule_id)}", body=body)
+                undo.append(("PUT", f"{rules}/{path_segment(rule_id)}", gateway.writable(old)))
+            for old in todo.deletes:
+                self._call("DELETE", f"{rules}/{path_segment(str(old['id']))}")
+                undo.append(("POST", rules, gateway.writable(old)))
+        except WarpcliError as exc:
+            undone, failed = 0, 0
+            for method, path, body in reversed(undo):
+                try:
+                    self._call(method, path, body=body)
+                    undone += 1
+                except WarpcliError:
+                    failed += 1
+            exc.message += (
+                f" ({what} was not changed: the {undone} Gateway rule change(s) made before were undone"
+                + (f"; {failed} could not be undone, run the command again or see the Gateway rules "
+                   "named warpcli:* in the dashboard" if failed else "") + ")"
+            )
+            raise
+
+    def _found_gateway_rule(self, body: dict) -> dict | None:
+        """The rule a create that timed out may have made: same name, record and precedence."""
+        for r in self._gateway_rules():
+            if all(r.get(k) == body[k] for k in ("name", "description", "precedence")):
+                return r
+        return None
 
 def _deleted(obj: Any) -> Any:
     from warpcli.core.model import utcnow

@@ -317,6 +317,7 @@ def _describe(resp: Any) -> str:
 _PERMISSIONS = (
     ("/warp_connector", "Cloudflare One Connector: WARP Write"),
     ("/teamnet/", "Cloudflare One Connectors Write"),
+    ("/gateway/", "Zero Trust Write"),
 )
 
 
