@@ -1,7 +1,11 @@
 """Row 8: the data plane. TCP between two sites through the hub (set up by warpcli) vs a direct
 wireguard-go tunnel set up by hand, in the same run.
 
-    .venv/bin/python benchmarks/dataplane.py [--quick]     # as root; needs iperf3 and wireguard-go
+    .venv/bin/python benchmarks/dataplane.py [--quick] [--policy]     # as root; needs iperf3 and wireguard-go
+
+``--policy`` (row 19, issue 21): the hub path alone, with a network policy of 10,000 rules loaded at
+the hub (nftables verdict maps; the rule that allows the traffic is the last one) against no policy,
+throughput in interleaved rounds (target >= 0.95x).
 
 Both topologies are built in network namespaces (``wcbench-*``), each site a LAN host behind a
 connector (LAN links MTU 1500, tunnels MTU 1280):
@@ -301,13 +305,84 @@ def measure(quick: bool) -> list[dict]:
     return out
 
 
+# -- row 19: the same path with a large network policy at the hub (issue 21) ---------------------
+def _put_policy(b: Bench, n: int) -> None:
+    """The default vnet's policy: ``n`` rules that match none of the benchmark's traffic (policy_bench's
+    generated /24 -> host rules), then the one rule that allows it, last (the worst place for a
+    rule-by-rule filter), with a default deny; ``n == 0``: no policy at all (allow everything, no table)."""
+    from host_up import _controller
+    from policy_bench import rules
+
+    from warpcli.core.policies import PolicySpec
+
+    doc = {"default": "allow", "rules": []} if n == 0 else {"default": "deny", "rules": [*rules(n), {
+        "name": "bench-a-to-b", "action": "allow", "sources": ["10.1.0.0/24"], "destinations": ["10.2.0.0/24"],
+        "protocol": "tcp", "ports": [], "log": False, "comment": ""}]}
+    ctrl = _controller(b.state)
+    try:
+        vnet = ctrl.list_virtual_networks(is_default=True)[0].id
+        ctrl.put_policy(vnet, PolicySpec.from_dict(doc, ctrl.get_policy(vnet).revision))
+    finally:
+        ctrl.close()
+
+
+def measure_policy(quick: bool) -> list[dict]:
+    """Throughput host A -> host B through the hub with a policy of N rules vs with none, same run
+    (interleaved rounds; each switch is the `hub up` a user runs, which loads or removes the table)."""
+    n = 1_000 if quick else 10_000
+    seconds = 2 if quick else 8
+    rounds = 1 if quick else 3
+    missing = [x for x in ("ip", "iperf3", "wireguard-go", "nft") if not shutil.which(x)]
+    if os.geteuid() != 0 or missing:
+        return [{"what": f"TCP through the hub with a {n:,}-rule policy", "figure": "-", "baseline": "no policy",
+                 "ratio": None, "target": ">= 0.95x", "ok": None,
+                 "extra": "needs root" if os.geteuid() != 0 else f"needs {', '.join(missing)}"}]
+    tag = f"{os.getpid() % 100000}{secrets.token_hex(2)}"
+    out: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        b = Bench(Path(tmp), tag)
+        try:
+            hub = build_hub(b)
+            hub_ns = next(ns for ns in b.namespaces if ns.endswith("-hub"))
+            iface = f"wdH{b.tag[-5:]}"
+
+            def load(rules: int) -> None:
+                _put_policy(b, rules)
+                b.warpcli(hub_ns, "hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", iface,
+                          "--mtu", str(MTU))
+                listed = subprocess.run(["ip", "netns", "exec", hub_ns, "nft", "list", "tables"], capture_output=True,
+                                        text=True, timeout=60).stdout
+                if ("warpcli_policy" in listed) != bool(rules):
+                    raise RuntimeError(f"the policy table is {'missing' if rules else 'still there'}: {listed}")
+
+            port = 6201
+            for streams in (1, 4):
+                runs: dict[int, list[dict]] = {0: [], n: []}
+                for _ in range(rounds):
+                    for rules in (0, n):
+                        load(rules)
+                        port += 1
+                        runs[rules].append(hub.iperf(streams, False, seconds, port))
+                load(0)
+                none = statistics.median(r["gbps"] for r in runs[0])
+                many = statistics.median(r["gbps"] for r in runs[n])
+                out.append({"what": f"TCP A -> B through the hub, {streams} stream(s), with a {n:,}-rule policy "
+                                    "(the allowing rule last, default deny)",
+                            "figure": f"{many:.3f} Gb/s", "baseline": f"{none:.3f} Gb/s (no policy)",
+                            "ratio": many / none, "target": ">= 0.95x", "ok": many / none >= 0.95})
+        finally:
+            b.cleanup()
+    return out
+
+
 def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description="row 8: the data plane, through the hub vs a direct tunnel")
     ap.add_argument("--quick", action="store_true", help="2-second transfers, one round")
+    ap.add_argument("--policy", action="store_true", help="row 19: with a 10,000-rule policy vs none")
     args = ap.parse_args()
-    for r in measure(args.quick):
+    for r in (measure_policy if args.policy else measure)(args.quick):
         ratio = f"{r['ratio']:.2f}x" if isinstance(r.get("ratio"), float) else "-"
         status = {True: "ok", False: "MISSED", None: "n/a"}[r["ok"]]
         print(f"{r['what']}: {r['figure']}  baseline {r['baseline']}  {ratio}  target {r['target']}  {status}"

@@ -502,6 +502,14 @@ def row18(quick: bool) -> list[dict]:
     return policy_bench.measure(quick)
 
 
+def row19(quick: bool) -> list[dict]:
+    """Throughput through the hub with a 10,000-rule network policy vs none (root, iperf3, nft)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import dataplane
+
+    return dataplane.measure_policy(quick)
+
+
 def row12(quick: bool) -> list[dict]:
     """Route creates through `controller serve` (benchmarks/served_creates.py)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -548,7 +556,7 @@ def _postgres_row(num: int) -> Callable[[bool], object]:
 ROWS = {1: row1, 2: row2, 3: row3, 4: row4, 5: row5, 6: row6,
         7: _control_plane("row7"), 8: _control_plane("row8"), 9: _control_plane("row9"),
         10: row10, 11: row11, 12: row12, 13: row13, 14: row14,
-        15: _postgres_row(7), 16: _postgres_row(8), 17: _postgres_row(9), 18: row18}
+        15: _postgres_row(7), 16: _postgres_row(8), 17: _postgres_row(9), 18: row18, 19: row19}
 
 
 def _cache_bytecode() -> None:
