@@ -9,7 +9,6 @@ a failure midway is undone; Cloudflare's own SDK reads the rules the stand-in ke
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from warpcli.core import policies
 from warpcli.core.cidr import parse_network
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.core.policies import PolicySpec, RuleSpec, make_rule
+from warpcli.core.records import replace
 
 RULES = r"/gateway/rules"
 
@@ -302,7 +302,7 @@ def test_a_failure_midway_is_undone(cf_api, ctrl, sites) -> None:
     was = state()
     # c is created, a changes (an update), b goes (a delete): the delete fails
     cf_api.faults.respond("DELETE", RULES + "/", status=400, errors=[{"code": 2001, "message": "no"}])
-    a2 = dataclasses.replace(a, comment="changed")
+    a2 = replace(a, comment="changed")
     with pytest.raises(InvalidInput, match=r"was not changed: the 2 Gateway rule change\(s\) made before were undone"):
         ctrl.put_policy(vid, PolicySpec("allow", (a2, c), before.revision))
     assert state() == was

@@ -111,3 +111,28 @@ def test_the_model_keeps_its_methods_docstrings_and_names() -> None:
     assert pickle.loads(pickle.dumps(route)) == route
     with pytest.raises(FrozenInstanceError):
         route.comment = "x"  # type: ignore[misc]
+
+
+def test_post_init_runs_after_init_as_a_dataclass_runs_it() -> None:
+    """A ``__post_init__`` (a record's checks) runs on every construction, replace() included."""
+    from dataclasses import dataclass
+
+    from warpcli.core.records import record, replace
+
+    def body():
+        class Port:
+            number: int
+            proto: str = "tcp"
+
+            def __post_init__(self) -> None:
+                if not 1 <= self.number <= 65535:
+                    raise ValueError(f"port {self.number} out of range")
+        return Port
+
+    rec, dc = record(body()), dataclass(frozen=True)(body())
+    for make in (rec, dc):
+        assert make(443).number == 443
+        with pytest.raises(ValueError, match="out of range"):
+            make(0)
+    with pytest.raises(ValueError, match="out of range"):
+        replace(rec(443), number=70000)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 
 from warpcli.core.cidr import Network, parse_network
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.core.names import validate_comment, validate_name
 from warpcli.core.policy import ACTIONS, PORTED, PROTOCOLS, Decision, Finding, Policy, Rule, decide, lint, parse_flow
+from warpcli.core.records import record, replace
 
 MAX_RULES = 100_000
 MAX_RULE_NAME = 120  #: bytes: the hub keeps it as an nftables comment (at most 128)
@@ -29,7 +29,7 @@ def _ports_text(ports: tuple[tuple[int, int], ...]) -> list[str]:
     return [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports]
 
 
-@dataclass(frozen=True)
+@record
 class RuleSpec:
     """One rule as stored: endpoints are CIDR texts (canonical) or tunnel names."""
 
@@ -56,7 +56,7 @@ class RuleSpec:
                    d.get("protocol", "any"), ports, bool(d.get("log", False)), d.get("comment", ""))
 
 
-@dataclass(frozen=True)
+@record
 class PolicySpec:
     """A vnet's policy as stored. ``revision`` counts its writes (0: never written)."""
 
@@ -162,12 +162,12 @@ def check(spec: PolicySpec, tunnel_exists: Callable[[str], bool]) -> PolicySpec:
 
 
 # -- resolution to the model -------------------------------------------------------------
-@dataclass
+@record
 class Resolved:
     """The model of a stored policy, and for each model rule its index in the stored list."""
 
     policy: Policy
-    index: list[int] = field(default_factory=list)
+    index: list[int]
 
     def decide(self, flow) -> Decision:
         d = decide(self.policy, flow)
@@ -281,7 +281,7 @@ def delete_rule(ctrl, vnet_id: str, name: str, *, if_exists: bool = False) -> Ru
     return gone[0] if gone else None
 
 
-@dataclass(frozen=True)
+@record
 class TestResult:
     allowed: bool
     action: str

@@ -16,17 +16,17 @@ host layer's job.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.errors import InvalidInput
+from warpcli.core.records import record
 
 ACTIONS = ("allow", "deny")
 PROTOCOLS = ("any", "tcp", "udp", "icmp")
 PORTED = ("tcp", "udp")
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One rule. Empty ``sources``/``destinations``/``ports``: any."""
 
@@ -51,7 +51,7 @@ class Rule:
                 raise InvalidInput(f"rule {self.name!r}: port range {lo}-{hi} is not within 1-65535, low to high")
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     default: str = "allow"
     rules: tuple[Rule, ...] = ()
@@ -65,7 +65,7 @@ class Policy:
             raise InvalidInput(f"two rules are named {dup!r}", hint="rule names are unique within a vnet")
 
 
-@dataclass(frozen=True)
+@record
 class Flow:
     """A connection's first packet: addresses as (version, integer), protocol, destination port."""
 
@@ -75,7 +75,7 @@ class Flow:
     port: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     action: str
     rule: int | None  #: the index of the deciding rule; None: the default action
@@ -217,7 +217,7 @@ def covers(outer: Rule, inner: Rule) -> bool:
             and _nets_covered(inner_dst, outer_dst))
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     rule: int
     name: str

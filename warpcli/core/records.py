@@ -10,9 +10,10 @@ A record behaves as that dataclass does: an ``__init__`` taking the annotated fi
 in order (positionally or by name, with their defaults), a ``repr``, equality and a
 hash over every field (only with a record of the same class), no assignment or
 deletion after ``__init__``, ``__slots__``, ``__match_args__``, pickling and
-copying. :func:`replace` and :func:`field_names` stand in for ``dataclasses.replace``
-and ``dataclasses.fields``. Defaults must be immutable (there is no
-``default_factory``). A test holds records to the dataclass as the oracle.
+copying; a ``__post_init__`` runs after ``__init__`` (for checks). :func:`replace` and
+:func:`field_names` stand in for ``dataclasses.replace`` and ``dataclasses.fields``.
+Defaults must be immutable (there is no ``default_factory``). A test holds records to the
+dataclass as the oracle.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def record(cls: type[T]) -> type[T]:
         body.pop(inherited, None)
 
     params = ", ".join(f"{n}=_default_{n}" if n in defaults else n for n in names)
-    source = "\n".join([f"def __init__(self, {params}):", *(f"    _set(self, {n!r}, {n})" for n in names), "    pass"])
+    post = ["    self.__post_init__()"] if "__post_init__" in body else []  # checks, as a dataclass runs them
+    source = "\n".join([f"def __init__(self, {params}):", *(f"    _set(self, {n!r}, {n})" for n in names), *post,
+                        "    pass"])
     scope: dict[str, Any] = {"_set": object.__setattr__, **{f"_default_{n}": v for n, v in defaults.items()}}
     exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope)
     init = scope["__init__"]

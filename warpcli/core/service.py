@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from warpcli.core.cidr import Network, parse_address, parse_network
 from warpcli.core.controller import Controller
 from warpcli.core.errors import Conflict, InvalidInput, NotFound
 from warpcli.core.model import Connector, Route, RouteFilter, Tunnel, VirtualNetwork, is_uuid
 from warpcli.core.names import normalize_name
-from warpcli.core.overlap_view import OverlapView
-from warpcli.core.overlaps import OverlapReport, overlap_report
 from warpcli.core.records import replace
+
+if TYPE_CHECKING:  # the overlap engine loads only for the commands that use it
+    from warpcli.core.overlap_view import OverlapView
+    from warpcli.core.overlaps import OverlapReport
 
 ALL = "all"
 
@@ -238,6 +240,8 @@ def overlaps(ctrl: Controller, vnet: str | None = None) -> OverlapReport[RouteRe
 
 
 def _overlaps_in(ctrl: Controller, vnet_id: str | None) -> OverlapReport[RouteRef]:
+    from warpcli.core.overlaps import overlap_report
+
     new = tuple.__new__  # RouteRef(...) goes through a Python-level __new__: twice the cost
     entries = (
         (vid, version, lo, plen, new(RouteRef, (rid, network, tid, vid)))
@@ -280,6 +284,8 @@ def overlap_view(ctrl: Controller, vnet: str | None = None,
     ``host_networks`` is called once ``vnet`` is known to exist, so a wrong name is the
     only thing reported.
     """
+    from warpcli.core.overlap_view import OverlapView
+
     vnet_id = resolve_vnet(ctrl, vnet).id if vnet else None
     connected = host_networks()
     report = _overlaps_in(ctrl, vnet_id)

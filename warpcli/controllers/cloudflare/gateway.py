@@ -121,9 +121,8 @@ def revision(mine: list[tuple[dict, dict]]) -> int:
 def policy_from(mine: list[tuple[dict, dict]], rev: int) -> PolicySpec:
     """The PolicySpec the rules stand for: the rules in precedence order (a name seen twice:
     the first), the action as Gateway has it, default deny when the catch-all is there."""
-    from dataclasses import replace
-
     from warpcli.core.policies import PolicySpec, RuleSpec
+    from warpcli.core.records import replace
 
     default, rules, seen = "allow", [], set()
     for r, rec in mine:
