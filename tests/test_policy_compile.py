@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.test_policy_model import FLOWS, policies
 from warpcli.core.policy import Policy, decide
-from warpcli.host.policy_nft import _overlaps, compile_policy, disjoint, elements
+from warpcli.host.policy_nft import _overlaps, compile_policy, disjoint, elements, log_chain
 
 PROTO = {"tcp": 6, "udp": 17, "icmp": 1}
 
@@ -61,10 +61,12 @@ def test_one_transaction_replaces_the_table_and_logs_only_log_rules() -> None:
     policy = Policy("deny", (Rule("web", "allow", networks(["10.2.0.0/24"]), networks(["10.1.0.5/32"]), "tcp",
                                   ((443, 443),)),
                              Rule("voip", "allow", (), (), "udp", ((5060, 5060),), log=True)))
-    cmds = compile_policy(policy, "wg-hub")
+    cmds = compile_policy(policy, "wg-hub", gen="g1")
     assert [next(iter(c)) for c in cmds[:3]] == ["add", "delete", "add"]
     chains = [c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})]
-    assert chains == ["r1", "dflt", "forward"]
+    assert chains == [log_chain("voip"), "dflt", "sfx", "gen_g1", "forward"]
+    logged = [c["add"]["rule"] for c in cmds if c.get("add", {}).get("rule", {}).get("chain") == log_chain("voip")]
+    assert logged[0]["comment"] == "voip" and {"counter": {"packets": 0, "bytes": 0}} in logged[0]["expr"]
 
 
 @settings(deadline=None, max_examples=150)

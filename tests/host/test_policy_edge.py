@@ -251,3 +251,67 @@ def test_follow_applies_changes_keeps_allowed_connections_and_cuts_denied_ones(s
     hub.send_signal(signal.SIGTERM)
     assert hub.wait(timeout=20) == 0
     assert "Traceback" not in (hub.stderr.read() if hub.stderr else "")
+
+
+def test_log_rules_count_new_connections_on_the_metrics_endpoint(sites: Site) -> None:
+    """`hub up --follow --metrics-listen`: a --log rule's logged-connections counter moves by exactly
+    the number of new connections it let through, and keeps counting across an update of the policy
+    (applied as a change, not a reload); rules without --log have packet and byte counters only."""
+    from tests.host.test_follow import scrape, wait_for
+
+    s = sites
+    bring_up(s)
+    server = s.lab.spawn_python(s.ns["hosta"], SERVER, HOSTS["hosta"], PORTS)
+    assert read_line(server) == "READY"
+    s.warpcli("ctl", "policy", "default", "deny")
+    s.warpcli("ctl", "policy", "add", "b-web", "--from", "site-b", "--to", "site-a", "--proto", "tcp",
+              "--port", "8080", "--action", "allow", "--log")
+    s.warpcli("ctl", "policy", "add", "c-dns", "--from", "site-c", "--to", "site-a", "--proto", "udp",
+              "--port", "5353", "--action", "allow", "--log")
+    s.warpcli("ctl", "policy", "add", "b-quiet", "--from", "site-b", "--to", "10.1.0.10", "--proto", "tcp",
+              "--port", "8081", "--action", "allow")
+    hub = spawn(s, "hub", "hub", "up", "--endpoint", "192.0.2.1:51820", "--interface", s.wg["hub"],
+                "--follow", "--interval", "0.2", "--json", "--metrics-listen", "127.0.0.1:9110")
+    assert json.loads(read_line(hub))["changed"] is True
+
+    def series(name: str) -> dict[str, float]:
+        return {labels["rule"]: value for labels, value in scrape(s, "hub", 9110).get(name, [])
+                if labels.get("vnet") == "default"}
+
+    def logged() -> dict[str, float]:
+        return series("warpcli_policy_logged_connections_total")
+
+    # warm-up: one flow of each (WireGuard handshakes), then the counters as they stand
+    assert probe(s, "hostb", "tcp", "hosta", 8080)[0] and probe(s, "hostc", "udp", "hosta", 5353)[0]
+    wait_for("the warm-up flows counted", lambda: all(logged().get(r, 0) >= 1 for r in ("b-web", "c-dns")))
+    base = logged()
+    assert set(base) == {"b-web", "c-dns"}  # only --log rules have the series
+
+    def connections(n_tcp: int, n_udp: int) -> None:
+        for _ in range(n_tcp):
+            assert probe(s, "hostb", "tcp", "hosta", 8080) == (True, "10.2.0.10")
+        for _ in range(n_udp):
+            assert probe(s, "hostc", "udp", "hosta", 5353) == (True, "10.3.0.10")
+
+    connections(5, 3)
+    assert probe(s, "hostb", "tcp", "hosta", 8081)[0]  # allowed, not logged
+    assert not probe(s, "hostb", "udp", "hosta", 8081)[0]  # the default's
+    want = {"b-web": base["b-web"] + 5, "c-dns": base["c-dns"] + 3}
+    wait_for(f"logged connections {want}", lambda: logged() == want, timeout=15)
+    packets, size = series("warpcli_policy_packets_total"), series("warpcli_policy_bytes_total")
+    assert packets["b-web"] >= 3 * want["b-web"] and size["b-web"] > 0  # SYN, data, FIN and ACKs
+    assert packets["c-dns"] == want["c-dns"]  # one datagram each way; the reply is not counted
+    assert packets["b-quiet"] > 0 and packets["(default)"] > 0
+    assert scrape(s, "hub", 9110)["warpcli_policy_scrape_ok"] == [({}, 1.0)]
+
+    # a rule added before them: applied as a change, so the counters go on from where they were
+    s.warpcli("ctl", "policy", "add", "a-ping", "--from", "site-a", "--proto", "icmp", "--action", "allow",
+              "--before", "b-web")
+    assert json.loads(read_line(hub))["changed"] is True
+    connections(2, 1)
+    want = {"b-web": want["b-web"] + 2, "c-dns": want["c-dns"] + 1}
+    wait_for(f"logged connections {want}", lambda: logged() == want, timeout=15)
+
+    hub.send_signal(signal.SIGTERM)
+    assert hub.wait(timeout=20) == 0
+    assert "Traceback" not in (hub.stderr.read() if hub.stderr else "")

@@ -381,7 +381,7 @@ def hub_up(
         peers = hub_peers(ctrl, vnet, hubwatch.owners(run_dir, ifname), connectors, by_tunnel)
         others = [h for h in ctrl.list_hubs(vnet.id) if h.public_key != public_key and h.address != address]
         peers, hub_links = on_hubs(peers, others, hubwatch.placement(run_dir, ifname))
-        policy_lines, load_policy = policy_plan(ctrl, vnet, ifname, netns)
+        policy_lines, load_policy = policy_plan(ctrl, vnet, ifname, netns, run_dir)
         if existing is None:
             lines.append(f"+ interface {ifname} (WireGuard, port {port})")
             if dry_run:
@@ -426,7 +426,7 @@ def hub_up(
         lines += started
     except BaseException:
         if policy_loaded and created is not None:
-            policy_nft.remove(ifname, netns)
+            policy_nft.remove(ifname, netns, run_dir)
         if clamped:
             unclamp(ifname, netns)
         if created is not None:
@@ -437,28 +437,29 @@ def hub_up(
     return HubResult(lines, True, len(peers), warnings)
 
 
-def policy_plan(ctrl: Controller, vnet: VirtualNetwork, ifname: str,
-                netns: str | None) -> tuple[list[str], Callable[[], object] | None]:
+def policy_plan(ctrl: Controller, vnet: VirtualNetwork, ifname: str, netns: str | None,
+                run_dir: Path | None = None) -> tuple[list[str], Callable[[], object] | None]:
     """The plan line for the vnet's network policy at this hub, and what applies it (None:
-    the table in the kernel already is the policy). A controller that keeps no policies
-    leaves the hub as it is."""
+    the table in the kernel already is the policy). With ``run_dir``, a change is applied as
+    the change alone (see :func:`policy_nft.plan`). A controller that keeps no policies leaves
+    the hub as it is."""
     from warpcli.core.errors import NotSupported
-    from warpcli.core.policies import resolve, resolver
+    from warpcli.core.policies import resolver
 
     try:
-        spec = ctrl.get_policy(vnet.id)
+        with policy_nft.without_gc():
+            doc = ctrl.get_policy_document(vnet.id)
     except NotSupported:
         return [], None
-    policy = resolve(spec, resolver(ctrl, vnet.id) if spec.rules else lambda _: []).policy
-    if not policy_nft.wanted(policy):
-        if not mss.available() or policy_nft.loaded_fingerprint(ifname, netns) is None:
-            return [], None
-        return [f"- {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.remove(ifname, netns)
-    loaded = policy_nft.loaded_fingerprint(ifname, netns)
-    if loaded == policy_nft.fingerprint(policy, ifname):
-        return [], None
-    sign = "+" if loaded is None else "~"
-    return [f"{sign} {policy_nft.describe(policy, ifname)}"], lambda: policy_nft.load(policy, ifname, netns)
+    routes: list[Callable[[str], list]] = []
+
+    def tunnel_networks(name: str) -> list:  # routes are read only if a rule names a tunnel
+        if not routes:
+            routes.append(resolver(ctrl, vnet.id))
+        return routes[0](name)
+
+    spec = policy_nft.Spec.of_document(doc, tunnel_networks)
+    return policy_nft.plan(spec, ifname, netns=netns, run_dir=run_dir)
 
 
 def _current_hub(ctrl: Controller, vnet: VirtualNetwork, public_key: str, endpoint: str) -> Hub | None:
@@ -508,7 +509,7 @@ def hub_down(ifname: str, *, run_dir: Path, netns: str | None = None) -> list[st
                 nl.delete_rule(rule, missing_ok=True)
                 lines.append(f"- {rule.describe()}")
             lines += [f"- {r.describe()}" for r in nl.purge_routes(table=slot.table)]
-    if policy_nft.remove(ifname, netns):
+    if policy_nft.remove(ifname, netns, run_dir):
         lines.append(f"- nftables policy (table {policy_nft.FAMILY} {policy_nft.table(ifname)})")
     lines += unclamp(ifname, netns)
     if wg.delete_interface(ifname, netns=netns, run_dir=run_dir):

@@ -56,6 +56,13 @@ class FollowMetrics:
             counter.labels(role)
         self._server: Any = None
 
+    def add_policy(self, read: Callable[[], Any], vnet: str) -> None:
+        """On a hub: the per-rule counters of its network policy (:mod:`warpcli.metrics.policy`),
+        ``read`` returning rule name -> counters at scrape time."""
+        from warpcli.metrics.policy import PolicyCollector
+
+        self.registry.register(PolicyCollector(read, vnet))
+
     def reconciled(self, seconds: float, *, ok: bool, desired: int | None = None,
                    installed: int | None = None) -> None:
         self.reconciles.labels(self.role).inc()

@@ -85,6 +85,9 @@ def up(
 
         metrics = following.Metrics(metrics_listen, "hub",
                                     lambda: peers.peer_samples([interface], run_dir=rt.settings.run_dir), routes)
+        from warpcli.host import policy_nft
+
+        metrics.registry.add_policy(lambda: policy_nft.stats(interface), v.name)
     if follow:
         from warpcli.host.ha.hub_report import HubReporter, reporting
 
