@@ -872,7 +872,7 @@ class CloudflareController(Controller):
         return gateway.policy_from(mine, gateway.revision(mine))
 
     def _sync(self, todo: Any, what: str) -> None:
-        """Send a :class:`gateway.Plan`: creates, updates, deletes. When a call fails, what
+        """Send a :class:`gateway.GatewayChanges`: creates, updates, deletes. When a call fails, what
         this sync did is undone, last first (a created rule deleted, an updated one put back, a
         deleted one made again), and the error says what could not be undone."""
         from warpcli.controllers.cloudflare import gateway

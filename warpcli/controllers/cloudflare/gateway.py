@@ -223,7 +223,7 @@ def desired(vnet_id: str, vnet_name: str, spec: PolicySpec,
 
 # -- the plan -----------------------------------------------------------------------------
 @dataclass
-class Plan:
+class GatewayChanges:
     """What to send: creates (bodies), updates (id, new body, old rule), deletes (old rules)."""
 
     creates: list[dict] = field(default_factory=list)
@@ -300,7 +300,7 @@ def _room(lo: int, hi: int | None, k: int, used: set[int]) -> list[int] | None:
     return None
 
 
-def plan(mine: list[tuple[dict, dict]], others: list[dict], want: list[tuple[str, dict]]) -> Plan:
+def plan(mine: list[tuple[dict, dict]], others: list[dict], want: list[tuple[str, dict]]) -> GatewayChanges:
     """The fewest calls that turn this vnet's Gateway rules into ``want``.
 
     Rules are matched by their warpcli name; those whose precedences are already in the
@@ -350,7 +350,7 @@ def plan(mine: list[tuple[dict, dict]], others: list[dict], want: list[tuple[str
         used.update(values)
         i = j
 
-    out = Plan()
+    out = GatewayChanges()
     for (_, body), have, p in zip(want, matched, prec, strict=True):
         full = {**body, "precedence": p}
         if have is None:
