@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from tests.test_policy_model import FLOWS, policies
 from warpcli.core.policy import Policy, decide
-from warpcli.host.policy_nft import _overlaps, compile_policy, disjoint, elements, log_chain
+from warpcli.host.policy_nft.boxes import disjoint, elements, overlaps
+from warpcli.host.policy_nft.ruleset import compile_policy, log_chain
 
 PROTO = {"tcp": 6, "udp": 17, "icmp": 1}
 
@@ -45,7 +46,7 @@ def test_disjoint_pieces_cover_exactly_the_first_box_of_each_point(boxes) -> Non
     out, _ = disjoint(((b, i) for i, b in enumerate(boxes)), 32)
     for a in range(len(out)):
         for b in range(a + 1, len(out)):
-            assert not _overlaps(out[a][0], out[b][0])
+            assert not overlaps(out[a][0], out[b][0])
     for x in range(0, 16, 3):
         for y in range(16):
             for z in range(0, 16, 5):

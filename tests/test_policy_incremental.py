@@ -18,8 +18,10 @@ from tests.test_policy_compile import lookup
 from tests.test_policy_model import FLOWS
 from warpcli.core.cidr import Network
 from warpcli.core.policy import Policy, Rule, decide
-from warpcli.host import policy_nft
-from warpcli.host.policy_nft import MAPS, Layout, Spec, _decode, _delta_commands, _dims, _full, _map_name, _update
+from warpcli.host.policy_nft.boxes import MAPS, box_dims, map_name
+from warpcli.host.policy_nft.compiler import compile_full, compile_update, decode
+from warpcli.host.policy_nft.layout import Layout, Spec, read_record, record_path, sig_meta, write_record
+from warpcli.host.policy_nft.ruleset import delta_commands, log_chain
 
 V4, V6 = 0x0A000000, 0x20010DB8 << 96  # 10.0.0.0, 2001:db8::
 
@@ -74,9 +76,9 @@ def element_set(layout: Layout) -> set[tuple]:
     """(map, box, rule name, action, log) of every element of the layout's table."""
     out = set()
     for version, ported in MAPS:
-        name = _map_name(version, ported)
-        for i, boxes in _decode(layout.pieces[name], 0, _dims(ported)).items():
-            out |= {(name, box, *policy_nft._sig_meta(layout.sigs[i])) for box in boxes}
+        name = map_name(version, ported)
+        for i, boxes in decode(layout.pieces[name], 0, box_dims(ported)).items():
+            out |= {(name, box, *sig_meta(layout.sigs[i])) for box in boxes}
     return out
 
 
@@ -88,11 +90,11 @@ def comparable(layout: Layout) -> tuple:
 @given(changed(), st.sampled_from([64, 64, 3, 1]))
 def test_delta_applied_to_the_old_load_is_the_full_compile_of_the_new(pair: tuple[Policy, Policy], limit: int) -> None:
     a, b = pair
-    with mock.patch.object(policy_nft, "PIECES_LIMIT", limit):
-        old = _full(Spec.of_policy(a), "wg0")
+    with mock.patch("warpcli.host.policy_nft.boxes.PIECES_LIMIT", limit):
+        old = compile_full(Spec.of_policy(a), "wg0")
         spec = Spec.of_policy(b)
-        full = _full(Spec.of_policy(b), "wg0")
-        got = _update(old, spec)
+        full = compile_full(Spec.of_policy(b), "wg0")
+        got = compile_update(old, spec)
     if got is None:  # the full load: only for a change inside the ordered suffix, or into it
         assert old.cut < len(a.rules) or full.cut < len(b.rules)
         return
@@ -100,19 +102,19 @@ def test_delta_applied_to_the_old_load_is_the_full_compile_of_the_new(pair: tupl
     assert comparable(layout) == comparable(full)
     elems = element_set(old)
     for version, ported in MAPS:
-        name = _map_name(version, ported)
+        name = map_name(version, ported)
         for box in delta.delete.get(name, []):
             hit = [e for e in elems if e[0] == name and e[1] == box]
             assert len(hit) == 1, ("deleting an element that is not there", box)
             elems.discard(hit[0])
         for box, j in delta.add.get(name, []):
             assert not any(e[0] == name and e[1] == box for e in elems), ("adding an element that is there", box)
-            elems.add((name, box, *policy_nft._sig_meta(layout.sigs[j])))
+            elems.add((name, box, *sig_meta(layout.sigs[j])))
     assert elems == element_set(full)
     assert [j for j in delta.suffix] == [j for j in range(len(a.rules), len(b.rules)) if old.cut < len(a.rules)]
-    cmds = _delta_commands(old, layout, delta, spec, "wg0")
+    cmds = delta_commands(old, layout, delta, spec, "wg0")
     deleted_chains = {c["delete"]["chain"]["name"] for c in cmds if "chain" in c.get("delete", {})}
-    assert deleted_chains == {policy_nft.log_chain(n) for n in old.logs.keys() - full.logs.keys()}
+    assert deleted_chains == {log_chain(n) for n in old.logs.keys() - full.logs.keys()}
 
 
 @settings(deadline=None, max_examples=150)
@@ -120,13 +122,13 @@ def test_delta_applied_to_the_old_load_is_the_full_compile_of_the_new(pair: tupl
 def test_the_updated_maps_decide_as_the_model(pair: tuple[Policy, Policy]) -> None:
     """The same, seen from the packets: a lookup in the updated elements is B's first match."""
     a, b = pair
-    got = _update(_full(Spec.of_policy(a), "wg0"), Spec.of_policy(b))
+    got = compile_update(compile_full(Spec.of_policy(a), "wg0"), Spec.of_policy(b))
     if got is None:
         return
     layout = got[0]
     maps = {}
     for version, ported in MAPS:
-        decoded = _decode(layout.pieces[_map_name(version, ported)], 0, _dims(ported))
+        decoded = decode(layout.pieces[map_name(version, ported)], 0, box_dims(ported))
         maps[version, ported] = [(box, i) for i, boxes in decoded.items() for box in boxes]
     for flow in FLOWS[::3]:
         if flow.source[0] != flow.destination[0]:
@@ -139,9 +141,9 @@ def test_an_appended_rule_is_cut_only_against_the_pieces_it_meets() -> None:
 
     rules = tuple(Rule(f"r{i}", "allow", networks([f"10.{i >> 8}.{i & 255}.0/24"]), networks(["172.16.0.1"]), "tcp",
                        ((443, 443),)) for i in range(2000))
-    old = _full(Spec.of_policy(Policy("deny", rules)), "wg0")
+    old = compile_full(Spec.of_policy(Policy("deny", rules)), "wg0")
     extra = Rule("x", "deny", networks(["10.0.5.0/25"]), (), "tcp", ())
-    layout, delta = _update(old, Spec.of_policy(Policy("deny", (*rules, extra)))) or (None, None)
+    layout, delta = compile_update(old, Spec.of_policy(Policy("deny", (*rules, extra)))) or (None, None)
     assert layout is not None and delta is not None
     added = delta.add["p4"]
     assert not delta.delete and all(j == 2000 for _, j in added)
@@ -160,16 +162,17 @@ def test_a_tunnel_rule_follows_its_routes() -> None:
         {"name": "ghost", "action": "allow", "sources": ["site-b"], "destinations": [], "protocol": "any",
          "ports": [], "log": False, "comment": ""}]}
     first = Spec.of_document(doc, lambda name: routes.get(name, []))
-    old = _full(first, "wg0")
+    old = compile_full(first, "wg0")
     assert old.dead == [1] and old.logs == {"web": "allow"}
     routes["site-a"] = [parse_network("10.1.0.0/24"), parse_network("10.1.1.0/24")]
     routes["site-b"] = [parse_network("10.2.0.0/24")]
     second = Spec.of_document(doc, lambda name: routes.get(name, []))
     assert second.fingerprint("wg0") != first.fingerprint("wg0")
-    got = _update(old, second)
+    got = compile_update(old, second)
     assert got is not None
     layout, delta = got
-    assert comparable(layout) == comparable(_full(Spec.of_document(doc, lambda name: routes.get(name, [])), "wg0"))
+    assert comparable(layout) == comparable(compile_full(Spec.of_document(doc, lambda name: routes.get(name, [])),
+                                                         "wg0"))
     assert layout.dead == []
     assert {j for _, j in delta.add["p4"]} == {0, 1} and {j for _, j in delta.add["o4"]} == {1}
 
@@ -179,14 +182,14 @@ def test_the_record_reads_back_as_written(tmp_path) -> None:
 
     policy = Policy("deny", (Rule("a", "allow", networks(["10.0.0.0/8", "2001:db8::/32"]), (), "udp", ((53, 53),),
                                   log=True),))
-    layout = _full(Spec.of_policy(policy), "wg0")
+    layout = compile_full(Spec.of_policy(policy), "wg0")
     layout.gen, layout.fingerprint = "abc", "def"
-    policy_nft._write_record(policy_nft.record_path(tmp_path, "wg0"), layout)
-    again = policy_nft.read_record(tmp_path, "wg0")
+    write_record(record_path(tmp_path, "wg0"), layout)
+    again = read_record(tmp_path, "wg0")
     assert again == layout
-    assert policy_nft.read_record(tmp_path, "wg1") is None  # another interface's
-    data = policy_nft.record_path(tmp_path, "wg0").read_bytes()
-    policy_nft.record_path(tmp_path, "wg0").write_bytes(data[:-10])
-    assert policy_nft.read_record(tmp_path, "wg0") is None  # torn: a full load
-    policy_nft.record_path(tmp_path, "wg0").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
-    assert policy_nft.read_record(tmp_path, "wg0") is None  # damaged: the digest does not match
+    assert read_record(tmp_path, "wg1") is None  # another interface's
+    data = record_path(tmp_path, "wg0").read_bytes()
+    record_path(tmp_path, "wg0").write_bytes(data[:-10])
+    assert read_record(tmp_path, "wg0") is None  # torn: a full load
+    record_path(tmp_path, "wg0").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    assert read_record(tmp_path, "wg0") is None  # damaged: the digest does not match

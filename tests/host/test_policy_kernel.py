@@ -24,6 +24,8 @@ from tests.host.conftest import Lab, ip, read_line
 from warpcli.core.cidr import Network, format_address
 from warpcli.core.policy import Flow, Policy, Rule, decide
 from warpcli.host import policy_nft
+from warpcli.host.policy_nft.boxes import PIECES_LIMIT
+from warpcli.host.policy_nft.ruleset import DEFAULT_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -149,18 +151,18 @@ def router(lab: Lab) -> Router:
     return r
 
 
-@pytest.mark.parametrize("limit", [policy_nft.PIECES_LIMIT, 0], ids=["maps", "ordered-suffix"])
+@pytest.mark.parametrize("limit", [PIECES_LIMIT, 0], ids=["maps", "ordered-suffix"])
 @settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(policy=policies, cases=flows)
 def test_the_kernel_decides_each_flow_as_the_model(router: Router, limit: int, policy: Policy, cases,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """``limit`` 0 sends every rule after the first overlap to the ordered suffix."""
-    monkeypatch.setattr(policy_nft, "PIECES_LIMIT", limit)
+    monkeypatch.setattr("warpcli.host.policy_nft.boxes.PIECES_LIMIT", limit)
     policy_nft.load(policy, POLICED, router.router)
     for s, d, proto, port in cases:
         src, dst = format_address(4, SRC + s), format_address(4, DST + d)
         flow = Flow((4, SRC + s), (4, DST + d), proto, port if proto != "icmp" else None)
         expected = decide(policy, flow)
         moved = router.send(proto, src, dst, port)
-        assert moved == (expected.name or policy_nft.DEFAULT_NAME), (policy, flow)
+        assert moved == (expected.name or DEFAULT_NAME), (policy, flow)
     assert policy_nft.remove(POLICED, router.router)

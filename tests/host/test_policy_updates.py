@@ -22,6 +22,8 @@ from tests.test_policy_incremental import changed
 from warpcli.core.policy import Policy
 from warpcli.host import policy_nft
 from warpcli.host.policy_nft import Spec
+from warpcli.host.policy_nft.layout import read_record, record_path
+from warpcli.host.policy_nft.ruleset import GEN_CHAIN_PREFIX
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +36,7 @@ def listing(lab: Lab, ns: str) -> list:
     items = []
     for item in json.loads(out)["nftables"]:
         kind, body = next(iter(item.items()))
-        if kind == "metainfo" or (kind == "chain" and body["name"].startswith(policy_nft.GEN_CHAIN_PREFIX)):
+        if kind == "metainfo" or (kind == "chain" and body["name"].startswith(GEN_CHAIN_PREFIX)):
             continue
         body = {k: v for k, v in body.items() if k != "handle"}
         if kind == "rule":
@@ -74,16 +76,16 @@ def test_a_delta_leaves_the_table_a_full_load_makes(pair, change: tuple[Policy, 
     a, b = change
     plan(a, updated, run)
     if policy_nft.wanted(a):
-        record = policy_nft.read_record(run, IFNAME)
+        record = read_record(run, IFNAME)
         assert record is not None and record.gen == policy_nft.loaded_gen(IFNAME, updated)
     plan(b, updated, run)
     if not policy_nft.wanted(b):  # default allow, no rule: no table
         assert policy_nft.loaded_gen(IFNAME, updated) is None
-        assert not policy_nft.record_path(run, IFNAME).exists()
+        assert not record_path(run, IFNAME).exists()
         return
     policy_nft.load(b, IFNAME, full)
     assert listing(lab, updated) == listing(lab, full)
-    again = policy_nft.read_record(run, IFNAME)
+    again = read_record(run, IFNAME)
     assert again is not None and again.fingerprint == Spec.of_policy(b).fingerprint(IFNAME)
     assert plan(b, updated, run) == []  # nothing left to do
     for ns in (updated, full):
@@ -109,10 +111,10 @@ def test_a_crash_before_the_record_is_written_ends_in_a_full_load(pair, monkeypa
         raise KeyboardInterrupt  # SIGINT, or a kill, between the transaction and the record
 
     with monkeypatch.context() as m:
-        m.setattr(policy_nft, "_write_record", crash)
+        m.setattr("warpcli.host.policy_nft.enforce.write_record", crash)
         with pytest.raises(KeyboardInterrupt):
             plan(_rules(20, extra="wide"), updated, run)
-    assert policy_nft.read_record(run, IFNAME) is None  # removed before the transaction
+    assert read_record(run, IFNAME) is None  # removed before the transaction
     assert policy_nft.loaded_gen(IFNAME, updated) == gen  # the delta went in
     assert plan(_rules(19), updated, run) == [f"~ {policy_nft.describe(19, 'deny', IFNAME)}"]
     assert policy_nft.loaded_gen(IFNAME, updated) != gen  # loaded whole
@@ -145,10 +147,10 @@ def test_an_element_deleted_by_hand_makes_the_delta_fail_and_the_load_whole(pair
 def test_remove_leaves_no_table_and_no_record(pair) -> None:
     lab, updated, _, run = pair
     plan(_rules(3), updated, run)
-    assert policy_nft.record_path(run, IFNAME).exists()
+    assert record_path(run, IFNAME).exists()
     assert plan(Policy("allow", ()), updated, run) == [f"- {policy_nft.describe(0, 'allow', IFNAME)}"]
     assert policy_nft.loaded_gen(IFNAME, updated) is None
-    assert not policy_nft.record_path(run, IFNAME).exists()
+    assert not record_path(run, IFNAME).exists()
     assert lab.sh(updated, "nft", "list", "ruleset").stdout == ""
 
 
