@@ -7,6 +7,10 @@ interface (port 51821) on the same hub: each vnet has its own election.
 Site A's LAN: a bridge namespace joining A1 (lan0 10.1.0.2), A2 (lan0 10.1.0.3) and host A (10.1.0.10),
 whose default gateway is the shared address 10.1.0.1 that the active replica holds.
 Site B: connector B (10.2.0.1) and host B (10.2.0.10, default via B).
+With ``second_vnet="same-hosts"``: A1 and A2 also run the replicas (roles ``a1s``, ``a2s``: a config
+directory of their own, a second WireGuard interface) of tunnel stage-a in ``staging``, on a second LAN
+bridge (lan1: A1 10.5.0.2, A2 10.5.0.3, host C 10.5.0.10, gateway 10.5.0.1); staging's remote site is
+connector D (192.0.2.14) and host D on 10.2.0.0/24, the same CIDR as site B in the default vnet.
 
 :data:`TRAFFIC` runs on a host: a TCP and UDP echo server that puts the source address it saw in
 every reply, and clients that keep N long-lived TCP connections and a UDP stream toward the other
@@ -32,9 +36,18 @@ from tests.host.conftest import Lab, ip
 GATEWAY = "10.1.0.1/24"
 ROLES = ("wan", "hub", "a1", "a2", "lana", "hosta", "conb", "hostb")
 SECOND_VNET_ROLES = ("b1", "b2", "lanc", "hostc")
+SAME_HOSTS_ROLES = ("lanc", "hostc", "cond", "hostd")
 #: each replica's partner and the hub interface (by role) that routes its tunnel
-PARTNER = {"a1": "a2", "a2": "a1", "b1": "b2", "b2": "b1"}
-HUB_OF = {"a1": "hub", "a2": "hub", "b1": "hub2", "b2": "hub2"}
+PARTNER = {"a1": "a2", "a2": "a1", "b1": "b2", "b2": "b1", "a1s": "a2s", "a2s": "a1s"}
+HUB_OF = {"a1": "hub", "a2": "hub", "b1": "hub2", "b2": "hub2", "a1s": "hub2", "a2s": "hub2"}
+#: same-hosts variant: the staging connectors' roles and the namespace (role) they run in
+SAME_HOST = {"a1s": "a1", "a2s": "a2"}
+STAGING_GATEWAY = "10.5.0.1/24"
+#: a replica's LAN: gateway address, interface, the tunnel's CIDR (the hub routes it to the active one)
+LAN_OF = {"a1s": (STAGING_GATEWAY, "lan1", "10.5.0.0/24"), "a2s": (STAGING_GATEWAY, "lan1", "10.5.0.0/24")}
+DEFAULT_LAN = ("10.1.0.1/24", "lan0", "10.1.0.0/24")
+#: each host's own address: what the far side of its traffic must see
+HOST_ADDRESS = {"hosta": "10.1.0.10", "hostb": "10.2.0.10", "hostc": "10.5.0.10", "hostd": "10.2.0.10"}
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 
 TRAFFIC = r"""
@@ -124,13 +137,20 @@ class HaSite:
     #: the role that runs the admin's commands (tunnels, routes, tokens): "ctl" (the embedded
     #: controller, outside any namespace) or, with a served controller, "hub" (where it listens)
     admin: str = "ctl"
+    #: the client's own address, by the host that runs it (what the far side must see)
+    expected: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def host(role: str) -> str:
+        """The role whose namespace (and run directory) ``role`` runs in: a1s runs on a1."""
+        return SAME_HOST.get(role, role)
 
     def env(self, role: str) -> dict[str, str]:
         return {
             **os.environ,
             "WARPCLI_STATE_DIR": str(self.tmp / "state"),
-            "WARPCLI_CONFIG_DIR": str(self.tmp / f"config-{role}"),
-            "WARPCLI_RUN_DIR": str(self.tmp / f"run-{role}"),
+            "WARPCLI_CONFIG_DIR": str(self.tmp / f"config-{self.host(role)}"),
+            "WARPCLI_RUN_DIR": str(self.tmp / f"run-{self.host(role)}"),
             "WARPCLI_SECRET_BACKEND": "file",
             "NO_COLOR": "1",
             **self.role_env.get(role, {}),
@@ -140,11 +160,14 @@ class HaSite:
         """The role's run state: warpcli keeps it per network namespace (RUN_DIR/netns-INODE)."""
         from warpcli.host.runstate import netns_inode
 
+        role = self.host(role)
         return self.tmp / f"run-{role}" / f"netns-{netns_inode(self.ns[role])}" if role in self.ns else \
             self.tmp / f"run-{role}"
 
     def warpcli(self, role: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-        argv = [WARPCLI, *args] if role == "ctl" else ["ip", "netns", "exec", self.ns[role], WARPCLI, *args]
+        if role in SAME_HOST:  # a second connector on the host: a config directory of its own
+            args = ("--config-dir", str(self.tmp / f"config-{role}"), *args)
+        argv = [WARPCLI, *args] if role == "ctl" else ["ip", "netns", "exec", self.ns[self.host(role)], WARPCLI, *args]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=self.env(role), input=input)
         if check and p.returncode != 0:
             raise AssertionError(f"warpcli {' '.join(args)} as {role} exited {p.returncode}: {p.stderr}")
@@ -169,23 +192,24 @@ class HaSite:
     def address(self, role: str) -> str:
         return json.loads(self.warpcli(role, "status", "--json", check=False).stdout)["address"]
 
-    def hub_owner(self, hub: str = "hub") -> str | None:
-        """The replica the hub's WireGuard routes 10.1.0.0/24 to (by its device address); ``hub``:
+    def hub_owner(self, hub: str = "hub", cidr: str = "10.1.0.0/24") -> str | None:
+        """The replica the hub's WireGuard routes ``cidr`` to (by its device address); ``hub``:
         the hub interface's role (``hub2``: the second vnet's)."""
         from warpcli.host.wireguard.uapi import UapiClient
 
         dev = UapiClient(self.wg[hub]).get_device()
-        owners = [p for p in dev.peers if "10.1.0.0/24" in p.allowed_ips]
+        owners = [p for p in dev.peers if cidr in p.allowed_ips]
         assert len(owners) <= 1, "one CIDR on two peers"
         if not owners:
             return None
         return next(a.split("/")[0] for a in owners[0].allowed_ips if a.startswith("100."))
 
     def holds_gateway(self, role: str) -> bool:
-        return "10.1.0.1/24" in self.lab.sh(self.ns[role], "ip", "-4", "-o", "addr", "show", "dev", "lan0").stdout
+        gateway, dev, _ = LAN_OF.get(role, DEFAULT_LAN)
+        return gateway in self.lab.sh(self.ns[self.host(role)], "ip", "-4", "-o", "addr", "show", "dev", dev).stdout
 
     def keepalived_pids(self, role: str) -> list[int]:
-        d = next(self.run_dir(role).glob("ha-*"))
+        d = self.run_dir(role) / f"ha-{self.wg[role]}"
         return [int((d / f).read_text().split()[0]) for f in ("keepalived.pid", "vrrp.pid")]
 
     def wireguard_pid(self, role: str) -> int:
@@ -220,11 +244,14 @@ class HaSite:
         return "\n".join(lines)
 
     # --- traffic -------------------------------------------------------------------------------
-    def start_traffic(self, connections: int = 4) -> None:
-        for role in ("hosta", "hostb"):
+    def start_traffic(self, connections: int = 4,
+                      pairs: tuple[tuple[str, str], ...] = (("hosta", "10.2.0.10"), ("hostb", "10.1.0.10"))) -> None:
+        """A server on each host of ``pairs`` and a client on each toward its target address."""
+        for role, _ in pairs:
             server = self.lab.spawn_python(self.ns[role], TRAFFIC, "server", "9000")
             assert _readline(server) == "READY"
-        for role, target in (("hosta", "10.2.0.10"), ("hostb", "10.1.0.10")):
+        for role, target in pairs:
+            self.expected[role] = HOST_ADDRESS[role]
             client = subprocess.Popen(["ip", "netns", "exec", self.ns[role], "python3", "-u", "-c", TRAFFIC, "client",
                                        target, "9000", str(connections)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -264,7 +291,7 @@ class HaSite:
 
     def check_traffic(self, first: dict, last: dict) -> None:
         """The same TCP connections (same local ports, no error) and only the true sources on arrival."""
-        expected = {"hosta": "10.1.0.10", "hostb": "10.2.0.10"}  # what the far side saw: the client itself
+        expected = self.expected  # what the far side saw: the client itself
         for role in self.clients:
             assert [c["port"] for c in last[role]["tcp"]] == [c["port"] for c in first[role]["tcp"]]
             for c in last[role]["tcp"]:
@@ -283,8 +310,12 @@ def _readline(proc: subprocess.Popen, timeout: float = 30.0) -> str:
     return line.strip()
 
 
-def build(lab: Lab, tmp: Path, *, second_vnet: bool = False) -> HaSite:
-    ns = {role: lab.netns(role) for role in ROLES + (SECOND_VNET_ROLES if second_vnet else ())}
+def build(lab: Lab, tmp: Path, *, second_vnet: bool | str = False) -> HaSite:
+    """The topology; ``second_vnet``: True for staging's replicas on hosts of their own (B1, B2),
+    ``"same-hosts"`` for them on A1 and A2 (:func:`_same_hosts`)."""
+    same_hosts = second_vnet == "same-hosts"
+    extra = SAME_HOSTS_ROLES if same_hosts else SECOND_VNET_ROLES if second_vnet else ()
+    ns = {role: lab.netns(role) for role in ROLES + extra}
     for bridge_ns in (ns["wan"], ns["lana"]):
         ip("-n", bridge_ns, "link", "add", "br0", "type", "bridge")
         ip("-n", bridge_ns, "link", "set", "br0", "up")
@@ -299,7 +330,9 @@ def build(lab: Lab, tmp: Path, *, second_vnet: bool = False) -> HaSite:
     lab.veth(ns["conb"], ns["hostb"], "10.2.0.1/24", "10.2.0.10/24", name_a="lan0", name_b="eth0")
     ip("-n", ns["hostb"], "route", "add", "default", "via", "10.2.0.1")
     wgs = {role: lab.wg_name() for role in ("hub", "a1", "a2", "conb")}
-    if second_vnet:
+    if same_hosts:
+        _same_hosts(lab, ns, wgs)
+    elif second_vnet:
         ip("-n", ns["lanc"], "link", "add", "br0", "type", "bridge")
         ip("-n", ns["lanc"], "link", "set", "br0", "up")
         for role, addr, port in (("b1", "192.0.2.21/24", "p5"), ("b2", "192.0.2.23/24", "p6")):
@@ -312,6 +345,48 @@ def build(lab: Lab, tmp: Path, *, second_vnet: bool = False) -> HaSite:
         ip("-n", ns["hostc"], "route", "add", "default", "via", "10.1.0.1")
         wgs.update({role: lab.wg_name() for role in ("hub2", "b1", "b2")})
     return HaSite(lab, tmp, ns, wgs)
+
+
+def _same_hosts(lab: Lab, ns: dict[str, str], wgs: dict[str, str]) -> None:
+    """Staging on A1 and A2: their second LAN (lan1 on a bridge with host C, gateway 10.5.0.1),
+    connector D on the WAN with host D behind it (10.2.0.0/24, as site B), WireGuard names for
+    the hub's second interface and the second connector of each replica host."""
+    ip("-n", ns["lanc"], "link", "add", "br0", "type", "bridge")
+    ip("-n", ns["lanc"], "link", "set", "br0", "up")
+    for role, addr, port in (("a1", "10.5.0.2/24", "l1"), ("a2", "10.5.0.3/24", "l2"), ("hostc", "10.5.0.10/24", "l3")):
+        lab.veth(ns[role], ns["lanc"], addr, None, name_a="lan1" if role != "hostc" else "eth0", name_b=port)
+        ip("-n", ns["lanc"], "link", "set", port, "master", "br0")
+    ip("-n", ns["hostc"], "route", "add", "default", "via", "10.5.0.1")
+    lab.veth(ns["cond"], ns["wan"], "192.0.2.14/24", None, name_a="wan0", name_b="p7")
+    ip("-n", ns["wan"], "link", "set", "p7", "master", "br0")
+    lab.veth(ns["cond"], ns["hostd"], "10.2.0.1/24", "10.2.0.10/24", name_a="lan0", name_b="eth0")
+    ip("-n", ns["hostd"], "route", "add", "default", "via", "10.2.0.1")
+    wgs.update({role: lab.wg_name() for role in ("hub2", "a1s", "a2s", "cond")})
+
+
+def bring_up_same_hosts(s: HaSite, priorities=(100, 200)) -> None:
+    """Tunnel stage-a (10.5.0.0/24) in vnet ``staging`` on A1 and A2 beside site-a (A2 preferred:
+    the other way round from site A), tunnel stage-d (10.2.0.0/24, as site-b) on connector D, and
+    the hub's second interface. Each replica's staging connector: its own config directory
+    (``--config-dir``), WireGuard interface and LAN (lan1)."""
+    admin = s.admin
+    s.warpcli(admin, "vnet", "add", "staging")
+    s.warpcli(admin, "tunnel", "create", "stage-a")
+    s.warpcli(admin, "tunnel", "create", "stage-d")
+    s.warpcli(admin, "route", "add", "10.5.0.0/24", "--tunnel", "stage-a", "--vnet", "staging")
+    s.warpcli(admin, "route", "add", "10.2.0.0/24", "--tunnel", "stage-d", "--vnet", "staging")
+    token = s.warpcli(admin, "tunnel", "token", "stage-a").stdout
+    for role, prio in zip(("a1s", "a2s"), priorities, strict=True):
+        s.warpcli(role, "enroll", "--vnet", "staging", "--interface", s.wg[role], "--priority", str(prio), input=token)
+    s.warpcli("cond", "enroll", "--vnet", "staging", "--interface", s.wg["cond"],
+              input=s.warpcli(admin, "tunnel", "token", "stage-d").stdout)
+    s.warpcli("hub", "hub", "up", "--endpoint", "192.0.2.1:51821", "--vnet", "staging", "--interface", s.wg["hub2"])
+    s.track()
+    s.warpcli("cond", "up")
+    s.track()
+    for role in ("a1s", "a2s"):
+        s.warpcli(role, "up", "--lan-gateway", STAGING_GATEWAY, "--lan-interface", "lan1")
+        s.track()
 
 
 def use_served(s: HaSite, url: str, account_id: str, api_token: str) -> None:
@@ -392,8 +467,9 @@ def wait_active(s: HaSite, role: str, bound: float = 60.0) -> None:
     """``role`` holds the gateway, its partner does not, and the hub routes its tunnel's CIDR to it."""
     other = PARTNER[role]
     addr = s.address(role)
+    cidr = LAN_OF.get(role, DEFAULT_LAN)[2]
     try:
-        wait_for(lambda: s.holds_gateway(role) and not s.holds_gateway(other) and s.hub_owner(HUB_OF[role]) == addr
+        wait_for(lambda: s.holds_gateway(role) and not s.holds_gateway(other) and s.hub_owner(HUB_OF[role], cidr) == addr
                  and s.status(role).get("role") == "active",
                  f"{role} active (gateway, hub routes, status)", bound)
     except AssertionError as exc:

@@ -3,8 +3,8 @@ vnet and stage-a's replicas in ``staging``, the same CIDR (10.1.0.0/24) and gate
 host with an interface and a responder per vnet. Each vnet elects on its own: a failover or a drain
 in one leaves the other's roles and the hub's routes of the other untouched.
 
-(A connector host joins one virtual network: its routes live in one table, so the second vnet's
-replicas are hosts of their own; the hub host is shared.)
+(Here the second vnet's replicas are hosts of their own and the hub host is shared; the same replica
+hosts running a connector of each vnet are tests/host/test_ha_vnets_same_hosts.py.)
 """
 
 from __future__ import annotations

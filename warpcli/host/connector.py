@@ -6,6 +6,14 @@ and applies the plan with rollback. Everything it installs is tagged with
 warpcli's rtnetlink protocol and lives in warpcli's table behind two rules:
 ``lookup main suppress_prefixlength 0`` first (the host's own specific routes win),
 then ``lookup TABLE``. No NAT is configured anywhere: packets keep their source.
+
+Connectors of several virtual networks on one host (a config directory each, one
+WireGuard interface each): the first one on the host keeps ``TABLE`` and the two rules
+above; each further one takes a slot (:class:`ConnectorSlot`, recorded in
+``RUN_DIR/netns-INODE/connectors.json``) with a table of its own and rules scoped to its
+LAN interface and its tunnel (:meth:`ConnectorSlot.rules`), placed before the first one's,
+so its LAN's traffic never reaches another vnet's table. ``up``, ``down`` and ``status``
+of a connector see only its own table and rules.
 """
 
 from __future__ import annotations
@@ -19,9 +27,16 @@ from warpcli.core.enrollment import ConnectorConfig
 from warpcli.core.errors import WarpcliError
 from warpcli.core.model import DEVICE_RANGE, Hub
 from warpcli.host import faults, incremental
-from warpcli.host.constants import MAIN_TABLE, PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE
+from warpcli.host.connector_slots import (
+    ConnectorSlot,
+    claim_slot,
+    release_slot,
+    resolve_lan,
+    save_lan,
+    slot_of,
+)
 from warpcli.host.errors import HostError, NotRoot
-from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl, table_rules
+from warpcli.host.model import Address, HostState, KernelRoute, KernelRule, LinkState, Sysctl
 from warpcli.host.routing import mss
 from warpcli.host.routing.plan import KernelPlan, Shadowing, find_shadowing, split_shadowing
 from warpcli.host.wireguard import wg
@@ -119,15 +134,6 @@ class Desired:
     skipped: list[Shadowing] = field(default_factory=list)
 
 
-def connector_rules() -> list[KernelRule]:
-    return table_rules(PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE, TABLE)
-
-
-def owns_rule(rule: KernelRule) -> bool:
-    """The rules a connector's ``up``/``down`` manage (a hub on the same host has others)."""
-    return rule.priority in (PRIORITY_SUPPRESS_MAIN, PRIORITY_TABLE) and rule.table in (MAIN_TABLE, TABLE)
-
-
 def connector_sysctls(iface: str, observed_sysctls: dict[str, str]) -> list[Sysctl]:
     """Forwarding on; loose reverse-path filtering on the tunnel where it was strict (it would drop
     replies routed back through it)."""
@@ -145,13 +151,16 @@ def desired_connector(
     connected: list[str],
     observed_sysctls: dict[str, str],
     others: tuple[Hub, ...] = (),
+    slot: ConnectorSlot | None = None,
 ) -> Desired:
     """The kernel state and WireGuard peers a connector wants (pure).
 
     ``hub`` is the hub it routes through; ``others`` the vnet's other hubs (several hubs): a
-    peer each, with only its own device address (WireGuard gives a CIDR to one peer)."""
+    peer each, with only its own device address (WireGuard gives a CIDR to one peer).
+    ``slot``: its table and rules on a host with several connectors (None: the first's)."""
     iface = cfg.interface
-    routes = [KernelRoute(cidr, table=TABLE, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
+    slot = slot or ConnectorSlot(iface, 0)
+    routes = [KernelRoute(cidr, table=slot.table, ifname=iface) for cidr in sorted(set(remote) | {DEVICE_RANGE})]
     endpoints = [a for h in (hub, *others) for a in endpoint_addresses(h.endpoint)]
     routes, skipped = split_shadowing(routes, connected=connected, endpoints=endpoints)
     sysctls = connector_sysctls(iface, observed_sysctls)
@@ -159,7 +168,7 @@ def desired_connector(
         addresses=[Address(iface, f"{cfg.address}/32")],
         links=[LinkState(iface, mtu=cfg.mtu, up=True)],
         routes=routes,
-        rules=connector_rules(),
+        rules=slot.rules(),
         sysctls=sysctls,
     )
     allowed = tuple(r.dst for r in routes)
@@ -248,19 +257,26 @@ def up(
     config_dir: Path | None = None,
     since: incremental.Baseline | None = None,
     on_progress=None,
+    lan_interface: str | None = None,
 ) -> UpResult:
     """Reconcile the tunnel; with ``ha`` (:class:`warpcli.host.ha.keepalived.HaSettings`) also run
     this replica's keepalived and agent (started after the tunnel, so the agent can reach the hub).
 
     ``since``: the baseline of the previous reconcile of a follow loop; only what changed since
     is applied while it is still valid (:mod:`warpcli.host.incremental`).
-    ``on_progress(done, total)``: kernel changes made so far (``plan.apply``)."""
+    ``on_progress(done, total)``: kernel changes made so far (``plan.apply``).
+    ``lan_interface``: this connector's LAN (HA: ``ha.lan_interface``); required when the host
+    already runs another vnet's connector (:class:`ConnectorSlot`), kept for later runs."""
+    lan = ha.lan_interface if ha is not None else resolve_lan(cfg, lan_interface, run_dir=run_dir, netns=netns,
+                                                              config_dir=config_dir)
     result = None
     if since is not None and not dry_run:
         result = _up_since(ctrl, cfg, since, run_dir=run_dir, netns=netns)
     if result is None:
         result = _up_tunnel(ctrl, cfg, private_key, run_dir=run_dir, dry_run=dry_run, netns=netns,
-                            on_progress=on_progress)
+                            on_progress=on_progress, lan=lan, config_dir=config_dir)
+    if ha is None and lan_interface and config_dir is not None and not dry_run:
+        save_lan(config_dir, cfg, lan_interface)
     if ha is None:
         return result
     from warpcli.host.ha import replica
@@ -283,10 +299,10 @@ def _up_tunnel(
     dry_run: bool = False,
     netns: str | None = None,
     on_progress=None,
+    lan: str | None = None,
+    config_dir: Path | None = None,
 ) -> UpResult:
-    from warpcli.host.routing.kernel import KernelExecutor, observe
     from warpcli.host.routing.netlink import Netlink
-    from warpcli.host.routing.plan import apply, diff
 
     require_root()
     run_dir = prepare_run_dir(run_dir, netns)
@@ -304,12 +320,32 @@ def _up_tunnel(
 
             raise InterfaceInUse(f"an interface named {iface_name} exists and is not warpcli's",
                                  hint="enroll again with another --interface")
+        slot, fresh = claim_slot(run_dir, cfg, lan=lan, nl=nl, netns=netns, config_dir=config_dir, dry_run=dry_run,
+                                 forget=lambda name: (unclamp(name, netns), restore_sysctls(run_dir, name, netns)))
+    try:
+        return _up_slot(cfg, private_key, hub, others, remote, connected, existing, slot, run_dir=run_dir,
+                        dry_run=dry_run, netns=netns, on_progress=on_progress)
+    except BaseException:
+        if fresh:  # a first run that failed: nothing of it is left to own the slot
+            release_slot(run_dir, iface_name)
+        raise
+
+
+def _up_slot(cfg: ConnectorConfig, private_key: str, hub: Hub, others: tuple[Hub, ...], remote: list[str],
+             connected: list[str], existing: wg.WgInterface | None, slot: ConnectorSlot, *, run_dir: Path,
+             dry_run: bool, netns: str | None, on_progress) -> UpResult:
+    """``up``'s plan and its application, in ``slot``'s table and rules."""
+    from warpcli.host.routing.kernel import KernelExecutor, observe
+    from warpcli.host.routing.plan import apply, diff
+
+    iface_name = cfg.interface
     keys = [*FORWARDING, rp_filter_key(iface_name)]
-    observed = observe(netns, tables=[TABLE], interfaces=[iface_name] if existing else [],
+    observed = observe(netns, tables=[slot.table], interfaces=[iface_name] if existing else [],
                        sysctl_keys=[k for k in keys if existing or not k.startswith("net.ipv4.conf.")])
-    observed.rules = [r for r in observed.rules if owns_rule(r)]
+    observed.rules = [r for r in observed.rules if slot.owns(r)]
     current = {s.key: s.value for s in observed.sysctls}
-    want = desired_connector(cfg, hub, remote, connected=connected, observed_sysctls=current, others=others)
+    want = desired_connector(cfg, hub, remote, connected=connected, observed_sysctls=current, others=others,
+                             slot=slot)
 
     lines: list[str] = []
     if existing is None:
@@ -331,7 +367,8 @@ def _up_tunnel(
         return UpResult(lines or ["no changes"], changed, False, want.skipped, warnings)
     if not changed:
         watch = _watch_hubs(cfg, hub, others, want, run_dir=run_dir, netns=netns)
-        base = None if existing is None else _baseline(cfg, hub, others, remote, want, connected, existing, netns)
+        base = None if existing is None or slot.scoped else _baseline(cfg, hub, others, remote, want, connected,
+                                                                       existing, netns)
         return UpResult(watch or ["no changes"], bool(watch), bool(watch), want.skipped, warnings, base)
 
     created = None
@@ -343,8 +380,8 @@ def _up_tunnel(
         wg.sync_peers(iface, private_key=private_key, peers=want.peers)
         faults.point("configured")
         if created is not None:  # plan the link and its sysctls now that the interface exists
-            observed = observe(netns, tables=[TABLE], interfaces=[iface_name], sysctl_keys=keys)
-            observed.rules = [r for r in observed.rules if owns_rule(r)]
+            observed = observe(netns, tables=[slot.table], interfaces=[iface_name], sysctl_keys=keys)
+            observed.rules = [r for r in observed.rules if slot.owns(r)]
             # only the sysctls depend on what was observed after creation: the routes stay as planned
             want.state.sysctls = connector_sysctls(iface_name, {s.key: s.value for s in observed.sysctls})
             plan = diff(want.state, observed)
@@ -360,8 +397,9 @@ def _up_tunnel(
             discard_interface(iface_name, netns=netns, run_dir=run_dir)
         raise
     lines += _watch_hubs(cfg, hub, others, want, run_dir=run_dir, netns=netns)
+    # a scoped slot has no baseline: incremental.delta plans in TABLE, so each reconcile is a full one
     return UpResult(lines, True, True, want.skipped, warnings,
-                    _baseline(cfg, hub, others, remote, want, connected, iface, netns))
+                    None if slot.scoped else _baseline(cfg, hub, others, remote, want, connected, iface, netns))
 
 
 def _baseline(cfg: ConnectorConfig, hub: Hub, others: tuple[Hub, ...], remote: list[str], want: Desired,
@@ -477,7 +515,10 @@ class DownResult:
 
 
 def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> DownResult:
-    """Remove exactly what ``up`` installed (by tag), restore the sysctls it changed."""
+    """Remove exactly what ``up`` installed (by tag), restore the sysctls it changed.
+
+    Only this connector's table and rules (its slot): another vnet's connector on the host keeps
+    working; the shared sysctls (forwarding) go back when the last connector or hub goes down."""
     from warpcli.host.ha import replica
     from warpcli.host.routing.netlink import Netlink
 
@@ -487,12 +528,14 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
     from warpcli.host.ha import hubset
 
     lines += hubset.stop(run_dir, cfg.interface)
-    with Netlink(netns) as nl:
-        for rule in [r for r in nl.rules() if owns_rule(r) and r.proto == KernelRule(0, 0).proto]:
-            nl.delete_rule(rule, missing_ok=True)
-            lines.append(f"- {rule.describe()}")
-        for route in nl.purge_routes(table=TABLE):
-            lines.append(f"- {route.describe()}")
+    slot = slot_of(run_dir, cfg.interface)  # None: not recorded while another connector holds slot 0
+    if slot is not None:
+        with Netlink(netns) as nl:
+            for rule in [r for r in nl.rules() if slot.owns(r) and r.proto == KernelRule(0, 0).proto]:
+                nl.delete_rule(rule, missing_ok=True)
+                lines.append(f"- {rule.describe()}")
+            for route in nl.purge_routes(table=slot.table):
+                lines.append(f"- {route.describe()}")
     faults.point("down-routes")
     lines += unclamp(cfg.interface, netns)
     if wg.delete_interface(cfg.interface, netns=netns, run_dir=run_dir):
@@ -501,6 +544,7 @@ def down(cfg: ConnectorConfig, *, run_dir: Path, netns: str | None = None) -> Do
         lines.append(f"- stale socket of {cfg.interface}")
     faults.point("down-interface")
     lines += restore_sysctls(run_dir, cfg.interface, netns)
+    release_slot(run_dir, cfg.interface)
     return DownResult(lines or ["nothing to remove"], bool(lines))
 
 
@@ -517,8 +561,9 @@ def status(ctrl: Controller | None, cfg: ConnectorConfig, *, run_dir: Path, netn
 
     run_dir = scoped_run_dir(run_dir, netns)
     iface = wg.find_interface(cfg.interface, netns=netns, run_dir=run_dir)
-    with Netlink(netns) as nl:
-        installed = sorted(r.dst for r in nl.routes(table=TABLE))
+    slot = slot_of(run_dir, cfg.interface)
+    with Netlink(netns) as nl:  # only this connector's table: another vnet's connector may share the host
+        installed = [] if slot is None else sorted(r.dst for r in nl.routes(table=slot.table))
     forwarding = sysctl.read_many(list(FORWARDING), netns)
     report: dict = {
         "interface": cfg.interface,

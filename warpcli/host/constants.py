@@ -10,6 +10,13 @@ Rules: ``PRIORITY_SUPPRESS_MAIN`` (``lookup main suppress_prefixlength 0``) come
 before ``PRIORITY_TABLE`` (``lookup TABLE``), so every route of the main table
 except the default route wins over warpcli's routes, as netbird does; both are
 below the main table's rule (32766).
+
+Several connectors on one host (one per virtual network, :mod:`warpcli.host.connector`): the
+first keeps ``TABLE`` and the two rules above; each further one takes slot ``n`` (1 ..
+``CONNECTOR_SLOTS - 1``): table ``CONNECTOR_TABLE_BASE + n`` and the five rule priorities
+from ``CONNECTOR_PRIORITY_BASE + 10 * (n - 1)``, all before ``PRIORITY_SUPPRESS_MAIN`` so that
+its LAN's traffic never reaches the first connector's table. The local table uses ``TABLE + 1``
+and ``PRIORITY_*`` + 1; a hub uses ``TABLE + 100 + n`` and priorities from 24520.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ ROUTE_PROTO_NAME = "warpcli"
 
 HUB_INTERFACE = "warpcli-hub"  #: `hub up`'s interface unless --interface names another
 
-TABLE = 24500  #: the connector's table; a hub uses TABLE + 1 + n for its n-th vnet
+TABLE = 24500  #: the (first) connector's table; a hub uses TABLE + 100 + n for its n-th vnet
 PRIORITY_SUPPRESS_MAIN = 24500
 PRIORITY_TABLE = 24510
+CONNECTOR_SLOTS = 20  #: connectors (virtual networks) on one host: slot 0 is TABLE's
+CONNECTOR_TABLE_BASE = TABLE + 50  #: slot n's table (24551..24569)
+CONNECTOR_PRIORITY_BASE = 24300  #: slot n's rules: 24300 + 10 * (n - 1) + 0..4 (up to 24484)
 
 MAIN_TABLE = 254
 DEFAULT_LISTEN_PORT = 51820

@@ -108,9 +108,15 @@ class KernelRoute:
         return " ".join(parts)
 
 
+#: the rule actions warpcli uses, by their rtnetlink numbers (``FR_ACT_*``)
+RULE_ACTIONS = {"lookup": 1, "unreachable": 7}
+
+
 @dataclass(frozen=True)
 class KernelRule:
-    """A policy routing rule (``action`` is always ``lookup TABLE``)."""
+    """A policy routing rule: ``lookup TABLE``, or (``action="unreachable"``, ``table`` 0) the
+    end of the lookup for what it matches. ``oifname``: packets of sockets bound to that
+    interface (a connector sharing its host with another vnet's routes its probes so)."""
 
     priority: int
     table: int
@@ -121,10 +127,14 @@ class KernelRule:
     dst: str | None = None
     fwmark: int | None = None
     proto: int = ROUTE_PROTO
+    oifname: str | None = None
+    action: str = "lookup"
 
     def __post_init__(self) -> None:
         if self.family not in (4, 6):
             raise ValueError(f"rule family must be 4 or 6, not {self.family!r}")
+        if self.action not in RULE_ACTIONS:
+            raise ValueError(f"rule action must be one of {sorted(RULE_ACTIONS)}, not {self.action!r}")
         for name in ("src", "dst"):
             value = getattr(self, name)
             if value is not None:
@@ -140,9 +150,14 @@ class KernelRule:
             parts.append(f"to {self.dst}")
         if self.iifname:
             parts.append(f"iif {self.iifname}")
+        if self.oifname:
+            parts.append(f"oif {self.oifname}")
         if self.fwmark is not None:
             parts.append(f"fwmark {self.fwmark:#x}")
-        parts.append(f"lookup {'main' if self.table == MAIN_TABLE else self.table}")
+        if self.action == "lookup":
+            parts.append(f"lookup {'main' if self.table == MAIN_TABLE else self.table}")
+        else:
+            parts.append(self.action)
         if self.suppress_prefixlength is not None:
             parts.append(f"suppress_prefixlength {self.suppress_prefixlength}")
         return " ".join(parts)

@@ -32,7 +32,9 @@ def up(
         "--lan-gateway", metavar="CIDR",
         help="High availability: the LAN's gateway address (with prefix) that the active replica holds.")] = None,
     lan_interface: Annotated[str | None, typer.Option(
-        "--lan-interface", metavar="IF", help="High availability: the LAN interface the gateway address lives on.")] = None,
+        "--lan-interface", metavar="IF",
+        help="The LAN interface: with --lan-gateway, where the gateway address lives (high availability); "
+             "required when this host already runs a connector of another virtual network.")] = None,
     preempt: Annotated[bool | None, typer.Option(
         "--preempt/--no-preempt", show_default=False,
         help="Whether a recovered higher-priority replica takes the role back (default: preempt).")] = None,
@@ -52,6 +54,10 @@ def up(
     With --lan-gateway and --lan-interface this host is one replica of its tunnel:
     keepalived (VRRPv3) gives the gateway address to the active replica and the hub
     routes the tunnel's CIDRs to it (see `warpcli ha`). Later runs keep these settings.
+
+    A connector of another virtual network on the same host: enroll it in a config
+    directory of its own (--config-dir) with another --interface; its `up` needs
+    --lan-interface (its own LAN, a different subnet) and routes that LAN in a table of its own.
     """
     from warpcli.host import connector
     from warpcli.host.ha import replica
@@ -71,7 +77,8 @@ def up(
     def reconcile(on_progress=None):
         since, last[0] = last[0], None
         result = connector.up(rt.connector_controller(cfg), cfg, key, run_dir=rt.settings.run_dir, dry_run=dry_run,
-                              ha=ha, config_dir=rt.settings.config_dir, since=since, on_progress=on_progress)
+                              ha=ha, config_dir=rt.settings.config_dir, since=since, on_progress=on_progress,
+                              lan_interface=lan_interface if ha is None else None)
         last[0] = result.baseline
         return result
 

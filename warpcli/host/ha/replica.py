@@ -229,13 +229,17 @@ def resolve_settings(cfg, run_dir: Path, *, lan_gateway: str | None, lan_interfa
                      preempt: bool | None, health_check: str | None,
                      config_dir: Path | None = None) -> HaSettings | None:
     """The HA settings `up` should apply: the flags given, else what the last `up` used (the run
-    directory's copy, else the config directory's, which survives a reboot); None: no HA."""
+    directory's copy, else the config directory's, which survives a reboot); None: no HA (also
+    for ``--lan-interface`` alone: a connector's LAN without a gateway to elect)."""
     run_dir = scoped_run_dir(run_dir, None)  # this namespace's run state (idempotent)
     stored = settings_of(run_dir, cfg.interface)
     if stored is None and config_dir is not None:
         data = read_json(Path(config_dir) / CONFIG_FILE)
         stored = HaSettings.from_dict(data) if isinstance(data, dict) and data.get("interface") == cfg.interface \
             and data.get("tunnel_id") == cfg.tunnel_id else None
+    if lan_gateway is None and stored is None and lan_interface is not None \
+            and preempt is None and health_check is None:
+        return None  # a LAN interface alone: no HA, the connector's LAN (connector.up's lan_interface)
     if lan_gateway is None and lan_interface is None:
         if stored is None:
             if preempt is not None or health_check is not None:

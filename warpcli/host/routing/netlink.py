@@ -32,7 +32,6 @@ RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
 RT_SCOPE_NOWHERE = 255
 IFF_UP = 1
-FR_ACT_TO_TBL = 1
 NO_SUPPRESS = 0xFFFFFFFF
 
 
@@ -331,12 +330,16 @@ class Netlink:
 
     # --- rules ----------------------------------------------------------------------
     def _rule_of(self, msg) -> KernelRule | None:
+        from warpcli.host.routing.rules import rule_value
+
         family = FAMILY.get(msg["family"])
-        if family is None or msg["action"] != FR_ACT_TO_TBL:
+        if family is None:
             return None
         suppress = msg.get("FRA_SUPPRESS_PREFIXLEN")
         src, dst = msg.get("FRA_SRC"), msg.get("FRA_DST")
-        return KernelRule(
+        return rule_value(
+            oifname=msg.get("FRA_OIFNAME"),
+            action=msg["action"],
             priority=msg.get("FRA_PRIORITY") or 0,
             table=msg.get("FRA_TABLE") or msg["table"],
             family=family,
@@ -368,7 +371,10 @@ class Netlink:
 
     @staticmethod
     def _rule_args(r: KernelRule) -> dict:
-        args = dict(family=AF[r.family], priority=r.priority, table=r.table, protocol=r.proto, action="to_tbl")
+        args = dict(family=AF[r.family], priority=r.priority, table=r.table, protocol=r.proto,
+                    action="to_tbl" if r.action == "lookup" else r.action)
+        if r.oifname:
+            args["oifname"] = r.oifname
         if r.suppress_prefixlength is not None:
             args["suppress_prefixlen"] = r.suppress_prefixlength
         if r.iifname:

@@ -20,6 +20,7 @@ from warpcli.host.errors import HostError, NetlinkFailure
 from warpcli.host.model import KernelRule, LinkInfo
 from warpcli.host.routing import netns as ns
 from warpcli.host.routing.rtnl_batch import NLMSG_DONE, NLMSG_ERROR, NLMSGHDR, _ext_message, _open_socket
+from warpcli.host.routing.rules import action_of, rule_value
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
@@ -30,7 +31,7 @@ NLM_F_DUMP_INTR = 0x10
 IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_INFO_KIND = 3, 4, 18, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 FRA_DST, FRA_SRC, FRA_IIFNAME, FRA_PRIORITY, FRA_FWMARK = 1, 2, 3, 6, 10
-FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 14, 15, 21
+FRA_OIFNAME, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 17, 14, 15, 21
 FR_ACT_TO_TBL = 1
 NO_SUPPRESS = 0xFFFFFFFF
 IFF_UP = 1
@@ -213,7 +214,7 @@ class Rtnl:
             if mtype != RTM_NEWRULE:
                 continue
             fam, dst_len, src_len, _tos, table, _r1, _r2, action, _flags = _RULEHDR.unpack_from(msg, 16)
-            if fam != af or action != FR_ACT_TO_TBL:
+            if fam != af:
                 continue
             a = _attrs(msg, 28, len(msg))
 
@@ -223,7 +224,9 @@ class Rtnl:
             suppress = u32(FRA_SUPPRESS_PREFIXLEN)
             src = socket.inet_ntop(af, a[FRA_SRC]) if FRA_SRC in a else None
             dst = socket.inet_ntop(af, a[FRA_DST]) if FRA_DST in a else None
-            out.append(KernelRule(
+            rule = rule_value(
+                oifname=_text(a[FRA_OIFNAME]) if FRA_OIFNAME in a else None,
+                action=action,
                 priority=u32(FRA_PRIORITY) or 0,
                 table=u32(FRA_TABLE) or table,
                 family=family,
@@ -233,18 +236,24 @@ class Rtnl:
                 dst=f"{dst}/{dst_len}" if dst else None,
                 fwmark=u32(FRA_FWMARK),
                 proto=a[FRA_PROTOCOL][0] if FRA_PROTOCOL in a else 0,
-            ))
+            )
+            if rule is not None:
+                out.append(rule)
         return out
 
     def rule(self, op: str, r: KernelRule) -> None:
         """Add or delete a rule as ``ip rule add|del`` sends it (every field of ``r`` named)."""
         af = AF[r.family]
-        attrs = _attr(FRA_TABLE, _U32.pack(r.table)) + _attr(FRA_PRIORITY, _U32.pack(r.priority))
+        attrs = _attr(FRA_TABLE, _U32.pack(r.table)) if r.table else b""
+        attrs += _attr(FRA_PRIORITY, _U32.pack(r.priority))
         attrs += _attr(FRA_PROTOCOL, bytes([r.proto]))
         if r.suppress_prefixlength is not None:
             attrs += _attr(FRA_SUPPRESS_PREFIXLEN, _U32.pack(r.suppress_prefixlength))
         if r.iifname:
             attrs += _attr(FRA_IIFNAME, r.iifname.encode() + b"\0")
+        oifname = r.oifname
+        if oifname:
+            attrs += _attr(FRA_OIFNAME, oifname.encode() + b"\0")
         if r.fwmark is not None:
             attrs += _attr(FRA_FWMARK, _U32.pack(r.fwmark))
         lens = {}
@@ -255,7 +264,7 @@ class Rtnl:
                 ip, _, plen = value.partition("/")
                 attrs += _attr(kind, socket.inet_pton(af, ip))
                 lens[name] = int(plen)
-        hdr = _RULEHDR.pack(af, lens["dst"], lens["src"], 0, r.table if r.table < 256 else 0, 0, 0, FR_ACT_TO_TBL, 0)
+        hdr = _RULEHDR.pack(af, lens["dst"], lens["src"], 0, r.table if r.table < 256 else 0, 0, 0, action_of(r), 0)
         if op == "add":
             self.request(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, hdr + attrs)
         else:
