@@ -342,7 +342,8 @@ def test_json_shapes(cli, enrolled, root, systemctl) -> None:
     assert first.exit_code == 0, first.stderr
     out = json.loads(first.stdout)
     assert out == {
-        "root": str(root), "changed": True, "files": [str(root / p) for p in (UNIT, SYSCTL, PROTOS)],
+        "root": str(root), "unit": "warpcli.service", "changed": True,
+        "files": [str(root / p) for p in (UNIT, SYSCTL, PROTOS)],
         "written": [str(root / p) for p in (UNIT, SYSCTL, PROTOS)], "manifest": str(root / MANIFEST),
         "systemd": False, "enabled": False, "started": False,
     }
@@ -389,3 +390,229 @@ def test_a_systemctl_failure_is_one_line_and_uninstall_still_cleans_up(root, sys
     (systemctl.state / "fail").unlink()
     inst.uninstall(root, systemctl=ctl)
     assert listing(root) == []
+
+
+# -- a second connector (another vnet's config directory) on the same host ----------
+def _enroll(cli, config_dir: Path, vnet: str, interface: str) -> Path:
+    assert cli("vnet", "add", vnet).exit_code == 0
+    assert cli("tunnel", "create", f"site-{vnet}").exit_code == 0
+    r = cli("--config-dir", str(config_dir), "enroll", "--tunnel", f"site-{vnet}", "--vnet", vnet,
+            "--interface", interface)
+    assert r.exit_code == 0, r.stderr
+    return config_dir
+
+
+@pytest.fixture
+def second(cli, enrolled, tmp_path) -> Path:
+    """The config directory of a second connector (vnet staging, wg1), beside the default one."""
+    return _enroll(cli, tmp_path / "etc-a" / "staging", "staging", "wg1")
+
+
+def _unit_of(config_dir: Path) -> tuple[str, str, str]:
+    """(unit name, unit path, manifest path) install gives the connector of config_dir."""
+    name = inst.connector_name(config_dir)
+    assert name, config_dir
+    return f"warpcli-{name}.service", f"etc/systemd/system/warpcli-{name}.service", \
+        f"var/lib/warpcli/install-manifest-{name}.json"
+
+
+def _env(text: str) -> dict[str, str]:
+    return dict(unquote(v).split("=", 1) for v in unit_values(text).get(("Service", "Environment"), []))
+
+
+def test_connector_names() -> None:
+    name = inst.connector_name
+    assert name("/etc/warpcli") == name("/etc/warpcli/") == name("/etc/warpcli/x/..") == ""
+    assert name("/opt/wc", default="/opt/wc") == name("/etc/warpcli", default="/opt/wc") == ""
+    assert name("/etc/warpcli/staging") == name("/etc/warpcli/a/../staging") == "staging"
+    assert inst.unit_name("staging") == "warpcli-staging.service"
+    assert inst.unit_path("staging") == "etc/systemd/system/warpcli-staging.service"
+    assert inst.manifest_path("staging") == "var/lib/warpcli/install-manifest-staging.json"
+    assert (inst.unit_name(""), inst.unit_path(""), inst.manifest_path("")) == ("warpcli.service", UNIT, MANIFEST)
+    # elsewhere, or not a plain name: the last component made safe, and 8 hex digits of the path's sha256
+    assert re.fullmatch(r"staging-[0-9a-f]{8}", name("/srv/b/staging"))
+    assert name("/srv/b/staging") != name("/srv/c/staging")
+    assert name("/srv/b/staging") == "staging-570a7ef3"  # stable: a new version must find the installed unit
+    assert re.fullmatch(r"staging-lab-[0-9a-f]{8}", name("/etc/warpcli/Staging Lab"))
+    assert re.fullmatch(r"[0-9a-f]{8}", name("/"))
+    tricky = ["/etc/warpcli/staging", "/srv/staging", "/etc/warpcli/ab12cd34", "/etc/warpcli/staging-ab12cd34",
+              "/etc/warpcli/ab12cd34-x", "/etc/warpcli/a.b", "/etc/warpcli/a-b", "/etc/warpcli/a\nb", "/srv/a b",
+              "/etc/warpcli/%h", "/etc/warpcli/@", "/etc/warpcli/" + "x" * 300, "/etc/warpcli/" + "x" * 301, "/"]
+    names = [name(p) for p in tricky]
+    assert len(set(names)) == len(names), names
+    assert names[2] != "ab12cd34" and names[3] != "staging-ab12cd34"  # look hashed: hashed too
+    for n in names:  # systemd-safe: no escaping, no template '@', short
+        assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", n) and len(inst.unit_name(n)) <= 64, n
+
+
+def test_two_connectors_installed_side_by_side(sh, paths, enrolled, second, root) -> None:
+    assert sh("install", "--root", str(root)).exit_code == 0
+    first = {p: (root / p).read_bytes() for p in (UNIT, SYSCTL, PROTOS, MANIFEST)}
+    r = sh("--config-dir", str(second), "install", "--root", str(root), "--json")
+    assert r.exit_code == 0, r.stderr
+    name, unit, manifest = _unit_of(second)
+    assert re.fullmatch(r"warpcli-staging-[0-9a-f]{8}\.service", name)
+    out = json.loads(r.stdout)
+    assert out["unit"] == name and out["manifest"] == str(root / manifest)
+    assert out["files"] == [str(root / p) for p in (unit, SYSCTL, PROTOS)]
+    assert out["written"] == [str(root / unit)]  # the shared files are there already, the same bytes
+    assert {p: (root / p).read_bytes() for p in first} == first, "the second install changed the first's files"
+
+    assert _env((root / UNIT).read_text())["WARPCLI_CONFIG_DIR"] == str(paths.config)
+    text = (root / unit).read_text()
+    assert _env(text)["WARPCLI_CONFIG_DIR"] == str(second)
+    values = unit_values(text)
+    assert values[("Unit", "After")] == ["network-online.target warpcli.service"]
+    assert values[("Unit", "Wants")] == ["network-online.target"]
+    assert values[("Service", "ExecStart")] == [f"{WARPCLI} up"]
+    assert values[("Service", "ExecStop")] == [f"{WARPCLI} down"]
+    assert f"systemctl edit {name}" in text
+    recorded = json.loads((root / manifest).read_text())
+    assert {f["path"]: f["sha256"] for f in recorded["files"]} == {
+        p: hashlib.sha256((root / p).read_bytes()).hexdigest() for p in (unit, SYSCTL, PROTOS)}
+    assert all(f["created"] for f in recorded["files"])  # the shared ones: as the first install recorded them
+
+    both = listing(root)
+    again = sh("--config-dir", str(second), "install", "--root", str(root))
+    assert again.exit_code == 0 and again.stdout == "no changes\n"
+    assert sh("install", "--root", str(root)).stdout == "no changes\n"
+    assert listing(root) == both
+
+
+@pytest.mark.parametrize("second_first", [False, True], ids=["default-installed-first", "second-installed-first"])
+@pytest.mark.parametrize("remove_second_first", [True, False], ids=["remove-second-first", "remove-default-first"])
+def test_uninstall_one_connector_leaves_the_other(sh, paths, enrolled, second, root, second_first,
+                                                 remove_second_first) -> None:
+    (root / "etc/systemd/system").mkdir(parents=True)  # as on a real system: directories that stay
+    (root / "etc/systemd/system/other.service").write_text("[Service]\nExecStart=/bin/true\n")
+    before = listing(root)
+    default_args: list[str] = []
+    second_args = ["--config-dir", str(second)]
+    order = [second_args, default_args] if second_first else [default_args, second_args]
+    assert sh(*order[0], "install", "--root", str(root)).exit_code == 0
+    one = listing(root)
+    assert sh(*order[1], "install", "--root", str(root)).exit_code == 0
+    _, unit, manifest = _unit_of(second)
+    assert (root / UNIT).exists() and (root / unit).exists() and (root / MANIFEST).exists()
+    both = listing(root)
+
+    gone, stays = (second_args, default_args) if remove_second_first else (default_args, second_args)
+    their_files = (UNIT, MANIFEST) if remove_second_first else (unit, manifest)
+    kept = {p: (root / p).read_bytes() for p in (*their_files, SYSCTL, PROTOS)}
+    r = sh(*gone, "uninstall", "--root", str(root), "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["unit"] == (_unit_of(second)[0] if remove_second_first else "warpcli.service")
+    assert out["shared"] == [str(root / SYSCTL), str(root / PROTOS)] and out["kept"] == []
+    assert {p: (root / p).read_bytes() for p in kept} == kept, "uninstall changed the other connector's files"
+    removed_unit = unit if remove_second_first else UNIT
+    assert not (root / removed_unit).exists()
+    if remove_second_first != second_first:  # the one installed first is left: as it was then
+        assert listing(root) == one
+    assert sh(*gone, "uninstall", "--root", str(root)).stdout == "nothing to remove\n"
+
+    last = sh(*stays, "uninstall", "--root", str(root))
+    assert last.exit_code == 0, last.stderr
+    assert listing(root) == before
+    assert both != before
+
+
+def test_plain_uninstall_says_what_it_keeps_for_the_other_connector(sh, enrolled, second, root) -> None:
+    assert sh("install", "--root", str(root)).exit_code == 0
+    assert sh("--config-dir", str(second), "install", "--root", str(root)).exit_code == 0
+    _, unit, manifest = _unit_of(second)
+    r = sh("--config-dir", str(second), "uninstall", "--root", str(root))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == [f"removed {root / unit}", f"removed {root / manifest}"]
+    assert r.stderr.splitlines() == [
+        f"kept {root / SYSCTL} (another connector's install uses it)",
+        f"kept {root / PROTOS} (another connector's install uses it)",
+        f"{root} is not the live system: removed the files only; systemctl is not called",
+    ]
+
+
+def test_a_third_config_dir_with_the_same_last_component_gets_another_unit(cli, paths, enrolled, second, root,
+                                                                            tmp_path) -> None:
+    third = _enroll(cli, tmp_path / "etc-b" / "staging", "qa", "wg2")
+    assert third.name == second.name
+    names = []
+    for config_dir in (second, third):
+        r = cli("--config-dir", str(config_dir), "install", "--root", str(root), "--json")
+        assert r.exit_code == 0, r.stderr
+        names.append(json.loads(r.stdout)["unit"])
+    assert names[0] != names[1] and all(re.fullmatch(r"warpcli-staging-[0-9a-f]{8}\.service", n) for n in names)
+    for config_dir, name in zip((second, third), names, strict=True):
+        assert _env((root / "etc/systemd/system" / name).read_text())["WARPCLI_CONFIG_DIR"] == str(config_dir)
+    assert cli("install", "--root", str(root)).exit_code == 0
+    for config_dir in (third, second, paths.config):
+        assert cli("--config-dir", str(config_dir), "uninstall", "--root", str(root)).exit_code == 0
+    assert listing(root) == []
+
+
+def test_systemctl_sequence_for_a_second_unit(root, systemctl) -> None:
+    ctl = inst.Systemctl(str(systemctl.path))
+    inst.install(root, inst.contents("/usr/bin/warpcli", {}), systemctl=ctl)
+    first = listing(root)
+    staging = inst.contents("/usr/bin/warpcli", {"WARPCLI_CONFIG_DIR": "/etc/warpcli/staging"}, "staging")
+    assert sorted(staging) == sorted(["etc/systemd/system/warpcli-staging.service", SYSCTL, PROTOS])
+    (systemctl.state / "enabled").unlink()  # the fake keeps one state for all units: the new one is not enabled
+    (systemctl.state / "active").unlink()
+    r = inst.install(root, staging, systemctl=ctl, name="staging")
+    assert r.unit == "warpcli-staging.service"
+    assert systemctl.calls()[2:] == ["daemon-reload", "enable --now warpcli-staging.service"]
+    assert inst.install(root, staging, systemctl=ctl, name="staging").lines == []
+    assert systemctl.calls()[4:] == ["is-enabled --quiet warpcli-staging.service",
+                                     "is-active --quiet warpcli-staging.service"]
+    gone = inst.uninstall(root, systemctl=ctl, name="staging")
+    assert systemctl.calls()[6:] == ["disable --now warpcli-staging.service", "daemon-reload"]
+    assert gone.unit == "warpcli-staging.service" and gone.lines[0] == "systemctl disable --now warpcli-staging.service"
+    assert listing(root) == first
+    inst.install(root, staging, systemctl=ctl, start=False, name="staging")
+    assert systemctl.calls()[8:] == ["daemon-reload", "enable warpcli-staging.service"]
+    inst.uninstall(root, systemctl=ctl, name="staging")
+    inst.uninstall(root, systemctl=ctl)
+    assert systemctl.calls()[-2:] == ["disable --now warpcli.service", "daemon-reload"]
+    assert listing(root) == []
+
+
+def test_an_installed_unit_is_not_re_pointed_at_another_config_dir(sh, paths, enrolled, second, root) -> None:
+    """warpcli.service is also the unit of the config dir warpcli uses without --config-dir: a
+    WARPCLI_CONFIG_DIR that names another one must not take it over (nor remove it)."""
+    assert sh("install", "--root", str(root)).exit_code == 0
+    before = listing(root)
+    for command in ("install", "uninstall"):
+        r = sh(command, "--root", str(root), env={"WARPCLI_CONFIG_DIR": str(second)})
+        assert r.exit_code == 4, r.stderr
+        assert len(r.stderr.splitlines()) == 1 and f"runs the connector of {paths.config}" in r.stderr
+        assert "--config-dir" in r.stderr
+        assert listing(root) == before
+
+
+def test_a_config_dir_with_a_line_break_changes_nothing(sh, paths, enrolled, second, root, tmp_path) -> None:
+    bad = tmp_path / "bad\nname"
+    shutil.copytree(paths.config, bad)
+    assert sh("--config-dir", str(second), "install", "--root", str(root)).exit_code == 0
+    before = listing(root)
+    r = sh("--config-dir", str(bad), "install", "--root", str(root))
+    assert r.exit_code == 2
+    assert len(r.stderr.splitlines()) == 1 and "line break" in r.stderr
+    assert listing(root) == before
+    gone = sh("--config-dir", str(bad), "uninstall", "--root", str(root))
+    assert gone.exit_code == 0 and gone.stdout == "nothing to remove\n"
+    assert listing(root) == before
+
+
+def test_a_tampered_second_manifest_cannot_name_the_first_unit(sh, enrolled, second, root) -> None:
+    assert sh("install", "--root", str(root)).exit_code == 0
+    assert sh("--config-dir", str(second), "install", "--root", str(root)).exit_code == 0
+    _, _, manifest = _unit_of(second)
+    data = json.loads((root / manifest).read_text())
+    data["files"].append({"path": UNIT, "sha256": hashlib.sha256((root / UNIT).read_bytes()).hexdigest(),
+                          "created": True})
+    (root / manifest).write_text(json.dumps(data))
+    before = listing(root)
+    for args in ([], ["--config-dir", str(second)]):
+        r = sh(*args, "uninstall", "--root", str(root))
+        assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
+        assert f"{root / manifest} is not a valid install manifest" in r.stderr
+        assert listing(root) == before
