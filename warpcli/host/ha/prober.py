@@ -66,6 +66,10 @@ def _log(text: str) -> None:
 
 # --- the replica's agent -----------------------------------------------------------------------
 
+#: how long a stopped agent follows its keepalived's exit before it leaves the gateway to it
+KEEPALIVED_EXIT_BOUND = 1.0
+
+
 class HealthCheck(threading.Thread):
     """TCP connect to HOST:PORT on the LAN every HEALTH_INTERVAL; failed after HEALTH_FAILURES in a row."""
 
@@ -249,6 +253,21 @@ class ReplicaAgent:
         self._write("fault", "1\n" if problems or handing_over else "0\n")
         self._write("boost", f"{int(self.control.get('boost') or 0)}\n")
 
+    def _keepalived_gone(self, bound: float = KEEPALIVED_EXIT_BOUND) -> bool:
+        """Whether the keepalived that ran this agent is gone, waiting (bounded) for it to finish dying.
+
+        A SIGKILL of keepalived's two processes reaches this agent first as the SIGTERM of the
+        dying parent's shutdown: the parent is still alive at that instant and is killed a moment
+        later, before it removes the gateway address. So a stop is followed for a moment; a
+        keepalived that lives on (a reload, a graceful stop that removes the address itself) is
+        left to do its own work."""
+        deadline = time.monotonic() + bound
+        while _alive(self.ppid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def _drop_gateway(self) -> None:
         """keepalived died without removing the gateway address (SIGKILL): remove it, so that this
         host stops answering ARP for it and the LAN follows the replica that took over."""
@@ -309,7 +328,7 @@ class ReplicaAgent:
         finally:
             if self.health is not None:
                 self.health.stop_event.set()
-            if self.fifo is not None and not _alive(self.ppid):
+            if self.fifo is not None and self._keepalived_gone():
                 _log("keepalived is gone: dropping the gateway address")
                 self._drop_gateway()
             self.state.role = "fault" if self.state.role == "active" else self.state.role
