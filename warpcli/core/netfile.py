@@ -365,17 +365,7 @@ def _rule(rule: Any) -> Any:
 
     if not isinstance(rule, dict):
         raise InvalidInput("must be a table")
-    unknown = sorted(set(rule) - set(RULE_KEYS))
-    if unknown:
-        raise InvalidInput(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(RULE_KEYS)}")
-    for key, (required, kind, kind_name) in RULE_KEYS.items():
-        if key not in rule:
-            if required:
-                raise InvalidInput(f"{key!r} is missing")
-            continue
-        value = rule[key]
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise InvalidInput(f"{key!r} must be {kind_name}, not {_toml_type(value)}")
+    _check_keys(rule, RULE_KEYS)
     for key in ("sources", "destinations"):
         if not all(isinstance(v, str) for v in rule.get(key, [])):
             raise InvalidInput(f"{key!r} must be an array of strings (CIDRs or tunnel names)")
@@ -424,8 +414,8 @@ def _fast_entries(source: str, items: list[tuple[str, str, str, str | None]], fi
         out.append(new(RouteEntry, (net, tunnel, vnet or None, comment or "", first + i, i)))
 
 
-def _entry(section: str, item: dict, line: int | None, index: int) -> Any:
-    spec = KEYS[section]
+def _check_keys(item: dict, spec: dict[str, tuple[bool, type, str]]) -> None:
+    """No unknown key, every required one, each of its type (a bool is not an int): one InvalidInput."""
     unknown = sorted(set(item) - set(spec))
     if unknown:
         raise InvalidInput(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(spec)}")
@@ -437,6 +427,10 @@ def _entry(section: str, item: dict, line: int | None, index: int) -> Any:
         value = item[key]
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise InvalidInput(f"{key!r} must be {kind_name}, not {_toml_type(value)}")
+
+
+def _entry(section: str, item: dict, line: int | None, index: int) -> Any:
+    _check_keys(item, KEYS[section])
     if section == "vnets":
         validate_name("virtual network", item["name"])
         validate_comment(item.get("comment", ""), MAX_VNET_COMMENT)
